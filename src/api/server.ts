@@ -1,0 +1,120 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { invalid, notFound } from '../errors.js';
+import type { Logger } from '../log.js';
+import { messageOf, statusOf } from './errors.js';
+import type { RequestContext, Router } from './router.js';
+import { compareVersions } from './streams.js';
+
+/** The API versions pier serves: Docker Engine API 1.51, down to 1.24. */
+export const API_VERSION = '1.51';
+export const MIN_API_VERSION = '1.24';
+/** The Docker engine version pier answers as, in `Server:` and `/version`. */
+export const ENGINE_VERSION = '28.5.0';
+
+export interface ApiServerOptions {
+  router: Router;
+  log: Logger;
+  /** Extra headers on every response (Docker-Experimental etc.). */
+  headers?: Record<string, string>;
+}
+
+function commonHeaders(extra: Record<string, string> | undefined): Record<string, string> {
+  return {
+    'Api-Version': API_VERSION,
+    Ostype: 'linux',
+    Server: `Docker/${ENGINE_VERSION} (linux)`,
+    'Docker-Experimental': 'false',
+    ...extra,
+  };
+}
+
+/** Split `/v1.45/containers/json` into version and path; an unversioned path means the maximum. */
+export function splitVersion(pathname: string): { version: string; path: string } {
+  const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(pathname);
+  if (!m) return { version: API_VERSION, path: pathname };
+  const version = m[1]!;
+  if (compareVersions(version, MIN_API_VERSION) < 0) {
+    throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+  }
+  // Newer clients are served as the maximum rather than refused; they negotiate down anyway.
+  return { version: compareVersions(version, API_VERSION) > 0 ? API_VERSION : version, path: m[2]! };
+}
+
+export function createApiServer(opts: ApiServerOptions): Server {
+  const headers = commonHeaders(opts.headers);
+  const server = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 5000 });
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined): Promise<void> => {
+    const started = Date.now();
+    let hijacked = false;
+    const sendError = (err: unknown): void => {
+      const status = statusOf(err);
+      const message = messageOf(err);
+      if (status >= 500) opts.log.error({ err, method: req.method, url: req.url }, 'request failed');
+      else opts.log.debug({ method: req.method, url: req.url, status, message }, 'request refused');
+      if (res) {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const body = status === 304 ? '' : JSON.stringify({ message });
+        res.writeHead(status, body ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {});
+        res.end(req.method === 'HEAD' ? undefined : body);
+      } else if (socket && !hijacked) {
+        const body = JSON.stringify({ message });
+        socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`);
+      }
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://pier');
+      const { version, path } = splitVersion(url.pathname);
+      const found = opts.router.match(req.method ?? 'GET', path);
+      if (found === undefined) throw notFound(`page not found`);
+      if (found === 'methodNotAllowed') throw notFound(`page not found`);
+      const ctx: RequestContext = {
+        req,
+        res,
+        params: found.params,
+        query: url.searchParams,
+        apiVersion: version,
+        hijack(contentType: string): Duplex {
+          if (hijacked) throw new Error('connection already hijacked');
+          hijacked = true;
+          if (socket) {
+            socket.write(
+              `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n` +
+                Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+                '\r\n',
+            );
+            if (head && head.length > 0) socket.unshift(head);
+            return socket;
+          }
+          // No Upgrade header: answer 200 and hand over the raw socket, as Docker does.
+          const r = res!;
+          const s = r.socket!;
+          r.detachSocket(s);
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n');
+          return s;
+        },
+      };
+      await found.handler(ctx);
+      opts.log.trace({ method: req.method, url: req.url, ms: Date.now() - started }, 'request');
+    } catch (err) {
+      sendError(err);
+    }
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    void dispatch(req, res, undefined, undefined);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void dispatch(req, undefined, socket, head);
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+  });
+  return server;
+}

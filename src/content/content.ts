@@ -1,0 +1,43 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The content store: blobs addressed by their sha256 digest (`sha256:<hex>`), stored under
+ * `<root>/content/blobs/sha256/<hex>`. It knows nothing of who uses a blob (images keep
+ * the references; garbage collection asks them). Every write is verified and atomic: a blob
+ * appears under its digest only once its bytes hash to it.
+ */
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string; variant?: string };
+}
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface IngestOptions {
+  /** When given, the content must hash to it, or ingest fails with `invalid` and stores nothing. */
+  expectedDigest?: string;
+  expectedSize?: number;
+}
+
+export interface ContentStore {
+  /** Path of a stored blob on disk (for streaming readers); throws notFound. */
+  path(digest: string): Promise<string>;
+  has(digest: string): Promise<boolean>;
+  info(digest: string): Promise<BlobInfo>;
+  /** The whole blob, for small ones (manifests, configs). */
+  read(digest: string): Promise<Buffer>;
+  createReadStream(digest: string): Promise<Readable>;
+  /** Store a stream; hashes while writing, verifies, renames into place. */
+  ingest(source: Readable | AsyncIterable<Uint8Array>, opts?: IngestOptions): Promise<BlobInfo>;
+  /** Store a small blob held in memory. */
+  put(data: Uint8Array | string, opts?: IngestOptions): Promise<BlobInfo>;
+  delete(digest: string): Promise<void>;
+  list(): Promise<BlobInfo[]>;
+}

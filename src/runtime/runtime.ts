@@ -1,0 +1,144 @@
+import type { Duplex, Readable, Writable } from 'node:stream';
+
+/**
+ * The runtime runs one container: it writes the OCI bundle (`config.json`) under
+ * `<exec-root>/containers/<id>/`, launches conmon, which runs the OCI runtime's `create`
+ * (crun, or runc where crun cannot run), then `start`s it on request. conmon keeps the log
+ * (k8s-file format) and writes the exit code, so a container keeps running and logging while
+ * pierd is down, and pierd finds it again by `state()`.
+ *
+ * The runtime holds no policy: whether an operation is legal (start a running container,
+ * remove one that runs) is decided by containers/, its caller.
+ */
+
+export interface Mount {
+  destination: string;
+  type: string;
+  source: string;
+  options?: string[];
+}
+
+/** What the networks part hands the runtime for one container. */
+export interface NetworkAttachment {
+  /** `new`: a private namespace the runtime creates (loopback only); `host`: the host's; `path`: join this one. */
+  netns: { kind: 'new' } | { kind: 'host' } | { kind: 'path'; path: string };
+  /** Files bind-mounted at /etc/hosts, /etc/resolv.conf, /etc/hostname (absent: not mounted). */
+  hostsPath?: string;
+  resolvConfPath?: string;
+  hostnamePath?: string;
+}
+
+/** Everything the runtime needs to build `config.json` for one container. */
+export interface ContainerSpec {
+  id: string;
+  /** The mounted root filesystem. */
+  rootfs: string;
+  readonlyRootfs: boolean;
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** `user`, `user:group`, `uid`, `uid:gid`: resolved against the rootfs's /etc/passwd and /etc/group. */
+  user: string;
+  groupAdd: string[];
+  hostname: string;
+  domainname?: string;
+  tty: boolean;
+  openStdin: boolean;
+  /** Run /usr/bin/tini-static as PID 1 (pier's default: zombies are reaped). */
+  init: boolean;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  noNewPrivileges: boolean;
+  /** Seccomp: 'default' (the runtime's default profile is not built in: pier's own), 'unconfined'. */
+  seccomp: 'default' | 'unconfined';
+  shmSize: number;
+  mounts: Mount[];
+  network: NetworkAttachment;
+  /** IPC and PID namespace modes: private (default), host. */
+  ipcMode: 'private' | 'host' | 'shareable';
+  pidMode: 'private' | 'host';
+  resources: Resources;
+  /** Requested rlimits; clamped to the daemon's own hard limits. */
+  ulimits: Array<{ Name: string; Soft: number; Hard: number }>;
+  sysctls: Record<string, string>;
+  /** Annotations recorded in config.json. */
+  annotations?: Record<string, string>;
+}
+
+export interface Resources {
+  memory?: number; // bytes
+  memorySwap?: number;
+  memoryReservation?: number;
+  nanoCpus?: number;
+  cpuShares?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpusetCpus?: string;
+  pidsLimit?: number;
+  blkioWeight?: number;
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  /** When conmon wrote the exit file. */
+  finishedAt: Date;
+  oomKilled: boolean;
+}
+
+export interface CreatedContainer {
+  /** PID of the container's first process on the host. */
+  pid: number;
+  conmonPid: number;
+}
+
+export interface RuntimeState {
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'unknown';
+  pid: number;
+}
+
+/**
+ * Connection to conmon's attach socket. Output packets arrive on stdout/stderr (with a TTY,
+ * everything arrives on stdout); ending `stdin` closes the container's stdin (unless the
+ * container keeps it open).
+ */
+export interface AttachStreams {
+  stdout: Readable;
+  stderr: Readable;
+  stdin: Writable;
+  close(): void;
+}
+
+export interface ContainerRuntime {
+  /** Which OCI runtime binary runs containers, and why (for `info` and the log). */
+  readonly name: 'crun' | 'runc';
+  readonly path: string;
+
+  /**
+   * Write the bundle and run conmon → `<runtime> create`. Resolves once the container exists
+   * (created, not started) and its attach socket is ready; rejects with the runtime's own
+   * message when create fails (bad cwd, missing binary is reported at start by the runtime).
+   */
+  create(spec: ContainerSpec, logPath: string): Promise<CreatedContainer>;
+  /** Connect to the attach socket. Call after create and before start to lose no output. */
+  attach(id: string): Promise<AttachStreams>;
+  start(id: string): Promise<void>;
+  kill(id: string, signal: string | number): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** The runtime's view (runtime `state`), for reconciliation after pierd restarts. */
+  state(id: string): Promise<RuntimeState>;
+  /** The exit written by conmon, if the container has exited. */
+  exitStatus(id: string): Promise<ExitStatus | undefined>;
+  /**
+   * Call `onExit` once when the container exits (conmon's exit file appears). The returned
+   * function cancels the watch. Safe to call for a container that already exited.
+   */
+  watchExit(id: string, onExit: (status: ExitStatus) => void): () => void;
+  /** Resize the TTY through conmon's control fifo. */
+  resize(id: string, height: number, width: number): Promise<void>;
+  /** Delete the runtime's container and the bundle (force: kill it first). Idempotent. */
+  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** Run a process in a running container (exec issue). */
+  exec?(id: string, process: { args: string[]; env: string[]; cwd: string; user: string; tty: boolean }): Promise<Duplex>;
+}

@@ -1,0 +1,12 @@
+import { createHash } from 'node:crypto';
+
+/** The chain IDs of a list of DiffIDs: one per prefix of the list. */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  let prev: string | undefined;
+  for (const diffId of diffIds) {
+    prev = prev === undefined ? diffId : `sha256:${createHash('sha256').update(`${prev} ${diffId}`).digest('hex')}`;
+    out.push(prev);
+  }
+  return out;
+}

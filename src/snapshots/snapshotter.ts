@@ -1,0 +1,65 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Snapshots: unpacked layers on disk, and writable layers for containers, on overlayfs.
+ *
+ * A committed snapshot is one layer's files, keyed by the chain ID of the layers up to it
+ * (`ChainID(L0) = DiffID(L0)`, `ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln))`),
+ * stored at `<root>/snapshots/<chain hex>/fs` with its parent recorded. Layers shared between
+ * images are stored once. An active snapshot is a writable upper layer over a committed chain
+ * (a container's rootfs, or a build step's), keyed by a caller-chosen key.
+ */
+
+export interface OverlayMount {
+  /** Lower dirs, top-most first (overlayfs order). Empty for an image with no layers. */
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+}
+
+export interface AppliedLayer {
+  diffId: string; // sha256 of the uncompressed tar
+  chainId: string;
+  size: number; // bytes of the uncompressed tar
+}
+
+export interface Snapshotter {
+  /**
+   * Unpack an uncompressed layer tar on top of the chain `parent` (null for the base layer),
+   * creating the committed snapshot for the resulting chain ID. Computes the DiffID while
+   * reading and, when `expectedDiffId` is given, fails with `invalid` on a mismatch leaving
+   * nothing behind. Idempotent: when the snapshot already exists the stream is drained and
+   * the existing one returned. Contained: no entry of the tar (`..`, absolute paths,
+   * symlinks or hard links pointing out) writes outside the snapshot. Whiteouts
+   * (`.wh.<name>`, `.wh..wh..opq`) become overlayfs whiteouts (char 0/0, `trusted.overlay.opaque`).
+   */
+  applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string): Promise<AppliedLayer>;
+  /** Whether the committed snapshot for a chain exists. */
+  has(chainId: string): Promise<boolean>;
+  /** Disk usage of one committed snapshot, in bytes. */
+  usage(chainId: string): Promise<number>;
+  /** Remove a committed snapshot (the caller knows no image and no container uses it). */
+  remove(chainId: string): Promise<void>;
+  /** All committed snapshots. */
+  list(): Promise<Array<{ chainId: string; parent: string | null }>>;
+
+  /** Create a writable layer `key` over the chain `parent`; returns the overlay to mount. */
+  prepare(key: string, parent: string | null): Promise<OverlayMount>;
+  /** The overlay of an existing writable layer. */
+  mounts(key: string): Promise<OverlayMount>;
+  /** Mount the writable layer `key` at `target` (overlayfs; a bind of upper when there are no lowers). */
+  mount(key: string, target: string): Promise<void>;
+  unmount(target: string): Promise<void>;
+  /**
+   * The changes of the writable layer `key` against its parent as an OCI layer tar stream
+   * (deleted files as `.wh.` entries, opaque dirs as `.wh..wh..opq`). Used by commit and build.
+   */
+  diff(key: string): Readable;
+  /** Files added, changed and deleted in `key` (for `GET /containers/{id}/changes`). */
+  changes(key: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>>;
+  /** Bytes used by the writable layer. */
+  activeUsage(key: string): Promise<number>;
+  removeActive(key: string): Promise<void>;
+}
+
+export { chainIds } from './chain.js';
