@@ -1,0 +1,202 @@
+import type { ContainerRecord } from './types.js';
+
+/** Docker's JSON shapes for a container: `GET /containers/{id}/json` and the list summary. */
+
+export function containerInspect(rec: ContainerRecord, extra: { sizeRw?: number; sizeRootFs?: number; driver: string; runtime: string }): Record<string, unknown> {
+  const s = rec.State;
+  return {
+    Id: rec.Id,
+    Created: rec.Created,
+    Path: rec.Path,
+    Args: rec.Args,
+    State: {
+      Status: s.Status,
+      Running: s.Status === 'running' || s.Status === 'paused',
+      Paused: s.Status === 'paused',
+      Restarting: s.Status === 'restarting',
+      OOMKilled: s.OOMKilled,
+      Dead: s.Status === 'dead',
+      Pid: s.Pid,
+      ExitCode: s.ExitCode,
+      Error: s.Error,
+      StartedAt: s.StartedAt,
+      FinishedAt: s.FinishedAt,
+    },
+    Image: rec.Image,
+    ResolvConfPath: rec.ResolvConfPath,
+    HostnamePath: rec.HostnamePath,
+    HostsPath: rec.HostsPath,
+    LogPath: rec.LogPath,
+    Name: `/${rec.Name}`,
+    RestartCount: rec.RestartCount,
+    Driver: extra.driver,
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: hostConfigOut(rec),
+    GraphDriver: { Name: extra.driver, Data: null },
+    ...(extra.sizeRw !== undefined ? { SizeRw: extra.sizeRw, SizeRootFs: extra.sizeRootFs ?? extra.sizeRw } : {}),
+    Mounts: mountsOf(rec),
+    Config: configOut(rec),
+    NetworkSettings: rec.NetworkSettings,
+  };
+}
+
+function hostConfigOut(rec: ContainerRecord): Record<string, unknown> {
+  const hc = rec.HostConfig;
+  return {
+    Binds: hc.Binds ?? null,
+    ContainerIDFile: '',
+    LogConfig: { Type: 'k8s-file', Config: {} },
+    NetworkMode: hc.NetworkMode ?? 'bridge',
+    PortBindings: hc.PortBindings ?? {},
+    RestartPolicy: hc.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: hc.AutoRemove ?? false,
+    VolumeDriver: '',
+    VolumesFrom: hc.VolumesFrom ?? null,
+    ConsoleSize: hc.ConsoleSize ?? [0, 0],
+    CapAdd: hc.CapAdd ?? null,
+    CapDrop: hc.CapDrop ?? null,
+    CgroupnsMode: 'private',
+    Dns: hc.Dns ?? [],
+    DnsOptions: hc.DnsOptions ?? [],
+    DnsSearch: hc.DnsSearch ?? [],
+    ExtraHosts: hc.ExtraHosts ?? null,
+    GroupAdd: hc.GroupAdd ?? null,
+    IpcMode: hc.IpcMode || 'private',
+    Cgroup: '',
+    Links: null,
+    OomScoreAdj: 0,
+    PidMode: hc.PidMode ?? '',
+    Privileged: hc.Privileged ?? false,
+    PublishAllPorts: hc.PublishAllPorts ?? false,
+    ReadonlyRootfs: hc.ReadonlyRootfs ?? false,
+    SecurityOpt: hc.SecurityOpt ?? null,
+    Tmpfs: hc.Tmpfs,
+    UTSMode: hc.UTSMode ?? '',
+    UsernsMode: '',
+    ShmSize: hc.ShmSize || 67108864,
+    Sysctls: hc.Sysctls,
+    Runtime: 'runc',
+    Isolation: '',
+    CpuShares: hc.CpuShares ?? 0,
+    Memory: hc.Memory ?? 0,
+    NanoCpus: hc.NanoCpus ?? 0,
+    CgroupParent: '',
+    BlkioWeight: hc.BlkioWeight ?? 0,
+    CpuPeriod: hc.CpuPeriod ?? 0,
+    CpuQuota: hc.CpuQuota ?? 0,
+    CpusetCpus: hc.CpusetCpus ?? '',
+    CpusetMems: '',
+    Devices: [],
+    MemoryReservation: hc.MemoryReservation ?? 0,
+    MemorySwap: hc.MemorySwap ?? 0,
+    MemorySwappiness: null,
+    OomKillDisable: null,
+    PidsLimit: hc.PidsLimit ?? null,
+    Ulimits: hc.Ulimits ?? [],
+    Init: hc.Init ?? null,
+    Mounts: hc.Mounts,
+  };
+}
+
+function configOut(rec: ContainerRecord): Record<string, unknown> {
+  const c = rec.Config;
+  return {
+    Hostname: c.Hostname,
+    Domainname: c.Domainname ?? '',
+    User: c.User ?? '',
+    AttachStdin: c.AttachStdin ?? false,
+    AttachStdout: c.AttachStdout ?? false,
+    AttachStderr: c.AttachStderr ?? false,
+    ExposedPorts: c.ExposedPorts && Object.keys(c.ExposedPorts).length > 0 ? c.ExposedPorts : undefined,
+    Tty: c.Tty ?? false,
+    OpenStdin: c.OpenStdin ?? false,
+    StdinOnce: c.StdinOnce ?? false,
+    Env: c.Env,
+    Cmd: c.Cmd ?? null,
+    Healthcheck: c.Healthcheck,
+    Image: c.Image,
+    Volumes: c.Volumes && Object.keys(c.Volumes).length > 0 ? c.Volumes : null,
+    WorkingDir: c.WorkingDir ?? '',
+    Entrypoint: c.Entrypoint ?? null,
+    OnBuild: null,
+    Labels: c.Labels,
+    StopSignal: c.StopSignal,
+    StopTimeout: c.StopTimeout,
+  };
+}
+
+function mountsOf(rec: ContainerRecord): Array<Record<string, unknown>> {
+  return (rec.HostConfig.Binds ?? []).flatMap((bind) => {
+    const [source, destination, mode = ''] = bind.split(':');
+    if (!source?.startsWith('/') || !destination) return [];
+    const ro = mode.split(',').includes('ro');
+    return [{ Type: 'bind', Source: source, Destination: destination, Mode: mode, RW: !ro, Propagation: 'rprivate' }];
+  });
+}
+
+/** The command column of `docker ps`: path and args joined. */
+function commandOf(rec: ContainerRecord): string {
+  return [rec.Path, ...rec.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
+}
+
+/** Docker's `Status` text: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`. */
+export function statusText(rec: ContainerRecord, now = Date.now()): string {
+  const s = rec.State;
+  switch (s.Status) {
+    case 'running':
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    case 'paused':
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
+    case 'restarting':
+      return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    case 'exited':
+      return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    default:
+      return 'Created';
+  }
+}
+
+/** go-units HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(seconds / 3600);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+export function containerSummary(rec: ContainerRecord, imageName: string, size?: { rw: number; rootFs: number }): Record<string, unknown> {
+  return {
+    Id: rec.Id,
+    Names: [`/${rec.Name}`],
+    Image: imageName,
+    ImageID: rec.Image,
+    Command: commandOf(rec),
+    Created: Math.floor(Date.parse(rec.Created) / 1000),
+    Ports: [],
+    Labels: rec.Config.Labels,
+    State: rec.State.Status,
+    Status: statusText(rec),
+    HostConfig: { NetworkMode: rec.HostConfig.NetworkMode ?? 'bridge' },
+    NetworkSettings: { Networks: rec.NetworkSettings.Networks },
+    Mounts: mountsOf(rec),
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
+  };
+}

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SystemFacts } from '../api/routes/system.js';
+import { ContainerService, type ImageRunConfig } from '../containers/service.js';
+import { ContainerStore } from '../containers/store.js';
+import { LocalContentStore } from '../content/local.js';
+import { EventBus } from '../events/events.js';
+import type { ImageService } from '../images/images.js';
+import { LocalImageService } from '../images/store.js';
+import { log } from '../log.js';
+import { LocalNetworks } from '../networks/local.js';
+import { detectCgroups } from '../runtime/cgroups.js';
+import { OciRuntime } from '../runtime/oci.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
+import { OverlaySnapshotter } from '../snapshots/overlay.js';
+import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { writeFileAtomic } from '../util/fs.js';
+import type { DaemonConfig } from './config.js';
+
+/** The engine's parts, wired. Built by pierd's main, and by tests that need no socket. */
+export interface Engine {
+  events: EventBus;
+  images: ImageService;
+  snapshots: Snapshotter;
+  runtime: ContainerRuntime;
+  containers: ContainerService;
+  facts: SystemFacts;
+}
+
+export async function buildEngine(config: DaemonConfig): Promise<Engine> {
+  await mkdir(config.root, { recursive: true, mode: 0o710 });
+  await mkdir(config.execRoot, { recursive: true, mode: 0o700 });
+  const events = new EventBus();
+  const content = new LocalContentStore(config.root);
+  const snapshots = new OverlaySnapshotter(config.root);
+  const images = new LocalImageService({
+    root: config.root,
+    content,
+    snapshots,
+    emit: (e) => events.emit(e.Type, e.Action, e.Actor.ID, e.Actor.Attributes),
+  });
+  await images.init();
+
+  const cgroups = await detectCgroups();
+  const runtime = new OciRuntime({ execRoot: config.execRoot, runtime: config.runtime, logLevel: config.logLevel });
+  await runtime.init();
+
+  const store = new ContainerStore(join(config.root, 'containers'));
+  await store.load();
+  const imageLookup = {
+    async resolve(name: string) {
+      const image = await images.resolve(name);
+      const cfg = await images.config(image);
+      return { id: image.id, runConfig: (cfg.config ?? {}) as ImageRunConfig, topChainId: images.topChainId(image) };
+    },
+  };
+  const containers = new ContainerService(store, imageLookup, snapshots, runtime, new LocalNetworks(), events.emit, {
+    defaultInit: config.init,
+    defaultUlimits: config.defaultUlimits,
+    defaultShmSize: config.defaultShmSize,
+  });
+  images.setUsage((imageId) => {
+    const users = store.all().filter((c) => c.Image === imageId);
+    const live = (s: string): boolean => s === 'running' || s === 'paused' || s === 'restarting';
+    users.sort((a, b) => Number(live(b.State.Status)) - Number(live(a.State.Status)));
+    return { any: users.length > 0, running: users.some((c) => live(c.State.Status)), containerIds: users.map((c) => c.Id) };
+  });
+
+  const warnings: string[] = [];
+  if (cgroups.version === '1') warnings.push('WARNING: pier runs on cgroup v1 here; cgroup v2 hosts get the same limits');
+  const facts: SystemFacts = {
+    id: await daemonId(config.root),
+    root: config.root,
+    containers() {
+      const all = store.all();
+      const running = all.filter((c) => c.State.Status === 'running').length;
+      const paused = all.filter((c) => c.State.Status === 'paused').length;
+      return { total: all.length, running, paused, stopped: all.length - running - paused };
+    },
+    images: async () => (await images.list()).length,
+    runtime: { name: runtime.name, path: runtime.path, why: runtime.reason },
+    cgroupVersion: cgroups.version === '2' ? '2' : '1',
+    cgroupDriver: 'cgroupfs',
+    insecureRegistries: config.insecureRegistries,
+    defaultInit: config.init,
+    warnings,
+  };
+  log.debug({ cgroups }, 'cgroup layout');
+  return { events, images, snapshots, runtime, containers, facts };
+}
+
+/** A stable ID for this daemon's root (Docker's `ID` in /info). */
+async function daemonId(root: string): Promise<string> {
+  const path = join(root, 'engine-id');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    const id = randomBytes(16).toString('hex');
+    await writeFileAtomic(path, id);
+    return id;
+  }
+}

@@ -1,0 +1,68 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createApiServer } from '../api/server.js';
+import { Router } from '../api/router.js';
+import { registerContainerRoutes } from '../api/routes/containers.js';
+import { registerImageRoutes } from '../api/routes/images.js';
+import { registerSystemRoutes } from '../api/routes/system.js';
+import { EngineError } from '../errors.js';
+import { log } from '../log.js';
+import { loadConfig } from './config.js';
+import { buildEngine } from './engine.js';
+
+/**
+ * pierd's entry: read the configuration, build the engine's parts, reconcile what ran
+ * while the daemon was away, and serve the API. SIGTERM closes the socket and leaves the
+ * containers running (conmon watches them); the next pierd finds them again.
+ */
+async function main(): Promise<void> {
+  const config = await loadConfig(process.argv.slice(2));
+  log.level = config.logLevel;
+  // Each open attach holds one thread-pool thread in a blocking read (runtime/attach.ts).
+  process.env.UV_THREADPOOL_SIZE ??= '64';
+
+  const engine = await buildEngine(config);
+  await engine.containers.reconcile();
+
+  const router = new Router();
+  registerSystemRoutes(router, engine.events, engine.facts);
+  registerContainerRoutes(router, {
+    containers: engine.containers,
+    snapshots: engine.snapshots,
+    imageIdOf: async (name) => engine.images.resolve(name).then((i) => i.id, () => undefined),
+    runtimeName: engine.runtime.name,
+  });
+  registerImageRoutes(router, engine.images);
+
+  await mkdir(dirname(config.socket), { recursive: true });
+  await rm(config.socket, { force: true });
+  const server = createApiServer({ router, log });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.socket, resolve);
+  });
+  await chmod(config.socket, 0o660);
+  log.info({ socket: config.socket, root: config.root, runtime: engine.runtime.name, why: engine.facts.runtime.why }, 'pierd is serving the Docker API');
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down; containers keep running');
+    engine.containers.shutdown();
+    server.close();
+    server.closeAllConnections();
+    rm(config.socket, { force: true })
+      .catch(() => undefined)
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof EngineError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`pierd: ${message}\n`);
+  process.exit(1);
+});
+

@@ -1,0 +1,62 @@
+import type { NetworkAttachment } from '../runtime/runtime.js';
+
+/**
+ * Networks give a container its network namespace and the files /etc/hosts,
+ * /etc/resolv.conf and /etc/hostname. The engine core supplies `none`, `host` and, until
+ * bridges arrive (networks issue), a default mode with a private namespace that has only
+ * loopback. The bridge implementation extends this interface; the containers part calls
+ * only these methods.
+ */
+
+export interface EndpointRequest {
+  containerId: string;
+  containerName: string;
+  hostname: string;
+  domainname: string;
+  /** HostConfig.NetworkMode as the client sent it (`''`/`default` mean the default network). */
+  networkMode: string;
+  extraHosts: string[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  /** Where the container's files live (hosts, resolv.conf, hostname are written here). */
+  containerDir: string;
+}
+
+/** What `docker inspect` shows under NetworkSettings. */
+export interface NetworkSettings {
+  Bridge: string;
+  SandboxID: string;
+  SandboxKey: string;
+  Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
+  Networks: Record<string, EndpointSettings>;
+  /** pier: a plain-words note on the container's networking, when it differs from what was asked. */
+  Note?: string;
+}
+
+export interface EndpointSettings {
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  Aliases: string[] | null;
+  DNSNames: string[] | null;
+}
+
+export interface Endpoint {
+  attachment: NetworkAttachment;
+  settings: NetworkSettings;
+  /** Warnings for the create response (e.g. no bridge yet). */
+  warnings: string[];
+}
+
+export interface NetworkService {
+  /** Validate the mode and write the container's hosts/resolv.conf/hostname (at create). */
+  prepare(req: EndpointRequest): Promise<Endpoint>;
+  /** Bring the container's networking up just before its runtime create (at start). */
+  connect(req: EndpointRequest): Promise<Endpoint>;
+  /** Undo connect after the container stopped (addresses back to the pool, rules removed). */
+  disconnect(req: EndpointRequest): Promise<void>;
+}
