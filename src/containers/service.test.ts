@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mergeConfig, normalizeSignal, validateHostConfig } from './service.js';
+
+const id = 'a'.repeat(64);
+
+test('create config inherits from the image as Docker does', () => {
+  const image = { Env: ['PATH=/bin', 'A=1'], Cmd: ['sh'], Entrypoint: null, WorkingDir: '/w', User: 'nobody', Labels: { x: '1' } };
+  const c = mergeConfig({ Image: 'busybox', Env: ['A=2', 'B=3'], Labels: { y: '2' } }, image, id);
+  assert.deepEqual(c.Env, ['PATH=/bin', 'A=2', 'B=3']);
+  assert.deepEqual(c.Cmd, ['sh']);
+  assert.equal(c.WorkingDir, '/w');
+  assert.equal(c.User, 'nobody');
+  assert.equal(c.Hostname, 'aaaaaaaaaaaa');
+  assert.deepEqual(c.Labels, { x: '1', y: '2' });
+});
+
+test('an entrypoint given on create drops the image cmd; a cmd given replaces it', () => {
+  const image = { Cmd: ['sh'], Entrypoint: ['/init'] };
+  assert.deepEqual(mergeConfig({ Image: 'i', Entrypoint: ['echo'] }, image, id).Cmd, undefined);
+  assert.deepEqual(mergeConfig({ Image: 'i', Entrypoint: ['echo'] }, image, id).Entrypoint, ['echo']);
+  const c = mergeConfig({ Image: 'i', Cmd: ['ls', '-l'] }, image, id);
+  assert.deepEqual(c.Entrypoint, ['/init']);
+  assert.deepEqual(c.Cmd, ['ls', '-l']);
+  assert.deepEqual(mergeConfig({ Image: 'i', Entrypoint: [''] }, image, id).Entrypoint, undefined);
+});
+
+test('bad host configs are refused', () => {
+  assert.throws(() => validateHostConfig({ AutoRemove: true, RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } }), /--restart and --rm/);
+  assert.throws(() => validateHostConfig({ Memory: 1024 }), /Minimum memory limit/);
+  assert.doesNotThrow(() => validateHostConfig({ Memory: 64 * 1024 * 1024, AutoRemove: true }));
+});
+
+test('signals are normalised', () => {
+  assert.equal(normalizeSignal('term'), 'SIGTERM');
+  assert.equal(normalizeSignal('SIGKILL'), 'SIGKILL');
+  assert.equal(normalizeSignal('9'), '9');
+});
