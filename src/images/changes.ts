@@ -141,7 +141,7 @@ function jsonArray(text: string): string[] | undefined {
     return undefined;
   }
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return undefined;
-  return v as string[];
+  return v;
 }
 
 /** CMD and ENTRYPOINT: JSON form as given, shell form through the shell (`/bin/sh -c`). */
@@ -218,18 +218,18 @@ export function shellWords(text: string, env: Map<string, string>, keepBlanks = 
       i++;
       while (i < s.length && s[i] !== '"') {
         if (s[i] === '\\' && i + 1 < s.length && '\\"$`'.includes(s[i + 1]!)) {
-          word += s[i + 1];
+          word += s[i + 1]!;
           i += 2;
         } else if (s[i] === '$') {
           const [value, next] = expandVar(s, i, env);
           word += value;
           i = next;
-        } else word += s[i++];
+        } else word += s[i++]!;
       }
       if (i >= s.length) throw invalid('unexpected end of statement while looking for matching double-quote');
       i++;
     } else if (c === '\\' && i + 1 < s.length) {
-      word += s[i + 1];
+      word += s[i + 1]!;
       i += 2;
     } else if (c === '$') {
       const [value, next] = expandVar(s, i, env);
