@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { importBusybox, startDaemon, type Daemon } from './harness.js';
+
+/**
+ * The engine core as a Docker user sees it: the real docker CLI against a private pierd,
+ * running real containers from a busybox image imported from Debian's busybox-static.
+ */
+describe('containers through the docker CLI', () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('run --rm prints hello, and the container is gone', async () => {
+    const r = await d.docker(['run', '--rm', 'busybox', 'echo', 'hello']);
+    assert.equal(r.stderr, '');
+    assert.equal(r.stdout, 'hello\n');
+    assert.equal(r.code, 0);
+    const ps = await d.docker(['ps', '-aq']);
+    assert.equal(ps.stdout, '');
+  });
+
+  test('the exit code of the container is the exit code of docker run', async () => {
+    const r = await d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'exit 7']);
+    assert.equal(r.code, 7);
+  });
+
+  test('stdin reaches the container with -i', async () => {
+    const r = await d.docker(['run', '-i', '--rm', 'busybox', 'cat'], { input: 'abc\n' });
+    assert.equal(r.stdout, 'abc\n');
+    assert.equal(r.code, 0);
+  });
+
+  test('stdout and stderr arrive apart', async () => {
+    const r = await d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo out; echo err >&2; echo out2']);
+    assert.equal(r.stdout, 'out\nout2\n');
+    assert.equal(r.stderr, 'err\n');
+  });
+
+  test('a command that does not exist fails as Docker fails', async () => {
+    const r = await d.docker(['run', '--rm', 'busybox', 'no-such-command']);
+    assert.equal(r.code, 127, r.stderr);
+    assert.match(r.stderr, /no-such-command/);
+  });
+
+  test('environment, working dir, user and hostname reach the process', async () => {
+    const r = await d.docker(['run', '--rm', '-e', 'GREETING=hi there', '-w', '/tmp', '-u', 'nobody', '--hostname', 'box1', 'busybox', 'sh', '-c', 'echo "$GREETING|$(pwd)|$(id -u)|$(hostname)"']);
+    assert.equal(r.stdout, 'hi there|/tmp|65534|box1\n', r.stderr);
+  });
+
+  test('the process runs under an init that reaps zombies (pier default)', async () => {
+    const r = await d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "']);
+    assert.match(r.stdout, /docker-init/);
+  });
+
+  test('--network none shows only lo; the default mode says it is loopback only', async () => {
+    const none = await d.docker(['run', '--rm', '--network', 'none', 'busybox', 'ls', '/sys/class/net']);
+    assert.equal(none.stdout.trim(), 'lo');
+    const created = await d.docker(['create', 'busybox', 'true']);
+    assert.match(created.stderr, /loopback only/);
+    const id = created.stdout.trim();
+    const inspect = await d.docker(['inspect', '-f', '{{.NetworkSettings.Note}}', id]);
+    assert.match(inspect.stdout, /loopback only/);
+    await d.docker(['rm', id]);
+  });
+
+  test('run -d, logs -f follows new lines, stop ends it', async () => {
+    const run = await d.docker(['run', '-d', '--name', 'ticker', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const logs = d.docker(['logs', '-f', 'ticker'], { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const stop = await d.docker(['stop', '-t', '10', 'ticker']);
+    assert.equal(stop.code, 0, stop.stderr);
+    const followed = await logs;
+    assert.equal(followed.code, 0);
+    const lines = followed.stdout.trim().split('\n');
+    assert.ok(lines.length >= 4, `followed ${lines.length} lines`);
+    assert.deepEqual(lines.slice(0, 3), ['line 0', 'line 1', 'line 2']);
+    const ps = await d.docker(['ps', '-a', '--filter', 'name=ticker', '--format', '{{.Status}}']);
+    assert.match(ps.stdout, /^Exited \(0\) /);
+    const tail = await d.docker(['logs', '--tail', '1', 'ticker']);
+    assert.equal(tail.stdout, `${lines.at(-1)!}\n`);
+    await d.docker(['rm', 'ticker']);
+  });
+
+  test('stop: a process that traps TERM stops at once; one that ignores it is killed after the timeout', async () => {
+    await d.docker(['run', '-d', '--name', 'trapper', 'busybox', 'sh', '-c', 'trap "exit 3" TERM; while true; do sleep 0.1; done']);
+    let t0 = Date.now();
+    await d.docker(['stop', '-t', '10', 'trapper']);
+    assert.ok(Date.now() - t0 < 5000, `trapping stop took ${Date.now() - t0} ms`);
+    const trapped = await d.docker(['inspect', '-f', '{{.State.ExitCode}}', 'trapper']);
+    assert.equal(trapped.stdout.trim(), '3');
+
+    await d.docker(['run', '-d', '--init=false', '--name', 'ignorer', 'busybox', 'sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
+    t0 = Date.now();
+    await d.docker(['stop', '-t', '2', 'ignorer']);
+    const took = Date.now() - t0;
+    assert.ok(took >= 1900 && took < 8000, `ignoring stop took ${took} ms`);
+    const killed = await d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'ignorer']);
+    assert.equal(killed.stdout.trim(), 'exited 137');
+    const ps = await d.docker(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
+    assert.match(ps.stdout, /ignorer Exited \(137\) /);
+    assert.match(ps.stdout, /trapper Exited \(3\) /);
+    await d.docker(['rm', 'trapper', 'ignorer']);
+  });
+
+  test('ps shows running containers in Docker table form; -a adds stopped ones', async () => {
+    await d.docker(['run', '-d', '--name', 'sleeper', '-l', 'tier=web', 'busybox', 'sleep', '300']);
+    await d.docker(['create', '--name', 'idle', 'busybox', 'true']);
+    const ps = await d.docker(['ps']);
+    const [header, ...rows] = ps.stdout.trimEnd().split('\n');
+    assert.match(header!, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    assert.equal(rows.length, 1);
+    assert.match(rows[0]!, /^[0-9a-f]{12}\s+busybox\s+"sleep 300"\s+.*\s+Up .*\s+sleeper$/);
+    const all = await d.docker(['ps', '-a', '--format', '{{.Names}}:{{.State}}']);
+    assert.deepEqual(all.stdout.trim().split('\n').sort(), ['idle:created', 'sleeper:running']);
+    const byLabel = await d.docker(['ps', '-a', '--filter', 'label=tier=web', '--format', '{{.Names}}']);
+    assert.equal(byLabel.stdout.trim(), 'sleeper');
+    const byStatus = await d.docker(['ps', '-a', '--filter', 'status=created', '--format', '{{.Names}}']);
+    assert.equal(byStatus.stdout.trim(), 'idle');
+    const byAncestor = await d.docker(['ps', '--filter', 'ancestor=busybox', '--format', '{{.Names}}']);
+    assert.equal(byAncestor.stdout.trim(), 'sleeper');
+    await d.docker(['rm', '-f', 'sleeper', 'idle']);
+  });
+
+  test('names are unique (409), rename, and wait', async () => {
+    await d.docker(['create', '--name', 'one', 'busybox', 'sh', '-c', 'exit 5']);
+    const dup = await d.docker(['create', '--name', 'one', 'busybox', 'true']);
+    assert.notEqual(dup.code, 0);
+    assert.match(dup.stderr, /Conflict\. The container name "\/one" is already in use/);
+    assert.equal((await d.docker(['rename', 'one', 'two'])).code, 0);
+    await d.docker(['start', 'two']);
+    const w = await d.docker(['wait', 'two']);
+    assert.equal(w.stdout.trim(), '5');
+    await d.docker(['rm', 'two']);
+  });
+
+  test('resource limits reach the cgroup', async () => {
+    const r = await d.docker(['run', '--rm', '-m', '64m', '--pids-limit', '50', 'busybox', 'sh', '-c',
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max']);
+    assert.equal(r.stdout, `${64 * 1024 * 1024}\n50\n`, r.stderr);
+  });
+
+  test('bad input gets Docker errors: unknown image 404, malformed body 400, running rm 409', async () => {
+    const r = await d.docker(['run', '--rm', 'nosuchimage:1']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No such image|Unable to find image 'nosuchimage:1' locally/);
+    const res = await fetchSocket(d.socket, 'POST', '/v1.51/containers/create', '{"Image": "busybox",');
+    assert.equal(res.status, 400);
+    assert.match(JSON.parse(res.body).message as string, /invalid JSON/);
+    await d.docker(['run', '-d', '--name', 'busy', 'busybox', 'sleep', '100']);
+    const rm = await d.docker(['rm', 'busy']);
+    assert.notEqual(rm.code, 0);
+    assert.match(rm.stderr, /container is running/);
+    await d.docker(['rm', '-f', 'busy']);
+  });
+});
+
+/** A raw HTTP request over the daemon's socket. */
+export async function fetchSocket(socket: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
