@@ -20,7 +20,7 @@ export class LocalNetworks implements NetworkService {
     const hostname = mode === 'host' ? hostHostname() : req.hostname;
     await writeFileAtomic(hostnamePath, `${hostname}\n`);
     await writeFileAtomic(hostsPath, await this.hostsFile(mode, hostname, req));
-    await writeFileAtomic(resolvPath, await this.resolvConf(req));
+    await writeFileAtomic(resolvPath, await this.resolvConf(req, mode === 'host'));
     const settings: NetworkSettings = {
       Bridge: '',
       SandboxID: '',
@@ -91,15 +91,15 @@ export class LocalNetworks implements NetworkService {
     return `${lines.join('\n')}\n`;
   }
 
-  private async resolvConf(req: EndpointRequest): Promise<string> {
+  private async resolvConf(req: EndpointRequest, hostNamespace: boolean): Promise<string> {
     let base = '';
     try {
       base = await readFile(this.hostResolvConf, 'utf8');
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
-    // Loopback resolvers of the host cannot answer inside a private namespace.
-    let lines = base.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+    // Loopback resolvers of the host cannot answer inside a private namespace (they can in the host's).
+    let lines = base.split('\n').filter((l) => hostNamespace || !/^\s*nameserver\s+(127\.|::1)/.test(l));
     if (req.dns.length > 0) lines = lines.filter((l) => !/^\s*nameserver\s/.test(l)).concat(req.dns.map((d) => `nameserver ${d}`));
     if (req.dnsSearch.length > 0) lines = lines.filter((l) => !/^\s*search\s/.test(l)).concat([`search ${req.dnsSearch.join(' ')}`]);
     if (req.dnsOptions.length > 0) lines = lines.filter((l) => !/^\s*options\s/.test(l)).concat([`options ${req.dnsOptions.join(' ')}`]);
