@@ -21,6 +21,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unnecessary-condition': 'off',
+      // `() => resolve()` style callbacks read better than braces around every one.
+      '@typescript-eslint/no-confusing-void-expression': 'off',
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
