@@ -154,7 +154,7 @@ describe('containers through the docker CLI', () => {
     assert.match(r.stderr, /No such image|Unable to find image 'nosuchimage:1' locally/);
     const res = await fetchSocket(d.socket, 'POST', '/v1.51/containers/create', '{"Image": "busybox",');
     assert.equal(res.status, 400);
-    assert.match(JSON.parse(res.body).message as string, /invalid JSON/);
+    assert.match((JSON.parse(res.body) as { message: string }).message, /invalid JSON/);
     await d.docker(['run', '-d', '--name', 'busy', 'busybox', 'sleep', '100']);
     const rm = await d.docker(['rm', 'busy']);
     assert.notEqual(rm.code, 0);

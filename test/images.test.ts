@@ -14,8 +14,10 @@ type Entry = { name: string; data?: string | Buffer; type?: 'file' | 'directory'
 async function makeTar(entries: Entry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => p.on('end', resolve));
+  p.on('data', (c) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
   for (const e of entries) {
     const type = e.type ?? 'file';
     const header = { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(0) };
@@ -203,8 +205,8 @@ async function listTar(path: string): Promise<string[]> {
     stream.on('end', next);
     stream.resume();
   });
-  await new Promise((resolve, reject) => {
-    ex.on('finish', resolve);
+  await new Promise<void>((resolve, reject) => {
+    ex.on('finish', () => resolve());
     ex.on('error', reject);
     createReadStream(path).pipe(ex);
   });

@@ -674,30 +674,29 @@ export function mergeConfig(body: CreateBody, image: ImageRunConfig, id: string)
       ? undefined
       : (image.Cmd ?? undefined);
   const entry = entrypoint && entrypoint.length === 1 && entrypoint[0] === '' ? undefined : entrypoint;
+  const { HostConfig: _hostConfig, NetworkingConfig: _networkingConfig, Platform: _platform, ...config } = body;
   return {
-    ...body,
-    HostConfig: undefined,
-    NetworkingConfig: undefined,
+    ...config,
     Hostname: body.Hostname || id.slice(0, 12),
     Domainname: body.Domainname ?? '',
     User: body.User || image.User || '',
     Env: [...env.values()],
     Cmd: cmd && cmd.length > 0 ? cmd : undefined,
     Entrypoint: entry && entry.length > 0 ? entry : undefined,
-    Image: body.Image!,
+    Image: body.Image ?? '',
     WorkingDir: body.WorkingDir || image.WorkingDir || '',
     Labels: { ...(image.Labels ?? {}), ...(body.Labels ?? {}) },
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
     Volumes: { ...(image.Volumes ?? {}), ...(body.Volumes ?? {}) },
     StopSignal: body.StopSignal || image.StopSignal || undefined,
-    Healthcheck: body.Healthcheck ?? (image.Healthcheck as CreateBody['Healthcheck']),
+    Healthcheck: body.Healthcheck ?? (image.Healthcheck as ContainerRecord['Config']['Healthcheck']),
     Tty: body.Tty ?? false,
     OpenStdin: body.OpenStdin ?? false,
     StdinOnce: body.StdinOnce ?? false,
     AttachStdin: body.AttachStdin ?? false,
     AttachStdout: body.AttachStdout ?? false,
     AttachStderr: body.AttachStderr ?? false,
-  } as ContainerRecord['Config'];
+  };
 }
 
 export function validateHostConfig(hc: HostConfig): void {

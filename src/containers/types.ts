@@ -10,7 +10,7 @@ import type { NetworkSettings } from '../networks/networks.js';
 const StrList = z.array(z.string());
 const nullish = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
 
-export const HealthConfigSchema = z.looseObject({
+export const HealthConfigSchema = z.object({
   Test: nullish(StrList),
   Interval: nullish(z.number()),
   Timeout: nullish(z.number()),
@@ -20,7 +20,7 @@ export const HealthConfigSchema = z.looseObject({
 });
 
 /** `Config` of a create request (container-level settings that an image can also carry). */
-export const ContainerConfigSchema = z.looseObject({
+export const ContainerConfigSchema = z.object({
   Hostname: nullish(z.string()),
   Domainname: nullish(z.string()),
   User: nullish(z.string()),
@@ -55,7 +55,7 @@ export const RestartPolicySchema = z.object({
   MaximumRetryCount: z.number().int().nonnegative().optional().default(0),
 });
 
-export const HostConfigSchema = z.looseObject({
+export const HostConfigSchema = z.object({
   Binds: nullish(StrList),
   NetworkMode: nullish(z.string()),
   PortBindings: nullish(z.record(z.string(), z.array(z.object({ HostIp: z.string().optional(), HostPort: z.string().optional() })).nullable())),
@@ -63,7 +63,7 @@ export const HostConfigSchema = z.looseObject({
   AutoRemove: nullish(z.boolean()),
   VolumeDriver: nullish(z.string()),
   VolumesFrom: nullish(StrList),
-  Mounts: nullish(z.array(z.looseObject({ Type: z.string().optional(), Source: z.string().optional(), Target: z.string(), ReadOnly: z.boolean().optional() }))),
+  Mounts: nullish(z.array(z.object({ Type: z.string().optional(), Source: z.string().optional(), Target: z.string(), ReadOnly: z.boolean().optional() }))),
   CapAdd: nullish(StrList),
   CapDrop: nullish(StrList),
   Dns: nullish(StrList),
@@ -93,19 +93,19 @@ export const HostConfigSchema = z.looseObject({
   PidsLimit: nullish(z.number().int()),
   BlkioWeight: nullish(z.number().int().nonnegative()),
   Ulimits: nullish(z.array(UlimitSchema)),
-  LogConfig: nullish(z.looseObject({ Type: z.string().optional(), Config: z.record(z.string(), z.string()).nullish() })),
+  LogConfig: nullish(z.object({ Type: z.string().optional(), Config: z.record(z.string(), z.string()).nullish() })),
   ConsoleSize: nullish(z.array(z.number()).length(2)),
 });
 
 export const CreateBodySchema = ContainerConfigSchema.extend({
   HostConfig: nullish(HostConfigSchema),
-  NetworkingConfig: nullish(z.looseObject({ EndpointsConfig: nullish(z.record(z.string(), z.unknown())) })),
+  NetworkingConfig: nullish(z.object({ EndpointsConfig: nullish(z.record(z.string(), z.unknown())) })),
   Platform: nullish(z.string()),
 });
 
 export type ContainerConfig = Partial<z.infer<typeof ContainerConfigSchema>>;
 export type HostConfig = Partial<z.infer<typeof HostConfigSchema>>;
-export type CreateBody = z.infer<typeof CreateBodySchema>;
+export type CreateBody = Partial<z.infer<typeof CreateBodySchema>>;
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -130,7 +130,7 @@ export interface ContainerRecord {
   Created: string;
   Path: string;
   Args: string[];
-  Config: ContainerConfig & { Image: string; Env: string[]; Cmd?: string[]; Entrypoint?: string[]; Labels: Record<string, string> };
+  Config: Omit<ContainerConfig, 'Image' | 'Env' | 'Cmd' | 'Entrypoint' | 'Labels'> & { Image: string; Env: string[]; Cmd?: string[]; Entrypoint?: string[]; Labels: Record<string, string> };
   HostConfig: HostConfig;
   NetworkingConfig?: CreateBody['NetworkingConfig'];
   /** The image's ID. */

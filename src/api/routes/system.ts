@@ -2,7 +2,7 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { withLegacyFields, type EngineEvent, type EventBus } from '../../events/events.js';
 import { invalid } from '../../errors.js';
 import { checkFilterKeys, queryFilters, queryString, res, sendJson, sendText } from '../http.js';
-import type { Router } from '../router.js';
+import type { RequestContext, Router } from '../router.js';
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION } from '../server.js';
 
 /** What `/info` reports beyond the machine itself. */
@@ -22,7 +22,7 @@ export interface SystemFacts {
 const EVENT_FILTERS = ['container', 'image', 'event', 'type', 'label', 'network', 'volume', 'daemon', 'scope', 'plugin', 'node', 'service', 'secret', 'config'];
 
 export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFacts): void {
-  const ping = async (ctx: Parameters<Parameters<Router['get']>[1]>[0]): Promise<void> => {
+  const ping = (ctx: RequestContext): Promise<void> => {
     const out = res(ctx);
     out.setHeader('Builder-Version', '1');
     out.setHeader('Swarm', 'inactive');
@@ -31,14 +31,15 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
     if (ctx.req.method === 'HEAD') {
       out.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 0 });
       out.end();
-      return;
+    } else {
+      sendText(ctx, 200, 'OK');
     }
-    sendText(ctx, 200, 'OK');
+    return Promise.resolve();
   };
   r.get('/_ping', ping);
   r.head('/_ping', ping);
 
-  r.get('/version', async (ctx) => {
+  r.get('/version', (ctx) => {
     const kernel = release();
     sendJson(ctx, 200, {
       Platform: { Name: 'pier' },
@@ -57,6 +58,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       KernelVersion: kernel,
       BuildTime: '',
     });
+    return Promise.resolve();
   });
 
   r.get('/info', async (ctx) => {
