@@ -483,7 +483,7 @@ export function busyboxTarPath(): Promise<string> {
  * Import the busybox rootfs into the daemon as `ref` with `docker import` (Cmd ["sh"], as the
  * busybox image on Docker Hub has). Resolves with the image id the CLI printed.
  */
-export async function importBusybox(d: Daemon, ref = 'busybox:latest'): Promise<string> {
+export async function importBusybox(d: Pick<Daemon, 'docker'>, ref = 'busybox:latest'): Promise<string> {
   const tar = await busyboxTarPath();
   const result = await d.docker(['import', '--change', 'CMD ["sh"]', '-', ref], { input: createReadStream(tar) });
   if (result.code !== 0) throw new Error(`docker import - ${ref}: exit ${result.code}: ${result.stderr}`);

@@ -1,0 +1,322 @@
+/**
+ * Benchmark (not a test): how long `docker run --rm --network none busybox true` takes against
+ * pierd, against the bare OCI runtime running an equivalent bundle, and against Docker's own
+ * engine (when ../shared/reference-docker is there), all in one run on one machine; and how much
+ * memory the daemons and their per-container monitors hold.
+ *
+ *   bash bench/run-latency.sh [--runs 30] [--warmup 3] [--idle 10] [--no-pier] [--no-raw] [--no-docker]
+ *
+ * Each figure is the wall time of one command, spawned from here and waited for; the docker
+ * CLI's own start-up is in both the pier and the Docker figures. Needs root.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  busyboxTarPath, dockerCli, importBusybox, repoRoot, run, startDaemon, type Daemon, type RunOptions, type RunResult,
+} from '../test/harness.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '3' },
+    idle: { type: 'string', default: '10' },
+    'no-pier': { type: 'boolean', default: false },
+    'no-raw': { type: 'boolean', default: false },
+    'no-docker': { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(opts.runs);
+const WARMUP = Number(opts.warmup);
+const IDLE = Number(opts.idle);
+const RUN_ARGS = ['run', '--rm', '--network', 'none', 'busybox', 'true'];
+
+interface Timing {
+  name: string;
+  ms: number[];
+}
+
+/** Memory of a daemon: its own VmRSS idle and with IDLE containers, and its monitors' per container. */
+interface Memory {
+  name: string;
+  idleKiB: number;
+  busyKiB: number;
+  monitor: string;
+  monitorKiB: number[];
+}
+
+/** An OCI config.json, as far as this benchmark compares them. */
+interface OciConfig {
+  process: { args: string[]; terminal?: boolean };
+  root: { path: string; readonly?: boolean };
+  linux?: { namespaces?: Array<{ type: string }>; seccomp?: { defaultAction?: string } };
+}
+
+const timings: Timing[] = [];
+const memory: Memory[] = [];
+const notes: string[] = [];
+
+function check(result: RunResult, what: string): string {
+  if (result.code !== 0) throw new Error(`${what}: exit ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+/** Wall time of `fn` in milliseconds, WARMUP unrecorded calls first. */
+async function measure(name: string, fn: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < WARMUP; i++) await fn();
+  const ms: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  timings.push({ name, ms });
+  process.stderr.write(`bench: ${name}: median ${median(ms).toFixed(1)} ms\n`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]);
+}
+
+/** Pids of processes whose program's file name matches `program` and whose command line contains `marker`. */
+async function processesOf(program: RegExp, marker: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const args = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (program.test((args[0] ?? '').split('/').pop() ?? '') && args.some((a) => a.includes(marker))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+async function totalRssKiB(pids: number[]): Promise<number> {
+  return (await Promise.all(pids.map(rssKiB))).reduce((a, b) => a + b, 0);
+}
+
+/** Start IDLE detached `sleep 1000` containers through `docker`; returns their ids. */
+async function startIdle(docker: (args: string[]) => Promise<RunResult>): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < IDLE; i++) {
+    ids.push(check(await docker(['run', '-d', '--network', 'none', 'busybox', 'sleep', '1000']), 'docker run -d').trim());
+  }
+  return ids;
+}
+
+async function benchPier(): Promise<OciConfig | undefined> {
+  const d: Daemon = await startDaemon({ logLevel: 'warn' });
+  try {
+    await importBusybox(d);
+    const info = await d.docker(['info', '--format', '{{.DefaultRuntime}}']);
+    const runtime = info.code === 0 ? info.stdout.trim() : 'unknown';
+    await measure(`pier (docker CLI, runtime ${runtime})`, async () => {
+      check(await d.docker(RUN_ARGS), 'docker run against pierd');
+    });
+    if (existsSync(join(repoRoot, 'bin', 'pier'))) {
+      await measure('pier (pier CLI)', async () => {
+        check(await d.pier(RUN_ARGS), 'pier run');
+      });
+    }
+    const pid = d.pid!;
+    const idleKiB = await rssKiB(pid);
+    const ids = await startIdle((args) => d.docker(args));
+    const monitors = await processesOf(/^conmon$/, d.dir);
+    memory.push({
+      name: 'pierd', idleKiB, busyKiB: await rssKiB(pid),
+      monitor: 'conmon', monitorKiB: await Promise.all(monitors.map(rssKiB)),
+    });
+    return await bundleConfig(d.execRoot, ids[0]!);
+  } finally {
+    await d.stop();
+  }
+}
+
+/** The config.json pier wrote for container `id`: the first one found under its exec-root folder. */
+async function bundleConfig(execRoot: string, id: string): Promise<OciConfig | undefined> {
+  const walk = async (dir: string, depth: number): Promise<string | undefined> => {
+    if (existsSync(join(dir, 'config.json'))) return join(dir, 'config.json');
+    if (depth === 0) return undefined;
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const found = await walk(join(dir, entry.name), depth - 1);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const path = await walk(join(execRoot, 'containers', id), 2);
+  return path ? (JSON.parse(await readFile(path, 'utf8')) as OciConfig) : undefined;
+}
+
+/**
+ * The bare runtime: `runc spec`, adjusted to run `true` without a terminal on a writable copy
+ * of the busybox rootfs, with runc spec's namespaces (pid, net with loopback only, ipc, uts,
+ * mount). crun first; where it cannot run (the hybrid cgroup layout of these machines), runc.
+ */
+async function benchRaw(): Promise<OciConfig> {
+  const dir = await mkdtemp('/tmp/pr-');
+  const state = join(dir, 'state');
+  let n = 0;
+  try {
+    const rootfs = join(dir, 'rootfs');
+    await mkdir(rootfs);
+    check(await run('tar', ['-xf', await busyboxTarPath(), '-C', rootfs], process.env), 'tar -x busybox');
+    check(await run('runc', ['spec', '--bundle', dir], process.env), 'runc spec');
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as OciConfig & { process: { args: string[]; terminal: boolean } };
+    config.process.terminal = false;
+    config.process.args = ['true'];
+    config.root = { path: 'rootfs', readonly: false };
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+
+    const once = (runtime: string): Promise<RunResult> => run(runtime, ['--root', state, 'run', '--bundle', dir, `bench-${n++}`], process.env);
+    let runtime = 'crun';
+    const trial = await once('crun').catch((err: unknown) => ({ code: -1, stdout: '', stderr: String(err) }));
+    if (trial.code !== 0) {
+      notes.push(`crun cannot run here (${trial.stderr.trim() || `exit ${trial.code}`}): the raw figure is runc's`);
+      runtime = 'runc';
+    }
+    await measure(`raw ${runtime} run (bundle from runc spec)`, async () => {
+      check(await once(runtime), `${runtime} run`);
+    });
+    return config;
+  } finally {
+    for (const runtime of ['crun', 'runc']) {
+      for (const id of await readdir(state).catch(() => [])) {
+        await run(runtime, ['--root', state, 'delete', '--force', id], process.env).catch(() => undefined);
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface NetfilterState {
+  rules: string;
+  ipForward: string;
+}
+
+async function netfilterState(): Promise<NetfilterState> {
+  return {
+    rules: check(await run('iptables-save', [], process.env), 'iptables-save'),
+    ipForward: await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8'),
+  };
+}
+
+/**
+ * Put netfilter and ip_forward back as `saved` had them. Docker adds chains, a FORWARD DROP
+ * policy and NAT rules; reference-docker's stop.sh restores only what it saved on its first
+ * start, and not when that save was empty, which would leave pier's network tests behind a
+ * DROP. Tables that `saved` lacks are emptied (no rules, ACCEPT policies).
+ */
+async function restoreNetfilter(saved: NetfilterState): Promise<void> {
+  const tables = (rules: string): string[] => [...rules.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]!);
+  const now = check(await run('iptables-save', [], process.env), 'iptables-save');
+  let restore = saved.rules;
+  for (const table of tables(now).filter((t) => !tables(saved.rules).includes(t))) {
+    const section = now.slice(now.indexOf(`*${table}\n`));
+    const builtins = [...section.slice(0, section.indexOf('COMMIT')).matchAll(/^:(\S+) (?!-)\S+/gm)].map((m) => `:${m[1]!} ACCEPT [0:0]`);
+    restore += `*${table}\n${builtins.join('\n')}\nCOMMIT\n`;
+  }
+  check(await run('iptables-restore', [], process.env, { input: restore }), 'iptables-restore');
+  await writeFile('/proc/sys/net/ipv4/ip_forward', saved.ipForward);
+}
+
+/** Docker's own engine, started and stopped by ../shared/reference-docker. */
+async function benchDocker(): Promise<void> {
+  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
+  if (!scripts) {
+    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
+    return;
+  }
+  const netfilter = await netfilterState();
+  const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
+  try {
+    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
+    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
+    const docker = (args: string[], runOpts?: RunOptions): Promise<RunResult> =>
+      run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, runOpts);
+    const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+    await importBusybox({ docker });
+    await measure(`Docker ${version} (docker CLI)`, async () => {
+      check(await docker(RUN_ARGS), 'docker run against Docker');
+    });
+    const dockerdPid = Number((await readFile('/run/reference-docker/dockerd.pid', 'utf8')).trim());
+    const daemons = async (): Promise<number> =>
+      totalRssKiB([dockerdPid, ...(await processesOf(/^containerd$/, '/run/reference-docker'))]);
+    const idleKiB = await daemons();
+    const ids = await startIdle(docker);
+    try {
+      const shims = await processesOf(/^containerd-shim/, '/run/reference-docker');
+      memory.push({
+        name: 'dockerd + containerd', idleKiB, busyKiB: await daemons(),
+        monitor: 'containerd-shim', monitorKiB: await Promise.all(shims.map(rssKiB)),
+      });
+    } finally {
+      await docker(['rm', '-f', ...ids]);
+    }
+  } finally {
+    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
+    await restoreNetfilter(netfilter);
+  }
+}
+
+/** What differs between pier's bundle and the raw one, in what costs time at start. */
+function differences(pier: OciConfig, raw: OciConfig): string[] {
+  const namespaces = (c: OciConfig): string => (c.linux?.namespaces ?? []).map((n) => n.type).sort().join(',');
+  const seccomp = (c: OciConfig): string => (c.linux?.seccomp ? `a profile (default action ${c.linux.seccomp.defaultAction ?? '?'})` : 'none');
+  return [
+    `namespaces: pier ${namespaces(pier)}; raw ${namespaces(raw)}`,
+    `seccomp: pier ${seccomp(pier)}; raw ${seccomp(raw)}`,
+    `PID 1: pier ${pier.process.args[0] ?? '?'}; raw ${raw.process.args[0] ?? '?'}`,
+  ];
+}
+
+function table(): string {
+  const lines: string[] = [];
+  const raw = timings.find((t) => t.name.startsWith('raw'));
+  const docker = timings.find((t) => t.name.startsWith('Docker'));
+  lines.push(`run --rm --network none busybox true: ${RUNS} runs after ${WARMUP} warm-ups, wall ms`);
+  lines.push(`${'what'.padEnd(44)}${'median'.padStart(8)}${'p90'.padStart(8)}${'min'.padStart(8)}${'× raw'.padStart(8)}${'× Docker'.padStart(10)}`);
+  for (const t of timings) {
+    const m = median(t.ms);
+    const ratio = (base: Timing | undefined): string => (base && base !== t ? (m / median(base.ms)).toFixed(2) : '');
+    lines.push(`${t.name.padEnd(44)}${m.toFixed(1).padStart(8)}${percentile(t.ms, 90).toFixed(1).padStart(8)}${Math.min(...t.ms).toFixed(1).padStart(8)}${ratio(raw).padStart(8)}${ratio(docker).padStart(10)}`);
+  }
+  if (memory.length > 0) {
+    const mib = (kib: number): string => (kib / 1024).toFixed(1);
+    lines.push('');
+    lines.push(`memory, VmRSS MiB (busy: with ${IDLE} idle containers)`);
+    lines.push(`${'daemon'.padEnd(24)}${'idle'.padStart(8)}${'busy'.padStart(8)}   monitor per container (mean, n)`);
+    for (const m of memory) {
+      const mean = m.monitorKiB.length ? m.monitorKiB.reduce((a, b) => a + b, 0) / m.monitorKiB.length : 0;
+      lines.push(`${m.name.padEnd(24)}${mib(m.idleKiB).padStart(8)}${mib(m.busyKiB).padStart(8)}   ${m.monitor} ${mib(mean)} (${m.monitorKiB.length})`);
+    }
+  }
+  if (notes.length > 0) lines.push('', ...notes.map((n) => `note: ${n}`));
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
+  const pierConfig = opts['no-pier'] ? undefined : await benchPier();
+  const rawConfig = opts['no-raw'] ? undefined : await benchRaw();
+  if (!opts['no-docker']) await benchDocker();
+  if (pierConfig && rawConfig) notes.push(...differences(pierConfig, rawConfig));
+  else if (!opts['no-pier'] && !pierConfig) notes.push("pier's bundle config.json was not found: no comparison of bundles");
+  process.stdout.write(`${table()}\n`);
+}
+
+await main();
