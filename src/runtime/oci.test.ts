@@ -1,0 +1,367 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { isKind } from '../errors.js';
+import { canUseCrun, controllerPath, detectCgroupLayout, readCgroupStats } from './cgroups.js';
+import { OciRuntime } from './oci.js';
+import type { ContainerSpec, ExitStatus } from './runtime.js';
+
+/**
+ * Real containers through conmon + runc, on a busybox root filesystem built in a temp folder.
+ * Needs root. Every container, cgroup and folder made here is removed in `after`.
+ */
+
+const execFileP = promisify(execFile);
+const BUSYBOX_APPLETS = ['sh', 'echo', 'cat', 'sleep', 'true', 'id', 'env', 'ifconfig', 'stty', 'dd', 'unshare', 'ls', 'head'];
+
+let tmp: string;
+let rootfs: string;
+let execRoot: string;
+let cgroupParent: string;
+let rt: OciRuntime;
+const ids = new Set<string>();
+
+function makeRootfs(dir: string): void {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  mkdirSync(join(dir, 'etc'));
+  mkdirSync(join(dir, 'tmp'));
+  copyFileSync('/usr/bin/busybox', join(dir, 'bin', 'busybox'));
+  for (const a of BUSYBOX_APPLETS) symlinkSync('busybox', join(dir, 'bin', a));
+  writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  writeFileSync(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+}
+
+function newId(): string {
+  const id = `t${randomBytes(8).toString('hex')}`;
+  ids.add(id);
+  return id;
+}
+
+function spec(id: string, args: string[], over: Partial<ContainerSpec> = {}): ContainerSpec {
+  return {
+    id,
+    rootfs,
+    readonlyRootfs: false,
+    args,
+    env: [],
+    cwd: '/',
+    user: '',
+    groupAdd: [],
+    hostname: id.slice(0, 12),
+    tty: false,
+    openStdin: false,
+    stdinOnce: false,
+    init: false,
+    privileged: false,
+    capAdd: [],
+    capDrop: [],
+    noNewPrivileges: false,
+    seccomp: 'default',
+    shmSize: 0,
+    mounts: [],
+    network: { netns: { kind: 'new' } },
+    ipcMode: 'private',
+    pidMode: 'private',
+    resources: {},
+    ulimits: [],
+    sysctls: {},
+    ...over,
+  };
+}
+
+function logPath(id: string): string {
+  return join(tmp, 'logs', `${id}.log`);
+}
+
+async function collect(r: Readable): Promise<string> {
+  let s = '';
+  for await (const chunk of r) s += String(chunk);
+  return s;
+}
+
+function waitExit(runtime: OciRuntime, id: string, ms = 10_000): Promise<ExitStatus> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cancel();
+      reject(new Error(`no exit of ${id} within ${ms} ms`));
+    }, ms);
+    const cancel = runtime.watchExit(id, (st) => {
+      clearTimeout(timer);
+      resolve(st);
+    });
+  });
+}
+
+/** create → attach → start, then the output and the exit. */
+async function run(s: ContainerSpec, stdin?: string): Promise<{ stdout: string; stderr: string; exit: ExitStatus }> {
+  await rt.create(s, logPath(s.id));
+  const streams = await rt.attach(s.id);
+  const out = collect(streams.stdout);
+  const err = collect(streams.stderr);
+  await rt.start(s.id);
+  if (stdin !== undefined) streams.stdin.end(stdin);
+  const [stdout, stderr, exit] = await Promise.all([out, err, waitExit(rt, s.id)]);
+  streams.close();
+  return { stdout, stderr, exit };
+}
+
+before(() => {
+  tmp = mkdtempSync('/tmp/prt-');
+  rootfs = join(tmp, 'rootfs');
+  execRoot = join(tmp, 'x');
+  mkdirSync(join(tmp, 'logs'));
+  makeRootfs(rootfs);
+  cgroupParent = `pier-test-${randomBytes(4).toString('hex')}`;
+  rt = new OciRuntime({ execRoot, runtime: 'runc', cgroupParent });
+});
+
+after(async () => {
+  for (const id of ids) {
+    try {
+      await rt.delete(id, { force: true });
+    } catch (err) {
+      console.error(`clean-up of ${id}:`, err);
+    }
+  }
+  // runc removes each container's cgroup, not the parent made for this test.
+  const root = '/sys/fs/cgroup';
+  for (const c of readdirSync(root)) {
+    const dir = join(root, c, cgroupParent);
+    if (existsSync(dir)) rmdirSync(dir);
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('OciRuntime with runc', () => {
+  test('auto picks runc on a layout crun refuses, crun where it can', () => {
+    const auto = new OciRuntime({ execRoot, runtime: 'auto', cgroupParent });
+    const verdict = canUseCrun(detectCgroupLayout());
+    assert.equal(auto.name, verdict.ok ? 'crun' : 'runc');
+    assert.match(auto.reason, verdict.ok ? /crun/ : /runc, as crun cannot run here/);
+  });
+
+  test('init checks the binaries and makes the state folders', async () => {
+    await rt.init();
+    assert.ok(existsSync(join(execRoot, 'containers')));
+    assert.ok(existsSync(join(execRoot, 'runtime-root')));
+  });
+
+  test('stdout and stderr arrive apart, the exit code is reported, the log has the lines', async () => {
+    const id = newId();
+    const { stdout, stderr, exit } = await run(spec(id, ['sh', '-c', 'echo hello; echo err >&2; exit 7']));
+    assert.equal(stdout, 'hello\n');
+    assert.equal(stderr, 'err\n');
+    assert.equal(exit.exitCode, 7);
+    assert.equal(exit.oomKilled, false);
+    assert.ok(Date.now() - exit.finishedAt.getTime() < 60_000);
+    assert.deepEqual(await rt.exitStatus(id), exit);
+    assert.deepEqual(await rt.state(id), { status: 'stopped', pid: 0 });
+
+    const lines = readFileSync(logPath(id), 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 2);
+    const ts = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) /;
+    assert.match(lines[0]!, ts);
+    assert.ok(lines.some((l) => / stdout F hello$/.test(l)));
+    assert.ok(lines.some((l) => / stderr F err$/.test(l)));
+
+    // watchExit on an exited container fires at once.
+    assert.equal((await waitExit(rt, id, 2000)).exitCode, 7);
+    await rt.delete(id);
+    assert.equal(existsSync(rt.containerDir(id)), false);
+    await rt.delete(id); // idempotent
+  });
+
+  test('stdin piped to cat comes back and its end ends cat', async () => {
+    const id = newId();
+    const text = 'line one\nline two\n' + 'x'.repeat(100_000) + '\n';
+    const { stdout, exit } = await run(spec(id, ['cat'], { openStdin: true, stdinOnce: true }), text);
+    assert.equal(stdout.length, text.length);
+    assert.equal(stdout, text);
+    assert.equal(exit.exitCode, 0);
+  });
+
+  test('a missing command fails create with the runtime message', async () => {
+    const id = newId();
+    await assert.rejects(rt.create(spec(id, ['/nonexistent']), logPath(id)), (err: Error) => {
+      assert.ok(isKind(err, 'invalid'), String(err));
+      assert.match(err.message, /nonexistent.*no such file or directory|executable file not found/);
+      return true;
+    });
+    await rt.delete(id);
+  });
+
+  test('an unknown user is refused, nobody runs as 65534 with HOME from passwd', async () => {
+    const bad = newId();
+    await assert.rejects(rt.create(spec(bad, ['true'], { user: 'nosuch' }), logPath(bad)), (err: Error) => {
+      assert.ok(isKind(err, 'invalid'));
+      assert.equal(err.message, 'unable to find user nosuch: no matching entries in passwd file');
+      return true;
+    });
+    await rt.delete(bad);
+    const id = newId();
+    const { stdout } = await run(spec(id, ['sh', '-c', 'id -u; id -g; echo $HOME'], { user: 'nobody' }));
+    assert.equal(stdout, '65534\n65534\n/nonexistent\n');
+  });
+
+  test('a new network namespace has only lo', async () => {
+    const id = newId();
+    const { stdout } = await run(spec(id, ['cat', '/proc/net/dev']));
+    const ifaces = stdout.split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => l.split(':')[0]!.trim());
+    assert.deepEqual(ifaces, ['lo']);
+    const host = newId();
+    const hostOut = await run(spec(host, ['cat', '/proc/net/dev'], { network: { netns: { kind: 'host' } } }));
+    const hostIfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.trim() !== '').length;
+    assert.equal(hostOut.stdout.split('\n').slice(2).filter((l) => l.trim() !== '').length, hostIfaces);
+  });
+
+  test('memory and pids limits are in the container cgroup', async () => {
+    const id = newId();
+    await rt.create(spec(id, ['sleep', '30'], { resources: { memory: 64 * 1024 * 1024, pidsLimit: 50, cpuShares: 512 } }), logPath(id));
+    const layout = detectCgroupLayout();
+    const cg = rt.cgroupsPath(id);
+    const mem = controllerPath(layout, 'memory', cg);
+    if (layout.mode === 'v2') {
+      assert.equal(readFileSync(join(mem, 'memory.max'), 'utf8').trim(), String(64 * 1024 * 1024));
+      assert.equal(readFileSync(join(mem, 'pids.max'), 'utf8').trim(), '50');
+    } else {
+      assert.equal(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 1024 * 1024));
+      assert.equal(readFileSync(join(controllerPath(layout, 'pids', cg), 'pids.max'), 'utf8').trim(), '50');
+      assert.equal(readFileSync(join(controllerPath(layout, 'cpu', cg), 'cpu.shares'), 'utf8').trim(), '512');
+    }
+    await rt.start(id);
+    const stats = await readCgroupStats(layout, cg);
+    assert.equal(stats.memory.limit, 64 * 1024 * 1024);
+    assert.equal(stats.pids.limit, 50);
+    assert.equal(stats.pids.current, 1);
+    assert.ok((stats.memory.usage ?? 0) > 0);
+    await rt.delete(id, { force: true });
+    assert.equal(existsSync(mem), false);
+  });
+
+  test('a TTY gets the size set through the control fifo; output arrives on stdout', async () => {
+    const id = newId();
+    await rt.create(spec(id, ['sh', '-c', 'stty size; echo to-err >&2'], { tty: true }), logPath(id));
+    await rt.resize(id, 33, 101);
+    const streams = await rt.attach(id);
+    const out = collect(streams.stdout);
+    const err = collect(streams.stderr);
+    await rt.start(id);
+    const exit = await waitExit(rt, id);
+    assert.equal(exit.exitCode, 0);
+    assert.equal(await out, '33 101\r\nto-err\r\n');
+    assert.equal(await err, '');
+  });
+
+  test('SIGKILL gives 137; SIGTERM through the init gives 143', async () => {
+    const plain = newId();
+    await rt.create(spec(plain, ['sleep', '60']), logPath(plain));
+    await rt.start(plain);
+    assert.equal((await rt.state(plain)).status, 'running');
+    await rt.kill(plain, 'SIGKILL');
+    assert.equal((await waitExit(rt, plain)).exitCode, 137);
+    await assert.rejects(rt.kill(plain, 'TERM'), (e: Error) => isKind(e, 'conflict'));
+
+    const withInit = newId();
+    await rt.create(spec(withInit, ['sleep', '60'], { init: true }), logPath(withInit));
+    await rt.start(withInit);
+    await rt.kill(withInit, 15);
+    assert.equal((await waitExit(rt, withInit)).exitCode, 143);
+  });
+
+  test('pause and resume', async () => {
+    const id = newId();
+    await rt.create(spec(id, ['sleep', '60']), logPath(id));
+    assert.equal((await rt.state(id)).status, 'created');
+    await rt.start(id);
+    await rt.pause(id);
+    assert.equal((await rt.state(id)).status, 'paused');
+    await rt.resume(id);
+    assert.equal((await rt.state(id)).status, 'running');
+    await assert.rejects(rt.delete(id), (e: Error) => isKind(e, 'conflict'));
+    await rt.delete(id, { force: true });
+    assert.equal(existsSync(rt.containerDir(id)), false);
+    await assert.rejects(rt.state(id), (e: Error) => isKind(e, 'notFound'));
+  });
+
+  test('an OOM kill is reported', async () => {
+    const id = newId();
+    const { exit } = await run(
+      spec(id, ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1'], { resources: { memory: 16 * 1024 * 1024, memorySwap: 16 * 1024 * 1024 } }),
+    );
+    assert.equal(exit.exitCode, 137);
+    assert.equal(exit.oomKilled, true);
+  });
+
+  test('the default seccomp profile denies new namespaces; unconfined allows them', async () => {
+    const id = newId();
+    const denied = await run(spec(id, ['unshare', '-U', 'true']));
+    assert.notEqual(denied.exit.exitCode, 0);
+    assert.match(denied.stderr, /Operation not permitted/);
+    const id2 = newId();
+    const allowed = await run(spec(id2, ['unshare', '-U', 'true'], { seccomp: 'unconfined' }));
+    assert.equal(allowed.exit.exitCode, 0, allowed.stderr);
+  });
+
+  test('a container outlives the process that started it and is found again', async () => {
+    const id = newId();
+    // A separate node process plays pierd: it creates and starts the container, then exits.
+    const script = `
+      import { OciRuntime } from ${JSON.stringify(new URL('./oci.ts', import.meta.url).href)};
+      const rt = new OciRuntime({ execRoot: ${JSON.stringify(execRoot)}, runtime: 'runc', cgroupParent: ${JSON.stringify(cgroupParent)} });
+      const s = JSON.parse(process.argv[1]);
+      const c = await rt.create(s, ${JSON.stringify(logPath(id))});
+      await rt.start(s.id);
+      console.log(JSON.stringify(c));
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify(spec(id, ['sh', '-c', 'echo started; exec sleep 60'], { init: true }))], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out = await collect(child.stdout);
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.equal(code, 0);
+    const created = JSON.parse(out) as { pid: number; conmonPid: number };
+
+    // "pierd" is gone; a new runtime on the same exec root finds the container running.
+    const again = new OciRuntime({ execRoot, runtime: 'runc', cgroupParent });
+    const st = await again.state(id);
+    assert.equal(st.status, 'running');
+    assert.equal(st.pid, created.pid);
+    assert.ok(existsSync(`/proc/${created.conmonPid}`));
+    assert.equal(await again.exitStatus(id), undefined);
+    // It kept logging with no one attached.
+    assert.match(readFileSync(logPath(id), 'utf8'), / stdout F started\n/);
+
+    const exited = waitExit(again, id);
+    await again.kill(id, 'SIGTERM');
+    assert.equal((await exited).exitCode, 143);
+    await again.delete(id);
+  });
+
+  test('crun: runs where the layout allows it, fails with its message where not', async () => {
+    const crunRt = new OciRuntime({ execRoot: join(tmp, 'xc'), runtime: 'crun', cgroupParent });
+    await crunRt.init();
+    const id = newId();
+    const verdict = canUseCrun(crunRt.layout);
+    try {
+      if (verdict.ok) {
+        await crunRt.create(spec(id, ['true']), logPath(id));
+        await crunRt.start(id);
+        assert.equal((await waitExit(crunRt, id)).exitCode, 0);
+      } else {
+        await assert.rejects(crunRt.create(spec(id, ['true']), logPath(id)), /hybrid mode not supported/);
+      }
+    } finally {
+      await crunRt.delete(id, { force: true });
+    }
+  });
+});
+
+test('raw runc sanity: the runtime root is private to the exec root', async () => {
+  const { stdout } = await execFileP('/usr/sbin/runc', [`--root=${join(execRoot, 'runtime-root')}`, 'list', '-q']);
+  for (const id of stdout.split('\n').filter((l) => l !== '')) assert.ok(ids.has(id), `unexpected container ${id}`);
+});

@@ -1,0 +1,457 @@
+import { spawn } from 'node:child_process';
+import { constants, existsSync, watch, type FSWatcher } from 'node:fs';
+import { access, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
+import { log } from '../log.js';
+import { openAttach } from './attach.js';
+import { canUseCrun, detectCgroupLayout, readOomKills, type CgroupLayout, DEFAULT_CGROUP_ROOT } from './cgroups.js';
+import { createError, runConmon, runtimeMessage } from './conmon.js';
+import type {
+  AttachStreams,
+  ContainerRuntime,
+  ContainerSpec,
+  CreatedContainer,
+  ExitStatus,
+  RuntimeState,
+} from './runtime.js';
+import { buildOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { resolveUser } from './user.js';
+
+export interface OciRuntimeOptions {
+  /** Runtime state root (`/run/pier`): containers live under `<execRoot>/containers/<id>/`. */
+  execRoot: string;
+  /** `auto`: crun where the cgroup layout allows it, runc otherwise. */
+  runtime: 'crun' | 'runc' | 'auto';
+  /** Default /sys/fs/cgroup. */
+  cgroupRoot?: string;
+  /** Containers' cgroups are `/<cgroupParent>/<id>` (default `pier`). */
+  cgroupParent?: string;
+  conmonPath?: string;
+  runcPath?: string;
+  crunPath?: string;
+  /** Static init bound at /sbin/docker-init (default /usr/bin/tini-static). */
+  initPath?: string;
+  /** Apply pier's default seccomp profile to containers asking for `default` (default true). */
+  seccomp?: boolean;
+  /** conmon's --log-level (trace, debug, info, warn, error); default: from pier's log level. */
+  logLevel?: string;
+}
+
+const RUNC = '/usr/sbin/runc';
+const CRUN = '/usr/bin/crun';
+const CONMON = '/usr/bin/conmon';
+const TINI = '/usr/bin/tini-static';
+
+/** Poll period when fs.watch cannot see the exit file appear. */
+const EXIT_POLL_MS = 2000;
+
+/**
+ * ContainerRuntime on conmon + runc/crun. State of container `<id>`, all under
+ * `<execRoot>/containers/<id>/`:
+ *
+ *   bundle/config.json   the OCI config (rootfs path from the spec)
+ *   bundle/attach        conmon's attach socket; bundle/ctl, bundle/winsz: its fifos
+ *   conmon.pid, pidfile  conmon's and the container's first process's PIDs
+ *   exits/<id>           the exit code, written by conmon when the container exits
+ *   persist/exit, oom    the exit code again; `oom` when the kernel OOM-killed in it
+ *
+ * The OCI runtime keeps its own state under `<execRoot>/runtime-root` (`--root`), so two pierd
+ * with different exec roots never see each other's containers. Everything survives pierd:
+ * a new OciRuntime on the same exec root finds containers by id.
+ */
+export class OciRuntime implements ContainerRuntime {
+  readonly name: 'crun' | 'runc';
+  readonly path: string;
+  /** Why `name` was chosen (for `info` and the log). */
+  readonly reason: string;
+  readonly layout: CgroupLayout;
+
+  private readonly execRoot: string;
+  private readonly runtimeRoot: string;
+  private readonly cgroupParent: string;
+  private readonly conmonPath: string;
+  private readonly initPath: string;
+  private readonly host: HostInfo;
+  private readonly seccomp: boolean;
+  private readonly conmonLogLevel: 'debug' | 'info' | 'warn' | 'error';
+
+  constructor(opts: OciRuntimeOptions) {
+    this.execRoot = opts.execRoot;
+    this.runtimeRoot = join(opts.execRoot, 'runtime-root');
+    this.cgroupParent = (opts.cgroupParent ?? 'pier').replace(/^\/+|\/+$/g, '');
+    this.conmonPath = opts.conmonPath ?? CONMON;
+    this.initPath = opts.initPath ?? TINI;
+    this.layout = detectCgroupLayout(opts.cgroupRoot ?? DEFAULT_CGROUP_ROOT);
+    this.host = readHostInfo(this.layout);
+    this.seccomp = opts.seccomp ?? true;
+    this.conmonLogLevel = conmonLogLevel(opts.logLevel ?? log.level);
+
+    const crun = canUseCrun(this.layout);
+    if (opts.runtime === 'auto') {
+      this.name = crun.ok ? 'crun' : 'runc';
+      this.reason = crun.ok ? `auto: crun can run here (${crun.reason})` : `auto: runc, as crun cannot run here: ${crun.reason}`;
+    } else {
+      this.name = opts.runtime;
+      this.reason = `configured: ${opts.runtime}`;
+      if (opts.runtime === 'crun' && !crun.ok) log.warn({ reason: crun.reason }, 'crun was chosen but is expected to fail here');
+    }
+    this.path = this.name === 'crun' ? (opts.crunPath ?? CRUN) : (opts.runcPath ?? RUNC);
+    log.info({ runtime: this.name, path: this.path, reason: this.reason, cgroups: this.layout.mode }, 'OCI runtime chosen');
+  }
+
+  /**
+   * Check that conmon, the runtime and the init binary are there, and create the state folders.
+   * Call once before use.
+   */
+  async init(): Promise<void> {
+    for (const [what, path] of [
+      ['conmon', this.conmonPath],
+      [this.name, this.path],
+      ['init', this.initPath],
+    ] as const) {
+      try {
+        await access(path, constants.X_OK);
+      } catch (err) {
+        throw unavailable(`${what} not found or not executable at ${path}`, err);
+      }
+    }
+    await mkdir(join(this.execRoot, 'containers'), { recursive: true, mode: 0o700 });
+    await mkdir(this.runtimeRoot, { recursive: true, mode: 0o700 });
+  }
+
+  /** The container's cgroup (cgroupfs path) `/pier/<id>`. */
+  cgroupsPath(id: string): string {
+    return `/${this.cgroupParent}/${id}`;
+  }
+
+  /** The folder holding everything of container `id`. */
+  containerDir(id: string): string {
+    return join(this.execRoot, 'containers', checkId(id));
+  }
+
+  async create(spec: ContainerSpec, logPath: string): Promise<CreatedContainer> {
+    const p = this.paths(spec.id);
+    if (existsSync(p.dir)) await this.delete(spec.id);
+    const [user] = await Promise.all([
+      resolveUser(spec.rootfs, spec.user, spec.groupAdd),
+      mkdir(p.bundle, { recursive: true }).then(() => Promise.all([mkdir(p.exitDir), mkdir(p.persistDir)])),
+    ]);
+    const { config, warnings } = buildOciConfig(spec, {
+      user,
+      host: this.host,
+      cgroupsPath: this.cgroupsPath(spec.id),
+      initPath: this.initPath,
+      seccomp: this.seccomp,
+    });
+    for (const w of warnings) log.warn({ container: spec.id }, w);
+    // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
+    // bundle no one uses, replaced by the next create.
+    await writeFile(p.config, serializeOciConfig(config));
+    return runConmon({
+      conmonPath: this.conmonPath,
+      runtimePath: this.path,
+      runtimeArgs: this.globalArgs(),
+      id: spec.id,
+      bundle: p.bundle,
+      pidFile: p.pidFile,
+      conmonPidFile: p.conmonPidFile,
+      exitDir: p.exitDir,
+      persistDir: p.persistDir,
+      logPath,
+      logLevel: this.conmonLogLevel,
+      stdin: spec.openStdin,
+      leaveStdinOpen: !spec.stdinOnce,
+      tty: spec.tty,
+      cwd: p.dir,
+    });
+  }
+
+  attach(id: string): Promise<AttachStreams> {
+    const p = this.paths(id);
+    try {
+      return Promise.resolve(openAttach(p.attach));
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+        return Promise.reject(conflict(`container ${id} is not running (no attach socket)`, err));
+      }
+      return Promise.reject(internal(`attach ${id}: ${err instanceof Error ? err.message : String(err)}`, err));
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    const r = await this.run(['start', checkId(id)]);
+    if (r.code !== 0) throw this.commandError(id, 'start', r.stderr, true);
+  }
+
+  async kill(id: string, signal: string | number): Promise<void> {
+    const p = this.paths(id);
+    if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
+    const r = await this.run(['kill', id, normalizeSignal(signal)]);
+    if (r.code !== 0) throw this.commandError(id, 'kill', r.stderr);
+  }
+
+  async pause(id: string): Promise<void> {
+    const r = await this.run(['pause', checkId(id)]);
+    if (r.code !== 0) throw this.commandError(id, 'pause', r.stderr);
+  }
+
+  async resume(id: string): Promise<void> {
+    const r = await this.run(['resume', checkId(id)]);
+    if (r.code !== 0) throw this.commandError(id, 'resume', r.stderr);
+  }
+
+  async state(id: string): Promise<RuntimeState> {
+    const p = this.paths(id);
+    if (existsSync(p.exitFile)) return { status: 'stopped', pid: 0 };
+    const r = await this.run(['state', id]);
+    if (r.code !== 0) {
+      const err = this.commandError(id, 'state', r.stderr);
+      // Exited between the check above and the runtime's answer.
+      if (err.kind === 'notFound' && existsSync(p.exitFile)) return { status: 'stopped', pid: 0 };
+      throw err;
+    }
+    let v: { status?: unknown; pid?: unknown };
+    try {
+      v = JSON.parse(r.stdout) as { status?: unknown; pid?: unknown };
+    } catch (err) {
+      throw internal(`${this.name} state ${id}: bad JSON`, err);
+    }
+    const known = ['created', 'running', 'paused', 'stopped'] as const;
+    const status = known.find((s) => s === v.status) ?? 'unknown';
+    return { status, pid: typeof v.pid === 'number' ? v.pid : 0 };
+  }
+
+  async exitStatus(id: string): Promise<ExitStatus | undefined> {
+    const p = this.paths(id);
+    let text: string;
+    let finishedAt: Date;
+    try {
+      const fh = await open(p.exitFile, 'r');
+      try {
+        text = await fh.readFile('utf8');
+        finishedAt = (await fh.stat()).mtime;
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+    const exitCode = Number.parseInt(text.trim(), 10);
+    if (Number.isNaN(exitCode)) throw internal(`exit file of ${id} holds ${JSON.stringify(text)}`);
+    let oomKilled = existsSync(join(p.persistDir, 'oom'));
+    if (!oomKilled) oomKilled = ((await readOomKills(this.layout, this.cgroupsPath(id))) ?? 0) > 0;
+    return { exitCode, finishedAt, oomKilled };
+  }
+
+  watchExit(id: string, onExit: (status: ExitStatus) => void): () => void {
+    const p = this.paths(id);
+    let done = false;
+    let watcher: FSWatcher | undefined;
+    let checking = false;
+    const stop = () => {
+      done = true;
+      watcher?.close();
+      clearInterval(timer);
+    };
+    const check = () => {
+      if (done || checking) return;
+      checking = true;
+      this.exitStatus(id).then(
+        (status) => {
+          checking = false;
+          if (!status || done) return;
+          stop();
+          onExit(status);
+        },
+        (err: unknown) => {
+          checking = false;
+          log.warn({ container: id, err }, 'reading exit status failed; will retry');
+        },
+      );
+    };
+    const timer = setInterval(check, EXIT_POLL_MS);
+    try {
+      watcher = watch(p.exitDir, { persistent: true }, (_event, name) => {
+        if (name === id) check();
+      });
+      watcher.on('error', (err) => {
+        log.warn({ container: id, err }, 'exit dir watch failed; polling');
+        watcher?.close();
+        watcher = undefined;
+      });
+    } catch (err) {
+      log.warn({ container: id, err }, 'cannot watch exit dir; polling');
+    }
+    check();
+    return stop;
+  }
+
+  async resize(id: string, height: number, width: number): Promise<void> {
+    const p = this.paths(id);
+    let fh;
+    try {
+      fh = await open(p.ctl, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT') throw notFound(`no such container: ${id}`);
+      if (code === 'ENXIO') throw conflict(`container ${id} is not running`);
+      throw err;
+    }
+    try {
+      await fh.write(`1 ${Math.trunc(height)} ${Math.trunc(width)}\n`);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const p = this.paths(id);
+    const force = opts.force ?? false;
+    if (force && existsSync(p.dir) && !existsSync(p.exitFile)) await this.killAndWait(id);
+    const r = await this.run(force ? ['delete', '--force', id] : ['delete', id]);
+    if (r.code !== 0) {
+      const err = this.commandError(id, 'delete', r.stderr);
+      if (err.kind !== 'notFound') throw err;
+    }
+    await this.waitConmonGone(id);
+    await rm(p.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /** `<runtime> --root ... <args>`; never rejects for a non-zero exit. */
+  private run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.path, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.once('error', (err) => {
+        reject(internal(`run ${this.path}: ${err.message}`, err));
+      });
+      child.once('close', (code, signal) => {
+        resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      });
+    });
+  }
+
+  private globalArgs(): string[] {
+    return [`--root=${this.runtimeRoot}`, '--log-format=json'];
+  }
+
+  /** The runtime's failure as an EngineError of the right kind. */
+  private commandError(id: string, op: string, stderr: string, isStart = false): EngineError {
+    const msg = runtimeMessage(stderr) || `${this.name} ${op} failed`;
+    const lower = msg.toLowerCase();
+    if (lower.includes('does not exist') || (lower.includes('no such file or directory') && lower.includes(`/${id}/`))) {
+      return notFound(`no such container in ${this.name}: ${id}`);
+    }
+    if (lower.includes('not running') || lower.includes('not stopped') || lower.includes('is running') || lower.includes('not paused') || lower.includes('cannot start')) {
+      return conflict(`${this.name} ${op} ${id}: ${msg}`);
+    }
+    if (isStart) return createError(stderr);
+    return internal(`${this.name} ${op} ${id}: ${msg}`);
+  }
+
+  /** SIGKILL the container and wait (bounded) for conmon to record its exit. */
+  private async killAndWait(id: string): Promise<void> {
+    const r = await this.run(['kill', id, 'KILL']);
+    if (r.code !== 0) {
+      const err = this.commandError(id, 'kill', r.stderr);
+      if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;
+    }
+    if (!(await this.conmonAlive(id))) return;
+    await new Promise<void>((resolve) => {
+      const timeout = setTimeout(() => {
+        cancel();
+        log.warn({ container: id }, 'no exit recorded 10s after SIGKILL; deleting anyway');
+        resolve();
+      }, 10_000);
+      const cancel = this.watchExit(id, () => {
+        clearTimeout(timeout);
+        resolve();
+      });
+    });
+  }
+
+  private async conmonPid(id: string): Promise<number | undefined> {
+    try {
+      const n = Number((await readFile(this.paths(id).conmonPidFile, 'utf8')).trim());
+      return Number.isInteger(n) && n > 0 ? n : undefined;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  private async conmonAlive(id: string): Promise<boolean> {
+    const pid = await this.conmonPid(id);
+    if (pid === undefined) return false;
+    try {
+      // A live conmon for this container has its bundle on its command line.
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes(this.paths(id).bundle);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ESRCH') return false;
+      throw err;
+    }
+  }
+
+  /** conmon writes its last files after the exit file: wait (bounded) until it is gone. */
+  private async waitConmonGone(id: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (await this.conmonAlive(id)) {
+      if (Date.now() > deadline) {
+        log.warn({ container: id }, 'conmon still running after delete');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private paths(id: string) {
+    const dir = this.containerDir(id);
+    const bundle = join(dir, 'bundle');
+    const exitDir = join(dir, 'exits');
+    return {
+      dir,
+      bundle,
+      config: join(bundle, 'config.json'),
+      attach: join(bundle, 'attach'),
+      ctl: join(bundle, 'ctl'),
+      pidFile: join(dir, 'pidfile'),
+      conmonPidFile: join(dir, 'conmon.pid'),
+      exitDir,
+      exitFile: join(exitDir, id),
+      persistDir: join(dir, 'persist'),
+    };
+  }
+}
+
+/** Container ids become paths and runtime ids: letters, digits, `_.-`, not starting with a symbol. */
+function checkId(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) throw invalid(`invalid container id: ${JSON.stringify(id)}`);
+  return id;
+}
+
+/** `SIGTERM`, `TERM`, `term`, 15, `15` → what runc and crun accept (`TERM`, `15`). */
+export function normalizeSignal(signal: string | number): string {
+  if (typeof signal === 'number') {
+    if (!Number.isInteger(signal) || signal <= 0 || signal > 64) throw invalid(`invalid signal: ${signal}`);
+    return String(signal);
+  }
+  const s = signal.trim().toUpperCase();
+  if (/^\d+$/.test(s)) return normalizeSignal(Number(s));
+  const name = s.startsWith('SIG') ? s.slice(3) : s;
+  if (!/^[A-Z0-9+-]+$/.test(name) || name === '') throw invalid(`invalid signal: ${signal}`);
+  return name;
+}
+
+function conmonLogLevel(l: string): 'debug' | 'info' | 'warn' | 'error' {
+  if (l === 'trace' || l === 'debug') return 'debug';
+  if (l === 'info') return 'info';
+  if (l === 'warn') return 'warn';
+  return 'error';
+}

@@ -1,0 +1,337 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isKind } from '../errors.js';
+import type { ContainerSpec } from './runtime.js';
+import {
+  ALL_CAPABILITIES,
+  buildOciConfig,
+  DEFAULT_CAPABILITIES,
+  parseProcLimits,
+  serializeOciConfig,
+  type BuildOptions,
+  type HostInfo,
+} from './spec.js';
+
+const HOST: HostInfo = {
+  lastCap: 40,
+  hardLimits: { nofile: 20000, nproc: 96365, memlock: 8388608, core: Infinity, stack: Infinity },
+  cgroupMode: 'hybrid',
+  swapAccounting: true,
+  blkioWeight: false,
+};
+
+function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
+  return {
+    id: 'c1',
+    rootfs: '/var/lib/pier/snapshots/1/merged',
+    readonlyRootfs: false,
+    args: ['sh', '-c', 'echo hi'],
+    env: ['FOO=bar'],
+    cwd: '/work',
+    user: '',
+    groupAdd: [],
+    hostname: 'c1host',
+    tty: false,
+    openStdin: false,
+    stdinOnce: false,
+    init: false,
+    privileged: false,
+    capAdd: [],
+    capDrop: [],
+    noNewPrivileges: false,
+    seccomp: 'default',
+    shmSize: 0,
+    mounts: [],
+    network: { netns: { kind: 'new' } },
+    ipcMode: 'private',
+    pidMode: 'private',
+    resources: {},
+    ulimits: [],
+    sysctls: {},
+    ...over,
+  };
+}
+
+function build(over: Partial<ContainerSpec> = {}, opts: Partial<BuildOptions> = {}) {
+  return buildOciConfig(spec(over), {
+    user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
+    host: HOST,
+    cgroupsPath: '/pier/c1',
+    initPath: '/usr/bin/tini-static',
+    seccomp: true,
+    ...opts,
+  });
+}
+
+describe('process', () => {
+  test('args, cwd, env with PATH, HOSTNAME and HOME defaults, user', () => {
+    const { config } = build({}, { user: { uid: 1000, gid: 1000, additionalGids: [10, 29], home: '/home/alice' } });
+    assert.deepEqual(config.process.args, ['sh', '-c', 'echo hi']);
+    assert.equal(config.process.cwd, '/work');
+    assert.deepEqual(config.process.env, [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'HOSTNAME=c1host',
+      'FOO=bar',
+      'HOME=/home/alice',
+    ]);
+    assert.deepEqual(config.process.user, { uid: 1000, gid: 1000, additionalGids: [10, 29] });
+    assert.equal(config.process.terminal, false);
+    assert.equal(config.hostname, 'c1host');
+  });
+
+  test('the spec env wins over defaults; a TTY gets TERM', () => {
+    const { config } = build({ env: ['PATH=/opt/bin', 'HOME=/x', 'HOSTNAME=mine'], tty: true });
+    assert.deepEqual(config.process.env, ['TERM=xterm', 'PATH=/opt/bin', 'HOME=/x', 'HOSTNAME=mine']);
+    assert.equal(config.process.terminal, true);
+  });
+
+  test('init runs tini-static as PID 1, bound read-only at /sbin/docker-init', () => {
+    const { config } = build({ init: true });
+    assert.deepEqual(config.process.args, ['/sbin/docker-init', '--', 'sh', '-c', 'echo hi']);
+    const m = config.mounts.find((x) => x.destination === '/sbin/docker-init');
+    assert.deepEqual(m, { destination: '/sbin/docker-init', type: 'bind', source: '/usr/bin/tini-static', options: ['bind', 'ro'] });
+    assert.equal(build().config.mounts.some((x) => x.destination === '/sbin/docker-init'), false);
+  });
+});
+
+describe('capabilities', () => {
+  const caps = (over: Partial<ContainerSpec>, host: Partial<HostInfo> = {}) =>
+    build(over, { host: { ...HOST, ...host } }).config.process.capabilities;
+
+  test("Docker's default set, in every set", () => {
+    const c = caps({});
+    assert.deepEqual(c.bounding, DEFAULT_CAPABILITIES);
+    assert.deepEqual(c.effective, DEFAULT_CAPABILITIES);
+    assert.deepEqual(c.permitted, DEFAULT_CAPABILITIES);
+    assert.equal(DEFAULT_CAPABILITIES.length, 14);
+  });
+
+  test('add and drop, any case, with or without CAP_', () => {
+    const c = caps({ capAdd: ['net_admin', 'CAP_SYS_PTRACE', 'CHOWN'], capDrop: ['chown', 'CAP_MKNOD'] });
+    assert.ok(c.bounding.includes('CAP_NET_ADMIN'));
+    assert.ok(c.bounding.includes('CAP_SYS_PTRACE'));
+    assert.ok(!c.bounding.includes('CAP_MKNOD'));
+    // Docker drops first, then adds: CHOWN in both ends up added.
+    assert.ok(c.bounding.includes('CAP_CHOWN'));
+    assert.equal(c.bounding.length, 14 - 2 + 3);
+  });
+
+  test('ALL', () => {
+    assert.deepEqual(caps({ capDrop: ['ALL'], capAdd: ['NET_BIND_SERVICE'] }).bounding, ['CAP_NET_BIND_SERVICE']);
+    const all = caps({ capAdd: ['all'], capDrop: ['SYS_ADMIN'] }).bounding;
+    assert.equal(all.length, ALL_CAPABILITIES.length - 1);
+    assert.ok(!all.includes('CAP_SYS_ADMIN'));
+  });
+
+  test('privileged gets every capability the kernel knows', () => {
+    assert.deepEqual(caps({ privileged: true }).bounding, ALL_CAPABILITIES);
+    assert.deepEqual(caps({ privileged: true }, { lastCap: 37 }).bounding, ALL_CAPABILITIES.slice(0, 38));
+    assert.ok(!caps({ capAdd: ['BPF'] }, { lastCap: 37 }).bounding.includes('CAP_BPF'));
+  });
+
+  test('an unknown capability is refused', () => {
+    assert.throws(() => build({ capAdd: ['FLY'] }), (e: Error) => isKind(e, 'invalid') && e.message === 'unknown capability: "CAP_FLY"');
+  });
+});
+
+describe('namespaces and isolation', () => {
+  const types = (over: Partial<ContainerSpec>, host: Partial<HostInfo> = {}) =>
+    build(over, { host: { ...HOST, ...host } }).config.linux.namespaces;
+
+  test('new network namespace, private pid/ipc/uts/mount', () => {
+    assert.deepEqual(types({}).map((n) => n.type).sort(), ['ipc', 'mount', 'network', 'pid', 'uts']);
+    assert.deepEqual(types({}).find((n) => n.type === 'network'), { type: 'network' });
+  });
+
+  test('host network: no network namespace; path: joined', () => {
+    assert.equal(types({ network: { netns: { kind: 'host' } } }).some((n) => n.type === 'network'), false);
+    assert.deepEqual(
+      types({ network: { netns: { kind: 'path', path: '/run/pier/netns/abc' } } }).find((n) => n.type === 'network'),
+      { type: 'network', path: '/run/pier/netns/abc' },
+    );
+  });
+
+  test('host pid and ipc modes; cgroup namespace only on cgroup v2', () => {
+    const ns = types({ pidMode: 'host', ipcMode: 'host' }).map((n) => n.type);
+    assert.ok(!ns.includes('pid') && !ns.includes('ipc'));
+    assert.ok(!types({}).some((n) => n.type === 'cgroup'));
+    assert.ok(types({}, { cgroupMode: 'v2' }).some((n) => n.type === 'cgroup'));
+  });
+
+  test("masked and read-only paths are Docker's; privileged has none", () => {
+    const { config } = build();
+    assert.deepEqual(config.linux.maskedPaths, [
+      '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+      '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+    ]);
+    assert.deepEqual(config.linux.readonlyPaths, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
+    const p = build({ privileged: true }).config;
+    assert.deepEqual(p.linux.maskedPaths, []);
+    assert.deepEqual(p.linux.readonlyPaths, []);
+  });
+
+  test('devices: deny all, then the standard ones; privileged allows all', () => {
+    const { config } = build();
+    const rules = config.linux.resources.devices;
+    assert.deepEqual(rules[0], { allow: false, access: 'rwm' });
+    for (const [major, minor] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2]]) {
+      assert.ok(rules.some((r) => r.allow && r.type === 'c' && r.major === major && r.minor === minor && r.access === 'rwm'), `${major}:${minor}`);
+    }
+    assert.ok(rules.some((r) => r.allow && r.type === 'c' && r.major === 136 && r.minor === undefined));
+    assert.deepEqual(config.linux.devices.map((d) => d.path), ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty']);
+    assert.deepEqual(build({ privileged: true }).config.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+  });
+
+  test('seccomp: the default profile unless unconfined, privileged or switched off', () => {
+    const s = build().config.linux.seccomp;
+    assert.ok(s);
+    assert.equal(s.defaultAction, 'SCMP_ACT_ALLOW');
+    const denied = s.syscalls.filter((r) => r.action === 'SCMP_ACT_ERRNO').flatMap((r) => r.names);
+    for (const name of ['mount', 'unshare', 'setns', 'kexec_load', 'init_module', 'keyctl', 'clone3']) assert.ok(denied.includes(name), name);
+    assert.ok(s.syscalls.some((r) => r.names.includes('clone') && r.args?.[0]?.op === 'SCMP_CMP_MASKED_EQ'));
+    // A capability lifts its calls.
+    const admin = build({ capAdd: ['SYS_ADMIN'] }).config.linux.seccomp!;
+    assert.ok(!admin.syscalls.some((r) => r.names.includes('mount') || r.names.includes('clone')));
+    assert.ok(admin.syscalls.some((r) => r.names.includes('init_module')));
+    assert.equal(build({ seccomp: 'unconfined' }).config.linux.seccomp, undefined);
+    assert.equal(build({ privileged: true }).config.linux.seccomp, undefined);
+    assert.equal(build({}, { seccomp: false }).config.linux.seccomp, undefined);
+  });
+});
+
+describe('mounts', () => {
+  test("Docker's defaults, in order, with the standard options", () => {
+    const { config } = build();
+    assert.deepEqual(config.mounts, [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
+    ]);
+    assert.deepEqual(config.root, { path: '/var/lib/pier/snapshots/1/merged', readonly: false });
+  });
+
+  test('privileged: /sys and the cgroup mount are writable', () => {
+    const { config } = build({ privileged: true });
+    assert.ok(!config.mounts.find((m) => m.destination === '/sys')!.options!.includes('ro'));
+    assert.ok(!config.mounts.find((m) => m.destination === '/sys/fs/cgroup')!.options!.includes('ro'));
+  });
+
+  test('shm size, host IPC binds the host /dev/shm', () => {
+    assert.ok(build({ shmSize: 1 << 20 }).config.mounts.find((m) => m.destination === '/dev/shm')!.options!.includes('size=1048576'));
+    assert.deepEqual(build({ ipcMode: 'host' }).config.mounts.find((m) => m.destination === '/dev/shm'), {
+      destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'],
+    });
+  });
+
+  test('network files, then user mounts parents first; a user mount replaces a default', () => {
+    const { config } = build({
+      readonlyRootfs: true,
+      network: { netns: { kind: 'new' }, hostsPath: '/c/hosts', resolvConfPath: '/c/resolv.conf', hostnamePath: '/c/hostname' },
+      mounts: [
+        { destination: '/data/sub', type: 'bind', source: '/v/sub', options: ['rbind'] },
+        { destination: '/data', type: 'bind', source: '/v/data', options: ['rbind', 'ro'] },
+        { destination: '/dev/shm', type: 'bind', source: '/host/shm', options: ['rbind'] },
+      ],
+    });
+    assert.equal(config.root.readonly, true);
+    const dests = config.mounts.map((m) => m.destination);
+    assert.deepEqual(dests.slice(-6), ['/etc/resolv.conf', '/etc/hostname', '/etc/hosts', '/data', '/data/sub', '/dev/shm']);
+    assert.equal(dests.filter((d) => d === '/dev/shm').length, 1);
+    assert.deepEqual(config.mounts.find((m) => m.destination === '/etc/hosts'), {
+      destination: '/etc/hosts', type: 'bind', source: '/c/hosts', options: ['rbind', 'rprivate'],
+    });
+  });
+});
+
+describe('resources and limits', () => {
+  test('memory, swap, reservation, cpu, pids, cpuset, cgroups path', () => {
+    const { config, warnings } = build({
+      resources: { memory: 64 << 20, memorySwap: 128 << 20, memoryReservation: 32 << 20, nanoCpus: 1.5e9, cpuShares: 512, pidsLimit: 100, cpusetCpus: '0-1' },
+    });
+    assert.deepEqual(config.linux.resources.memory, { limit: 64 << 20, reservation: 32 << 20, swap: 128 << 20 });
+    assert.deepEqual(config.linux.resources.cpu, { shares: 512, period: 100000, quota: 150000, cpus: '0-1' });
+    assert.deepEqual(config.linux.resources.pids, { limit: 100 });
+    assert.equal(config.linux.cgroupsPath, '/pier/c1');
+    assert.deepEqual(warnings, []);
+  });
+
+  test('explicit period and quota; nothing set, nothing written', () => {
+    assert.deepEqual(build({ resources: { cpuPeriod: 50000, cpuQuota: 25000 } }).config.linux.resources.cpu, { period: 50000, quota: 25000 });
+    const r = build().config.linux.resources;
+    assert.equal(r.memory, undefined);
+    assert.equal(r.cpu, undefined);
+    assert.equal(r.pids, undefined);
+  });
+
+  test('what the host lacks is dropped with a warning', () => {
+    const { config, warnings } = build(
+      { resources: { memory: 64 << 20, memorySwap: 128 << 20, blkioWeight: 300 } },
+      { host: { ...HOST, swapAccounting: false } },
+    );
+    assert.deepEqual(config.linux.resources.memory, { limit: 64 << 20 });
+    assert.equal(config.linux.resources.blockIO, undefined);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!, /swap limit/);
+    assert.match(warnings[1]!, /Block I\/O weight/);
+  });
+
+  test('no ulimits: RLIMIT_NOFILE at min(1048576, own hard)', () => {
+    assert.deepEqual(build().config.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 20000, soft: 20000 }]);
+    const big = build({}, { host: { ...HOST, hardLimits: { nofile: 4194304 } } });
+    assert.deepEqual(big.config.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }]);
+  });
+
+  test('ulimits are clamped to the daemon hard limits; unlimited is the uint64 max', () => {
+    const { config } = build({
+      ulimits: [
+        { Name: 'nofile', Soft: 1024, Hard: 65536 },
+        { Name: 'nproc', Soft: 200000, Hard: 200000 },
+        { Name: 'core', Soft: -1, Hard: -1 },
+        { Name: 'memlock', Soft: -1, Hard: -1 },
+      ],
+    });
+    assert.deepEqual(config.process.rlimits, [
+      { type: 'RLIMIT_NOFILE', hard: 20000, soft: 1024 },
+      { type: 'RLIMIT_NPROC', hard: 96365, soft: 96365 },
+      { type: 'RLIMIT_CORE', hard: 'RLIM_INFINITY', soft: 'RLIM_INFINITY' },
+      { type: 'RLIMIT_MEMLOCK', hard: 8388608, soft: 8388608 },
+    ]);
+    const json = serializeOciConfig(config);
+    assert.match(json, /"type":"RLIMIT_CORE","hard":18446744073709551615,"soft":18446744073709551615/);
+    assert.doesNotMatch(json, /RLIM_INFINITY/);
+    assert.throws(() => build({ ulimits: [{ Name: 'bogus', Soft: 1, Hard: 1 }] }), /invalid ulimit type: bogus/);
+  });
+
+  test('sysctls, annotations, domainname pass through', () => {
+    const { config } = build({ sysctls: { 'net.ipv4.ip_forward': '1' }, annotations: { 'org.example': 'x' }, domainname: 'example.org' });
+    assert.deepEqual(config.linux.sysctl, { 'net.ipv4.ip_forward': '1' });
+    assert.deepEqual(config.annotations, { 'org.example': 'x' });
+    assert.equal(config.domainname, 'example.org');
+    assert.equal(build().config.linux.sysctl, undefined);
+  });
+});
+
+test('/proc/self/limits is parsed by Docker ulimit names', () => {
+  const text = `Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max stack size            8388608              unlimited            bytes
+Max processes             96365                96365                processes
+Max open files            1024                 524288               files
+Max locked memory         8388608              8388608              bytes
+Max nice priority         0                    0
+Max realtime timeout      unlimited            unlimited            us
+`;
+  assert.deepEqual(parseProcLimits(text), {
+    cpu: Infinity,
+    stack: Infinity,
+    nproc: 96365,
+    nofile: 524288,
+    memlock: 8388608,
+    nice: 0,
+    rttime: Infinity,
+  });
+});
