@@ -10,3 +10,8 @@ export function chainIds(diffIds: readonly string[]): string[] {
   }
   return out;
 }
+
+/** The chain ID of the layer `diffId` applied on top of the chain `parent` (null: a base layer). */
+export function childChainId(parent: string | null, diffId: string): string {
+  return parent === null ? diffId : `sha256:${createHash('sha256').update(`${parent} ${diffId}`).digest('hex')}`;
+}

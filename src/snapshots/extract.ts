@@ -1,0 +1,488 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { constants as fsc } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Extract } from 'tar-stream';
+import { EngineError, errnoCode, invalid, withContext } from '../errors.js';
+import { log } from '../log.js';
+import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
+import { isWhiteout, LowerView, OPAQUE_XATTR } from './lower.js';
+import { createExtract, entryXattrs, type TarEntryStream, type TarHeader } from './tar-format.js';
+
+/**
+ * The layer extractor: unpacks an uncompressed OCI/Docker layer tar into an empty folder that
+ * becomes one overlayfs layer.
+ *
+ * What it promises:
+ * - **Containment.** Nothing outside `dest` is created, changed or removed, whatever the tar
+ *   holds. Entry names are cleaned lexically (`a/../b` is `b`, a leading `/` is dropped); a
+ *   name or hard-link target that climbs above the root (`../x`) rejects the layer with
+ *   `invalid`. Symlinks already in the layer are never followed by the OS while a path is
+ *   created: each parent component is checked with lstat, and a symlinked parent is resolved
+ *   by pier as if `dest` were `/` (chroot semantics, as Docker does by unpacking in a chroot).
+ *   So a layer holding `a -> /etc` then `a/passwd` writes `dest/etc/passwd`, never
+ *   `/etc/passwd`; chains (`a -> b`, `b -> ../../..`) are contained the same way.
+ *   The last component is never followed: whatever is there is replaced.
+ * - **Whiteouts.** `.wh.<name>` becomes an overlay whiteout (char device 0/0 named `<name>`),
+ *   `.wh..wh..opq` the `trusted.overlay.opaque=y` xattr on its dir; other `.wh..wh.` names
+ *   (aufs bookkeeping) are skipped. A whiteout for a path this same layer unpacked does not
+ *   remove it (containerd's rule); a directory created over a whiteout becomes opaque.
+ * - **Hard links** to entries of this layer are hard links. A hard link to a file that only a
+ *   lower layer has (tars written by some tools do that) becomes a *copy* of the lower file
+ *   (content, mode, owner, times, xattrs): the lower layer cannot be linked to, and a copy is
+ *   what overlayfs's own copy-up would give. A hard link to a directory or to a missing file
+ *   is `invalid`.
+ * - **Metadata**: modes (with setuid/setgid/sticky), uid/gid, mtimes (directories' at the end,
+ *   after their content), xattrs from PAX `SCHILY.xattr.*` (except `trusted.overlay.*`,
+ *   which only pier sets). Devices and fifos are made with mknod.
+ * - **DiffID**: the sha256 of every byte read from the stream, padding included.
+ * - A truncated or corrupt tar fails with `invalid` (`layer tar: unexpected end of data`); an
+ *   error of the stream itself reaches the caller unchanged. On failure `dest` is left
+ *   half-written: the caller extracts into a temp folder and removes it.
+ *
+ * A tar cut exactly at an entry boundary (no end-of-archive blocks) cannot be told from a
+ * complete one, as with Docker; the DiffID check of the image catches it.
+ */
+
+export interface ExtractResult {
+  /** `sha256:<hex>` of the raw tar bytes. */
+  diffId: string;
+  /** Bytes read. */
+  size: number;
+}
+
+/**
+ * Unpack `tar` into `dest`, an existing empty folder. `lowers` are the layer folders under it,
+ * top-most first, consulted for hard links to lower files and for the metadata of folders
+ * the tar implies without listing them.
+ */
+export async function extractLayer(tar: Readable, dest: string, lowers: readonly string[] = []): Promise<ExtractResult> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const ex = createExtract();
+  let sourceError: unknown;
+  let stopping = false;
+
+  const feeding = (async () => {
+    try {
+      for await (const chunk of tar as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+        if (stopping || isDestroyed(ex)) return;
+        if (!ex.write(chunk)) await writable(ex);
+      }
+      ex.end(null);
+    } catch (err) {
+      if (!stopping) {
+        sourceError = err;
+        ex.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  })();
+
+  let tarError: unknown;
+  ex.on('error', (err: unknown) => {
+    tarError ??= err;
+  });
+  const closed = new Promise<void>((resolve) => ex.once('close', () => resolve()));
+
+  const writer = new LayerWriter(dest, new LowerView(lowers));
+  let handlerError: unknown;
+  try {
+    let busySince = performance.now();
+    for await (const entry of ex as AsyncIterable<TarEntryStream>) {
+      try {
+        await writer.entry(entry.header as TarHeader, entry);
+      } catch (err) {
+        handlerError = err;
+        throw err;
+      }
+      // Entries already buffered chain through microtasks: let I/O of others run now and then.
+      if (performance.now() - busySince > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        busySince = performance.now();
+      }
+    }
+    await writer.finish();
+  } catch (err) {
+    stopping = true;
+    ex.destroy(null);
+    tar.destroy();
+    await closed;
+    await feeding;
+    // A broken tar also breaks the entry being written: report the cause, not the symptom.
+    if (sourceError !== undefined) throw asError(sourceError);
+    if (tarError !== undefined && tarError !== sourceError) throw invalid(`layer tar: ${tarMessage(tarError)}`, tarError);
+    if (handlerError !== undefined) throw asError(handlerError);
+    throw invalid(`layer tar: ${tarMessage(err)}`, err);
+  }
+  await feeding;
+  if (sourceError !== undefined) throw asError(sourceError);
+  return { diffId: `sha256:${hash.digest('hex')}`, size };
+}
+
+/** The longest stretch the extractor keeps the event loop to itself. */
+const YIELD_EVERY_MS = 10;
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function tarMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/unexpected end of data/i.test(msg)) return 'unexpected end of data';
+  if (/invalid tar header/i.test(msg)) return 'invalid tar header (corrupt, or not an uncompressed tar)';
+  return msg.charAt(0).toLowerCase() + msg.slice(1);
+}
+
+function isDestroyed(s: Extract): boolean {
+  const x = s as unknown as { destroyed?: boolean; destroying?: boolean };
+  return x.destroyed === true || x.destroying === true;
+}
+
+/** Resolves when `s` can take more data, or when it is closed (then the writer stops). */
+function writable(s: Extract): Promise<void> {
+  if (isDestroyed(s)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
+}
+
+async function drain(entry: TarEntryStream): Promise<void> {
+  for await (const _ of entry) {
+    // discard
+  }
+}
+
+/**
+ * Split a tar name into clean components: no empty, `.` or `..` parts, no leading `/`.
+ * `invalid` when the name climbs above the root.
+ */
+export function cleanPath(name: string, what = 'entry'): string[] {
+  const out: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (out.length === 0) throw invalid(`layer tar: ${what} ${JSON.stringify(name)} points outside the layer`);
+      out.pop();
+      continue;
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+const MAX_SYMLINK_HOPS = 40;
+
+interface Times {
+  atime: number;
+  mtime: number;
+}
+
+/**
+ * Applies tar entries to one layer folder; see `extractLayer` for what it promises.
+ *
+ * The filesystem calls here are synchronous: each takes microseconds (the folder is new and
+ * in the page cache), where an async call costs a thread-pool round trip, and a layer has
+ * thousands of entries. The event loop still turns between entries, as their data arrives.
+ */
+class LayerWriter {
+  /** Every relative path (`/`-joined) this layer made; nothing else exists in the new folder. */
+  private readonly created = new Set<string>(['']);
+  /** Paths made from tar entries (or folders implied by them), for the whiteout rule. */
+  private readonly unpacked = new Set<string>();
+  /** Relative paths known to be real directories of this layer (not symlinks). */
+  private readonly knownDirs = new Set<string>(['']);
+  private readonly dirTimes = new Map<string, Times>();
+
+  constructor(
+    private readonly root: string,
+    private readonly lower: LowerView,
+  ) {}
+
+  async entry(h: TarHeader, data: TarEntryStream): Promise<void> {
+    try {
+      await this.apply(h, data);
+    } catch (err) {
+      if (err instanceof EngineError && err.message.startsWith('layer tar:')) throw err;
+      throw withContext(`layer tar: ${h.name}`, err);
+    }
+    await drain(data);
+  }
+
+  finish(): Promise<void> {
+    for (const [rel, t] of this.dirTimes) fs.lutimesSync(this.abs(rel), t.atime, t.mtime);
+    return Promise.resolve();
+  }
+
+  private abs(rel: string | readonly string[]): string {
+    const r = typeof rel === 'string' ? rel : rel.join('/');
+    return r === '' ? this.root : `${this.root}/${r}`;
+  }
+
+  /** lstat of a path of this layer; null when absent (known without a syscall for paths never made). */
+  private stat(rel: string): fs.Stats | null {
+    if (!this.created.has(rel)) return null;
+    try {
+      return fs.lstatSync(this.abs(rel), { throwIfNoEntry: false }) ?? null;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOTDIR') return null;
+      throw err;
+    }
+  }
+
+  private async apply(h: TarHeader, data: TarEntryStream): Promise<void> {
+    const comps = cleanPath(h.name);
+    const type = h.type ?? 'file';
+    if (comps.length === 0) {
+      if (type !== 'directory') throw invalid(`layer tar: entry ${JSON.stringify(h.name)} names the root but is not a directory`);
+      this.setMeta('', h, 'directory');
+      return;
+    }
+    const base = comps[comps.length - 1]!;
+    if (base.startsWith('.wh.')) {
+      await this.whiteout(h, comps);
+      return;
+    }
+    const parent = await this.resolveDir(comps.slice(0, -1), h.name);
+    const rel = [...parent, base].join('/');
+    const abs = this.abs(rel);
+
+    if (type === 'link') {
+      await this.hardlink(h, rel);
+      this.made(rel);
+      return;
+    }
+
+    const existing = this.stat(rel);
+    let overWhiteout = false;
+    if (existing !== null && !(existing.isDirectory() && type === 'directory')) {
+      overWhiteout = isWhiteout(existing);
+      this.remove(rel);
+    }
+
+    switch (type) {
+      case 'file':
+      case 'contiguous-file': {
+        const fd = fs.openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        this.created.add(rel);
+        try {
+          for await (const chunk of data as AsyncIterable<Buffer>) {
+            for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+        break;
+      }
+      case 'directory':
+        if (existing === null || !existing.isDirectory()) fs.mkdirSync(abs, 0o700);
+        if (overWhiteout) lsetxattr(abs, OPAQUE_XATTR, Buffer.from('y'));
+        this.knownDirs.add(rel);
+        break;
+      case 'symlink':
+        if (!h.linkname) throw invalid(`layer tar: symlink ${JSON.stringify(h.name)} has no target`);
+        fs.symlinkSync(h.linkname, abs);
+        break;
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        const kind = type === 'fifo' ? S_IFIFO : type === 'character-device' ? S_IFCHR : S_IFBLK;
+        mknod(abs, kind | ((h.mode ?? 0) & 0o7777), type === 'fifo' ? 0n : makedev(h.devmajor ?? 0, h.devminor ?? 0));
+        break;
+      }
+      default:
+        throw invalid(`layer tar: entry ${JSON.stringify(h.name)} has an unsupported type (${h.type})`);
+    }
+    this.made(rel);
+    this.setMeta(rel, h, type);
+  }
+
+  private made(rel: string): void {
+    this.created.add(rel);
+    this.unpacked.add(rel);
+  }
+
+  /** Owner, mode, xattrs and times of a node this layer just made (`rel` is never a symlink to follow). */
+  private setMeta(rel: string, h: TarHeader, type: NonNullable<TarHeader['type']>): void {
+    const abs = this.abs(rel);
+    const uid = paxInt(h.pax?.uid) ?? h.uid ?? 0;
+    const gid = paxInt(h.pax?.gid) ?? h.gid ?? 0;
+    fs.lchownSync(abs, uid, gid);
+    if (type !== 'symlink') fs.chmodSync(abs, (h.mode ?? 0o644) & 0o7777); // after chown, which clears setuid
+    for (const [name, value] of entryXattrs(h)) {
+      if (name.startsWith('trusted.overlay.')) continue;
+      try {
+        lsetxattr(abs, name, value);
+      } catch (err) {
+        const code = errnoCode(err);
+        // Docker ignores xattrs the filesystem cannot hold; user.* cannot be set on symlinks.
+        if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || (code === 'EPERM' && type === 'symlink')) {
+          log.debug({ path: abs, xattr: name, code }, 'layer xattr not set');
+          continue;
+        }
+        throw err;
+      }
+    }
+    const mtime = paxFloat(h.pax?.mtime) ?? (h.mtime ? h.mtime.getTime() / 1000 : 0);
+    const atime = paxFloat(h.pax?.atime) ?? mtime;
+    if (type === 'directory') this.dirTimes.set(rel, { atime, mtime });
+    else fs.lutimesSync(abs, atime, mtime);
+  }
+
+  private async whiteout(h: TarHeader, comps: string[]): Promise<void> {
+    const base = comps[comps.length - 1]!;
+    const parent = await this.resolveDir(comps.slice(0, -1), h.name);
+    if (base === '.wh..wh..opq') {
+      lsetxattr(this.abs(parent), OPAQUE_XATTR, Buffer.from('y'));
+      return;
+    }
+    if (base.startsWith('.wh..wh.')) return; // aufs metadata (.wh..wh.plnk, .wh..wh.aufs)
+    const victim = base.slice('.wh.'.length);
+    if (victim === '' || victim === '.' || victim === '..') throw invalid(`layer tar: bad whiteout ${JSON.stringify(h.name)}`);
+    const rel = [...parent, victim].join('/');
+    const abs = this.abs(rel);
+    const existing = this.stat(rel);
+    if (this.unpacked.has(rel) && existing !== null) {
+      // Deleted, then made again by this same layer: it stays, hiding the lower one.
+      if (existing.isDirectory()) lsetxattr(abs, OPAQUE_XATTR, Buffer.from('y'));
+      return;
+    }
+    if (existing !== null) this.remove(rel);
+    mknod(abs, S_IFCHR, 0n);
+    this.created.add(rel);
+    fs.lchownSync(abs, paxInt(h.pax?.uid) ?? h.uid ?? 0, paxInt(h.pax?.gid) ?? h.gid ?? 0);
+  }
+
+  private async hardlink(h: TarHeader, rel: string): Promise<void> {
+    const abs = this.abs(rel);
+    const target = cleanPath(h.linkname ?? '', 'hard link target of');
+    if (target.length === 0) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} has no target`);
+    const targetParent = await this.resolveDir(target.slice(0, -1), h.name, false);
+    let source: string | null = null;
+    if (targetParent !== null) {
+      const tRel = [...targetParent, target[target.length - 1]!].join('/');
+      const st = this.stat(tRel);
+      if (st !== null) {
+        if (st.isDirectory()) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} to a directory`);
+        if (tRel === rel) return; // a link to itself: the file is there already
+        source = this.abs(tRel);
+      }
+    }
+    if (this.stat(rel) !== null) this.remove(rel);
+    if (source !== null) {
+      fs.linkSync(source, abs);
+      return;
+    }
+    const lowerEntry = await this.lower.lookup(target);
+    if (lowerEntry === null) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} to missing ${JSON.stringify(h.linkname)}`);
+    if (lowerEntry.stat.isDirectory()) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} to a directory`);
+    copyNode(lowerEntry.path, lowerEntry.stat, abs);
+  }
+
+  /**
+   * The real relative path (components) of the folder `comps`, resolving symlinks of this
+   * layer with the layer's root as `/`. Missing folders are created (with the mode and owner
+   * the lower layers give them, else 0755 root) unless `create` is false, when null is returned.
+   */
+  private async resolveDir(comps: readonly string[], entryName: string, create?: true): Promise<string[]>;
+  private async resolveDir(comps: readonly string[], entryName: string, create: false): Promise<string[] | null>;
+  private async resolveDir(comps: readonly string[], entryName: string, create = true): Promise<string[] | null> {
+    const pending = [...comps];
+    const real: string[] = [];
+    let hops = 0;
+    while (pending.length > 0) {
+      const c = pending.shift()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        real.pop();
+        continue;
+      }
+      const rel = [...real, c].join('/');
+      if (this.knownDirs.has(rel)) {
+        real.push(c);
+        continue;
+      }
+      const st = this.stat(rel);
+      if (st === null || isWhiteout(st)) {
+        if (!create) return null;
+        if (st !== null) this.remove(rel);
+        await this.mkdirImplied([...real, c], st !== null);
+        real.push(c);
+        continue;
+      }
+      if (st.isDirectory()) {
+        this.knownDirs.add(rel);
+        real.push(c);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINK_HOPS) throw invalid(`layer tar: ${JSON.stringify(entryName)}: too many levels of symbolic links`);
+        const target = fs.readlinkSync(this.abs(rel));
+        if (target.startsWith('/')) real.length = 0;
+        pending.unshift(...target.split('/'));
+        continue;
+      }
+      throw invalid(`layer tar: ${JSON.stringify(entryName)}: ${JSON.stringify(rel)} is not a directory`);
+    }
+    return real;
+  }
+
+  /** A folder the tar implies (an entry under it) without listing it first. */
+  private async mkdirImplied(comps: string[], overWhiteout: boolean): Promise<void> {
+    const rel = comps.join('/');
+    const abs = this.abs(rel);
+    const lowerDir = await this.lower.lookup(comps);
+    fs.mkdirSync(abs, 0o700);
+    this.made(rel);
+    if (lowerDir?.stat.isDirectory()) {
+      const st = lowerDir.stat;
+      fs.lchownSync(abs, st.uid, st.gid);
+      fs.chmodSync(abs, st.mode & 0o7777);
+      this.dirTimes.set(rel, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
+    } else {
+      fs.chmodSync(abs, 0o755);
+    }
+    if (overWhiteout) lsetxattr(abs, OPAQUE_XATTR, Buffer.from('y'));
+    this.knownDirs.add(rel);
+  }
+
+  private remove(rel: string): void {
+    fs.rmSync(this.abs(rel), { recursive: true, force: true });
+    // What was under it is gone, and a dir may come back as a symlink: forget what we knew.
+    this.knownDirs.clear();
+    this.knownDirs.add('');
+  }
+}
+
+/** Copy a non-directory node of a lower layer to `dest` (which does not exist), with its metadata. */
+function copyNode(src: string, st: fs.Stats, dest: string): void {
+  if (st.isFile()) fs.copyFileSync(src, dest, fsc.COPYFILE_EXCL);
+  else if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(src), dest);
+  else if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) mknod(dest, st.mode, BigInt(st.rdev));
+  else throw invalid(`layer tar: cannot copy ${src}: unsupported file type`);
+  fs.lchownSync(dest, st.uid, st.gid);
+  if (!st.isSymbolicLink()) fs.chmodSync(dest, st.mode & 0o7777);
+  for (const name of llistxattr(src)) {
+    if (name.startsWith('trusted.overlay.')) continue;
+    const value = lgetxattr(src, name);
+    if (value !== undefined) lsetxattr(dest, name, value);
+  }
+  fs.lutimesSync(dest, st.atimeMs / 1000, st.mtimeMs / 1000);
+}
+
+function paxInt(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
+function paxFloat(v: string | undefined): number | undefined {
+  if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) return undefined;
+  return Number(v);
+}
