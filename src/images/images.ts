@@ -133,11 +133,15 @@ export interface LoadedImage {
   id: string;
   /** Familiar tags set by the load (empty when the archive names none). */
   tags: string[];
+  /** Tags that pointed at another image before the load, with that image's ID. */
+  replaced: Array<{ tag: string; previous: string }>;
 }
 
 export interface ListOptions {
   all?: boolean;
   filters?: Filters;
+  /** The API version of the request (shapes differ before 1.44); default the newest. */
+  apiVersion?: string;
 }
 
 export interface DeleteOptions {
@@ -200,11 +204,12 @@ export interface ImageService {
 
   /**
    * Unpack a layer tar (plain or gzip, detected by its bytes) on top of the chain `parent`
-   * and store its uncompressed bytes as a blob in the same pass (never buffered). The result
-   * is leased to `lease` when given, so a concurrent delete cannot remove it before the image
-   * that uses it exists.
+   * and store its uncompressed bytes as a blob in the same pass (never buffered). With
+   * `expectedDiffId`, a layer that hashes otherwise fails with `invalid`. The result is leased
+   * to `lease` when given, so a concurrent delete cannot remove it before the image that uses
+   * it exists.
    */
-  ingestLayer(parent: string | null, tar: Readable, lease?: Lease): Promise<IngestedLayer>;
+  ingestLayer(parent: string | null, tar: Readable, opts?: { lease?: Lease; expectedDiffId?: string }): Promise<IngestedLayer>;
   /**
    * Record an image whose config, layer blobs and snapshots are in place: writes the config
    * blob (when given as an object) and an OCI manifest (when none is given), checks that the

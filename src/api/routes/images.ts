@@ -1,0 +1,165 @@
+import type { Readable } from 'node:stream';
+import { EngineError, invalid, notImplemented } from '../../errors.js';
+import type { ImageService } from '../../images/images.js';
+import { familiarRepository, referenceString, repoTagReference } from '../../images/reference.js';
+import { log } from '../../log.js';
+import { queryBool, queryFilters, queryString, res, sendJson, sendNoContent } from '../http.js';
+import type { RequestContext, Router } from '../router.js';
+import { JsonMessageWriter } from '../streams.js';
+
+/**
+ * The image endpoints (moby's daemon/server/router/image): list, inspect, history, tag,
+ * delete, prune, import (`POST /images/create?fromSrc=`), load and save. Pulls
+ * (`POST /images/create?fromImage=`) go to `deps.pull` once the distribution part provides it.
+ */
+
+export interface PullRequest {
+  fromImage: string;
+  tag?: string;
+  platform?: string;
+}
+
+/** Serves `POST /images/create?fromImage=`: writes its own (JSON progress) response. */
+export type PullHandler = (ctx: RequestContext, req: PullRequest) => Promise<void>;
+
+export interface ImageRouteDeps {
+  pull?: PullHandler;
+}
+
+export function registerImageRoutes(r: Router, images: ImageService, deps: ImageRouteDeps = {}): void {
+  // Fixed paths first: `{name*}` patterns would take them otherwise.
+  r.get('/images/json', async (ctx) => {
+    const filters = queryFilters(ctx);
+    // API < 1.41 also took a bare `filter=<reference>`.
+    const legacy = queryString(ctx, 'filter');
+    if (legacy !== undefined) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
+    sendJson(ctx, 200, await images.summaries({ all: queryBool(ctx, 'all'), filters, apiVersion: ctx.apiVersion }));
+  });
+
+  r.post('/images/create', async (ctx) => {
+    const fromImage = queryString(ctx, 'fromImage');
+    if (fromImage !== undefined) {
+      await pullImage(ctx, deps, { fromImage, tag: queryString(ctx, 'tag'), platform: queryString(ctx, 'platform') });
+      return;
+    }
+    await importFromSource(ctx, images);
+  });
+
+  r.post('/images/load', async (ctx) => {
+    await loadImages(ctx, images);
+  });
+
+  r.get('/images/get', async (ctx) => {
+    await saveImages(ctx, images, ctx.query.getAll('names').flatMap((n) => n.split(',')).filter((n) => n !== ''));
+  });
+
+  r.post('/images/prune', async (ctx) => {
+    sendJson(ctx, 200, await images.prune(queryFilters(ctx)));
+  });
+
+  r.get('/images/{name*}/json', async (ctx) => {
+    sendJson(ctx, 200, await images.inspect(ctx.params.name!, ctx.apiVersion));
+  });
+
+  r.get('/images/{name*}/history', async (ctx) => {
+    sendJson(ctx, 200, await images.history(ctx.params.name!));
+  });
+
+  r.get('/images/{name*}/get', async (ctx) => {
+    await saveImages(ctx, images, [ctx.params.name!]);
+  });
+
+  r.post('/images/{name*}/tag', async (ctx) => {
+    const repo = queryString(ctx, 'repo');
+    const ref = repoTagReference(repo, queryString(ctx, 'tag'));
+    if (!ref) throw invalid('repository name must have at least one component');
+    if (familiarRepository(ref) === 'sha256') throw invalid('refusing to create an ambiguous tag using digest algorithm as name');
+    const image = await images.resolve(ctx.params.name!);
+    await images.setTag(referenceString(ref), image.id, 'tag');
+    sendNoContent(ctx, 201);
+  });
+
+  r.delete('/images/{name*}', async (ctx) => {
+    const items = await images.delete(ctx.params.name!, { force: queryBool(ctx, 'force'), noprune: queryBool(ctx, 'noprune') });
+    sendJson(ctx, 200, items);
+  });
+}
+
+/** `POST /images/create?fromImage=`: a pull. Answers 501 until the distribution part is wired in. */
+export async function pullImage(ctx: RequestContext, deps: ImageRouteDeps, req: PullRequest): Promise<void> {
+  if (!deps.pull) {
+    throw notImplemented(`pulling ${req.fromImage} from a registry is not supported yet: load the image with 'docker load' or 'docker import'`);
+  }
+  await deps.pull(ctx, req);
+}
+
+/** `docker import`: the body is the rootfs tar; answers `{"status":"sha256:…"}` like Docker. */
+async function importFromSource(ctx: RequestContext, images: ImageService): Promise<void> {
+  const src = queryString(ctx, 'fromSrc');
+  if (src === undefined) throw invalid('either fromImage or fromSrc is required');
+  if (src !== '-') throw notImplemented(`importing from a URL (${src}) is not supported: send the tarball in the request body (fromSrc=-)`);
+  const image = await images.importImage(ctx.req, {
+    repo: queryString(ctx, 'repo'),
+    tag: queryString(ctx, 'tag'),
+    message: queryString(ctx, 'message'),
+    changes: ctx.query.getAll('changes'),
+    platform: queryString(ctx, 'platform'),
+  });
+  const out = res(ctx);
+  out.writeHead(200, { 'Content-Type': 'application/json' });
+  new JsonMessageWriter(out).status(image.id);
+  out.end();
+}
+
+/**
+ * `docker load`. Nothing is written before the archive is verified, so a broken archive is a
+ * plain 400; an error after the first message goes in-band, as Docker does.
+ */
+async function loadImages(ctx: RequestContext, images: ImageService): Promise<void> {
+  const out = res(ctx);
+  const writer = new JsonMessageWriter(out);
+  const start = (): void => {
+    if (!out.headersSent) out.writeHead(200, { 'Content-Type': 'application/json' });
+  };
+  try {
+    await images.load(ctx.req, (loaded) => {
+      start();
+      for (const { tag, previous } of loaded.replaced) {
+        writer.stream(`The image ${tag} already exists, renaming the old one with ID ${previous} to empty string\n`);
+      }
+      if (loaded.tags.length === 0) writer.stream(`Loaded image ID: ${loaded.id}\n`);
+      for (const tag of loaded.tags) writer.stream(`Loaded image: ${tag}\n`);
+    });
+  } catch (err) {
+    if (!out.headersSent) throw err;
+    writer.error(err instanceof Error ? err.message : String(err));
+  }
+  start();
+  out.end();
+}
+
+/** `docker save`: every name is resolved before the 200, then the archive streams. */
+async function saveImages(ctx: RequestContext, images: ImageService, names: string[]): Promise<void> {
+  if (names.length === 0) throw invalid('no image names given (names=)');
+  const archive: Readable = await images.save(names);
+  const out = res(ctx);
+  out.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  if (ctx.req.method === 'HEAD') {
+    archive.destroy();
+    out.end();
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    archive.on('error', (err) => {
+      log.error({ err: err instanceof EngineError ? err.message : err }, 'save stream failed');
+      out.destroy(err);
+      resolve();
+    });
+    out.on('close', () => {
+      archive.destroy();
+      resolve();
+    });
+    out.on('finish', () => resolve());
+    archive.pipe(out);
+  });
+}

@@ -1,0 +1,130 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { invalid } from '../errors.js';
+
+/** Stream helpers of the images part: compression sniffing and a two-way tee with backpressure. */
+
+export type Compression = 'none' | 'gzip';
+
+/**
+ * Look at the first bytes of a stream and undo gzip when they say so. Returns a stream of the
+ * uncompressed bytes (the original one, with the peeked bytes put back, when it is plain).
+ * zstd, bzip2 and xz are recognized and refused with `invalid`. A corrupt gzip stream fails
+ * the returned stream with `invalid`.
+ */
+export async function decompressed(source: Readable, what = 'layer'): Promise<{ stream: Readable; compression: Compression }> {
+  const head = await peek(source, 6);
+  const kind = sniff(head);
+  if (kind === 'zstd' || kind === 'bzip2' || kind === 'xz') {
+    source.destroy();
+    throw invalid(`${what}: ${kind} compression is not supported`);
+  }
+  if (kind !== 'gzip') return { stream: source, compression: 'none' };
+  const gunzip = createGunzip();
+  const out = new PassThrough();
+  source.on('error', (err) => out.destroy(err));
+  gunzip.on('error', (err) => out.destroy(invalid(`${what}: corrupt gzip stream: ${err.message}`, err)));
+  out.on('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  source.pipe(gunzip).pipe(out);
+  return { stream: out, compression: 'gzip' };
+}
+
+export function sniff(head: Uint8Array): 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none' {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
+  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
+  return 'none';
+}
+
+/**
+ * Read at least `n` bytes (fewer at the end of the stream) and put them back, so the stream
+ * reads as if untouched. The stream is left paused.
+ */
+export async function peek(source: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while (size < n && (chunk = source.read() as Buffer | null) !== null) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        chunks.push(buf);
+        size += buf.length;
+      }
+      if (size >= n) done();
+    };
+    const done = (err?: Error): void => {
+      source.off('readable', onReadable);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onEnd = (): void => done();
+    const onError = (err: Error): void => done(err);
+    source.on('readable', onReadable);
+    source.on('end', onEnd);
+    source.on('error', onError);
+    if (source.readableEnded) done();
+  });
+  const head = Buffer.concat(chunks);
+  if (head.length > 0) source.unshift(head);
+  return head;
+}
+
+/**
+ * Split one stream into two that each see every byte. The source is read only as fast as the
+ * slower branch consumes (never buffered whole). An error of the source destroys both
+ * branches; destroying a branch early (its consumer failed) destroys the source and the other.
+ */
+export function tee(source: Readable): [PassThrough, PassThrough] {
+  const a = new PassThrough();
+  const b = new PassThrough();
+  let waiting = 0;
+  const resumeWhenDrained = (): void => {
+    waiting--;
+    if (waiting === 0) source.resume();
+  };
+  source.on('data', (chunk: Buffer) => {
+    const okA = a.write(chunk);
+    const okB = b.write(chunk);
+    if (!okA || !okB) {
+      source.pause();
+      if (!okA) {
+        waiting++;
+        a.once('drain', resumeWhenDrained);
+      }
+      if (!okB) {
+        waiting++;
+        b.once('drain', resumeWhenDrained);
+      }
+    }
+  });
+  source.resume();
+  source.on('end', () => {
+    a.end();
+    b.end();
+  });
+  source.on('error', (err) => {
+    a.destroy(err);
+    b.destroy(err);
+  });
+  const onBranchClose = (branch: PassThrough, other: PassThrough) => (): void => {
+    if (!branch.writableFinished) {
+      const err = new Error('stream consumer stopped early');
+      source.destroy(err);
+      other.destroy(err);
+    }
+  };
+  a.on('close', onBranchClose(a, b));
+  b.on('close', onBranchClose(b, a));
+  return [a, b];
+}
+
+/** Read and discard whatever a consumer left unread (a tar's trailing padding), so a tee never stalls. */
+export function drain(stream: Readable): void {
+  if (!stream.readableEnded) stream.resume();
+}
