@@ -185,6 +185,46 @@ describe('OciRuntime with runc', () => {
     assert.equal(exit.exitCode, 0);
   });
 
+  test('20 MB of output arrives whole through a reader that stalls', async () => {
+    const id = newId();
+    await rt.create(spec(id, ['head', '-c', '20000000', '/dev/zero']), logPath(id));
+    const streams = await rt.attach(id);
+    streams.stdout.pause();
+    await rt.start(id);
+    // conmon blocks on the full socket meanwhile: the container cannot finish.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await rt.exitStatus(id), undefined);
+    let bytes = 0;
+    let nonZero = 0;
+    for await (const chunk of streams.stdout as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      for (const b of chunk) if (b !== 0) nonZero++;
+    }
+    assert.equal(bytes, 20_000_000);
+    assert.equal(nonZero, 0);
+    assert.equal((await waitExit(rt, id)).exitCode, 0);
+  });
+
+  test('without StdinOnce, ending the input of one client leaves stdin open', async () => {
+    const id = newId();
+    await rt.create(spec(id, ['cat'], { openStdin: true, stdinOnce: false }), logPath(id));
+    const first = await rt.attach(id);
+    await rt.start(id);
+    const echoed = new Promise<string>((resolve) => first.stdout.once('data', (d: Buffer) => resolve(String(d))));
+    first.stdin.end('ping\n');
+    assert.equal(await echoed, 'ping\n');
+    first.close();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await rt.state(id)).status, 'running');
+    // A second client still reaches cat.
+    const second = await rt.attach(id);
+    const again = new Promise<string>((resolve) => second.stdout.once('data', (d: Buffer) => resolve(String(d))));
+    second.stdin.write('pong\n');
+    assert.equal(await again, 'pong\n');
+    second.close();
+    await rt.delete(id, { force: true });
+  });
+
   test('a missing command fails create with the runtime message', async () => {
     const id = newId();
     await assert.rejects(rt.create(spec(id, ['/nonexistent']), logPath(id)), (err: Error) => {

@@ -262,9 +262,14 @@ export class OciRuntime implements ContainerRuntime {
       this.exitStatus(id).then(
         (status) => {
           checking = false;
-          if (!status || done) return;
-          stop();
-          onExit(status);
+          if (done) return;
+          if (status) {
+            stop();
+            onExit(status);
+          } else if (!existsSync(p.dir)) {
+            // Deleted before it exited: no exit will come.
+            stop();
+          }
         },
         (err: unknown) => {
           checking = false;

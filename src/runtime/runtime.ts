@@ -44,6 +44,8 @@ export interface ContainerSpec {
   domainname?: string;
   tty: boolean;
   openStdin: boolean;
+  /** Close the container's stdin when the first attached client ends its input (`docker run -i`); otherwise keep it open (conmon --leave-stdin-open). */
+  stdinOnce: boolean;
   /** Run /usr/bin/tini-static as PID 1 (pier's default: zombies are reaped). */
   init: boolean;
   privileged: boolean;
@@ -100,7 +102,10 @@ export interface RuntimeState {
 /**
  * Connection to conmon's attach socket. Output packets arrive on stdout/stderr (with a TTY,
  * everything arrives on stdout); ending `stdin` closes the container's stdin (unless the
- * container keeps it open).
+ * container keeps it open: `stdinOnce` false). stdin reaches the container only when it was
+ * created with `openStdin`. stdout and stderr end when the container exits (after its last
+ * output) or on `close()`; from then on, writes to stdin are discarded. A reader that does not
+ * read holds conmon back (and with it the container's output), as a full pipe would.
  */
 export interface AttachStreams {
   stdout: Readable;
@@ -117,10 +122,18 @@ export interface ContainerRuntime {
   /**
    * Write the bundle and run conmon → `<runtime> create`. Resolves once the container exists
    * (created, not started) and its attach socket is ready; rejects with the runtime's own
-   * message when create fails (bad cwd, missing binary is reported at start by the runtime).
+   * message when create fails: kind `invalid` for a command that cannot run (runc 1.1 looks the
+   * command up at create: `exec: "x": executable file not found in $PATH`), a bad user
+   * (`unable to find user x: no matching entries in passwd file`), an unknown capability or
+   * ulimit; `internal` otherwise. A leftover of an exited container with the same id is
+   * removed first; a running one is a `conflict`.
    */
   create(spec: ContainerSpec, logPath: string): Promise<CreatedContainer>;
-  /** Connect to the attach socket. Call after create and before start to lose no output. */
+  /**
+   * Connect to the attach socket. Call after create and before start to lose no output: conmon
+   * sends output only to the clients connected when it reads it (the log gets everything).
+   * Rejects with `conflict` when the container is not running (no socket).
+   */
   attach(id: string): Promise<AttachStreams>;
   start(id: string): Promise<void>;
   kill(id: string, signal: string | number): Promise<void>;
@@ -128,16 +141,23 @@ export interface ContainerRuntime {
   resume(id: string): Promise<void>;
   /** The runtime's view (runtime `state`), for reconciliation after pierd restarts. */
   state(id: string): Promise<RuntimeState>;
-  /** The exit written by conmon, if the container has exited. */
+  /**
+   * The exit written by conmon, if the container has exited: its code (128+signal for a
+   * process killed by a signal), when, and whether the kernel OOM-killed in the container.
+   */
   exitStatus(id: string): Promise<ExitStatus | undefined>;
   /**
    * Call `onExit` once when the container exits (conmon's exit file appears). The returned
-   * function cancels the watch. Safe to call for a container that already exited.
+   * function cancels the watch. Safe to call for a container that already exited. Call after
+   * create: the watch ends without a call when the container's state is deleted first.
    */
   watchExit(id: string, onExit: (status: ExitStatus) => void): () => void;
   /** Resize the TTY through conmon's control fifo. */
   resize(id: string, height: number, width: number): Promise<void>;
-  /** Delete the runtime's container and the bundle (force: kill it first). Idempotent. */
+  /**
+   * Delete the runtime's container and the bundle (force: SIGKILL it first and wait for its
+   * exit). Idempotent. Without force, a running container is a `conflict`.
+   */
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
   /** Run a process in a running container (exec issue). */
   exec?(id: string, process: { args: string[]; env: string[]; cwd: string; user: string; tty: boolean }): Promise<Duplex>;
