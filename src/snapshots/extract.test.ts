@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { EngineError } from '../errors.js';
 import { diffTar } from './diff.js';
 import { extractLayer } from './extract.js';
-import { devNumbers, lgetxattr, lsetxattr } from './libc.js';
+import { devNumbers, lgetxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
 import { listAll, sha256, tarOf, treeOf } from './test-helpers.js';
 
 async function tmp(t: TestContext): Promise<string> {
@@ -283,7 +283,7 @@ void test('an error of the source stream reaches the caller unchanged', async (t
   });
 });
 
-void test('big ids, long names, and binary xattrs survive diffTar then extract', async (t) => {
+void test('devices, mode 0, big ids, long names, and binary xattrs survive diffTar then extract', async (t) => {
   const base = await tmp(t);
   const src = `${base}/src`;
   const longDir = 'd'.repeat(120);
@@ -297,6 +297,11 @@ void test('big ids, long names, and binary xattrs survive diffTar then extract',
   await writeFile(`${src}/ping`, 'ping');
   lsetxattr(`${src}/ping`, 'security.capability', cap);
   lsetxattr(`${src}/ping`, 'user.text', Buffer.from('plain'));
+  mknod(`${src}/tty`, S_IFCHR | 0o620, makedev(4, 300));
+  mknod(`${src}/disk`, S_IFBLK | 0o600, makedev(259, 70_000));
+  mknod(`${src}/pipe`, S_IFIFO | 0o644);
+  await writeFile(`${src}/zero-mode`, '');
+  await chmod(`${src}/zero-mode`, 0);
   const chunks: Buffer[] = [];
   for await (const c of diffTar(src)) chunks.push(c as Buffer);
   const tar = Buffer.concat(chunks);
@@ -309,5 +314,10 @@ void test('big ids, long names, and binary xattrs survive diffTar then extract',
   assert.equal(st.uid, 3_000_000);
   assert.equal(st.gid, 70_000);
   assert.equal(await readlink(`${base}/out/longlink`), 't'.repeat(150));
-  assert.deepEqual(await treeOf(`${base}/out`, { mtimes: true }), await treeOf(src, { mtimes: true }));
+  const tree = await treeOf(`${base}/out`, { mtimes: true });
+  assert.equal(tree['/tty']?.dev, '4:300');
+  assert.equal(tree['/disk']?.dev, '259:70000');
+  assert.equal(tree['/pipe']?.type, 'fifo');
+  assert.equal(tree['/zero-mode']?.mode, 0);
+  assert.deepEqual(tree, await treeOf(src, { mtimes: true }));
 });

@@ -36,29 +36,41 @@ export interface Snapshotter {
   applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string): Promise<AppliedLayer>;
   /** Whether the committed snapshot for a chain exists. */
   has(chainId: string): Promise<boolean>;
-  /** Disk usage of one committed snapshot, in bytes. */
+  /** Disk usage of one committed snapshot, in bytes (sizes of its files, each inode once). notFound when absent. */
   usage(chainId: string): Promise<number>;
-  /** Remove a committed snapshot (the caller knows no image and no container uses it). */
+  /**
+   * Remove a committed snapshot (the caller knows no image and no container uses it).
+   * `conflict` while a child snapshot or a writable layer is built on it; notFound when absent.
+   */
   remove(chainId: string): Promise<void>;
   /** All committed snapshots. */
   list(): Promise<Array<{ chainId: string; parent: string | null }>>;
 
-  /** Create a writable layer `key` over the chain `parent`; returns the overlay to mount. */
+  /**
+   * Create a writable layer `key` (`[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 128 characters) over
+   * the chain `parent`; returns the overlay to mount. `conflict` when `key` exists, notFound
+   * when `parent` does not. Its root dir takes the mode and owner of the image's root.
+   */
   prepare(key: string, parent: string | null): Promise<OverlayMount>;
-  /** The overlay of an existing writable layer. */
+  /** The overlay of an existing writable layer (notFound when absent). */
   mounts(key: string): Promise<OverlayMount>;
   /** Mount the writable layer `key` at `target` (overlayfs; a bind of upper when there are no lowers). */
   mount(key: string, target: string): Promise<void>;
+  /** Unmount `target`; nothing happens when it is not mounted. */
   unmount(target: string): Promise<void>;
   /**
    * The changes of the writable layer `key` against its parent as an OCI layer tar stream
    * (deleted files as `.wh.` entries, opaque dirs as `.wh..wh..opq`). Used by commit and build.
+   * Entries come in sorted order with whole-second mtimes, so the same changes give the same
+   * DiffID. Take it while the container is stopped or paused. A missing `key` fails the stream
+   * with notFound.
    */
   diff(key: string): Readable;
-  /** Files added, changed and deleted in `key` (for `GET /containers/{id}/changes`). */
+  /** Files added (1), changed (0) and deleted (2) in `key`, sorted by path (for `GET /containers/{id}/changes`). */
   changes(key: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>>;
   /** Bytes used by the writable layer. */
   activeUsage(key: string): Promise<number>;
+  /** Remove a writable layer: notFound when absent, `conflict` while it is mounted (unmount first). */
   removeActive(key: string): Promise<void>;
 }
 
