@@ -350,5 +350,5 @@ void test('prepare and mount are fast', async (t) => {
   }
   times.sort((a, b) => a - b);
   t.diagnostic(`prepare + mount, median of 5: ${times[2]!.toFixed(2)} ms`);
-  assert.ok(times[2]! < 50, `prepare + mount took ${times[2]!.toFixed(1)} ms`);
+  assert.ok(times[2]! < 150, `prepare + mount took ${times[2]!.toFixed(1)} ms`);
 });
