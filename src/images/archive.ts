@@ -385,8 +385,7 @@ async function unpackLayers(svc: LocalImageService, plan: PlannedImage, lease: R
       out.push({ mediaType: MediaType.ociLayer, digest: blob, size });
       continue;
     }
-    const source = await svc.content.createReadStream(blob);
-    const head = await peek(source, 6);
+    const { head, stream: source } = await peek(await svc.content.createReadStream(blob), 6);
     try {
       if (sniff(head) === 'none') {
         const applied = await svc.snapshots.applyLayer(parent, source, diffId);

@@ -592,7 +592,7 @@ export class LocalImageService implements ImageService {
     const c = this.findConflict(rec, usage, { hard: true, soft: !force, activeReference: true });
     if (c) {
       // Quietly (pruning a parent, or after untagging) a conflict only matters for a dangling, unused image.
-      const dangling = this.refsOf(rec.id).length === 0;
+      const dangling = this.refsOf(rec.id).length === 0 && this.children(rec.id).length === 0;
       if (quiet && (!dangling || c.used)) return;
       throw deleteConflict(rec.id, c);
     }

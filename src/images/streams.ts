@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { invalid } from '../errors.js';
 
@@ -13,21 +13,21 @@ export type Compression = 'none' | 'gzip';
  * the returned stream with `invalid`.
  */
 export async function decompressed(source: Readable, what = 'layer'): Promise<{ stream: Readable; compression: Compression }> {
-  const head = await peek(source, 6);
+  const { head, stream } = await peek(source, 6);
   const kind = sniff(head);
   if (kind === 'zstd' || kind === 'bzip2' || kind === 'xz') {
-    source.destroy();
+    stream.destroy();
     throw invalid(`${what}: ${kind} compression is not supported`);
   }
-  if (kind !== 'gzip') return { stream: source, compression: 'none' };
+  if (kind !== 'gzip') return { stream, compression: 'none' };
   const gunzip = createGunzip();
   const out = new PassThrough();
-  source.on('error', (err) => out.destroy(err));
+  stream.on('error', (err) => out.destroy(err));
   gunzip.on('error', (err) => out.destroy(invalid(`${what}: corrupt gzip stream: ${err.message}`, err)));
   out.on('close', () => {
-    if (!source.readableEnded) source.destroy();
+    if (!stream.readableEnded) stream.destroy();
   });
-  source.pipe(gunzip).pipe(out);
+  stream.pipe(gunzip).pipe(out);
   return { stream: out, compression: 'gzip' };
 }
 
@@ -40,39 +40,43 @@ export function sniff(head: Uint8Array): 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'non
 }
 
 /**
- * Read at least `n` bytes (fewer at the end of the stream) and put them back, so the stream
- * reads as if untouched. The stream is left paused.
+ * Read at least `n` bytes (fewer when the stream is shorter) and return them with a stream
+ * that reads exactly as the source would have: the peeked bytes, then the rest, pulled on
+ * demand. Destroying the returned stream destroys the source; errors of the source reach it.
  */
-export async function peek(source: Readable, n: number): Promise<Buffer> {
+export async function peek(source: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const it = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let size = 0;
-  await new Promise<void>((resolve, reject) => {
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while (size < n && (chunk = source.read() as Buffer | null) !== null) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        chunks.push(buf);
-        size += buf.length;
-      }
-      if (size >= n) done();
-    };
-    const done = (err?: Error): void => {
-      source.off('readable', onReadable);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onEnd = (): void => done();
-    const onError = (err: Error): void => done(err);
-    source.on('readable', onReadable);
-    source.on('end', onEnd);
-    source.on('error', onError);
-    if (source.readableEnded) done();
-  });
+  let ended = false;
+  while (size < n) {
+    const r = await it.next();
+    if (r.done === true) {
+      ended = true;
+      break;
+    }
+    const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    chunks.push(buf);
+    size += buf.length;
+  }
   const head = Buffer.concat(chunks);
-  if (head.length > 0) source.unshift(head);
-  return head;
+  async function* rest(): AsyncGenerator<Buffer> {
+    let finished = ended;
+    try {
+      if (head.length > 0) yield head;
+      while (!finished) {
+        const r = await it.next();
+        if (r.done === true) {
+          finished = true;
+          return;
+        }
+        yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      }
+    } finally {
+      if (!finished) await it.return?.();
+    }
+  }
+  return { head, stream: Readable.from(rest(), { objectMode: false }) };
 }
 
 /**
