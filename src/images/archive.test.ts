@@ -33,7 +33,7 @@ async function entriesOf(tar: Buffer): Promise<Map<string, Buffer | '<dir>'>> {
   const done = (async () => {
     for await (const entry of ex) {
       const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c);
+      for await (const c of entry) chunks.push(c as Buffer);
       out.set(entry.header.name, entry.header.type === 'directory' ? '<dir>' : Buffer.concat(chunks));
     }
   })();

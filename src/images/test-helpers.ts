@@ -28,7 +28,7 @@ export async function tarOf(entries: readonly TarEntrySpec[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   const collected = (async () => {
-    for await (const c of p) chunks.push(c);
+    for await (const c of p) chunks.push(c as Buffer);
   })();
   for (const e of entries) {
     const { data, ...header } = e;
