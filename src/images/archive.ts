@@ -165,7 +165,7 @@ async function readArchive(svc: LocalImageService, input: Readable, lease: Retur
       try {
         info = await svc.content.ingest(entry, { ...(expected ? { expectedDigest: expected } : {}), expectedSize: entry.header.size ?? 0 });
       } catch (err) {
-        throw withContext(`invalid archive: ${name}`, err);
+        throw withContext(expected ? 'invalid archive' : `invalid archive: ${name}`, err);
       }
       lease.addBlob(info.digest);
       spooled.push(info.digest);

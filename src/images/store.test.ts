@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -70,7 +71,8 @@ void test('import: a bad reference or change is refused before the body is read,
   await assert.rejects(h.svc.importImage(streamOf(tar), { repo: 'Bad/Name' }), kindOf('invalid', /must be lowercase/));
   await assert.rejects(h.svc.importImage(streamOf(tar), { changes: ['RUN rm -rf /'] }), kindOf('invalid', 'run is not a valid change command'));
   await assert.rejects(h.svc.importImage(streamOf(tar), { platform: 'windows/amd64' }), kindOf('invalid', /not supported/));
-  await assert.rejects(h.svc.importImage(streamOf(Buffer.from('this is not a tar at all, just text'.repeat(40))), {}), kindOf('invalid'));
+  await assert.rejects(h.svc.importImage(streamOf(Buffer.from('this is not a tar at all, just text'.repeat(40))), {}), kindOf('invalid', /tar/));
+  await assert.rejects(h.svc.importImage(streamOf(randomBytes(3_000_000)), {}), kindOf('invalid', /layer tar/));
   assert.deepEqual(await stateOf(h), before);
 });
 

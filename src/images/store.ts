@@ -401,6 +401,9 @@ export class LocalImageService implements ImageService {
       // Let the other side settle before reporting, and drop what it stored for nothing.
       const [a, b] = await Promise.allSettled([applying, storing]);
       await this.discardUnused(b.status === 'fulfilled' ? [b.value.digest] : [], a.status === 'fulfilled' ? [a.value.chainId] : []);
+      // The unpacker's reason (a broken tar, a DiffID mismatch) is the one to report; the
+      // other side only saw its stream stop.
+      if (a.status === 'rejected') throw a.reason as Error;
       throw err;
     }
     if (blob.digest !== applied.diffId) {

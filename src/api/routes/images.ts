@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { EngineError, invalid, notImplemented } from '../../errors.js';
 import type { ImageService } from '../../images/images.js';
 import { familiarRepository, referenceString, repoTagReference } from '../../images/reference.js';
@@ -98,7 +98,7 @@ async function importFromSource(ctx: RequestContext, images: ImageService): Prom
   const src = queryString(ctx, 'fromSrc');
   if (src === undefined) throw invalid('either fromImage or fromSrc is required');
   if (src !== '-') throw notImplemented(`importing from a URL (${src}) is not supported: send the tarball in the request body (fromSrc=-)`);
-  const image = await images.importImage(ctx.req, {
+  const image = await images.importImage(uploadBody(ctx), {
     repo: queryString(ctx, 'repo'),
     tag: queryString(ctx, 'tag'),
     message: queryString(ctx, 'message'),
@@ -122,7 +122,7 @@ async function loadImages(ctx: RequestContext, images: ImageService): Promise<vo
     if (!out.headersSent) out.writeHead(200, { 'Content-Type': 'application/json' });
   };
   try {
-    await images.load(ctx.req, (loaded) => {
+    await images.load(uploadBody(ctx), (loaded) => {
       start();
       for (const { tag, previous } of loaded.replaced) {
         writer.stream(`The image ${tag} already exists, renaming the old one with ID ${previous} to empty string\n`);
@@ -136,6 +136,24 @@ async function loadImages(ctx: RequestContext, images: ImageService): Promise<vo
   }
   start();
   out.end();
+}
+
+/**
+ * The request body as a stream the images part may destroy when it gives up early: the rest
+ * of the upload is then read and dropped instead of the connection being cut, so the client
+ * (still sending) gets the error response rather than a broken pipe.
+ */
+export function uploadBody(ctx: RequestContext): Readable {
+  const req = ctx.req;
+  const body = new PassThrough();
+  req.on('error', (err) => body.destroy(err));
+  body.on('close', () => {
+    if (req.readableEnded) return;
+    req.unpipe(body);
+    req.resume();
+  });
+  req.pipe(body);
+  return body;
 }
 
 /** `docker save`: every name is resolved before the 200, then the archive streams. */
