@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { EngineError, internal, invalid } from '../errors.js';
+import type { Readable, Writable } from 'node:stream';
+import { EngineError, errnoCode, internal, invalid } from '../errors.js';
 
 /**
  * Launching conmon 2.1.6, the per-container monitor. What it does, read from its source
@@ -80,8 +80,9 @@ export function conmonArgs(o: ConmonOptions): string[] {
   return args;
 }
 
-/** How long conmon may take to report the runtime's `create`. */
+/** How long conmon may take to report the runtime's `create` or `exec`. */
 const CREATE_TIMEOUT_MS = 120_000;
+const PATH_DEFAULT = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * Spawn conmon and wait for its report of `<runtime> create`. Resolves with the container's
@@ -90,70 +91,241 @@ const CREATE_TIMEOUT_MS = 120_000;
  * mount, as Docker answers 400 there; `internal` otherwise).
  */
 export async function runConmon(o: ConmonOptions): Promise<{ pid: number; conmonPid: number }> {
-  const child = spawn(o.conmonPath, conmonArgs(o), {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
-    cwd: o.cwd,
+  const c = launch(o.conmonPath, conmonArgs(o), o.cwd, {});
+  try {
+    const msg = await c.report(o.id, `${o.runtimePath} create`);
+    if (msg.data < 0) throw createError(msg.message ?? `${o.runtimePath} create failed`);
+    const conmonPid = Number((await readFile(o.conmonPidFile, 'utf8')).trim());
+    return { pid: msg.data, conmonPid };
+  } finally {
+    c.sync.destroy();
+  }
+}
+
+export interface ConmonExecOptions {
+  conmonPath: string;
+  runtimePath: string;
+  runtimeArgs: string[];
+  /** The container's id. */
+  id: string;
+  /** The exec session's id (conmon's `-u`). */
+  execId: string;
+  /** The session folder: conmon makes `attach`, `ctl`, `winsz` there. */
+  dir: string;
+  processSpec: string;
+  pidFile: string;
+  conmonPidFile: string;
+  exitDir: string;
+  logLevel: ConmonOptions['logLevel'];
+  stdin: boolean;
+  tty: boolean;
+  /**
+   * Attach: called once conmon's attach socket exists and before the process is started
+   * (conmon's `--exec-attach` with the _OCI_ATTACHPIPE / _OCI_STARTPIPE handshake).
+   */
+  beforeStart?: () => void;
+}
+
+/** conmon's arguments for an exec session. */
+export function conmonExecArgs(o: ConmonExecOptions): string[] {
+  const args = [
+    '--api-version', '1',
+    '-c', o.id,
+    '-u', o.execId,
+    '-r', o.runtimePath,
+    '-b', o.dir,
+    '-p', o.pidFile,
+    '-n', o.id,
+    '--exit-dir', o.exitDir,
+    '--full-attach',
+    '-l', 'none',
+    '--log-level', o.logLevel,
+    '--conmon-pidfile', o.conmonPidFile,
+    '--socket-dir-path', o.dir,
+    '--exec',
+    '--exec-process-spec', o.processSpec,
+  ];
+  if (o.beforeStart) args.push('--exec-attach');
+  if (o.stdin) args.push('-i');
+  if (o.tty) args.push('-t');
+  for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
+  return args;
+}
+
+/**
+ * Run `<runtime> exec` under conmon. For an exec, conmon reports twice on the sync pipe: the
+ * process's PID once it runs, then its exit code. Resolves after the first; `exit` settles with
+ * the second. Rejects like `runConmon` when the process cannot start.
+ */
+export async function runConmonExec(o: ConmonExecOptions): Promise<{ pid: number; exit: Promise<number> }> {
+  // fd 3: sync (conmon → us); fd 4: start (us → conmon); fd 5: attach ready (conmon → us).
+  const env: Record<string, string> = o.beforeStart ? { _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' } : {};
+  const c = launch(o.conmonPath, conmonExecArgs(o), o.dir, env, o.beforeStart ? 2 : 0);
+  let started = false;
+  let handshake = false;
+  try {
+    if (o.beforeStart) {
+      handshake = true;
+      const pipes = c.child.stdio as unknown as Array<Readable | Writable | null>;
+      const start = pipes[4] as Writable;
+      const attachPipe = new LineReader(pipes[5] as Readable);
+      // conmon blocks on a first start message before it forks.
+      start.write('0');
+      const ready = await attachPipe.next(CREATE_TIMEOUT_MS);
+      attachPipe.destroy();
+      if (ready.data < 0) throw internal(`conmon exec in ${o.id}: attach failed: ${ready.message ?? ready.data}`);
+      o.beforeStart();
+      // The second message lets conmon's runtime child go on to `exec`.
+      start.end('0', () => start.destroy());
+      handshake = false;
+    }
+    const msg = await c.report(o.id, `${o.runtimePath} exec`);
+    if (msg.data < 0) throw createError(msg.message ?? `${o.runtimePath} exec failed`);
+    started = true;
+    const exit = c.sync
+      .next(0)
+      .then(
+        (m) => m.data,
+        (err: unknown) => Promise.reject(internal(`conmon exec in ${o.id}: no exit code: ${err instanceof Error ? err.message : String(err)}`, err)),
+      )
+      .finally(() => {
+        c.sync.destroy();
+      });
+    return { pid: msg.data, exit };
+  } finally {
+    if (!started) c.sync.destroy();
+    // Failed in the middle of the handshake: conmon waits for a start that must not come.
+    if (handshake) await killConmon(o.conmonPidFile);
+  }
+}
+
+async function killConmon(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidFile, 'utf8')).trim());
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if (errnoCode(err) !== 'ESRCH') throw err;
+  }
+}
+
+/** A spawned conmon: its sync pipe, its stderr and the first process's exit. */
+function launch(path: string, args: string[], cwd: string, env: Record<string, string>, extraPipes = 0) {
+  const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe', 'pipe'];
+  for (let i = 0; i < extraPipes; i++) stdio.push('pipe');
+  const child = spawn(path, args, {
+    stdio,
+    env: { PATH: process.env.PATH ?? PATH_DEFAULT, _OCI_SYNCPIPE: '3', ...env },
+    cwd,
   });
   const stderr = child.stderr as Readable;
-  const sync = child.stdio[3] as Readable;
   let stderrText = '';
   stderr.setEncoding('utf8');
   stderr.on('data', (d: string) => {
     if (stderrText.length < 8192) stderrText += d;
   });
-
+  // conmon's stderr is ours until it detaches; then it closes and we drop it.
+  stderr.once('end', () => stderr.destroy());
   const parentExit = new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       resolve(code ?? (signal ? 128 : 1));
     });
   });
+  const sync = new LineReader(child.stdio[3] as Readable);
 
-  const report = new Promise<SyncMessage>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => {
-      reject(internal(`conmon for ${o.id}: no report from ${o.runtimePath} create after ${CREATE_TIMEOUT_MS / 1000}s`));
-    }, CREATE_TIMEOUT_MS);
-    sync.setEncoding('utf8');
-    sync.on('data', (d: string) => {
-      text += d;
-      const nl = text.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      try {
-        resolve(parseSyncMessage(text.slice(0, nl)));
-      } catch (err) {
-        reject(internal(`conmon for ${o.id}: bad sync message ${JSON.stringify(text.slice(0, nl))}`, err));
-      }
-    });
-    sync.once('end', () => {
-      clearTimeout(timer);
-      reject(internal(`conmon for ${o.id} ended without a report${stderrText ? `: ${lastLines(stderrText)}` : ''}`));
-    });
-    sync.once('error', (err) => {
-      clearTimeout(timer);
-      reject(internal(`conmon for ${o.id}: sync pipe: ${err.message}`, err));
-    });
-  });
-
-  try {
+  /** The first sync message, once the first process has exited too (its pidfile is written). */
+  const report = async (id: string, what: string): Promise<SyncMessage> => {
     const [code, msg] = await Promise.all([
       parentExit,
-      report.catch(async (err: unknown) => {
-        // A report that never comes is explained by the parent's exit code and stderr.
+      sync.next(CREATE_TIMEOUT_MS).catch(async (err: unknown) => {
+        // A report that never comes is explained by the first process's exit code and stderr.
         const c = await parentExit.catch(() => -1);
-        if (c !== 0) throw internal(`conmon for ${o.id} exited with ${c}: ${lastLines(stderrText)}`);
-        throw err;
+        if (c !== 0) throw internal(`conmon for ${id} exited with ${c}: ${lastLines(stderrText)}`);
+        throw internal(`conmon for ${id}: no report of ${what}: ${err instanceof Error ? err.message : String(err)}${stderrText ? ` (${lastLines(stderrText)})` : ''}`, err);
       }),
     ]);
-    if (code !== 0) throw internal(`conmon for ${o.id} exited with ${code}: ${lastLines(stderrText)}`);
-    if (msg.data < 0) throw createError(msg.message ?? `${o.runtimePath} create failed`);
-    const conmonPid = Number((await readFile(o.conmonPidFile, 'utf8')).trim());
-    return { pid: msg.data, conmonPid };
-  } finally {
-    sync.destroy();
-    stderr.destroy();
+    if (code !== 0) throw internal(`conmon for ${id} exited with ${code}: ${lastLines(stderrText)}`);
+    return msg;
+  };
+  return { child, sync, report };
+}
+
+/** conmon's JSON lines on a pipe, one at a time. */
+class LineReader {
+  private text = '';
+  private waiting: { resolve: (m: SyncMessage) => void; reject: (e: Error) => void } | undefined;
+  private ended: Error | undefined;
+
+  constructor(private readonly stream: Readable) {
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      this.text += d;
+      this.deliver();
+    });
+    stream.once('end', () => {
+      this.fail(new Error('pipe closed'));
+    });
+    stream.once('error', (err) => {
+      this.fail(err);
+    });
+  }
+
+  /** The next message; rejects when the pipe ends first or after `timeoutMs` (0: no limit). */
+  next(timeoutMs: number): Promise<SyncMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = timeoutMs > 0 ? setTimeout(() => {
+        this.waiting = undefined;
+        reject(new Error(`nothing after ${timeoutMs / 1000}s`));
+      }, timeoutMs) : undefined;
+      this.waiting = {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.deliver();
+    });
+  }
+
+  destroy(): void {
+    this.stream.destroy();
+  }
+
+  private deliver(): void {
+    if (!this.waiting) return;
+    const nl = this.text.indexOf('\n');
+    if (nl < 0) {
+      if (this.ended) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w.reject(this.ended);
+      }
+      return;
+    }
+    const line = this.text.slice(0, nl);
+    this.text = this.text.slice(nl + 1);
+    const w = this.waiting;
+    this.waiting = undefined;
+    try {
+      w.resolve(parseSyncMessage(line));
+    } catch (err) {
+      w.reject(new Error(`bad message ${JSON.stringify(line)}`, { cause: err }));
+    }
+  }
+
+  private fail(err: Error): void {
+    this.ended ??= err;
+    this.deliver();
   }
 }
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { constants, existsSync, watch, type FSWatcher } from 'node:fs';
 import { access, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,16 +7,18 @@ import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavaila
 import { log } from '../log.js';
 import { openAttach } from './attach.js';
 import { canUseCrun, detectCgroupLayout, readOomKills, type CgroupLayout, DEFAULT_CGROUP_ROOT } from './cgroups.js';
-import { createError, runConmon, runtimeMessage } from './conmon.js';
+import { createError, runConmon, runConmonExec, runtimeMessage } from './conmon.js';
 import type {
   AttachStreams,
   ContainerRuntime,
   ContainerSpec,
   CreatedContainer,
+  ExecProcess,
+  ExecSession,
   ExitStatus,
   RuntimeState,
 } from './runtime.js';
-import { buildOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
 
 export interface OciRuntimeOptions {
@@ -295,21 +298,77 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async resize(id: string, height: number, width: number): Promise<void> {
+    await writeResize(this.paths(id).ctl, `container ${id}`, height, width);
+  }
+
+  async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
     const p = this.paths(id);
-    let fh;
+    if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
+    let config;
     try {
-      fh = await open(p.ctl, constants.O_WRONLY | constants.O_NONBLOCK);
+      config = parseOciConfig(await readFile(p.config, 'utf8'));
     } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'ENOENT') throw notFound(`no such container: ${id}`);
-      if (code === 'ENXIO') throw conflict(`container ${id} is not running`);
+      if (errnoCode(err) === 'ENOENT') throw notFound(`no such container: ${id}`);
       throw err;
     }
+    const execId = randomBytes(8).toString('hex');
+    const dir = join(p.dir, 'exec', execId);
+    const user = proc.user === '' ? undefined : await resolveUser(config.root.path, proc.user, []);
+    const execProcess = buildExecProcess(
+      config,
+      proc,
+      user ?? { uid: config.process.user.uid, gid: config.process.user.gid, additionalGids: config.process.user.additionalGids ?? [], home: homeOf(config.process.env) },
+      this.host.lastCap,
+    );
+    await mkdir(join(dir, 'exits'), { recursive: true });
+    await writeFile(join(dir, 'process.json'), serializeOciConfig(execProcess));
+    let streams: AttachStreams | undefined;
+    let handle;
     try {
-      await fh.write(`1 ${Math.trunc(height)} ${Math.trunc(width)}\n`);
-    } finally {
-      await fh.close();
+      handle = await runConmonExec({
+        conmonPath: this.conmonPath,
+        runtimePath: this.path,
+        runtimeArgs: this.globalArgs(),
+        id,
+        execId,
+        dir,
+        processSpec: join(dir, 'process.json'),
+        pidFile: join(dir, 'pidfile'),
+        conmonPidFile: join(dir, 'conmon.pid'),
+        exitDir: join(dir, 'exits'),
+        logLevel: this.conmonLogLevel,
+        stdin: proc.attach && proc.openStdin,
+        tty: proc.tty,
+        beforeStart: proc.attach
+          ? () => {
+              streams = openAttach(join(dir, 'attach'));
+            }
+          : undefined,
+      });
+    } catch (err) {
+      streams?.close();
+      await rm(dir, { recursive: true, force: true });
+      if (err instanceof EngineError && /cannot exec in a stopped|container not running|is not running/i.test(err.message)) {
+        throw conflict(`container ${id} is not running`, err);
+      }
+      throw err;
     }
+    const exited = handle.exit.then(
+      (exitCode) => ({ exitCode }),
+      (err: unknown) => ({ exitCode: -1, error: err instanceof Error ? err.message : String(err) }),
+    ).then(async (result) => {
+      // conmon is done with the session folder once it reported the exit.
+      await rm(dir, { recursive: true, force: true }).catch((err: unknown) => {
+        log.warn({ container: id, exec: execId, err }, 'removing exec session folder failed');
+      });
+      return result;
+    });
+    return {
+      pid: handle.pid,
+      streams,
+      exited,
+      resize: (height, width) => writeResize(join(dir, 'ctl'), `exec ${execId}`, height, width),
+    };
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -459,4 +518,29 @@ function conmonLogLevel(l: string): 'debug' | 'info' | 'warn' | 'error' {
   if (l === 'info') return 'info';
   if (l === 'warn') return 'warn';
   return 'error';
+}
+
+/** HOME from an environment, '/' without one. */
+function homeOf(env: string[]): string {
+  const e = env.find((x) => x.startsWith('HOME='));
+  return e ? e.slice(5) : '/';
+}
+
+/** Tell conmon (through its `ctl` fifo) to resize the TTY. */
+async function writeResize(ctl: string, what: string, height: number, width: number): Promise<void> {
+  let fh;
+  try {
+    // Non-blocking: with no conmon reading, the open fails (ENXIO) instead of hanging.
+    fh = await open(ctl, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT') throw notFound(`no such ${what}`);
+    if (code === 'ENXIO') throw conflict(`${what} is not running`);
+    throw err;
+  }
+  try {
+    await fh.write(`1 ${Math.trunc(height)} ${Math.trunc(width)}\n`);
+  } finally {
+    await fh.close();
+  }
 }

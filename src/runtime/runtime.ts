@@ -1,4 +1,4 @@
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * The runtime runs one container: it writes the OCI bundle (`config.json`) under
@@ -114,6 +114,38 @@ export interface AttachStreams {
   close(): void;
 }
 
+/** A process to run in a running container. */
+export interface ExecProcess {
+  args: string[];
+  /** The whole environment (Docker: the container's env, then the exec's); PATH and HOME get defaults. */
+  env: string[];
+  /** Empty: the container's working directory. */
+  cwd: string;
+  /** Resolved in the container's rootfs like the container's user; empty: the container's user. */
+  user: string;
+  tty: boolean;
+  /** Connect stdin (conmon -i); ending it closes the process's stdin. */
+  openStdin: boolean;
+  /** Connect the streams (`AttachStreams`); false: detached, output discarded. */
+  attach: boolean;
+  /** Every capability instead of the container's. */
+  privileged?: boolean;
+}
+
+export interface ExecSession {
+  /** PID of the process on the host. */
+  pid: number;
+  /** Present when the process was started with `attach`. */
+  streams?: AttachStreams;
+  /**
+   * Settles once, with the exit code (128+signal when killed). Never rejects: when conmon fails
+   * to report, `exitCode` is -1 and `error` says why.
+   */
+  exited: Promise<{ exitCode: number; error?: string }>;
+  /** Resize the process's TTY. */
+  resize(height: number, width: number): Promise<void>;
+}
+
 export interface ContainerRuntime {
   /** Which OCI runtime binary runs containers, and why (for `info` and the log). */
   readonly name: 'crun' | 'runc';
@@ -159,6 +191,11 @@ export interface ContainerRuntime {
    * exit). Idempotent. Without force, a running container is a `conflict`.
    */
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
-  /** Run a process in a running container (exec issue). */
-  exec?(id: string, process: { args: string[]; env: string[]; cwd: string; user: string; tty: boolean }): Promise<Duplex>;
+  /**
+   * Run a process in a running container (`docker exec`) under its own conmon. With `attach`,
+   * the streams are connected before the process starts, so no output is lost. Rejects like
+   * `create` when the process cannot start (`invalid` for a command that cannot run), with
+   * `conflict` when the container is not running.
+   */
+  exec?(id: string, process: ExecProcess): Promise<ExecSession>;
 }

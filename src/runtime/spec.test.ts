@@ -4,7 +4,9 @@ import { isKind } from '../errors.js';
 import type { ContainerSpec } from './runtime.js';
 import {
   ALL_CAPABILITIES,
+  buildExecProcess,
   buildOciConfig,
+  parseOciConfig,
   DEFAULT_CAPABILITIES,
   parseProcLimits,
   serializeOciConfig,
@@ -334,4 +336,27 @@ Max realtime timeout      unlimited            unlimited            us
     nice: 0,
     rttime: Infinity,
   });
+});
+
+test('config.json round-trips, unlimited rlimits included', () => {
+  const { config } = build({ env: ['X=18446744073709551615', 'Y="RLIM_INFINITY"'], ulimits: [{ Name: 'core', Soft: -1, Hard: -1 }] });
+  const back = parseOciConfig(serializeOciConfig(config));
+  assert.deepEqual(back, config);
+});
+
+test("an exec process: the container's capabilities and rlimits, its own user, env and cwd", () => {
+  const { config } = build({ capAdd: ['NET_ADMIN'], noNewPrivileges: true });
+  const p = buildExecProcess(config, { args: ['ls'], env: ['A=1'], cwd: '', tty: true }, { uid: 5, gid: 6, additionalGids: [], home: '/h' }, 40);
+  assert.deepEqual(p.args, ['ls']);
+  assert.equal(p.cwd, '/work');
+  assert.deepEqual(p.env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=1', 'TERM=xterm', 'HOME=/h']);
+  assert.deepEqual(p.user, { uid: 5, gid: 6 });
+  assert.ok(p.capabilities.bounding.includes('CAP_NET_ADMIN'));
+  assert.equal(p.capabilities.bounding.length, 15);
+  assert.equal(p.noNewPrivileges, true);
+  assert.equal(p.terminal, true);
+  assert.deepEqual(p.rlimits, config.process.rlimits);
+  const priv = buildExecProcess(config, { args: ['ls'], env: [], cwd: '/tmp', tty: false, privileged: true }, { uid: 0, gid: 0, additionalGids: [], home: '/root' }, 40);
+  assert.deepEqual(priv.capabilities.bounding, ALL_CAPABILITIES);
+  assert.equal(priv.cwd, '/tmp');
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalid } from '../errors.js';
@@ -256,9 +257,51 @@ export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { confi
   return { config, warnings };
 }
 
-/** JSON text of `config`, with RLIM_INFINITY written as the uint64 the runtime expects. */
-export function serializeOciConfig(config: OciConfig): string {
-  return JSON.stringify(config).replaceAll(`"${RLIM_INFINITY}"`, '18446744073709551615');
+/**
+ * The process of an exec in a container configured by `config`: the container's capabilities
+ * (all the kernel knows when privileged), rlimits and no-new-privileges, the exec's user, env
+ * (PATH and HOME defaulted as for the container) and cwd (empty: the container's).
+ */
+export function buildExecProcess(
+  config: OciConfig,
+  proc: { args: string[]; env: string[]; cwd: string; tty: boolean; privileged?: boolean },
+  user: ExecUser,
+  lastCap: number,
+): OciProcess {
+  const caps = proc.privileged ? ALL_CAPABILITIES.slice(0, lastCap + 1) : config.process.capabilities.bounding;
+  const env = [...proc.env];
+  const has = (name: string) => env.some((e) => e === name || e.startsWith(`${name}=`));
+  if (!has('PATH')) env.unshift(`PATH=${DEFAULT_PATH}`);
+  if (proc.tty && !has('TERM')) env.push('TERM=xterm');
+  if (!has('HOME')) env.push(`HOME=${user.home}`);
+  const out: OciProcess = {
+    terminal: proc.tty,
+    user: user.additionalGids.length > 0 ? { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } : { uid: user.uid, gid: user.gid },
+    args: [...proc.args],
+    env,
+    cwd: proc.cwd === '' ? config.process.cwd : proc.cwd,
+    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    noNewPrivileges: config.process.noNewPrivileges,
+  };
+  if (config.process.rlimits) out.rlimits = config.process.rlimits.map((r) => ({ ...r }));
+  return out;
+}
+
+/** JSON text of `config` (or of a process), with RLIM_INFINITY written as the uint64 the runtime expects. */
+export function serializeOciConfig(config: OciConfig | OciProcess): string {
+  // A token no string in the config can hold by chance marks the places of the bare number.
+  const token = `pier-rlim-infinity-${randomBytes(8).toString('hex')}`;
+  const text = JSON.stringify(config, (key, value: unknown) =>
+    (key === 'hard' || key === 'soft') && value === RLIM_INFINITY ? token : value,
+  );
+  return text.replaceAll(`"${token}"`, '18446744073709551615');
+}
+
+/** Parse a `config.json` written by `serializeOciConfig` (uint64-max rlimits become RLIM_INFINITY). */
+export function parseOciConfig(text: string): OciConfig {
+  return JSON.parse(text, (key, value: unknown) =>
+    (key === 'hard' || key === 'soft') && typeof value === 'number' && value >= 2 ** 63 ? RLIM_INFINITY : value,
+  ) as OciConfig;
 }
 
 function environment(spec: ContainerSpec, user: ExecUser): string[] {
