@@ -1,0 +1,607 @@
+import { Command, CommanderError, Option } from 'commander';
+import { CLIENT_VERSION } from '../client/client.js';
+import { Cli, processIo, type GlobalOptions, type Io } from './context.js';
+import { reportOf } from './errors.js';
+
+/**
+ * The `pier` command line: Docker's commands, flags and output over the Docker Engine API.
+ * This module only declares commands and flags; each command's code is imported when it
+ * runs, so `pier run` loads little more than commander, the client and the run code.
+ *
+ * `main` never exits the process and never throws: it resolves with the exit code, having
+ * written any error to stderr in Docker's words.
+ */
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+type Handler = (cli: Cli, ...args: never[]) => Promise<number>;
+
+interface Runner {
+  /** Set by an action: the command's exit code. */
+  code: number;
+  /** The command being run, for error messages (`run`, `container ls`). */
+  command: string | undefined;
+  /** Whether failures before the container started exit 125 (run, create). */
+  runLike: boolean;
+  cli: Cli | undefined;
+}
+
+/** Commands whose options end at the first argument (`run IMAGE ls -l`). */
+const passThrough = new WeakSet<Command>();
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Build the program; actions call `load()` for their module, then the named handler. */
+function buildProgram(io: Io, runner: Runner): Command {
+  const program = new Command('pier');
+  program
+    .usage('[OPTIONS] COMMAND')
+    .description('A self-sufficient runtime for containers (Docker-compatible CLI of pier)')
+    .enablePositionalOptions()
+    .option('-H, --host <host>', 'Daemon socket to connect to (default: $PIER_HOST, $DOCKER_HOST, unix:///run/pier/pier.sock)')
+    .option('-D, --debug', 'Enable debug mode')
+    .option('-v, --version', 'Print version information and quit')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(`pier: ${s.replace(/^error: /, '')}`),
+    })
+    .action((opts: { version?: boolean }) => {
+      if (opts.version) io.stdout.write(`pier version ${CLIENT_VERSION}\n`);
+      else program.outputHelp();
+    });
+
+  /** Wrap a lazily loaded handler as a commander action. */
+  const act =
+    <M>(load: () => Promise<M>, pick: (m: M) => Handler, opts: { runLike?: boolean } = {}) =>
+    async (...args: unknown[]): Promise<void> => {
+      const cmd = args[args.length - 1] as Command;
+      const cli = new Cli(io, program.opts<GlobalOptions>());
+      runner.cli = cli;
+      runner.command = commandPath(cmd);
+      runner.runLike = !!opts.runLike;
+      const handler = pick(await load());
+      // commander passes (...arguments, options, command); handlers take (cli, ...arguments, options)
+      runner.code = await (handler as (cli: Cli, ...a: unknown[]) => Promise<number>)(cli, ...args.slice(0, -1));
+    };
+
+  const containers = () => import('./commands/containers.js');
+  const runMod = () => import('./commands/run.js');
+  const imagesMod = () => import('./commands/images.js');
+  const system = () => import('./commands/system.js');
+
+  // ------------------------------------------------------------ containers
+
+  const runFlags = (c: Command, withDetach: boolean): Command => {
+    if (withDetach) {
+      c.option('-d, --detach', 'Run container in background and print container ID');
+      c.option('--sig-proxy', 'Proxy received signals to the process (default true)');
+      c.option('--no-sig-proxy', 'Do not proxy received signals to the process');
+      c.option('--rm', 'Automatically remove the container and its associated anonymous volumes when it exits');
+      c.option('--detach-keys <keys>', 'Override the key sequence for detaching a container');
+    } else {
+      c.option('--rm', 'Automatically remove the container when it exits');
+    }
+    return c
+      .option('-i, --interactive', 'Keep STDIN open even if not attached')
+      .option('-t, --tty', 'Allocate a pseudo-TTY')
+      .option('-a, --attach <stream>', 'Attach to STDIN, STDOUT or STDERR', collect)
+      .option('--name <name>', 'Assign a name to the container')
+      .option('-e, --env <list>', 'Set environment variables', collect)
+      .option('--env-file <file>', 'Read in a file of environment variables', collect)
+      .option('-w, --workdir <dir>', 'Working directory inside the container')
+      .option('-u, --user <user>', 'Username or UID (format: <name|uid>[:<group|gid>])')
+      .option('--entrypoint <cmd>', 'Overwrite the default ENTRYPOINT of the image')
+      .option('-l, --label <label>', 'Set meta data on a container', collect)
+      .option('--label-file <file>', 'Read in a line delimited file of labels', collect)
+      .option('-m, --memory <bytes>', 'Memory limit (512m, 1g)')
+      .option('--memory-reservation <bytes>', 'Memory soft limit')
+      .option('--memory-swap <bytes>', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+      .option('--shm-size <bytes>', 'Size of /dev/shm')
+      .option('--cpus <number>', 'Number of CPUs')
+      .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
+      .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
+      .option('--network <network>', 'Connect a container to a network (none, host, bridge, <name>)', collect)
+      .option('--net <network>', 'Alias of --network', collect)
+      .option('--network-alias <alias>', 'Add network-scoped alias for the container', collect)
+      .option('--restart <policy>', 'Restart policy to apply when a container exits (no, always, on-failure[:N], unless-stopped)')
+      .option('--init', 'Run an init inside the container that forwards signals and reaps processes')
+      .option('--no-init', 'Run no init process (pier runs one by default)')
+      .option('-h, --hostname <name>', 'Container host name')
+      .option('--domainname <name>', 'Container NIS domain name')
+      .option('--privileged', 'Give extended privileges to this container')
+      .option('--cap-add <cap>', 'Add Linux capabilities', collect)
+      .option('--cap-drop <cap>', 'Drop Linux capabilities', collect)
+      .option('--read-only', "Mount the container's root filesystem as read only")
+      .option('--stop-signal <signal>', 'Signal to stop the container')
+      .option('--stop-timeout <seconds>', 'Timeout (in seconds) to stop a container')
+      .option('-p, --publish <port>', "Publish a container's port(s) to the host", collect)
+      .option('-P, --publish-all', 'Publish all exposed ports to random ports')
+      .option('--expose <port>', 'Expose a port or a range of ports', collect)
+      .option('-v, --volume <spec>', 'Bind mount a volume', collect)
+      .option('--tmpfs <mount>', 'Mount a tmpfs directory', collect)
+      .option('--add-host <host:ip>', 'Add a custom host-to-IP mapping', collect)
+      .option('--dns <ip>', 'Set custom DNS servers', collect)
+      .option('--security-opt <opt>', 'Security Options', collect)
+      .option('--group-add <group>', 'Add additional groups to join', collect)
+      .option('--log-driver <driver>', 'Logging driver for the container')
+      .option('--log-opt <opt>', 'Log driver options', collect)
+      .option('--no-healthcheck', 'Disable any container-specified HEALTHCHECK')
+      .option('--platform <platform>', 'Set platform if server is multi-platform capable')
+      .addOption(new Option('--pull <policy>', 'Pull image before running').choices(['always', 'missing', 'never']).default('missing'));
+  };
+
+  const mergeNet = (flags: Record<string, unknown>): Record<string, unknown> => {
+    const net = [...((flags.network as string[] | undefined) ?? []), ...((flags.net as string[] | undefined) ?? [])];
+    return { ...flags, network: net.length ? net : undefined };
+  };
+
+  const defRun = (parent: Command): void => {
+    const c = parent
+      .command('run')
+      .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
+      .description('Create and run a new container from an image')
+      .helpOption('--help', 'Print usage')
+      .argument('<image>')
+      .argument('[command...]')
+      .passThroughOptions();
+    passThrough.add(c);
+    runFlags(c, true).action(
+      act(runMod, (m) => ((cli: Cli, image: string, command: string[], flags: Record<string, unknown>) => m.run(cli, image, command, mergeNet(flags))), {
+        runLike: true,
+      }),
+    );
+  };
+  const defCreate = (parent: Command): void => {
+    const c = parent
+      .command('create')
+      .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
+      .description('Create a new container')
+      .helpOption('--help', 'Print usage')
+      .argument('<image>')
+      .argument('[command...]')
+      .passThroughOptions();
+    passThrough.add(c);
+    runFlags(c, false).action(
+      act(runMod, (m) => ((cli: Cli, image: string, command: string[], flags: Record<string, unknown>) => m.create(cli, image, command, mergeNet(flags))), {
+        runLike: true,
+      }),
+    );
+  };
+  const defStart = (parent: Command): void => {
+    parent
+      .command('start')
+      .usage('[OPTIONS] CONTAINER [CONTAINER...]')
+      .description('Start one or more stopped containers')
+      .argument('<containers...>')
+      .option('-a, --attach', "Attach STDOUT/STDERR and forward signals")
+      .option('-i, --interactive', "Attach container's STDIN")
+      .option('--detach-keys <keys>', 'Override the key sequence for detaching a container')
+      .action(act(containers, (m) => m.start as Handler));
+  };
+  const defAttach = (parent: Command): void => {
+    parent
+      .command('attach')
+      .usage('[OPTIONS] CONTAINER')
+      .description("Attach local standard input, output, and error streams to a running container")
+      .argument('<container>')
+      .option('--no-stdin', 'Do not attach STDIN')
+      .option('--sig-proxy', 'Proxy all received signals to the process (default true)')
+      .option('--no-sig-proxy', 'Do not proxy received signals to the process')
+      .option('--detach-keys <keys>', 'Override the key sequence for detaching a container')
+      .action(act(containers, (m) => m.attach as Handler));
+  };
+  const defStop = (parent: Command, name: 'stop' | 'restart'): void => {
+    parent
+      .command(name)
+      .usage('[OPTIONS] CONTAINER [CONTAINER...]')
+      .description(name === 'stop' ? 'Stop one or more running containers' : 'Restart one or more containers')
+      .argument('<containers...>')
+      .option('-s, --signal <signal>', 'Signal to send to the container')
+      .option('-t, --time <seconds>', 'Seconds to wait before killing the container')
+      .addOption(new Option('--timeout <seconds>').hideHelp())
+      .action(
+        act(containers, (m) =>
+          ((cli: Cli, names: string[], o: { time?: string; timeout?: string; signal?: string }) =>
+            (name === 'stop' ? m.stop : m.restart)(cli, names, { time: o.time ?? o.timeout, signal: o.signal })),
+        ),
+      );
+  };
+  const defKill = (parent: Command): void => {
+    parent
+      .command('kill')
+      .usage('[OPTIONS] CONTAINER [CONTAINER...]')
+      .description('Kill one or more running containers')
+      .argument('<containers...>')
+      .option('-s, --signal <signal>', 'Signal to send to the container')
+      .action(act(containers, (m) => m.kill as Handler));
+  };
+  const defRm = (parent: Command, name: string, alias?: string): void => {
+    const c = parent
+      .command(name)
+      .usage('[OPTIONS] CONTAINER [CONTAINER...]')
+      .description('Remove one or more containers')
+      .argument('<containers...>')
+      .option('-f, --force', 'Force the removal of a running container (uses SIGKILL)')
+      .option('-v, --volumes', 'Remove anonymous volumes associated with the container')
+      .option('-l, --link', 'Remove the specified link')
+      .action(act(containers, (m) => m.rm as Handler));
+    if (alias) c.alias(alias);
+  };
+  const defPs = (parent: Command, name: string, aliases: string[] = []): void => {
+    parent
+      .command(name)
+      .aliases(aliases)
+      .usage('[OPTIONS]')
+      .description('List containers')
+      .option('-a, --all', 'Show all containers (default shows just running)')
+      .option('-q, --quiet', 'Only display container IDs')
+      .option('-n, --last <int>', 'Show n last created containers (includes all states)')
+      .option('-l, --latest', 'Show the latest created container (includes all states)')
+      .option('-s, --size', 'Display total file sizes')
+      .option('-f, --filter <filter>', 'Filter output based on conditions provided', collect)
+      .option('--no-trunc', "Don't truncate output")
+      .option('--format <string>', "Format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'")
+      .action(act(containers, (m) => ((cli: Cli, o: Record<string, unknown>) => m.ps(cli, { ...o, noTrunc: o.trunc === false }))));
+  };
+  const defLogs = (parent: Command): void => {
+    parent
+      .command('logs')
+      .usage('[OPTIONS] CONTAINER')
+      .description('Fetch the logs of a container')
+      .argument('<container>')
+      .option('-f, --follow', 'Follow log output')
+      .option('-t, --timestamps', 'Show timestamps')
+      .option('-n, --tail <lines>', 'Number of lines to show from the end of the logs', 'all')
+      .option('--since <time>', 'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)')
+      .option('--until <time>', 'Show logs before a timestamp or relative')
+      .option('--details', 'Show extra details provided to logs')
+      .action(act(containers, (m) => m.logs as Handler));
+  };
+  const defWait = (parent: Command): void => {
+    parent
+      .command('wait')
+      .usage('CONTAINER [CONTAINER...]')
+      .description('Block until one or more containers stop, then print their exit codes')
+      .argument('<containers...>')
+      .action(act(containers, (m) => m.wait as Handler));
+  };
+  const defInspect = (parent: Command, typed?: 'container' | 'image'): void => {
+    const c = parent
+      .command('inspect')
+      .usage('[OPTIONS] NAME|ID [NAME|ID...]')
+      .description(typed ? `Display detailed information on one or more ${typed}s` : 'Return low-level information on Docker objects')
+      .argument('<names...>')
+      .option('-f, --format <string>', 'Format output using a custom template')
+      .option('-s, --size', 'Display total file sizes if the type is container');
+    if (!typed) c.option('--type <type>', 'Return JSON for specified type');
+    c.action(act(containers, (m) => ((cli: Cli, names: string[], o: { format?: string; type?: string; size?: boolean }) => m.inspect(cli, names, { ...o, type: typed ?? o.type }))));
+  };
+  const defRename = (parent: Command): void => {
+    parent
+      .command('rename')
+      .usage('CONTAINER NEW_NAME')
+      .description('Rename a container')
+      .argument('<container>')
+      .argument('<newName>')
+      .action(act(containers, (m) => m.rename as Handler));
+  };
+  const defContainerPrune = (parent: Command): void => {
+    parent
+      .command('prune')
+      .usage('[OPTIONS]')
+      .description('Remove all stopped containers')
+      .option('-f, --force', 'Do not prompt for confirmation')
+      .option('--filter <filter>', "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(containers, (m) => m.prune as Handler));
+  };
+
+  // ------------------------------------------------------------ images
+
+  const defImages = (parent: Command, name: string, aliases: string[] = []): void => {
+    parent
+      .command(name)
+      .aliases(aliases)
+      .usage('[OPTIONS] [REPOSITORY[:TAG]]')
+      .description('List images')
+      .argument('[repository]')
+      .option('-a, --all', 'Show all images (default hides intermediate images)')
+      .option('-q, --quiet', 'Only show image IDs')
+      .option('-f, --filter <filter>', 'Filter output based on conditions provided', collect)
+      .option('--digests', 'Show digests')
+      .option('--no-trunc', "Don't truncate output")
+      .option('--format <string>', "Format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'")
+      .action(
+        act(imagesMod, (m) => ((cli: Cli, repo: string | undefined, o: Record<string, unknown>) => m.images(cli, repo, { ...o, noTrunc: o.trunc === false }))),
+      );
+  };
+  const defRmi = (parent: Command, name: string, aliases: string[] = []): void => {
+    parent
+      .command(name)
+      .aliases(aliases)
+      .usage('[OPTIONS] IMAGE [IMAGE...]')
+      .description('Remove one or more images')
+      .argument('<images...>')
+      .option('-f, --force', 'Force removal of the image')
+      .option('--no-prune', 'Do not delete untagged parents')
+      .action(act(imagesMod, (m) => m.rmi as Handler));
+  };
+  const defTag = (parent: Command): void => {
+    parent
+      .command('tag')
+      .usage('SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]')
+      .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
+      .argument('<source>')
+      .argument('<target>')
+      .action(act(imagesMod, (m) => m.tag as Handler));
+  };
+  const defHistory = (parent: Command): void => {
+    parent
+      .command('history')
+      .usage('[OPTIONS] IMAGE')
+      .description('Show the history of an image')
+      .helpOption('--help', 'Print usage')
+      .argument('<image>')
+      .option('-H, --human', 'Print sizes and dates in human readable format (default true)')
+      .option('--no-human', 'Print sizes and dates as raw values')
+      .option('--no-trunc', "Don't truncate output")
+      .option('-q, --quiet', 'Only show image IDs')
+      .option('--format <string>', 'Format output using a custom template')
+      .action(
+        act(imagesMod, (m) => ((cli: Cli, image: string, o: Record<string, unknown>) => m.history(cli, image, { ...o, human: o.human !== false, noTrunc: o.trunc === false }))),
+      );
+  };
+  const defPull = (parent: Command): void => {
+    parent
+      .command('pull')
+      .usage('[OPTIONS] NAME[:TAG|@DIGEST]')
+      .description('Download an image from a registry')
+      .argument('<image>')
+      .option('--platform <platform>', 'Set platform if server is multi-platform capable')
+      .option('-q, --quiet', 'Suppress verbose output')
+      .action(act(imagesMod, (m) => m.pull as Handler));
+  };
+  const defImport = (parent: Command): void => {
+    parent
+      .command('import')
+      .usage('[OPTIONS] file|URL|- [REPOSITORY[:TAG]]')
+      .description('Import the contents from a tarball to create a filesystem image')
+      .argument('<source>')
+      .argument('[repository]')
+      .option('-c, --change <instruction>', 'Apply Dockerfile instruction to the created image', collect)
+      .option('-m, --message <message>', 'Set commit message for imported image')
+      .option('--platform <platform>', 'Set platform if server is multi-platform capable')
+      .action(act(imagesMod, (m) => m.importImage as Handler));
+  };
+  const defLoad = (parent: Command): void => {
+    parent
+      .command('load')
+      .usage('[OPTIONS]')
+      .description('Load an image from a tar archive or STDIN')
+      .option('-i, --input <file>', 'Read from tar archive file, instead of STDIN')
+      .option('-q, --quiet', 'Suppress the load output')
+      .action(act(imagesMod, (m) => m.load as Handler));
+  };
+  const defSave = (parent: Command): void => {
+    parent
+      .command('save')
+      .usage('[OPTIONS] IMAGE [IMAGE...]')
+      .description('Save one or more images to a tar archive (streamed to STDOUT by default)')
+      .argument('<images...>')
+      .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
+      .action(act(imagesMod, (m) => m.save as Handler));
+  };
+  const defImagePrune = (parent: Command): void => {
+    parent
+      .command('prune')
+      .usage('[OPTIONS]')
+      .description('Remove unused images')
+      .option('-a, --all', 'Remove all unused images, not just dangling ones')
+      .option('-f, --force', 'Do not prompt for confirmation')
+      .option('--filter <filter>', "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(imagesMod, (m) => m.imagePrune as Handler));
+  };
+
+  // ------------------------------------------------------------ system
+
+  const defEvents = (parent: Command): void => {
+    parent
+      .command('events')
+      .usage('[OPTIONS]')
+      .description('Get real time events from the server')
+      .option('--since <time>', 'Show all events created since timestamp')
+      .option('--until <time>', 'Stream events until this timestamp')
+      .option('-f, --filter <filter>', 'Filter output based on conditions provided', collect)
+      .option('--format <string>', 'Format output using a custom template')
+      .action(act(system, (m) => m.events as Handler));
+  };
+  const defInfo = (parent: Command): void => {
+    parent
+      .command('info')
+      .usage('[OPTIONS]')
+      .description('Display system-wide information')
+      .option('-f, --format <string>', 'Format output using a custom template')
+      .action(act(system, (m) => m.info as Handler));
+  };
+
+  // top level, as `docker` has them
+  defRun(program);
+  defCreate(program);
+  defStart(program);
+  defAttach(program);
+  defStop(program, 'stop');
+  defStop(program, 'restart');
+  defKill(program);
+  defRm(program, 'rm');
+  defPs(program, 'ps');
+  defLogs(program);
+  defWait(program);
+  defInspect(program);
+  defRename(program);
+  defImages(program, 'images');
+  defRmi(program, 'rmi');
+  defTag(program);
+  defHistory(program);
+  defPull(program);
+  defImport(program);
+  defLoad(program);
+  defSave(program);
+  defEvents(program);
+  defInfo(program);
+  program
+    .command('version')
+    .usage('[OPTIONS]')
+    .description('Show the pier version information')
+    .option('-f, --format <string>', 'Format output using a custom template')
+    .action(act(system, (m) => m.version as Handler));
+
+  // management commands
+  const container = program.command('container').usage('COMMAND').description('Manage containers');
+  defRun(container);
+  defCreate(container);
+  defStart(container);
+  defAttach(container);
+  defStop(container, 'stop');
+  defStop(container, 'restart');
+  defKill(container);
+  defRm(container, 'rm', 'remove');
+  defPs(container, 'ls', ['list', 'ps']);
+  defLogs(container);
+  defWait(container);
+  defInspect(container, 'container');
+  defRename(container);
+  defContainerPrune(container);
+
+  const image = program.command('image').usage('COMMAND').description('Manage images');
+  defImages(image, 'ls', ['list']);
+  defInspect(image, 'image');
+  defRmi(image, 'rm', ['remove']);
+  defTag(image);
+  defHistory(image);
+  defPull(image);
+  defImport(image);
+  defLoad(image);
+  defSave(image);
+  defImagePrune(image);
+
+  const sys = program.command('system').usage('COMMAND').description('Manage pier');
+  defInfo(sys);
+  defEvents(sys);
+  sys
+    .command('prune')
+    .usage('[OPTIONS]')
+    .description('Remove unused data')
+    .option('-a, --all', 'Remove all unused images not just dangling ones')
+    .option('-f, --force', 'Do not prompt for confirmation')
+    .option('--filter <filter>', "Provide filter values (e.g. 'label=<key>=<value>')", collect)
+    .action(act(system, (m) => m.systemPrune as Handler));
+
+  return program;
+}
+
+// ------------------------------------------------------------ argument normalization
+
+function findOption(cmd: Command, flag: string): Option | undefined {
+  return cmd.options.find((o) => o.short === flag || o.long === flag);
+}
+
+const takesValue = (o: Option): boolean => o.required || o.optional;
+
+/**
+ * Docker's flag library accepts `--rm=false`, `--sig-proxy=false`, `-e=A=1`; commander does
+ * not. Rewrite them: `--x=true` → `--x`, `--x=false` → `--no-x` (or nothing when false is
+ * the default), `-e=A=1` → `-e A=1`. Arguments after a `run`/`create` image are the
+ * container's own and are left alone.
+ */
+export function normalizeArgs(program: Command, argv: string[]): string[] {
+  const out: string[] = [];
+  let cmd = program;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a.startsWith('-') && a !== '-') {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(0, eq) : a;
+      const opt = findOption(cmd, name);
+      if (opt && eq > 0 && !takesValue(opt)) {
+        const v = a.slice(eq + 1).toLowerCase();
+        if (v === 'true' || v === '1') out.push(name);
+        else if (v === 'false' || v === '0') {
+          const negation = opt.long && !opt.negate ? findOption(cmd, opt.long.replace(/^--/, '--no-')) : undefined;
+          if (negation) out.push(negation.long!);
+        } else out.push(a);
+        continue;
+      }
+      if (opt && eq > 0 && !a.startsWith('--')) {
+        out.push(name, a.slice(eq + 1));
+        continue;
+      }
+      out.push(a);
+      if (opt && eq < 0 && takesValue(opt) && i + 1 < argv.length) out.push(argv[++i]!);
+      else if (!opt && /^-[a-zA-Z]{2,}$/.test(a)) {
+        // combined short flags (`-it`, `-dp 80:80`): a last flag that takes a value takes the next word
+        const last = findOption(cmd, `-${a[a.length - 1]}`);
+        if (last && takesValue(last) && i + 1 < argv.length) out.push(argv[++i]!);
+      }
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    out.push(a);
+    if (sub) {
+      cmd = sub;
+      continue;
+    }
+    if (passThrough.has(cmd)) {
+      out.push(...argv.slice(i + 1));
+      break;
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ entry points
+
+const USAGE_CODES = new Set(['commander.missingArgument', 'commander.excessArguments', 'commander.unknownCommand']);
+
+/** Run the CLI with `argv` (without `node` and the script); resolves with the exit code. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  const runner: Runner = { code: 0, command: undefined, runLike: false, cli: undefined };
+  const program = buildProgram(io, runner);
+  try {
+    await program.parseAsync(normalizeArgs(program, argv), { from: 'user' });
+    return runner.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
+      io.stderr.write(`See 'pier${runner.command ? ` ${runner.command}` : ''} --help'.\n`);
+      return USAGE_CODES.has(err.code) ? 1 : 125;
+    }
+    const { code, message } = reportOf(err, runner.command, runner.runLike);
+    if (message !== undefined) io.stderr.write(`${message}\n`);
+    if (runner.cli?.globals.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return code;
+  } finally {
+    runner.cli?.close();
+  }
+}
+
+/** The process entry of `bin/pier`: run, flush, exit with the code. */
+export async function runProcess(): Promise<void> {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // A closed pipe (`pier ps | head -1`) ends the command quietly, as Docker's does.
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

@@ -1,0 +1,290 @@
+/**
+ * Wire types of the Docker Engine API v1.51 that the client and the CLI read and write
+ * (a subset of moby's `api/docs/v1.51.yaml`). Fields the daemon may omit are optional;
+ * fields it sends as `null` are typed so.
+ */
+
+export interface Port {
+  IP?: string;
+  PrivatePort: number;
+  PublicPort?: number;
+  Type: string;
+}
+
+export interface MountPoint {
+  Type?: string;
+  Name?: string;
+  Source?: string;
+  Destination?: string;
+  Driver?: string;
+  Mode?: string;
+  RW?: boolean;
+  Propagation?: string;
+}
+
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  Created: number;
+  Ports: Port[] | null;
+  SizeRw?: number;
+  SizeRootFs?: number;
+  Labels: Record<string, string> | null;
+  State: string;
+  Status: string;
+  HostConfig?: { NetworkMode?: string };
+  NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
+  Mounts?: MountPoint[] | null;
+}
+
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+}
+
+/** `Config` of a container (and of an image, where the same shape is used). */
+export interface ContainerConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, Record<string, never>> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Healthcheck?: HealthConfig;
+  Image?: string;
+  Volumes?: Record<string, Record<string, never>> | null;
+  WorkingDir?: string;
+  Entrypoint?: string[] | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number;
+}
+
+export interface RestartPolicy {
+  Name: string;
+  MaximumRetryCount?: number;
+}
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+export interface HostConfig {
+  Binds?: string[] | null;
+  NetworkMode?: string;
+  PortBindings?: Record<string, PortBinding[]>;
+  RestartPolicy?: RestartPolicy;
+  AutoRemove?: boolean;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Privileged?: boolean;
+  ReadonlyRootfs?: boolean;
+  CpuShares?: number;
+  Memory?: number;
+  MemoryReservation?: number;
+  MemorySwap?: number;
+  NanoCpus?: number;
+  PidsLimit?: number | null;
+  Init?: boolean | null;
+  ConsoleSize?: [number, number];
+  [key: string]: unknown;
+}
+
+export interface EndpointSettings {
+  Aliases?: string[] | null;
+  [key: string]: unknown;
+}
+
+export interface NetworkingConfig {
+  EndpointsConfig?: Record<string, EndpointSettings>;
+}
+
+/** Body of `POST /containers/create`. */
+export interface ContainerCreateBody extends ContainerConfig {
+  HostConfig?: HostConfig;
+  NetworkingConfig?: NetworkingConfig;
+}
+
+export interface ContainerCreateResponse {
+  Id: string;
+  Warnings: string[] | null;
+}
+
+export interface ContainerState {
+  Status: string;
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  OOMKilled: boolean;
+  Dead: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+/** `GET /containers/{id}/json` (only the fields pier's CLI reads are typed). */
+export interface ContainerInspect {
+  Id: string;
+  Name: string;
+  Created: string;
+  Image: string;
+  State: ContainerState;
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  [key: string]: unknown;
+}
+
+export interface ContainerWaitResponse {
+  StatusCode: number;
+  Error?: { Message: string } | null;
+}
+
+export interface ContainerPruneResponse {
+  ContainersDeleted: string[] | null;
+  SpaceReclaimed: number;
+}
+
+export interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[] | null;
+  RepoDigests: string[] | null;
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  VirtualSize?: number;
+  Labels: Record<string, string> | null;
+  Containers: number;
+}
+
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[] | null;
+  RepoDigests: string[] | null;
+  Created?: string;
+  Size: number;
+  Config?: ContainerConfig | null;
+  [key: string]: unknown;
+}
+
+export interface ImageHistoryItem {
+  Id: string;
+  Created: number;
+  CreatedBy: string;
+  Tags: string[] | null;
+  Size: number;
+  Comment: string;
+}
+
+export interface ImageDeleteItem {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+export interface ImagePruneResponse {
+  ImagesDeleted: ImageDeleteItem[] | null;
+  SpaceReclaimed: number;
+}
+
+export interface EventMessage {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes?: Record<string, string> | null };
+  scope?: string;
+  time?: number;
+  timeNano?: number;
+  status?: string;
+  id?: string;
+  from?: string;
+}
+
+export interface VersionComponent {
+  Name: string;
+  Version: string;
+  Details?: Record<string, string> | null;
+}
+
+export interface SystemVersion {
+  Platform?: { Name: string };
+  Components?: VersionComponent[] | null;
+  Version: string;
+  ApiVersion: string;
+  MinAPIVersion?: string;
+  GitCommit?: string;
+  GoVersion?: string;
+  Os: string;
+  Arch: string;
+  KernelVersion?: string;
+  Experimental?: boolean;
+  BuildTime?: string;
+}
+
+/** `GET /info`: the fields `pier info` prints; anything else passes through to `--format`. */
+export interface SystemInfo {
+  ID?: string;
+  Containers?: number;
+  ContainersRunning?: number;
+  ContainersPaused?: number;
+  ContainersStopped?: number;
+  Images?: number;
+  Driver?: string;
+  DriverStatus?: [string, string][] | null;
+  Plugins?: { Volume?: string[] | null; Network?: string[] | null; Authorization?: string[] | null; Log?: string[] | null };
+  LoggingDriver?: string;
+  CgroupDriver?: string;
+  CgroupVersion?: string;
+  KernelVersion?: string;
+  OperatingSystem?: string;
+  OSType?: string;
+  Architecture?: string;
+  NCPU?: number;
+  MemTotal?: number;
+  DockerRootDir?: string;
+  Name?: string;
+  Labels?: string[] | null;
+  Debug?: boolean;
+  ExperimentalBuild?: boolean;
+  ServerVersion?: string;
+  Runtimes?: Record<string, unknown> | null;
+  DefaultRuntime?: string;
+  Swarm?: { LocalNodeState?: string };
+  LiveRestoreEnabled?: boolean;
+  InitBinary?: string;
+  SecurityOptions?: string[] | null;
+  RegistryConfig?: { InsecureRegistryCIDRs?: string[] | null; Mirrors?: string[] | null } | null;
+  HttpProxy?: string;
+  HttpsProxy?: string;
+  NoProxy?: string;
+  Warnings?: string[] | null;
+  [key: string]: unknown;
+}
+
+/** One message of a JSON progress stream (pull, push, load, import, build). */
+export interface JsonMessage {
+  status?: string;
+  id?: string;
+  progress?: string;
+  progressDetail?: { current?: number; total?: number };
+  stream?: string;
+  aux?: unknown;
+  error?: string;
+  errorDetail?: { message: string; code?: number };
+  from?: string;
+  time?: number;
+  timeNano?: number;
+}
