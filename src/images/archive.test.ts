@@ -199,6 +199,11 @@ void test('a truncated or corrupt archive is refused and leaves the store as it 
   tampered.write('SECOND', at);
   await assert.rejects(h.svc.load(streamOf(tampered)), kindOf('invalid', /digest mismatch/));
   assert.deepEqual(await stateOf(h), before);
+  // The same, for a blob the store already holds (its copy in the archive is still checked).
+  const keepTampered = await docker25Archive([{ config: configFor([keep]), layers: [keep], tags: ['app:latest'] }]);
+  keepTampered.write('OLD', keepTampered.indexOf(Buffer.from('old image')));
+  await assert.rejects(h.svc.load(streamOf(keepTampered)), kindOf('invalid', /digest mismatch/));
+  assert.deepEqual(await stateOf(h), before);
   // Not a tar; a tar without manifest.json or index.json; garbage manifest.json.
   await assert.rejects(h.svc.load(streamOf(Buffer.from('hello, this is not an archive'.repeat(30)))), kindOf('invalid', /invalid archive/));
   await assert.rejects(h.svc.load(streamOf(await tarOf([{ name: 'README', data: 'hi' }]))), kindOf('invalid', /does not contain a manifest.json/));

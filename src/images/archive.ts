@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, pack as tarPack, type Extract, type Header, type Pack } from 'tar-stream';
@@ -155,9 +156,10 @@ async function readArchive(svc: LocalImageService, input: Readable, lease: Retur
       const hex = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name)?.[1];
       const expected = hex ? `sha256:${hex}` : undefined;
       if (expected && (await svc.content.has(expected))) {
-        // Already stored (and verified when it was): this copy is not needed.
+        // Already stored: this copy is not kept, but a corrupt archive is still refused.
         lease.addBlob(expected);
-        await discard(entry);
+        const actual = await digestOf(entry);
+        if (actual !== expected) throw invalid(`invalid archive: ${expected}: digest mismatch: content hashes to ${actual}`);
         files.set(name, { kind: 'blob', digest: expected, size: entry.header.size ?? 0 });
         continue;
       }
@@ -183,6 +185,12 @@ async function readArchive(svc: LocalImageService, input: Readable, lease: Retur
 }
 
 type TarEntry = AsyncIterable<Buffer> & { header: Header };
+
+async function digestOf(entry: AsyncIterable<Buffer>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of entry) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
+}
 
 async function discard(entry: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of entry) {

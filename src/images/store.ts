@@ -263,7 +263,9 @@ export class LocalImageService implements ImageService {
 
   /** The references (normalized) that point at an image. */
   private refsOf(id: string): string[] {
-    return [...this.refs].filter(([, v]) => v === id).map(([k]) => k).sort();
+    const keys = [...this.refs].filter(([, v]) => v === id).map(([k]) => k);
+    // In the order Docker lists them: by familiar form.
+    return keys.map((k) => [familiarName(k), k] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, k]) => k);
   }
 
   private toImage(rec: ImageRecord): Image {
@@ -275,6 +277,9 @@ export class LocalImageService implements ImageService {
       if (parsed.digest !== undefined) repoDigests.push(familiarName(parsed));
       else repoTags.push(familiarName(parsed));
     }
+    // Docker lists references sorted by their familiar form.
+    repoTags.sort();
+    repoDigests.sort();
     const image: Image = {
       id: rec.id,
       repoTags,
