@@ -274,7 +274,12 @@ describe('OciRuntime with runc', () => {
       assert.equal(readFileSync(join(controllerPath(layout, 'cpu', cg), 'cpu.shares'), 'utf8').trim(), '512');
     }
     await rt.start(id);
-    const stats = await readCgroupStats(layout, cg);
+    // Until runc's init (a threaded Go process) has exec'd sleep, it counts several tasks.
+    let stats = await readCgroupStats(layout, cg);
+    for (const deadline = Date.now() + 3000; stats.pids.current !== 1 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 10));
+      stats = await readCgroupStats(layout, cg);
+    }
     assert.equal(stats.memory.limit, 64 * 1024 * 1024);
     assert.equal(stats.pids.limit, 50);
     assert.equal(stats.pids.current, 1);

@@ -374,7 +374,10 @@ export class OciRuntime implements ContainerRuntime {
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     const p = this.paths(id);
     const force = opts.force ?? false;
-    if (force && existsSync(p.dir) && !existsSync(p.exitFile)) await this.killAndWait(id);
+    // The folder is made before the runtime's create and removed after its delete: without
+    // it the runtime has no such container (and pierd's start-time delete costs no spawn).
+    if (!existsSync(p.dir)) return;
+    if (force && !existsSync(p.exitFile)) await this.killAndWait(id);
     const r = await this.run(force ? ['delete', '--force', id] : ['delete', id]);
     if (r.code !== 0) {
       const err = this.commandError(id, 'delete', r.stderr);
