@@ -125,6 +125,11 @@ export function tee(source: Readable): [PassThrough, PassThrough] {
   };
   a.on('close', onBranchClose(a, b));
   b.on('close', onBranchClose(b, a));
+  // A branch's error reaches whoever reads it; a branch nobody reads any more (its consumer
+  // already failed and reported) has no one left to tell.
+  const ignore = (): void => undefined;
+  a.on('error', ignore);
+  b.on('error', ignore);
   return [a, b];
 }
 
