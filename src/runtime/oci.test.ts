@@ -171,6 +171,9 @@ describe('OciRuntime with runc', () => {
 
     // watchExit on an exited container fires at once.
     assert.equal((await waitExit(rt, id, 2000)).exitCode, 7);
+    // conmon removed its attach socket when it exited.
+    await assert.rejects(rt.attach(id), (e: Error) => isKind(e, 'conflict'));
+    await assert.rejects(rt.resize(id, 10, 10), (e: Error) => isKind(e, 'conflict'));
     await rt.delete(id);
     assert.equal(existsSync(rt.containerDir(id)), false);
     await rt.delete(id); // idempotent

@@ -298,7 +298,10 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async resize(id: string, height: number, width: number): Promise<void> {
-    await writeResize(this.paths(id).ctl, `container ${id}`, height, width);
+    const p = this.paths(id);
+    // conmon may still hold the fifo open for a moment after the exit.
+    if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
+    await writeResize(p.ctl, `container ${id}`, height, width);
   }
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
