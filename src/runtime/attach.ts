@@ -27,6 +27,7 @@ import type { AttachStreams } from './runtime.js';
 const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
 const SOCK_CLOEXEC = 0o2000000;
+const SOCK_NONBLOCK = 0o4000;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 const SHUT_WR = 1;
@@ -95,7 +96,8 @@ interface PollHandle {
  */
 export function connectSeqpacket(path: string): number {
   const c = libc();
-  const fd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  // Non-blocking: a full listen backlog fails the connect (EAGAIN) instead of blocking the loop.
+  const fd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) throw sysError('socket', koffi.errno());
   let dirFd: number | undefined;
   try {

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { isKind } from '../errors.js';
-import { canUseCrun, controllerPath, detectCgroupLayout, readCgroupStats } from './cgroups.js';
+import { canUseCrun, controllerPath, detectCgroupLayout } from './cgroups.js';
 import { OciRuntime } from './oci.js';
 import type { ContainerSpec, ExitStatus } from './runtime.js';
 
@@ -278,10 +278,10 @@ describe('OciRuntime with runc', () => {
     }
     await rt.start(id);
     // Until runc's init (a threaded Go process) has exec'd sleep, it counts several tasks.
-    let stats = await readCgroupStats(layout, cg);
+    let stats = await rt.stats(id);
     for (const deadline = Date.now() + 3000; stats.pids.current !== 1 && Date.now() < deadline; ) {
       await new Promise((r) => setTimeout(r, 10));
-      stats = await readCgroupStats(layout, cg);
+      stats = await rt.stats(id);
     }
     assert.equal(stats.memory.limit, 64 * 1024 * 1024);
     assert.equal(stats.pids.limit, 50);

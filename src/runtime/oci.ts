@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
 import { openAttach } from './attach.js';
-import { canUseCrun, detectCgroupLayout, readOomKills, type CgroupLayout, DEFAULT_CGROUP_ROOT } from './cgroups.js';
+import { canUseCrun, detectCgroupLayout, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
 import { createError, runConmon, runConmonExec, runtimeMessage } from './conmon.js';
 import type {
   AttachStreams,
@@ -58,6 +58,8 @@ const EXIT_POLL_MS = 2000;
  *   conmon.pid, pidfile  conmon's and the container's first process's PIDs
  *   exits/<id>           the exit code, written by conmon when the container exits
  *   persist/exit, oom    the exit code again; `oom` when the kernel OOM-killed in it
+ *   exec/<session>/      one exec: process.json, its conmon's attach socket, ctl fifo and
+ *                        exit dir; removed when the exec ends
  *
  * The OCI runtime keeps its own state under `<execRoot>/runtime-root` (`--root`), so two pierd
  * with different exec roots never see each other's containers. Everything survives pierd:
@@ -302,6 +304,10 @@ export class OciRuntime implements ContainerRuntime {
     // conmon may still hold the fifo open for a moment after the exit.
     if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
     await writeResize(p.ctl, `container ${id}`, height, width);
+  }
+
+  stats(id: string): Promise<CgroupStats> {
+    return readCgroupStats(this.layout, this.cgroupsPath(checkId(id)));
   }
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { CgroupStats } from './cgroups.js';
 
 /**
  * The runtime runs one container: it writes the OCI bundle (`config.json`) under
@@ -191,6 +192,11 @@ export interface ContainerRuntime {
    * exit). Idempotent. Without force, a running container is a `conflict`.
    */
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /**
+   * The container's counters from its cgroup (`docker stats`); fields are undefined once the
+   * cgroup is gone.
+   */
+  stats?(id: string): Promise<CgroupStats>;
   /**
    * Run a process in a running container (`docker exec`) under its own conmon. With `attach`,
    * the streams are connected before the process starts, so no output is lost. Rejects like
