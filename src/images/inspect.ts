@@ -128,8 +128,14 @@ export async function inspectOf(svc: LocalImageService, image: Image, apiVersion
   if (cfg.variant) out.Variant = cfg.variant;
   if (cfg['os.version']) out.OsVersion = cfg['os.version'];
   if (compareVersions(apiVersion, '1.44') < 0) out.VirtualSize = image.size;
+  if (compareVersions(apiVersion, '1.45') < 0) {
+    // Fields of the classic builder, removed in API 1.45: empty for images pier makes.
+    out.Container = '';
+    out.ContainerConfig = inspectConfig({}, apiVersion);
+    out.DockerVersion = cfg.docker_version ?? '';
+  }
   // Keep Docker's key order: Created and DockerVersion come right after Comment.
-  return orderKeys(out, ['Id', 'RepoTags', 'RepoDigests', 'Parent', 'Comment', 'Created', 'DockerVersion', 'Author', 'Config', 'Architecture', 'Variant', 'Os', 'OsVersion', 'Size', 'VirtualSize', 'GraphDriver', 'RootFS', 'Metadata']);
+  return orderKeys(out, ['Id', 'RepoTags', 'RepoDigests', 'Parent', 'Comment', 'Created', 'Container', 'ContainerConfig', 'DockerVersion', 'Author', 'Config', 'Architecture', 'Variant', 'Os', 'OsVersion', 'Size', 'VirtualSize', 'GraphDriver', 'RootFS', 'Metadata']);
 }
 
 function orderKeys<T extends object>(obj: T, order: readonly string[]): T {

@@ -262,6 +262,9 @@ void test('inspect, history and list answer in Docker shapes', async (t) => {
   const old = await h.svc.inspect('web:1.0', '1.43');
   assert.equal((old.Config as { Hostname: string }).Hostname, '');
   assert.equal(old.VirtualSize, image.size);
+  assert.equal(old.DockerVersion, '');
+  assert.equal((old.ContainerConfig as { Cmd: unknown }).Cmd, null);
+  assert.equal(inspect.ContainerConfig, undefined, 'gone since API 1.45');
 
   const hist = await h.svc.history('web:1.0');
   assert.deepEqual(

@@ -190,6 +190,8 @@ export interface ImageInspect {
   Parent: string;
   Comment: string;
   Created?: string;
+  Container?: string;
+  ContainerConfig?: Record<string, unknown>;
   DockerVersion?: string;
   Author: string;
   Config: Record<string, unknown>;
