@@ -34,6 +34,9 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
   const events = new EventBus();
   const content = new LocalContentStore(config.root);
   const snapshots = new OverlaySnapshotter(config.root);
+  // What a crash left half-written (ingests, snapshots being built) goes first.
+  await content.cleanIngest();
+  await snapshots.recover();
   const images = new LocalImageService({
     root: config.root,
     content,
