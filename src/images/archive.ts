@@ -49,6 +49,7 @@ import {
 
 /** Files kept in memory while reading an archive: metadata only (manifest.json, configs, ...). */
 const MAX_METADATA_FILE = 32 * 1024 * 1024;
+const MAX_METADATA_TOTAL = 128 * 1024 * 1024;
 
 type ArchiveFile =
   | { kind: 'blob'; digest: string; size: number }
@@ -108,6 +109,7 @@ export async function loadArchive(svc: LocalImageService, archive: Readable, onL
 /** Spool the archive's files: metadata into memory, everything else into the content store. */
 async function readArchive(svc: LocalImageService, input: Readable, lease: ReturnType<LocalImageService['lease']>, spooled: string[]): Promise<Map<string, ArchiveFile>> {
   const files = new Map<string, ArchiveFile>();
+  let metadataBytes = 0;
   const { stream } = await decompressed(input, 'archive');
   const ex = tarExtract();
   let sourceError: unknown;
@@ -147,7 +149,9 @@ async function readArchive(svc: LocalImageService, input: Readable, lease: Retur
       }
       if (isMetadataPath(name)) {
         const size = entry.header.size ?? 0;
+        metadataBytes += size;
         if (size > MAX_METADATA_FILE) throw invalid(`invalid archive: ${name} is too large (${size} bytes)`);
+        if (metadataBytes > MAX_METADATA_TOTAL) throw invalid(`invalid archive: more than ${MAX_METADATA_TOTAL} bytes of metadata files`);
         const chunks: Buffer[] = [];
         for await (const c of entry) chunks.push(c);
         files.set(name, { kind: 'data', data: Buffer.concat(chunks) });

@@ -241,7 +241,8 @@ export class LocalImageService implements ImageService {
   }
 
   async config(image: Image): Promise<OciImage> {
-    return this.configOf(image.id);
+    // A copy: callers may edit it (commit, build) without touching the cache.
+    return structuredClone(await this.configOf(image.id));
   }
 
   private async configOf(id: string): Promise<OciImage> {
