@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { compareVersions } from '../api/streams.js';
 import { invalid } from '../errors.js';
 import type { Image, ListOptions } from './images.js';
 import { familiarMatch, parseReference } from './reference.js';
@@ -7,16 +8,6 @@ import { matchLabels, untilFilter } from './store.js';
 import type { HistoryResponseItem, ImageConfig, ImageInspect, ImageSummary } from './types.js';
 
 /** Docker's wire shapes of one image: inspect, history, and the list summaries. */
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
 
 /** Unix seconds of an RFC3339 time; 0 when absent or unparsable. */
 export function unixSeconds(time: string | undefined): number {

@@ -5,45 +5,19 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { LocalContentStore } from '../content/local.js';
 import { OverlaySnapshotter } from '../snapshots/overlay.js';
+import { tarOf as snapshotTarOf, type TarSpec } from '../snapshots/test-helpers.js';
 import type { ImageUsage } from './images.js';
 import { LocalImageService } from './store.js';
 
 /** Test helpers of the images part (not used by the engine). */
 
-export interface TarEntrySpec {
-  name: string;
-  data?: string | Buffer;
-  type?: 'file' | 'directory' | 'symlink' | 'link';
-  linkname?: string;
-  mode?: number;
-}
+export type TarEntrySpec = TarSpec;
+/** A tar built with tar-stream's pack, as bytes (the snapshot tests' helper). */
+export const tarOf = snapshotTarOf;
 
 export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** A tar built with tar-stream's pack, as bytes. */
-export async function tarOf(entries: readonly TarEntrySpec[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const e of entries) {
-    const { data, ...header } = e;
-    const mode = e.mode ?? (e.type === 'directory' ? 0o755 : 0o644);
-    await new Promise<void>((resolve, reject) => {
-      p.entry({ mtime: new Date(1_700_000_000_000), uid: 0, gid: 0, ...header, mode }, data ?? '', (err) => {
-        if (err) reject(err);
-        else resolve();
-      });
-    });
-  }
-  p.finalize();
-  await collected;
-  return Buffer.concat(chunks);
-}
 
 export const gzip = (b: Buffer): Buffer => gzipSync(b);
 
