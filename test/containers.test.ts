@@ -148,6 +148,36 @@ describe('containers through the docker CLI', () => {
     assert.equal(r.stdout, `${64 * 1024 * 1024}\n50\n`, r.stderr);
   });
 
+  test('containers that exit at once never hang run --rm (exit seen during start)', async () => {
+    for (let i = 0; i < 25; i++) {
+      const r = await d.docker(['run', '--rm', '--network', 'none', 'busybox', 'true'], { timeoutMs: 15_000 });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal((await d.docker(['ps', '-aq'])).stdout, '');
+  });
+
+  test('restart policies: on-failure retries up to its count; restart starts again', async () => {
+    await d.docker(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo try; exit 1']);
+    let state = '';
+    for (let i = 0; i < 100; i++) {
+      state = (await d.docker(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', 'flaky'])).stdout.trim();
+      if (state === 'exited 2') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state, 'exited 2');
+    assert.equal((await d.docker(['logs', 'flaky'])).stdout, 'try\ntry\ntry\n');
+    await d.docker(['rm', 'flaky']);
+
+    await d.docker(['run', '-d', '--name', 'again', 'busybox', 'sleep', '300']);
+    const pid1 = (await d.docker(['inspect', '-f', '{{.State.Pid}}', 'again'])).stdout.trim();
+    const r = await d.docker(['restart', '-t', '1', 'again']);
+    assert.equal(r.code, 0, r.stderr);
+    const after = (await d.docker(['inspect', '-f', '{{.State.Status}} {{.State.Pid}}', 'again'])).stdout.trim().split(' ');
+    assert.equal(after[0], 'running');
+    assert.notEqual(after[1], pid1);
+    await d.docker(['rm', '-f', 'again']);
+  });
+
   test('bad input gets Docker errors: unknown image 404, malformed body 400, running rm 409', async () => {
     const r = await d.docker(['run', '--rm', 'nosuchimage:1']);
     assert.notEqual(r.code, 0);

@@ -180,8 +180,11 @@ export class ContainerService {
     const endpoint = await this.networks.connect(this.endpointRequest(rec));
     rec.NetworkSettings = endpoint.settings;
     await mkdir(rec.RootfsPath, { recursive: true });
+    // A restart comes here before the last run's cleanup: never stack a second mount.
+    await this.snapshots.unmount(rec.RootfsPath);
     await this.snapshots.mount(rec.SnapshotKey, rec.RootfsPath);
     let created = false;
+    const previousStart = rec.State.StartedAt;
     try {
       // A previous run may have left the runtime's container behind (daemon killed mid-way).
       await this.runtime.delete(rec.Id, { force: true });
@@ -198,8 +201,8 @@ export class ContainerService {
           sink.abort(`attach: ${(err as Error).message}`);
         }
       }
-      this.watchExit(rec);
-      await this.runtime.start(rec.Id);
+      // The state says running before the process can exit, so that an exit seen during
+      // `runtime.start` (a `true` ends at once) is recorded after it, never overwritten by it.
       rec.State = {
         ...rec.State,
         Status: 'running',
@@ -209,10 +212,11 @@ export class ContainerService {
         Error: '',
         OOMKilled: false,
         StartedAt: nowIso(),
-        FinishedAt: rec.State.FinishedAt,
       };
-      await this.store.save(rec);
       this.emit('container', 'start', rec.Id, this.eventAttributes(rec));
+      this.watchExit(rec);
+      await this.runtime.start(rec.Id);
+      await this.store.save(rec);
     } catch (err) {
       const message = (err as Error).message;
       this.exitWatches.get(rec.Id)?.();
@@ -227,7 +231,10 @@ export class ContainerService {
       if (/executable file not found|no such file or directory/i.test(message)) rec.State.ExitCode = 127;
       else if (/permission denied/i.test(message)) rec.State.ExitCode = 126;
       else rec.State.ExitCode = 128;
-      if (rec.State.Status !== 'created') rec.State.Status = 'exited';
+      rec.State.Pid = 0;
+      rec.State.ConmonPid = 0;
+      rec.State.StartedAt = previousStart;
+      rec.State.Status = previousStart === ZERO_TIME ? 'created' : 'exited';
       await this.store.save(rec);
       const kind = rec.State.ExitCode === 127 || rec.State.ExitCode === 126 ? 'invalid' : 'internal';
       throw new EngineError(err instanceof EngineError ? err.kind : kind, `failed to create task for container: ${message}`, { cause: err });
@@ -238,13 +245,17 @@ export class ContainerService {
     this.exitWatches.get(rec.Id)?.();
     const cancel = this.runtime.watchExit(rec.Id, (status) => {
       this.exitWatches.delete(rec.Id);
-      this.onExit(rec.Id, status).catch((err: unknown) => log.error({ err, id: rec.Id }, 'handling a container exit failed'));
+      this.onExit(rec.Id, status);
     });
     this.exitWatches.set(rec.Id, cancel);
   }
 
-  /** The container's process ended: record it, clean up, then restart or remove by policy. */
-  private async onExit(id: string, status: ExitStatus): Promise<void> {
+  /**
+   * The container's process ended. The exit is recorded and told to waiters at once (a stop
+   * that holds the container's lock is waiting for it); cleanup, restart and auto-removal
+   * follow under the lock, after whatever operation holds it now.
+   */
+  private onExit(id: string, status: ExitStatus): void {
     const rec = this.store.find(id);
     if (!rec) return;
     rec.State = {
@@ -256,19 +267,20 @@ export class ContainerService {
       OOMKilled: status.oomKilled,
       FinishedAt: status.finishedAt.toISOString(),
     };
-    await this.cleanupAfterExit(rec);
-    await this.store.save(rec);
     this.emit('container', 'die', id, { ...this.eventAttributes(rec), exitCode: String(status.exitCode) });
     if (status.oomKilled) this.emit('container', 'oom', id, this.eventAttributes(rec));
     this.signals.emit(`exit:${id}`, status.exitCode);
-    if (this.shuttingDown) return;
-    if (this.shouldRestart(rec)) {
-      this.scheduleRestart(rec);
-    } else if (rec.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch((err: unknown) => {
-        if (!isKind(err, 'notFound')) log.error({ err, id }, 'auto-remove failed');
-      });
-    }
+    this.mutex
+      .run(id, async () => {
+        // Removed meanwhile (a forced remove cleans up itself), or started again already.
+        if (this.store.find(id) !== rec || rec.State.Status !== 'exited') return;
+        await this.cleanupAfterExit(rec);
+        await this.store.save(rec);
+        if (this.shuttingDown) return;
+        if (this.shouldRestart(rec)) this.scheduleRestart(rec);
+        else if (rec.HostConfig.AutoRemove) await this.removeLocked(rec);
+      })
+      .catch((err: unknown) => log.error({ err, id }, 'handling a container exit failed'));
   }
 
   private async cleanupAfterExit(rec: ContainerRecord): Promise<void> {
@@ -442,7 +454,7 @@ export class ContainerService {
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const rec = this.store.get(ref);
     await this.mutex.run(rec.Id, async () => {
-      if (!this.store.find(rec.Id)) return;
+      if (this.store.find(rec.Id) !== rec) return;
       this.cancelRestart(rec.Id);
       if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
         if (!opts.force) {
@@ -456,21 +468,29 @@ export class ContainerService {
         await this.killQuietly(rec, 'SIGKILL');
         if (!(await within(exited, 30_000))) throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
       }
-      rec.State.Status = 'removing';
-      this.exitWatches.get(rec.Id)?.();
-      this.exitWatches.delete(rec.Id);
-      for (const sink of this.pendingAttach.get(rec.Id) ?? []) sink.abort('container removed');
-      this.pendingAttach.delete(rec.Id);
-      await this.runtime.delete(rec.Id, { force: true });
-      await this.snapshots.unmount(rec.RootfsPath).catch((err: unknown) => {
-        if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'ENOENT') throw err;
-      });
-      await this.snapshots.removeActive(rec.SnapshotKey);
-      await this.store.remove(rec);
-      this.emit('container', 'destroy', rec.Id, this.eventAttributes(rec));
-      this.signals.emit(`removed:${rec.Id}`);
+      await this.removeLocked(rec);
     });
   }
+
+  /** Remove a container that does not run; the caller holds its lock. */
+  private async removeLocked(rec: ContainerRecord): Promise<void> {
+    rec.State.Status = 'removing';
+    this.exitWatches.get(rec.Id)?.();
+    this.exitWatches.delete(rec.Id);
+    for (const sink of this.pendingAttach.get(rec.Id) ?? []) sink.abort('container removed');
+    this.pendingAttach.delete(rec.Id);
+    await this.runtime.delete(rec.Id, { force: true });
+    await this.snapshots.unmount(rec.RootfsPath);
+    await this.networks.disconnect(this.endpointRequest(rec));
+    await this.snapshots.removeActive(rec.SnapshotKey);
+    await this.store.remove(rec);
+    this.emit('container', 'destroy', rec.Id, this.eventAttributes(rec));
+    this.signals.emit(`removed:${rec.Id}`);
+    this.afterRemove?.();
+  }
+
+  /** Called after a container is removed (images frees layers of images deleted while in use). */
+  afterRemove: (() => void) | undefined;
 
   async rename(ref: string, newName: string): Promise<void> {
     const rec = this.store.get(ref);
@@ -572,7 +592,7 @@ export class ContainerService {
     }
     const status = (await this.runtime.exitStatus(rec.Id)) ?? { exitCode: 255, finishedAt: new Date(), oomKilled: false };
     log.info({ id: rec.Id, exitCode: status.exitCode }, 'container exited while pierd was down');
-    await this.onExit(rec.Id, status);
+    this.onExit(rec.Id, status);
   }
 
   /** On daemon shutdown: stop restart timers and watches. Containers keep running. */

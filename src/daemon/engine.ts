@@ -63,6 +63,9 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     defaultUlimits: config.defaultUlimits,
     defaultShmSize: config.defaultShmSize,
   });
+  containers.afterRemove = () => {
+    images.gc().catch((err: unknown) => log.warn({ err }, 'image layer collection failed'));
+  };
   images.setUsage((imageId) => {
     const users = store.all().filter((c) => c.Image === imageId);
     const live = (s: string): boolean => s === 'running' || s === 'paused' || s === 'restarting';
