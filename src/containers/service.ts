@@ -275,10 +275,9 @@ export class ContainerService {
         // Removed meanwhile (a forced remove cleans up itself), or started again already.
         if (this.store.find(id) !== rec || rec.State.Status !== 'exited') return;
         await this.cleanupAfterExit(rec);
+        if (!this.shuttingDown && this.shouldRestart(rec)) this.scheduleRestart(rec);
+        else if (!this.shuttingDown && rec.HostConfig.AutoRemove) return this.removeLocked(rec);
         await this.store.save(rec);
-        if (this.shuttingDown) return;
-        if (this.shouldRestart(rec)) this.scheduleRestart(rec);
-        else if (rec.HostConfig.AutoRemove) await this.removeLocked(rec);
       })
       .catch((err: unknown) => log.error({ err, id }, 'handling a container exit failed'));
   }

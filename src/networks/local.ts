@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { errnoCode, invalid, notFound } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { existsSync } from 'node:fs';
+import { replaceFile } from '../util/fs.js';
 import type { Endpoint, EndpointRequest, NetworkService, NetworkSettings } from './networks.js';
 
 /** Modes the engine core knows: none, host, and the default (loopback only until bridges land). */
@@ -18,9 +19,29 @@ export class LocalNetworks implements NetworkService {
     const resolvPath = join(req.containerDir, 'resolv.conf');
     const hostnamePath = join(req.containerDir, 'hostname');
     const hostname = mode === 'host' ? hostHostname() : req.hostname;
-    await writeFileAtomic(hostnamePath, `${hostname}\n`);
-    await writeFileAtomic(hostsPath, await this.hostsFile(mode, hostname, req));
-    await writeFileAtomic(resolvPath, await this.resolvConf(req, mode === 'host'));
+    await replaceFile(hostnamePath, `${hostname}\n`);
+    await replaceFile(hostsPath, await this.hostsFile(mode, hostname, req));
+    await replaceFile(resolvPath, await this.resolvConf(req, mode === 'host'));
+    return this.endpoint(req);
+  }
+
+  /** The files were written at create; they are written again only if they went missing. */
+  async connect(req: EndpointRequest): Promise<Endpoint> {
+    const endpoint = this.endpoint(req);
+    if (!existsSync(endpoint.attachment.hostsPath!)) return this.prepare(req);
+    return endpoint;
+  }
+
+  async disconnect(_req: EndpointRequest): Promise<void> {
+    // Nothing to undo for none, host and loopback-only namespaces: the runtime's namespace dies with the container.
+  }
+
+  /** The namespace, files and inspect settings of a container's endpoint (writes nothing). */
+  private endpoint(req: EndpointRequest): Endpoint {
+    const mode = modeOf(req.networkMode);
+    const hostsPath = join(req.containerDir, 'hosts');
+    const resolvPath = join(req.containerDir, 'resolv.conf');
+    const hostnamePath = join(req.containerDir, 'hostname');
     const settings: NetworkSettings = {
       Bridge: '',
       SandboxID: '',
@@ -54,14 +75,6 @@ export class LocalNetworks implements NetworkService {
       settings,
       warnings,
     };
-  }
-
-  async connect(req: EndpointRequest): Promise<Endpoint> {
-    return this.prepare(req);
-  }
-
-  async disconnect(_req: EndpointRequest): Promise<void> {
-    // Nothing to undo for none, host and loopback-only namespaces: the runtime's namespace dies with the container.
   }
 
   private async hostsFile(mode: string, hostname: string, req: EndpointRequest): Promise<string> {
