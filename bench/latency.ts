@@ -164,9 +164,9 @@ async function bundleConfig(execRoot: string, id: string): Promise<OciConfig | u
 /**
  * The bare runtime: `runc spec`, adjusted to run `true` without a terminal on a writable copy
  * of the busybox rootfs, with runc spec's namespaces (pid, net with loopback only, ipc, uts,
- * mount). crun first; where it cannot run (the hybrid cgroup layout of these machines), runc.
+ * mount) and pier's seccomp filter when pier ran first. crun first; where it cannot run (the hybrid cgroup layout of these machines), runc.
  */
-async function benchRaw(): Promise<OciConfig> {
+async function benchRaw(pier: OciConfig | undefined): Promise<OciConfig> {
   const dir = await mkdtemp('/tmp/pr-');
   const state = join(dir, 'state');
   let n = 0;
@@ -179,6 +179,8 @@ async function benchRaw(): Promise<OciConfig> {
     config.process.terminal = false;
     config.process.args = ['true'];
     config.root = { path: 'rootfs', readonly: false };
+    // The same seccomp filter as pier's containers, so both sides pay for the same filter.
+    if (pier?.linux?.seccomp) config.linux = { ...config.linux, seccomp: pier.linux.seccomp };
     await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
 
     const once = (runtime: string): Promise<RunResult> => run(runtime, ['--root', state, 'run', '--bundle', dir, `bench-${n++}`], process.env);
@@ -312,7 +314,7 @@ function table(): string {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
   const pierConfig = opts['no-pier'] ? undefined : await benchPier();
-  const rawConfig = opts['no-raw'] ? undefined : await benchRaw();
+  const rawConfig = opts['no-raw'] ? undefined : await benchRaw(pierConfig);
   if (!opts['no-docker']) await benchDocker();
   if (pierConfig && rawConfig) notes.push(...differences(pierConfig, rawConfig));
   else if (!opts['no-pier'] && !pierConfig) notes.push("pier's bundle config.json was not found: no comparison of bundles");
