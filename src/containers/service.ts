@@ -536,6 +536,7 @@ export class ContainerService {
    */
   async attach(ref: string, sink: AttachSink): Promise<void> {
     const rec = this.store.get(ref);
+    this.emit('container', 'attach', rec.Id, this.eventAttributes(rec));
     await this.mutex.run(rec.Id, async () => {
       if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
         sink.connect(await this.runtime.attach(rec.Id));
