@@ -103,6 +103,40 @@ export function formatG(x: number, precision: number): string {
   return neg ? `-${out}` : out;
 }
 
+/** Go's `%.<precision>f`: fixed notation, rounded half to even on the exact binary value. */
+export function formatFixed(x: number, precision: number): string {
+  if (!Number.isFinite(x)) return x > 0 ? '+Inf' : x < 0 ? '-Inf' : 'NaN';
+  const neg = x < 0 || Object.is(x, -0);
+  const abs = Math.abs(x);
+  let intDigits: string;
+  let fracDigits: string;
+  if (abs === 0) {
+    intDigits = '0';
+    fracDigits = '';
+  } else {
+    const { digits, exp } = exactDigits(abs);
+    // place the decimal point: value = digits × 10^(exp - digits.length + 1)
+    if (exp >= 0) {
+      intDigits = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
+      fracDigits = digits.slice(exp + 1);
+    } else {
+      intDigits = '0';
+      fracDigits = '0'.repeat(-exp - 1) + digits;
+    }
+  }
+  let kept = intDigits + fracDigits.slice(0, precision).padEnd(precision, '0');
+  const rest = fracDigits.slice(precision);
+  if (rest !== '') {
+    const first = rest.charCodeAt(0) - 48;
+    const tail = /[1-9]/.test(rest.slice(1));
+    const last = kept.charCodeAt(kept.length - 1) - 48;
+    if (first > 5 || (first === 5 && (tail || last % 2 === 1))) kept = incrementDigits(kept);
+  }
+  const intLen = kept.length - precision;
+  const out = precision > 0 ? `${kept.slice(0, intLen)}.${kept.slice(intLen)}` : kept;
+  return neg ? `-${out}` : out;
+}
+
 /** Significant digits of a positive finite double, exactly, and the decimal exponent of the first. */
 function exactDigits(x: number): { digits: string; exp: number } {
   // x = mantissa × 2^e2, exactly.

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CLIENT_VERSION } from '../client/client.js';
 import { Cli, processIo, type GlobalOptions, type Io } from './context.js';
-import { reportOf } from './errors.js';
+import { CliError, reportOf } from './errors.js';
 
 /**
  * The `pier` command line: Docker's commands, flags and output over the Docker Engine API.
@@ -51,7 +51,9 @@ function buildProgram(io: Io, runner: Runner): Command {
       writeErr: (s) => io.stderr.write(s),
       outputError: (s, write) => write(`pier: ${s.replace(/^error: /, '')}`),
     })
-    .action((opts: { version?: boolean }) => {
+    .argument('[command]')
+    .action((command: string | undefined, opts: { version?: boolean }) => {
+      if (command !== undefined) throw new CliError(`pier: '${command}' is not a pier command.\nSee 'pier --help'`, 1);
       if (opts.version) io.stdout.write(`pier version ${CLIENT_VERSION}\n`);
       else program.outputHelp();
     });
@@ -501,6 +503,12 @@ function buildProgram(io: Io, runner: Runner): Command {
     .option('--filter <filter>', "Provide filter values (e.g. 'label=<key>=<value>')", collect)
     .action(act(system, (m) => m.systemPrune as Handler));
 
+  // Name the command being parsed, for `See 'pier container ls --help'.` after a flag error.
+  for (const group of [program, container, image, sys]) {
+    group.hook('preSubcommand', (_parent, sub) => {
+      runner.command = commandPath(sub);
+    });
+  }
   return program;
 }
 

@@ -1,4 +1,4 @@
-import { goQuote } from './human.js';
+import { formatFixed, formatG, goQuote } from './human.js';
 
 /**
  * A subset of Go's text/template, as Docker's `--format` uses it: `{{.Field}}`, nested
@@ -741,12 +741,12 @@ function sprintf(format: string, args: unknown[]): string {
       case 'G':
         if (typeof arg === 'number') {
           numeric = true;
-          if (verb === 'f' || verb === 'F') s = arg.toFixed(prec ?? 6);
+          if (verb === 'f' || verb === 'F') s = formatFixed(arg, prec ?? 6);
           else if (verb === 'e' || verb === 'E') {
             s = arg.toExponential(prec ?? 6).replace(/e([+-])(\d)$/, 'e$10$2');
             if (verb === 'E') s = s.toUpperCase();
           } else {
-            s = prec === undefined ? formatFloatV(arg) : Number(arg.toPrecision(Math.max(prec, 1))).toString();
+            s = prec === undefined ? formatFloatV(arg) : formatG(arg, prec === 0 ? 1 : prec);
             if (verb === 'G') s = s.toUpperCase();
           }
           if (plus && arg >= 0) s = `+${s}`;
@@ -1161,8 +1161,11 @@ export class Template {
       return member;
     }
     if (isMap(receiver)) {
+      const member = Object.hasOwn(receiver, name) ? receiver[name] : undefined;
+      // a map type with methods, as Docker's header context (`.Label "x"`)
+      if (typeof member === 'function') return (member as TemplateFunc).apply(receiver, args);
       if (args.length > 0) this.fail(cmd.pos, cmd.src, `${name} is not a method but has arguments`);
-      return Object.hasOwn(receiver, name) ? receiver[name] : undefined;
+      return member;
     }
     return this.fail(cmd.pos, cmd.src, `can't evaluate field ${name} in type ${goType(receiver)}`);
   }
