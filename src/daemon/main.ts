@@ -18,8 +18,6 @@ import { buildEngine } from './engine.js';
 async function main(): Promise<void> {
   const config = await loadConfig(process.argv.slice(2));
   log.level = config.logLevel;
-  // Each open attach holds one thread-pool thread in a blocking read (runtime/attach.ts).
-  process.env.UV_THREADPOOL_SIZE ??= '64';
 
   const engine = await buildEngine(config);
   await engine.containers.reconcile();
