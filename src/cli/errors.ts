@@ -1,6 +1,5 @@
 import { ApiError, DaemonUnreachableError } from '../client/client.js';
 import { ParseError } from './human.js';
-import { TemplateError } from './template.js';
 
 /**
  * How `pier` reports failures, as Docker's CLI does: one line on stderr, never a stack
@@ -56,6 +55,7 @@ export function reportOf(err: unknown, command: string | undefined, runLike: boo
     return { code: 125, message: `pier: ${text}\n\nRun 'pier ${command ?? 'run'} --help' for more information` };
   }
   if (err instanceof ParseError) return { code: 125, message: `${err.message}\nSee 'pier ${command ?? ''} --help'.`.replace('pier  --help', 'pier --help') };
-  if (err instanceof TemplateError) return { code: 1, message: `template parsing error: ${err.message}` };
+  // (by name: loading the template engine for every command's error path costs start-up time)
+  if (err instanceof Error && err.name === 'TemplateError') return { code: 1, message: `template parsing error: ${err.message}` };
   return { code: 1, message: describeError(err) };
 }

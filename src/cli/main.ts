@@ -35,8 +35,21 @@ function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-/** Build the program; actions call `load()` for their module, then the named handler. */
-function buildProgram(io: Io, runner: Runner): Command {
+/** The command named on the command line: the first word after the global flags. */
+function firstCommand(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-H' || a === '--host') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/**
+ * Build the program (only `commandName` when it is one); actions call `load()` for their
+ * module, then the named handler.
+ */
+function buildProgram(io: Io, runner: Runner, commandName: string | undefined): Command {
   const program = new Command('pier');
   program
     .usage('[OPTIONS] COMMAND')
@@ -431,84 +444,99 @@ function buildProgram(io: Io, runner: Runner): Command {
       .action(act(system, (m) => m.info as Handler));
   };
 
-  // top level, as `docker` has them
-  defRun(program);
-  defCreate(program);
-  defStart(program);
-  defAttach(program);
-  defStop(program, 'stop');
-  defStop(program, 'restart');
-  defKill(program);
-  defRm(program, 'rm');
-  defPs(program, 'ps');
-  defLogs(program);
-  defWait(program);
-  defInspect(program);
-  defRename(program);
-  defImages(program, 'images');
-  defRmi(program, 'rmi');
-  defTag(program);
-  defHistory(program);
-  defPull(program);
-  defImport(program);
-  defLoad(program);
-  defSave(program);
-  defEvents(program);
-  defInfo(program);
-  program
-    .command('version')
-    .usage('[OPTIONS]')
-    .description('Show the pier version information')
-    .option('-f, --format <string>', 'Format output using a custom template')
-    .action(act(system, (m) => m.version as Handler));
-
-  // management commands
-  const container = program.command('container').usage('COMMAND').description('Manage containers');
-  defRun(container);
-  defCreate(container);
-  defStart(container);
-  defAttach(container);
-  defStop(container, 'stop');
-  defStop(container, 'restart');
-  defKill(container);
-  defRm(container, 'rm', 'remove');
-  defPs(container, 'ls', ['list', 'ps']);
-  defLogs(container);
-  defWait(container);
-  defInspect(container, 'container');
-  defRename(container);
-  defContainerPrune(container);
-
-  const image = program.command('image').usage('COMMAND').description('Manage images');
-  defImages(image, 'ls', ['list']);
-  defInspect(image, 'image');
-  defRmi(image, 'rm', ['remove']);
-  defTag(image);
-  defHistory(image);
-  defPull(image);
-  defImport(image);
-  defLoad(image);
-  defSave(image);
-  defImagePrune(image);
-
-  const sys = program.command('system').usage('COMMAND').description('Manage pier');
-  defInfo(sys);
-  defEvents(sys);
-  sys
-    .command('prune')
-    .usage('[OPTIONS]')
-    .description('Remove unused data')
-    .option('-a, --all', 'Remove all unused images not just dangling ones')
-    .option('-f, --force', 'Do not prompt for confirmation')
-    .option('--filter <filter>', "Provide filter values (e.g. 'label=<key>=<value>')", collect)
-    .action(act(system, (m) => m.systemPrune as Handler));
-
-  // Name the command being parsed, for `See 'pier container ls --help'.` after a flag error.
-  for (const group of [program, container, image, sys]) {
+  const nameCommands = (group: Command): void => {
+    // Name the command being parsed, for `See 'pier container ls --help'.` after a flag error.
     group.hook('preSubcommand', (_parent, sub) => {
       runner.command = commandPath(sub);
     });
-  }
+  };
+  nameCommands(program);
+
+  // Top-level commands as `docker` has them, then the management commands. Only the one
+  // named on the command line is declared (declaring all ~80 costs milliseconds at every
+  // start); all of them for help or an unknown name.
+  const topLevel: Record<string, () => void> = {
+    run: () => defRun(program),
+    create: () => defCreate(program),
+    start: () => defStart(program),
+    attach: () => defAttach(program),
+    stop: () => defStop(program, 'stop'),
+    restart: () => defStop(program, 'restart'),
+    kill: () => defKill(program),
+    rm: () => defRm(program, 'rm'),
+    ps: () => defPs(program, 'ps'),
+    logs: () => defLogs(program),
+    wait: () => defWait(program),
+    inspect: () => defInspect(program),
+    rename: () => defRename(program),
+    images: () => defImages(program, 'images'),
+    rmi: () => defRmi(program, 'rmi'),
+    tag: () => defTag(program),
+    history: () => defHistory(program),
+    pull: () => defPull(program),
+    import: () => defImport(program),
+    load: () => defLoad(program),
+    save: () => defSave(program),
+    events: () => defEvents(program),
+    info: () => defInfo(program),
+    version: () => {
+      program
+        .command('version')
+        .usage('[OPTIONS]')
+        .description('Show the pier version information')
+        .option('-f, --format <string>', 'Format output using a custom template')
+        .action(act(system, (m) => m.version as Handler));
+    },
+    container: () => {
+      const container = program.command('container').usage('COMMAND').description('Manage containers');
+      nameCommands(container);
+      defRun(container);
+      defCreate(container);
+      defStart(container);
+      defAttach(container);
+      defStop(container, 'stop');
+      defStop(container, 'restart');
+      defKill(container);
+      defRm(container, 'rm', 'remove');
+      defPs(container, 'ls', ['list', 'ps']);
+      defLogs(container);
+      defWait(container);
+      defInspect(container, 'container');
+      defRename(container);
+      defContainerPrune(container);
+    },
+    image: () => {
+      const image = program.command('image').usage('COMMAND').description('Manage images');
+      nameCommands(image);
+      defImages(image, 'ls', ['list']);
+      defInspect(image, 'image');
+      defRmi(image, 'rm', ['remove']);
+      defTag(image);
+      defHistory(image);
+      defPull(image);
+      defImport(image);
+      defLoad(image);
+      defSave(image);
+      defImagePrune(image);
+    },
+    system: () => {
+      const sys = program.command('system').usage('COMMAND').description('Manage pier');
+      nameCommands(sys);
+      defInfo(sys);
+      defEvents(sys);
+      sys
+        .command('prune')
+        .usage('[OPTIONS]')
+        .description('Remove unused data')
+        .option('-a, --all', 'Remove all unused images not just dangling ones')
+        .option('-f, --force', 'Do not prompt for confirmation')
+        .option('--filter <filter>', "Provide filter values (e.g. 'label=<key>=<value>')", collect)
+        .action(act(system, (m) => m.systemPrune as Handler));
+    },
+  };
+  const only = commandName !== undefined && Object.hasOwn(topLevel, commandName) ? topLevel[commandName] : undefined;
+  if (only) only();
+  else for (const define of Object.values(topLevel)) define();
   return program;
 }
 
@@ -582,7 +610,7 @@ const USAGE_CODES = new Set(['commander.missingArgument', 'commander.excessArgum
 /** Run the CLI with `argv` (without `node` and the script); resolves with the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const runner: Runner = { code: 0, command: undefined, runLike: false, cli: undefined };
-  const program = buildProgram(io, runner);
+  const program = buildProgram(io, runner, firstCommand(argv));
   try {
     await program.parseAsync(normalizeArgs(program, argv), { from: 'user' });
     return runner.code;
