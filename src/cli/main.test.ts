@@ -311,6 +311,38 @@ describe('container commands', () => {
     assert.deepEqual(calls(), ['GET /containers/web/json', `POST /containers/${ID}/attach`, `POST /containers/${ID}/wait`, `POST /containers/${ID}/start`]);
   });
 
+  it('exec: inspect, create, start hijacked with stdin, exit code from the exec', async () => {
+    const EXEC = 'e'.repeat(64);
+    daemon.reply('GET', '/containers/web/json', 200, { Id: ID, State: { Running: true }, Config: {}, HostConfig: {} });
+    daemon.reply('POST', `/containers/${ID}/exec`, 201, { Id: EXEC });
+    daemon.onUpgrade(`/exec/${EXEC}/start`, (req, socket) => {
+      upgrade101(socket);
+      socket.on('end', () => socket.end(frame(1, `ran with ${Buffer.concat(req.stdin!).toString()}`)));
+    });
+    daemon.reply('GET', `/exec/${EXEC}/json`, 200, { ID: EXEC, Running: false, ExitCode: 42, ContainerID: ID });
+    const stdin = new PassThrough();
+    stdin.end('input');
+    const r = await pier(['exec', '-i', '-e', 'A=1', '-w', '/tmp', 'web', 'sh', '-c', 'cat; exit 42'], { stdin });
+    assert.equal(r.code, 42);
+    assert.equal(r.stdout, 'ran with input');
+    assert.deepEqual(calls(), ['GET /containers/web/json', `POST /containers/${ID}/exec`, `POST /exec/${EXEC}/start`, `GET /exec/${EXEC}/json`]);
+    assert.deepEqual(JSON.parse(daemon.find('POST', `/containers/${ID}/exec`)[0]!.body.toString()), {
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      Cmd: ['sh', '-c', 'cat; exit 42'],
+      Env: ['A=1'],
+      WorkingDir: '/tmp',
+    });
+    assert.deepEqual(JSON.parse(daemon.find('POST', `/exec/${EXEC}/start`)[0]!.body.toString()), { Detach: false, Tty: false });
+
+    daemon.reply('GET', '/containers/stopped/json', 200, { Id: 'f'.repeat(64), State: { Running: false }, Config: {}, HostConfig: {} });
+    const stopped = await pier(['exec', 'stopped', 'true']);
+    assert.equal(stopped.code, 1);
+    assert.equal(stopped.stderr, `Error response from daemon: container ${'f'.repeat(64)} is not running\n`);
+  });
+
   it('wait prints exit codes', async () => {
     daemon.reply('POST', '/containers/a/wait', 200, { StatusCode: 0 }).reply('POST', '/containers/b/wait', 200, { StatusCode: 137 });
     const r = await pier(['wait', 'a', 'b']);

@@ -188,6 +188,26 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       }),
     );
   };
+  const defExec = (parent: Command): void => {
+    const c = parent
+      .command('exec')
+      .usage('[OPTIONS] CONTAINER COMMAND [ARG...]')
+      .description('Execute a command in a running container')
+      .argument('<container>')
+      .argument('<command...>')
+      .passThroughOptions()
+      .option('-d, --detach', 'Detached mode: run command in the background')
+      .option('-i, --interactive', 'Keep STDIN open even if not attached')
+      .option('-t, --tty', 'Allocate a pseudo-TTY')
+      .option('-e, --env <list>', 'Set environment variables', collect)
+      .option('--env-file <file>', 'Read in a file of environment variables', collect)
+      .option('-w, --workdir <dir>', 'Working directory inside the container')
+      .option('-u, --user <user>', 'Username or UID (format: "<name|uid>[:<group|gid>]")')
+      .option('--privileged', 'Give extended privileges to the command')
+      .option('--detach-keys <keys>', 'Override the key sequence for detaching a container');
+    passThrough.add(c);
+    c.action(act(() => import('./commands/exec.js'), (m) => m.exec as Handler));
+  };
   const defStart = (parent: Command): void => {
     parent
       .command('start')
@@ -458,6 +478,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
   const topLevel: Record<string, () => void> = {
     run: () => defRun(program),
     create: () => defCreate(program),
+    exec: () => defExec(program),
     start: () => defStart(program),
     attach: () => defAttach(program),
     stop: () => defStop(program, 'stop'),
@@ -492,6 +513,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       nameCommands(container);
       defRun(container);
       defCreate(container);
+      defExec(container);
       defStart(container);
       defAttach(container);
       defStop(container, 'stop');

@@ -8,6 +8,8 @@ import type {
   ContainerPruneResponse,
   ContainerSummary,
   ContainerWaitResponse,
+  ExecCreateBody,
+  ExecInspect,
   ImageDeleteItem,
   ImageHistoryItem,
   ImageInspect,
@@ -444,6 +446,33 @@ export class Client {
   async containerAttach(id: string, opts: { stdin?: boolean; stdout?: boolean; stderr?: boolean; logs?: boolean; detachKeys?: string } = {}): Promise<Hijacked> {
     const query: Query = { detachKeys: opts.detachKeys, logs: opts.logs, stderr: opts.stderr, stdin: opts.stdin, stdout: opts.stdout, stream: true };
     return this.hijack('POST', `/containers/${encodeURIComponent(id)}/attach`, { query });
+  }
+
+  // --- exec ---
+
+  /** `POST /containers/{id}/exec`: an exec instance to start later; resolves with its ID. */
+  async execCreate(container: string, body: ExecCreateBody): Promise<string> {
+    return (await this.request<{ Id: string }>('POST', `/containers/${encodeURIComponent(container)}/exec`, { body })).body.Id;
+  }
+
+  /** Start an exec detached: the daemon runs it and answers at once. */
+  async execStartDetached(id: string, opts: { tty?: boolean } = {}): Promise<void> {
+    await this.request('POST', `/exec/${encodeURIComponent(id)}/start`, { body: { Detach: true, Tty: !!opts.tty } });
+  }
+
+  /** Start an exec attached: the connection is hijacked, as for attach. */
+  async execStart(id: string, opts: { tty?: boolean; consoleSize?: [number, number] } = {}): Promise<Hijacked> {
+    const body: Record<string, unknown> = { Detach: false, Tty: !!opts.tty };
+    if (opts.consoleSize) body.ConsoleSize = opts.consoleSize;
+    return this.hijack('POST', `/exec/${encodeURIComponent(id)}/start`, { body });
+  }
+
+  async execResize(id: string, height: number, width: number): Promise<void> {
+    await this.request('POST', `/exec/${encodeURIComponent(id)}/resize`, { query: { h: height, w: width } });
+  }
+
+  async execInspect(id: string): Promise<ExecInspect> {
+    return (await this.request<ExecInspect>('GET', `/exec/${encodeURIComponent(id)}/json`)).body;
   }
 
   // --- images ---

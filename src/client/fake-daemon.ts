@@ -151,8 +151,19 @@ export class FakeDaemon {
     const rec = this.record(req, Buffer.alloc(0));
     rec.stdin = [];
     rec.stdinEnded = false;
-    if (head.length > 0) rec.stdin.push(head);
-    socket.on('data', (d: Buffer) => rec.stdin!.push(d));
+    // The request's own body (exec start's JSON) comes first on the connection; stdin after it.
+    let bodyLeft = Number(req.headers['content-length'] ?? 0);
+    const take = (d: Buffer): void => {
+      if (bodyLeft > 0) {
+        const part = d.subarray(0, bodyLeft);
+        rec.body = Buffer.concat([rec.body, part]);
+        bodyLeft -= part.length;
+        d = d.subarray(part.length);
+      }
+      if (d.length > 0) rec.stdin!.push(d);
+    };
+    if (head.length > 0) take(head);
+    socket.on('data', take);
     socket.on('end', () => {
       rec.stdinEnded = true;
     });

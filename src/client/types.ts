@@ -159,6 +159,32 @@ export interface ContainerPruneResponse {
   SpaceReclaimed: number;
 }
 
+/** Body of `POST /containers/{id}/exec`. */
+export interface ExecCreateBody {
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ConsoleSize?: [number, number] | null;
+  Detach?: boolean;
+  DetachKeys?: string;
+  Tty?: boolean;
+  Env?: string[];
+  Cmd: string[];
+  Privileged?: boolean;
+  User?: string;
+  WorkingDir?: string;
+}
+
+/** `GET /exec/{id}/json`. */
+export interface ExecInspect {
+  ID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  ContainerID: string;
+  Pid?: number;
+  [key: string]: unknown;
+}
+
 export interface ImageSummary {
   Id: string;
   ParentId: string;

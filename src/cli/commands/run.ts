@@ -101,14 +101,9 @@ export async function run(cli: Cli, image: string, args: string[], flags: RunFla
   });
 }
 
-export interface SessionOptions {
-  stdin: boolean;
-  stdout: boolean;
-  stderr: boolean;
-  tty: boolean;
+export interface SessionOptions extends StreamOptions {
   sigProxy: boolean;
   autoRemove: boolean;
-  detachKeys?: string;
   /** Start the container after attaching (run, start -a); false for `attach`. */
   start: boolean;
 }
@@ -173,10 +168,88 @@ function pumpStdin(stdin: InStream, socket: Socket, keys: number[] | undefined, 
   };
 }
 
+export interface StreamOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+  detachKeys?: string;
+}
+
+/**
+ * Put the terminal in raw mode for a TTY session with stdin; returns the undo. Nothing
+ * happens when stdin is not a terminal.
+ */
+export function enterRawMode(cli: Cli, opts: StreamOptions): () => void {
+  const stdin = cli.io.stdin;
+  if (!opts.tty || !opts.stdin || stdin.isTTY !== true || typeof stdin.setRawMode !== 'function') return () => undefined;
+  stdin.setRawMode(true);
+  return () => stdin.setRawMode!(false);
+}
+
+/** Keep a TTY's size in step with the terminal (now and on SIGWINCH); returns the undo. */
+export function followTerminalSize(cli: Cli, resize: (rows: number, columns: number) => Promise<void>): () => void {
+  const { stdout } = cli.io;
+  if (!stdout.isTTY) return () => undefined;
+  const apply = (): void => {
+    const { rows, columns } = stdout;
+    if (!rows || !columns) return;
+    resize(rows, columns).catch((err: unknown) => {
+      if (cli.globals.debug) cli.err(`pier: resize: ${(err as Error).message}\n`);
+    });
+  };
+  apply();
+  return cli.io.onSignal('SIGWINCH', apply);
+}
+
+/**
+ * Stream a hijacked connection until the remote side ends its output: stdin in (held back
+ * while it may be a detach sequence, half-closed at EOF), output out (raw for a TTY, else
+ * demultiplexed to stdout and stderr). Resolves `detached` when the user typed the detach
+ * keys, `done` when the output ended.
+ */
+export async function streamHijacked(cli: Cli, hijacked: Hijacked, opts: StreamOptions): Promise<'done' | 'detached'> {
+  const { io } = cli;
+  const socket = hijacked.socket;
+  const keys = opts.tty && opts.stdin ? parseDetachKeys(opts.detachKeys ?? 'ctrl-p,ctrl-q') : undefined;
+  let writeError: Error | undefined;
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    // Writing stdin after the process exited fails with EPIPE/ECONNRESET; reading reports the rest.
+    if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') writeError = err;
+  });
+  let stopStdin = (): void => undefined;
+  let detached = false;
+  const detach = new Promise<void>((resolve) => {
+    if (opts.stdin) {
+      stopStdin = pumpStdin(io.stdin, socket, keys, () => {
+        detached = true;
+        resolve();
+      });
+    } else socket.end(); // nothing to send: say so at once, as Docker does
+  });
+  const output = opts.tty
+    ? (async () => {
+        for await (const chunk of socket as AsyncIterable<Buffer>) await writeTo(io.stdout, chunk);
+      })()
+    : demuxTo(socket, opts.stdout ? io.stdout : null, opts.stderr ? io.stderr : null);
+  try {
+    await Promise.race([output, detach]);
+  } finally {
+    stopStdin();
+  }
+  if (detached) {
+    socket.destroy();
+    output.catch(() => undefined); // the connection was dropped on purpose
+    cli.err('\r\nread escape sequence\r\n');
+    return 'detached';
+  }
+  if (writeError) throw writeError;
+  return 'done';
+}
+
 /** Attach (hijacked), wait, start, stream; resolves with the container's exit code. */
 export async function session(cli: Cli, id: string, opts: SessionOptions): Promise<number> {
   const { client, io } = cli;
-  const keys = opts.tty && opts.stdin ? parseDetachKeys(opts.detachKeys ?? 'ctrl-p,ctrl-q') : undefined;
   let hijacked: Hijacked | undefined;
   if (opts.stdin || opts.stdout || opts.stderr) {
     hijacked = await client.containerAttach(id, { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, detachKeys: opts.detachKeys });
@@ -185,12 +258,7 @@ export async function session(cli: Cli, id: string, opts: SessionOptions): Promi
   const cleanups: (() => void)[] = [() => waiter.abort()];
   try {
     const wait = await client.containerWait(id, opts.autoRemove ? 'removed' : 'next-exit', waiter.signal);
-
-    const rawMode = opts.tty && opts.stdin && io.stdin.isTTY === true && typeof io.stdin.setRawMode === 'function';
-    if (rawMode) {
-      io.stdin.setRawMode!(true);
-      cleanups.push(() => io.stdin.setRawMode!(false));
-    }
+    cleanups.push(enterRawMode(cli, opts));
     if (opts.start) {
       try {
         await client.containerStart(id);
@@ -198,18 +266,7 @@ export async function session(cli: Cli, id: string, opts: SessionOptions): Promi
         throw startFailure(err);
       }
     }
-
-    if (opts.tty && io.stdout.isTTY) {
-      const resize = (): void => {
-        const { rows, columns } = io.stdout;
-        if (!rows || !columns) return;
-        client.containerResize(id, rows, columns).catch((err: unknown) => {
-          if (cli.globals.debug) cli.err(`pier: resize: ${(err as Error).message}\n`);
-        });
-      };
-      resize();
-      cleanups.push(io.onSignal('SIGWINCH', resize));
-    }
+    if (opts.tty) cleanups.push(followTerminalSize(cli, (h, w) => client.containerResize(id, h, w)));
     if (opts.sigProxy) {
       for (const sig of FORWARDED_SIGNALS) {
         cleanups.push(
@@ -219,39 +276,7 @@ export async function session(cli: Cli, id: string, opts: SessionOptions): Promi
         );
       }
     }
-
-    let detached = false;
-    if (hijacked) {
-      const socket = hijacked.socket;
-      let writeError: Error | undefined;
-      socket.on('error', (err: NodeJS.ErrnoException) => {
-        // Writing stdin after the container exited fails with EPIPE/ECONNRESET; reading reports the rest.
-        if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') writeError = err;
-      });
-      const detach = new Promise<void>((resolve) => {
-        if (opts.stdin) {
-          cleanups.push(
-            pumpStdin(io.stdin, socket, keys, () => {
-              detached = true;
-              resolve();
-            }),
-          );
-        } else socket.end(); // nothing to send: say so at once, as Docker does
-      });
-      const output = opts.tty
-        ? (async () => {
-            for await (const chunk of socket as AsyncIterable<Buffer>) await writeTo(io.stdout, chunk);
-          })()
-        : demuxTo(socket, opts.stdout ? io.stdout : null, opts.stderr ? io.stderr : null);
-      await Promise.race([output, detach]);
-      if (detached) {
-        socket.destroy();
-        output.catch(() => undefined); // the connection was dropped on purpose
-        cli.err('\r\nread escape sequence\r\n');
-        return 0;
-      }
-      if (writeError) throw writeError;
-    }
+    if (hijacked && (await streamHijacked(cli, hijacked, opts)) === 'detached') return 0;
     const status = await wait.result;
     if (status.Error?.Message) throw new CliError(`pier: ${status.Error.Message}`, 125);
     return status.StatusCode;
