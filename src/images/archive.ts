@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { extract as tarExtract, pack as tarPack, type Extract, type Header, type Pack } from 'tar-stream';
+import { extract as tarExtract, pack as tarPack, type Header, type Pack } from 'tar-stream';
 import type { Descriptor } from '../content/content.js';
 import { EngineError, invalid, notFound, withContext } from '../errors.js';
 import { log } from '../log.js';
@@ -17,6 +17,7 @@ import {
   withDefaultTag,
 } from './reference.js';
 import type { LocalImageService } from './store.js';
+import { isDestroyed, writable } from '../util/streams.js';
 import { decompressed, drain, peek, sniff } from './streams.js';
 import {
   Annotation,
@@ -202,24 +203,6 @@ async function discard(entry: AsyncIterable<Buffer>): Promise<void> {
   }
 }
 
-function isDestroyed(s: Extract): boolean {
-  const x = s as unknown as { destroyed?: boolean; destroying?: boolean };
-  return x.destroyed === true || x.destroying === true;
-}
-
-/** Resolves when the extractor can take more input, or once it is closed. */
-function writable(s: Extract): Promise<void> {
-  if (isDestroyed(s)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      s.off('drain', done);
-      s.off('close', done);
-      resolve();
-    };
-    s.on('drain', done);
-    s.on('close', done);
-  });
-}
 
 /** Errors of the tar parser and of the request body become `invalid`; our own keep their kind. */
 function asArchiveError(err: unknown): Error {

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { constants as fsc } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { Extract } from 'tar-stream';
 import { EngineError, errnoCode, invalid, withContext } from '../errors.js';
 import { log } from '../log.js';
 import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
 import { isWhiteout, LowerView, OPAQUE_XATTR } from './lower.js';
 import { createExtract, entryXattrs, type TarEntryStream, type TarHeader } from './tar-format.js';
+import { isDestroyed, writable } from '../util/streams.js';
 
 /**
  * The layer extractor: unpacks an uncompressed OCI/Docker layer tar into an empty folder that
@@ -135,24 +135,6 @@ function tarMessage(err: unknown): string {
   return msg.charAt(0).toLowerCase() + msg.slice(1);
 }
 
-function isDestroyed(s: Extract): boolean {
-  const x = s as unknown as { destroyed?: boolean; destroying?: boolean };
-  return x.destroyed === true || x.destroying === true;
-}
-
-/** Resolves when `s` can take more data, or when it is closed (then the writer stops). */
-function writable(s: Extract): Promise<void> {
-  if (isDestroyed(s)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      s.off('drain', done);
-      s.off('close', done);
-      resolve();
-    };
-    s.on('drain', done);
-    s.on('close', done);
-  });
-}
 
 async function drain(entry: TarEntryStream): Promise<void> {
   for await (const _ of entry) {
