@@ -240,8 +240,7 @@ export async function streamHijacked(cli: Cli, hijacked: Hijacked, opts: StreamO
   if (detached) {
     socket.destroy();
     output.catch(() => undefined); // the connection was dropped on purpose
-    cli.err('\r\nread escape sequence\r\n');
-    return 'detached';
+    return 'detached'; // Docker says nothing either: the container runs on, the shell prompt is back
   }
   if (writeError) throw writeError;
   return 'done';
