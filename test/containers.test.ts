@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, startDaemon, type Daemon } from './harness.js';
+import { dockerCli, importBusybox, run, startDaemon, type Daemon } from './harness.js';
 
 /**
  * The engine core as a Docker user sees it: the real docker CLI against a private pierd,
@@ -67,6 +67,13 @@ describe('containers through the docker CLI', () => {
     const inspect = await d.docker(['inspect', '-f', '{{.NetworkSettings.Note}}', id]);
     assert.match(inspect.stdout, /loopback only/);
     await d.docker(['rm', id]);
+  });
+
+  test('-t gives the container a terminal of the client terminal size', async () => {
+    // `script` gives the docker CLI a terminal of its own, sized 30x100.
+    const r = await run('script', ['-qec', `stty cols 100 rows 30; ${dockerCli} run --rm -t --network none busybox sh -c 'tty; stty size'`, '/dev/null'], d.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\/dev\/pts\/0\r*\n30 100\r*\n/);
   });
 
   test('run -d, logs -f follows new lines, stop ends it', async () => {

@@ -639,6 +639,7 @@ export class ContainerService {
       hostname: rec.Config.Hostname ?? rec.Id.slice(0, 12),
       domainname: rec.Config.Domainname ?? '',
       tty: rec.Config.Tty ?? false,
+      consoleSize: consoleSize(hc.ConsoleSize),
       openStdin: rec.Config.OpenStdin ?? false,
       stdinOnce: rec.Config.StdinOnce ?? false,
       init: hc.Init ?? this.opts.defaultInit,
@@ -752,6 +753,12 @@ function bindMounts(hc: HostConfig): Mount[] {
     mounts.push({ destination: target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(opts ? opts.split(',') : [])] });
   }
   return mounts;
+}
+
+/** HostConfig.ConsoleSize is [height, width]; [0, 0] means unknown. */
+function consoleSize(size: number[] | undefined): ContainerSpec['consoleSize'] {
+  const [height = 0, width = 0] = size ?? [];
+  return height > 0 && width > 0 ? { height, width } : undefined;
 }
 
 const SIGNALS: Record<string, number> = {

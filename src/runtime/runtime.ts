@@ -44,6 +44,8 @@ export interface ContainerSpec {
   hostname: string;
   domainname?: string;
   tty: boolean;
+  /** The TTY's size at start (the client's terminal), before any resize. */
+  consoleSize?: { height: number; width: number };
   openStdin: boolean;
   /** Close the container's stdin when the first attached client ends its input (`docker run -i`); otherwise keep it open (conmon --leave-stdin-open). */
   stdinOnce: boolean;

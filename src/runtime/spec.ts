@@ -29,6 +29,7 @@ export interface OciConfig {
 
 export interface OciProcess {
   terminal: boolean;
+  consoleSize?: { height: number; width: number };
   user: { uid: number; gid: number; additionalGids?: number[] };
   args: string[];
   env: string[];
@@ -230,6 +231,7 @@ export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { confi
     ociVersion: '1.0.2-dev',
     process: {
       terminal: spec.tty,
+      ...(spec.tty && spec.consoleSize ? { consoleSize: spec.consoleSize } : {}),
       user: user.additionalGids.length > 0 ? { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } : { uid: user.uid, gid: user.gid },
       args,
       env: environment(spec, user),
