@@ -500,6 +500,17 @@ describe('system commands', () => {
     assert.equal(f.stdout, 'container/start/web\n');
   });
 
+  it('system prune: containers, networks (when the daemon has them), images; one total', async () => {
+    daemon.reply('POST', '/containers/prune', 200, { ContainersDeleted: ['aaa'], SpaceReclaimed: 1000 });
+    daemon.reply('POST', '/images/prune', 200, { ImagesDeleted: [{ Deleted: 'sha256:d' }], SpaceReclaimed: 2000 });
+    const r = await pier(['system', 'prune', '-f']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'Deleted Containers:\naaa\n\nDeleted Images:\ndeleted: sha256:d\n\nTotal reclaimed space: 3kB\n');
+    assert.deepEqual(calls(), ['POST /containers/prune', 'POST /networks/prune', 'POST /images/prune']);
+    daemon.reply('POST', '/networks/prune', 200, { NetworksDeleted: ['net1'] });
+    assert.match((await pier(['system', 'prune', '-f'])).stdout, /\nDeleted Networks:\nnet1\n\n/);
+  });
+
   it('version and info', async () => {
     daemon.reply('GET', '/version', 200, {
       Platform: { Name: 'pier' },

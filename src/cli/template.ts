@@ -177,6 +177,18 @@ function unquoteGo(body: string, pos: number, src: string): string {
   return out;
 }
 
+/** Read a field chain (`.A.B`) starting at `p`; returns its names and the position after it. */
+function readChain(src: string, p: number): { names: string[]; end: number } {
+  const names: string[] = [];
+  while (src[p] === '.' && IDENT_START.test(src[p + 1] ?? '')) {
+    let e = p + 1;
+    while (IDENT.test(src[e] ?? '')) e++;
+    names.push(src.slice(p + 1, e));
+    p = e;
+  }
+  return { names, end: p };
+}
+
 /** Split the source into text and actions, each action lexed into tokens. */
 function lex(src: string): (TextItem | ActionItem)[] {
   const items: (TextItem | ActionItem)[] = [];
@@ -240,13 +252,8 @@ function lex(src: string): (TextItem | ActionItem)[] {
         spaced = false;
       };
       if (c === '.' && IDENT_START.test(src[p + 1] ?? '')) {
-        const names: string[] = [];
-        while (src[p] === '.' && IDENT_START.test(src[p + 1] ?? '')) {
-          let e = p + 1;
-          while (IDENT.test(src[e] ?? '')) e++;
-          names.push(src.slice(p + 1, e));
-          p = e;
-        }
+        const { names, end } = readChain(src, p);
+        p = end;
         push('field', src.slice(start, p), { names });
         continue;
       }
@@ -259,14 +266,8 @@ function lex(src: string): (TextItem | ActionItem)[] {
         let e = p + 1;
         while (IDENT.test(src[e] ?? '')) e++;
         const name = src.slice(p, e);
-        p = e;
-        const names: string[] = [];
-        while (src[p] === '.' && IDENT_START.test(src[p + 1] ?? '')) {
-          let f = p + 1;
-          while (IDENT.test(src[f] ?? '')) f++;
-          names.push(src.slice(p + 1, f));
-          p = f;
-        }
+        const { names, end } = readChain(src, e);
+        p = end;
         push('var', src.slice(start, p), { names, value: name });
         continue;
       }
@@ -326,15 +327,9 @@ function lex(src: string): (TextItem | ActionItem)[] {
         continue;
       }
       if (c === ')') {
-        p++;
         // a field chain right after ")" belongs to the parenthesized pipeline
-        const names: string[] = [];
-        while (src[p] === '.' && IDENT_START.test(src[p + 1] ?? '')) {
-          let f = p + 1;
-          while (IDENT.test(src[f] ?? '')) f++;
-          names.push(src.slice(p + 1, f));
-          p = f;
-        }
+        const { names, end } = readChain(src, p + 1);
+        p = end;
         push('rparen', src.slice(start, p), { names });
         continue;
       }

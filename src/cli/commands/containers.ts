@@ -193,9 +193,14 @@ export async function prune(cli: Cli, opts: { force?: boolean; filter?: string[]
   if (!opts.force && !(await confirm(cli, 'WARNING! This will remove all stopped containers.'))) return 0;
   const report = await cli.client.containerPrune(filtersParam(opts.filter));
   const deleted = report.ContainersDeleted ?? [];
-  if (deleted.length > 0) cli.out(`Deleted Containers:\n${deleted.map((id) => `${id}\n`).join('')}\n`);
+  cli.out(prunedList('Containers', deleted));
   cli.out(`Total reclaimed space: ${humanSize(deleted.length > 0 ? report.SpaceReclaimed : 0, 4)}\n`);
   return 0;
+}
+
+/** A prune report's list, as Docker prints it: `Deleted Containers:`, one per line, a blank line; nothing when empty. */
+export function prunedList(what: string, lines: readonly string[]): string {
+  return lines.length > 0 ? `Deleted ${what}:\n${lines.map((l) => `${l}\n`).join('')}\n` : '';
 }
 
 type ObjectKind = 'container' | 'image' | 'network' | 'volume';

@@ -4,13 +4,14 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApiError, filtersParam } from '../../client/client.js';
 import { jsonMessages } from '../../client/json-stream.js';
+import type { ImageDeleteItem } from '../../client/types.js';
 import type { Cli } from '../context.js';
 import { CliError, describeError, ExitStatus } from '../errors.js';
 import { HISTORY_HEADERS, historyFormat, historyRow, IMAGE_HEADERS, imageFormat, imageRows } from '../formatters.js';
 import { humanSize, ParseError } from '../human.js';
 import { displayJsonMessages } from '../progress.js';
 import { fullName, parseReference, withDefaultTag } from '../reference.js';
-import { confirm, inspect, renderOrFail } from './containers.js';
+import { confirm, inspect, prunedList, renderOrFail } from './containers.js';
 
 /** Image commands: `images`, `rmi`, `tag`, `history`, `pull`, `import`, `load`, `save`, `image prune`. */
 
@@ -172,16 +173,12 @@ export async function imagePrune(cli: Cli, opts: { all?: boolean; force?: boolea
   if (!opts.force && !(await confirm(cli, warning))) return 0;
   const filters = [...(opts.filter ?? []), `dangling=${opts.all ? 'false' : 'true'}`];
   const report = await cli.client.imagePrune(filtersParam(filters));
-  const deleted = report.ImagesDeleted ?? [];
-  if (deleted.length > 0) {
-    let text = 'Deleted Images:\n';
-    for (const d of deleted) {
-      if (d.Untagged) text += `untagged: ${d.Untagged}\n`;
-      if (d.Deleted) text += `deleted: ${d.Deleted}\n`;
-    }
-    cli.out(`${text}\n`);
-  }
+  cli.out(prunedList('Images', imagePruneLines(report.ImagesDeleted ?? [])));
   cli.out(`Total reclaimed space: ${humanSize(report.SpaceReclaimed ?? 0, 4)}\n`);
   return 0;
 }
 
+/** The lines of an image prune report: `untagged: x`, `deleted: sha256:…`. */
+export function imagePruneLines(items: readonly ImageDeleteItem[]): string[] {
+  return items.flatMap((d) => [...(d.Untagged ? [`untagged: ${d.Untagged}`] : []), ...(d.Deleted ? [`deleted: ${d.Deleted}`] : [])]);
+}

@@ -6,7 +6,8 @@ import { CliError, describeError } from '../errors.js';
 import { eventRow } from '../formatters.js';
 import { ansicTime, bytesSize, humanSize, parseTimestamp, rfc3339NanoFixed } from '../human.js';
 import { parseTemplate, TemplateError, type Template } from '../template.js';
-import { confirm } from './containers.js';
+import { confirm, prunedList } from './containers.js';
+import { imagePruneLines } from './images.js';
 
 /** `version`, `info`, `events` and `system prune`. */
 
@@ -243,28 +244,19 @@ export async function systemPrune(cli: Cli, opts: { all?: boolean; force?: boole
   let reclaimed = 0;
   const filters = filtersParam(opts.filter);
   const containers = await cli.client.containerPrune(filters);
-  if (containers.ContainersDeleted?.length) {
-    cli.out(`Deleted Containers:\n${containers.ContainersDeleted.map((id) => `${id}\n`).join('')}\n`);
-    reclaimed += containers.SpaceReclaimed ?? 0;
-  }
+  cli.out(prunedList('Containers', containers.ContainersDeleted ?? []));
+  if (containers.ContainersDeleted?.length) reclaimed += containers.SpaceReclaimed ?? 0;
   try {
     const nets = (await cli.client.request<{ NetworksDeleted?: string[] | null }>('POST', '/networks/prune', { query: { filters } })).body;
-    if (nets?.NetworksDeleted?.length) cli.out(`Deleted Networks:\n${nets.NetworksDeleted.map((n) => `${n}\n`).join('')}\n`);
+    cli.out(prunedList('Networks', nets?.NetworksDeleted ?? []));
   } catch (err) {
     // A daemon without networks (404, 501) has none to prune.
     if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 501)) throw err;
   }
   const imageFilters = filtersParam([...(opts.filter ?? []), `dangling=${opts.all ? 'false' : 'true'}`]);
   const imgs = await cli.client.imagePrune(imageFilters);
-  if (imgs.ImagesDeleted?.length) {
-    let text = 'Deleted Images:\n';
-    for (const d of imgs.ImagesDeleted) {
-      if (d.Untagged) text += `untagged: ${d.Untagged}\n`;
-      if (d.Deleted) text += `deleted: ${d.Deleted}\n`;
-    }
-    cli.out(`${text}\n`);
-    reclaimed += imgs.SpaceReclaimed ?? 0;
-  }
+  cli.out(prunedList('Images', imagePruneLines(imgs.ImagesDeleted ?? [])));
+  reclaimed += imgs.SpaceReclaimed ?? 0;
   cli.out(`Total reclaimed space: ${humanSize(reclaimed, 4)}\n`);
   return 0;
 }
