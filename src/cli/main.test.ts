@@ -537,7 +537,8 @@ describe('system commands', () => {
 });
 
 describe('errors', () => {
-  const cli = fileURLToPath(new URL('./main.ts', import.meta.url));
+  // main.js: the compiled file under dist/, the source through tsx's .js-to-.ts resolution
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
 
   it('an absent daemon: a clear message, exit 1 (125 for run), no stack trace', async () => {
     const host = 'unix:///nonexistent/pier.sock';
