@@ -93,6 +93,7 @@ export function parseRestartPolicy(policy: string): { Name: string; MaximumRetry
   const name = colon >= 0 ? policy.slice(0, colon) : policy;
   const count = colon >= 0 ? policy.slice(colon + 1) : '';
   if (colon >= 0 && name === '') throw new ParseError('invalid restart policy format: no policy provided before colon');
+  // pier names a bad policy before anything is created; Docker leaves that to the daemon.
   if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(name)) {
     throw new ParseError(`invalid restart policy: unknown policy '${name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
   }

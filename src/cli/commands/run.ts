@@ -51,6 +51,7 @@ async function createContainer(cli: Cli, body: ContainerCreateBody, flags: RunFl
   try {
     created = await cli.client.containerCreate(body, opts);
   } catch (err) {
+    // Docker pulls on any 404; pier only when the image is what is missing (not a network, say).
     const missing = err instanceof ApiError && err.status === 404 && /no such image/i.test(err.message);
     if (!missing || !ref || flags.pull === 'never') throw err;
     cli.err(`Unable to find image '${familiarString(ref)}' locally\n`);

@@ -122,7 +122,7 @@ function formatInfo(info: SystemInfo): string {
   if (info.Plugins?.Authorization?.length) add(`  Authorization: ${info.Plugins.Authorization.join(' ')}`);
   add(`  Log: ${(info.Plugins?.Log ?? []).join(' ')}`);
   add(` Swarm: ${info.Swarm?.LocalNodeState ?? 'inactive'}`);
-  add(` Runtimes: ${Object.keys(info.Runtimes ?? {}).sort().join(' ')}`);
+  add(` Runtimes: ${Object.keys(info.Runtimes ?? {}).sort().join(' ')}`); // sorted; Docker's map order varies
   add(` Default Runtime: ${info.DefaultRuntime ?? ''}`);
   add(` Init Binary: ${info.InitBinary ?? ''}`);
   if (info.SecurityOptions?.length) {
