@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, EngineError, errnoCode, invalid, isKind, notModified, withContext } from '../errors.js';
+import { conflict, EngineError, invalid, notModified, withContext } from '../errors.js';
 import type { EmitFn } from '../events/events.js';
 import { log } from '../log.js';
 import type { EndpointRequest, NetworkService } from '../networks/networks.js';

@@ -364,7 +364,7 @@ describe('OciRuntime with runc', () => {
     const id = newId();
     // A separate node process plays pierd: it creates and starts the container, then exits.
     const script = `
-      import { OciRuntime } from ${JSON.stringify(new URL('./oci.ts', import.meta.url).href)};
+      import { OciRuntime } from ${JSON.stringify(new URL(import.meta.url.endsWith('.ts') ? './oci.ts' : './oci.js', import.meta.url).href)};
       const rt = new OciRuntime({ execRoot: ${JSON.stringify(execRoot)}, runtime: 'runc', cgroupParent: ${JSON.stringify(cgroupParent)} });
       const s = JSON.parse(process.argv[1]);
       const c = await rt.create(s, ${JSON.stringify(logPath(id))});
