@@ -17,6 +17,7 @@ import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { DaemonConfig } from './config.js';
+import { lockRoot } from './lock.js';
 
 /** The engine's parts, wired. Built by pierd's main, and by tests that need no socket. */
 export interface Engine {
@@ -31,6 +32,7 @@ export interface Engine {
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
   await mkdir(config.root, { recursive: true, mode: 0o710 });
   await mkdir(config.execRoot, { recursive: true, mode: 0o700 });
+  await lockRoot(config.root);
   const events = new EventBus();
   const content = new LocalContentStore(config.root);
   const snapshots = new OverlaySnapshotter(config.root);
