@@ -3,7 +3,7 @@
 # nothing to do, one line per action taken, the failing command's output when one fails.
 #   1. the Debian packages of every list in deps/debian/*.txt (apt-get update only when one
 #      is missing; installing needs root),
-#   2. node_modules from package-lock.json (npm ci, only when missing or older than the lock),
+#   2. node_modules from package-lock.json (npm ci, only when not installed from this lock),
 #   3. the build (npm run build: tsc into dist/),
 #   4. a check that the docker CLI the integration tests drive is there (a warning if not).
 set -euo pipefail
@@ -38,14 +38,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   run "apt-get install" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# 2. npm packages. npm ci writes node_modules/.package-lock.json, so its age says whether
-# node_modules matches the lock file.
+# 2. npm packages: `npm ci` when node_modules was not installed from this very lock file
+# (a stamp holds the lock file's hash; file ages lie after a checkout). A node_modules that is
+# a link (a git worktree borrowing another checkout's) is left alone: npm ci would empty the
+# folder it points to.
 command -v node >/dev/null || { say "node is not installed (pier needs Node 20.19 or newer)"; exit 1; }
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
   { say "Node $(node --version) is too old: pier needs Node 20.19 or newer"; exit 1; }
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -L node_modules ]; then
+  say "node_modules is a link: not reinstalling it"
+elif [ ! -f node_modules/.pier-lock-sha256 ] || [ "$(cat node_modules/.pier-lock-sha256)" != "$lock_hash" ]; then
   say "installing npm packages (npm ci)"
   run "npm ci" npm ci --no-audit --no-fund
+  echo "$lock_hash" >node_modules/.pier-lock-sha256
 fi
 
 # 3. Build (incremental: quick when nothing changed).
