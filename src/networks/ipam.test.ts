@@ -41,7 +41,7 @@ test('rules: own chains only, isolation after replies, no NAT out of internal ne
     { bridge: 'pierabcdeb1', subnet: '10.1.0.0/24', internal: true },
   ], [{ proto: 'tcp', hostIp: '127.0.0.1', hostPort: 18089, containerIp: '172.17.0.2', containerPort: 8080 }]);
   const lines = text.split('\n');
-  for (const l of lines.filter((x) => x.startsWith('-A') || x.startsWith(':'))) assert.match(l, /^(-A|:)PIER-abcde-/);
+  for (const l of lines.filter((x) => x.startsWith('-A') || x.startsWith(':'))) assert.match(l, /^(-A |:)PIER-abcde-/);
   const established = lines.findIndex((l) => l.includes('-o pierabcdeb0 -m conntrack --ctstate RELATED,ESTABLISHED'));
   const isolation = lines.findIndex((l) => l.includes('-i pierabcdeb0 -o pierabcdeb+ -j DROP'));
   assert.ok(established >= 0 && isolation > established);
