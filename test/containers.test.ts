@@ -58,15 +58,17 @@ describe('containers through the docker CLI', () => {
     assert.match(r.stdout, /docker-init/);
   });
 
-  test('--network none shows only lo; the default mode says it is loopback only', async () => {
+  test('--network none shows only lo; the default bridge gives eth0 without a warning', async () => {
     const none = await d.docker(['run', '--rm', '--network', 'none', 'busybox', 'ls', '/sys/class/net']);
     assert.equal(none.stdout.trim(), 'lo');
     const created = await d.docker(['create', 'busybox', 'true']);
-    assert.match(created.stderr, /loopback only/);
+    assert.equal(created.stderr, '');
     const id = created.stdout.trim();
-    const inspect = await d.docker(['inspect', '-f', '{{.NetworkSettings.Note}}', id]);
-    assert.match(inspect.stdout, /loopback only/);
+    const inspect = await d.docker(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}', id]);
+    assert.equal(inspect.stdout.trim(), 'bridge');
     await d.docker(['rm', id]);
+    const def = await d.docker(['run', '--rm', 'busybox', 'ls', '/sys/class/net']);
+    assert.deepEqual(def.stdout.split('\n').filter(Boolean).sort(), ['eth0', 'lo']);
   });
 
   test('-t gives the container a terminal of the client terminal size', async () => {
@@ -200,7 +202,7 @@ describe('containers through the docker CLI', () => {
   });
 });
 
-/** stderr without the CLI's `WARNING:` lines (pier warns that the default network is loopback only). */
+/** stderr without the CLI's `WARNING:` lines. */
 function withoutWarnings(stderr: string): string {
   return stderr.split('\n').filter((l) => !l.startsWith('WARNING:')).join('\n');
 }

@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { networkTag, removeDaemonNetworking } from '../src/networks/bridge.js';
 
 /** The repository root: the nearest ancestor of this file with a package.json (test/ or dist/test/). */
 export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
@@ -286,6 +287,11 @@ export async function cleanUp(paths: DaemonPaths): Promise<void> {
       problems.push(`cgroup ${cgroup}: ${message(err)}`);
     }
   }
+
+  // The daemon's bridges, veths, namespaces and netfilter chains (named after its root).
+  await removeDaemonNetworking(networkTag(paths.root), execRoot).catch((err: unknown) => {
+    problems.push(`networking: ${message(err)}`);
+  });
 
   if (problems.length > 0) throw new Error(`clean-up of ${dir} is incomplete (${dir} kept):\n${problems.join('\n')}`);
   await rm(dir, { recursive: true, force: true });

@@ -609,7 +609,8 @@ export class ContainerService {
     return { ...rec.Config.Labels, image: rec.Config.Image, name: rec.Name };
   }
 
-  private endpointRequest(rec: ContainerRecord): EndpointRequest {
+  /** What the networks part needs to know of a container (also used by the /networks routes). */
+  endpointRequest(rec: ContainerRecord): EndpointRequest {
     return {
       containerId: rec.Id,
       containerName: rec.Name,
@@ -621,6 +622,11 @@ export class ContainerService {
       dnsSearch: rec.HostConfig.DnsSearch ?? [],
       dnsOptions: rec.HostConfig.DnsOptions ?? [],
       containerDir: this.store.containerDir(rec.Id),
+      endpointsConfig: (rec.NetworkingConfig?.EndpointsConfig ?? undefined) as EndpointRequest['endpointsConfig'],
+      portBindings: rec.HostConfig.PortBindings ?? undefined,
+      exposedPorts: Object.keys(rec.Config.ExposedPorts ?? {}),
+      publishAllPorts: rec.HostConfig.PublishAllPorts ?? false,
+      macAddress: rec.Config.MacAddress ?? undefined,
     };
   }
 

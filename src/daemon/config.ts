@@ -19,6 +19,8 @@ export interface DaemonConfig {
   /** Run tini as PID 1 by default (Docker's `init` key; pier's default is true). */
   init: boolean;
   defaultShmSize: number;
+  /** The default bridge's subnet (daemon.json `bip`, as `a.b.c.d/n`); default: a free /16 of the pool. */
+  bip?: string;
 }
 
 const FileSchema = z.looseObject({
@@ -33,6 +35,7 @@ const FileSchema = z.looseObject({
   'log-opts': z.record(z.string(), z.string()).optional(),
   init: z.boolean().optional(),
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
+  bip: z.string().optional(),
 });
 
 export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--runtime crun|runc|auto]
@@ -104,5 +107,6 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     logOpts: file['log-opts'] ?? {},
     init: file.init ?? true,
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,
+    bip: file.bip,
   };
 }

@@ -9,7 +9,7 @@ import { EventBus } from '../events/events.js';
 import type { ImageService } from '../images/images.js';
 import { LocalImageService } from '../images/store.js';
 import { log } from '../log.js';
-import { LocalNetworks } from '../networks/local.js';
+import { BridgeNetworks } from '../networks/bridge.js';
 import { detectCgroups } from '../runtime/cgroups.js';
 import { OciRuntime } from '../runtime/oci.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
@@ -26,6 +26,7 @@ export interface Engine {
   snapshots: Snapshotter;
   runtime: ContainerRuntime;
   containers: ContainerService;
+  networks: BridgeNetworks;
   facts: SystemFacts;
 }
 
@@ -60,7 +61,26 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       return { id: image.id, runConfig: (cfg.config ?? {}) as ImageRunConfig, topChainId: images.topChainId(image) };
     },
   };
-  const containers = new ContainerService(store, imageLookup, snapshots, runtime, new LocalNetworks(), events.emit, {
+  const networks = new BridgeNetworks({
+    root: config.root,
+    execRoot: config.execRoot,
+    defaultSubnet: config.bip,
+    knownContainers: () => new Set(store.all().map((c) => c.Id)),
+    findContainer: (ref) => {
+      try {
+        const c = store.get(ref);
+        return { id: c.Id, running: c.State.Status === 'running' || c.State.Status === 'paused' };
+      } catch {
+        return undefined;
+      }
+    },
+  });
+  networks.usersOf = (net) =>
+    store.all()
+      .filter((c) => c.HostConfig.NetworkMode === net.Name || c.HostConfig.NetworkMode === net.Id || Object.keys(c.NetworkingConfig?.EndpointsConfig ?? {}).some((k) => k === net.Name || k === net.Id))
+      .map((c) => c.Name);
+  await networks.init();
+  const containers = new ContainerService(store, imageLookup, snapshots, runtime, networks, events.emit, {
     defaultInit: config.init,
     defaultUlimits: config.defaultUlimits,
     defaultShmSize: config.defaultShmSize,
@@ -95,7 +115,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     warnings,
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, facts };
+  return { events, images, snapshots, runtime, containers, networks, facts };
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

@@ -4,6 +4,7 @@ import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { registerContainerRoutes } from '../api/routes/containers.js';
 import { registerImageRoutes } from '../api/routes/images.js';
+import { registerNetworkRoutes } from '../api/routes/networks.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
 import { EngineError } from '../errors.js';
 import { log } from '../log.js';
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     runtimeName: engine.runtime.name,
   });
   registerImageRoutes(router, engine.images);
+  registerNetworkRoutes(router, { networks: engine.networks, containers: engine.containers });
 
   await mkdir(dirname(config.socket), { recursive: true });
   await rm(config.socket, { force: true });
@@ -52,6 +54,9 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     rm(config.socket, { force: true })
       .catch(() => undefined)
+      // With no container attached, the bridges and chains go too (the next start recreates them).
+      .then(() => engine.networks.shutdown())
+      .catch((err: unknown) => log.warn({ err }, 'network teardown at shutdown'))
       .finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

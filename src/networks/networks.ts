@@ -21,6 +21,24 @@ export interface EndpointRequest {
   dnsOptions: string[];
   /** Where the container's files live (hosts, resolv.conf, hostname are written here). */
   containerDir: string;
+  /** NetworkingConfig.EndpointsConfig: per network, `--ip`, `--network-alias`, `--mac-address`. */
+  endpointsConfig?: Record<string, EndpointConfig | null | undefined>;
+  /** HostConfig.PortBindings (`-p`): "8080/tcp" → host bindings. */
+  portBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
+  /** Config.ExposedPorts keys ("80/tcp"), image's included. */
+  exposedPorts?: string[];
+  /** HostConfig.PublishAllPorts (`-P`). */
+  publishAllPorts?: boolean;
+  /** Config.MacAddress (older clients put `--mac-address` there). */
+  macAddress?: string;
+}
+
+/** One entry of NetworkingConfig.EndpointsConfig (Docker's EndpointSettings, as a client sends it). */
+export interface EndpointConfig {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  Aliases?: string[] | null;
+  MacAddress?: string;
+  NetworkID?: string;
 }
 
 /** What `docker inspect` shows under NetworkSettings. */

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { networkTag, removeDaemonNetworking } from '../src/networks/bridge.js';
+import { importBusybox, startDaemon, type Daemon } from './harness.js';
+
+const run = promisify(execFile);
+
+/** busybox httpd serving one page on 8080. */
+const WEB = ['busybox', 'sh', '-c', 'mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 8080 -h /www'];
+
+/**
+ * A container command fetching http://<host>:8080/ and printing the body. (busybox-static's
+ * wget segfaults on this machine, on the host too, so the request is made with nc.)
+ */
+const fetchCmd = (host: string): string[] => ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} 8080 | tail -n 1`];
+
+/** stdout of a host command (throws with its stderr on failure). */
+async function sh(cmd: string, args: string[]): Promise<string> {
+  return (await run(cmd, args, { encoding: 'utf8' })).stdout;
+}
+
+/** What the daemon tagged `tag` has on the host: links, chains and rules naming it. */
+async function leftovers(tag: string): Promise<string[]> {
+  const links = (JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n.startsWith(`pier${tag}`));
+  const rules = (await sh('iptables-save', [])).split('\n').filter((l) => l.includes(`PIER-${tag}-`));
+  return [...links, ...rules];
+}
+
+/** Wait until `fn` holds (a container's server needs a moment to listen). */
+async function eventually(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await sleep(100);
+  }
+  assert.fail('condition not met in time');
+}
+
+/**
+ * Networks as a Docker user sees them: the real docker CLI against a private pierd, real
+ * veths, bridges and netfilter rules. Every link and chain carries the daemon's tag; the
+ * clean-up removes whatever a failure left, and the last test checks nothing is left.
+ */
+describe('networks through the docker CLI', () => {
+  let d: Daemon;
+  let tag = '';
+  const hostNs = `pt-peer-${process.pid}`;
+  before(async () => {
+    d = await startDaemon();
+    tag = networkTag(d.root);
+    await importBusybox(d);
+  });
+  after(async () => {
+    await run('ip', ['netns', 'del', hostNs]).catch(() => undefined);
+    await run('ip', ['link', 'del', `ptpeer${process.pid % 100000}`]).catch(() => undefined);
+    const execRoot = d?.execRoot;
+    await d?.stop();
+    if (tag) await removeDaemonNetworking(tag, execRoot ?? '/nonexistent');
+  });
+
+  test('two containers on a user network: one fetches the other by name, alias and short ID', async () => {
+    assert.equal((await d.docker(['network', 'create', 'appnet'])).code, 0);
+    const srv = await d.docker(['run', '-d', '--name', 'web', '--network', 'appnet', '--network-alias', 'www', ...WEB]);
+    assert.equal(srv.code, 0, srv.stderr);
+    const id = srv.stdout.trim().slice(0, 12);
+    for (const name of ['web', 'www', id]) {
+      let out = '';
+      await eventually(async () => {
+        const r = await d.docker(['run', '--rm', '--network', 'appnet', 'busybox', ...fetchCmd(name)]);
+        out = r.stdout;
+        return out !== '';
+      });
+      assert.equal(out, 'hello-from-web\n');
+    }
+    const inspect = JSON.parse((await d.docker(['network', 'inspect', 'appnet'])).stdout) as Array<{ Containers: Record<string, { Name: string; IPv4Address: string }> }>;
+    const members = Object.values(inspect[0]!.Containers);
+    assert.deepEqual(members.map((m) => m.Name), ['web']);
+    assert.match(members[0]!.IPv4Address, /^\d+\.\d+\.\d+\.\d+\/\d+$/);
+    // In use: 409 and Docker's words.
+    const rm = await d.docker(['network', 'rm', 'appnet']);
+    assert.notEqual(rm.code, 0);
+    assert.match(rm.stderr, /has active endpoints/);
+  });
+
+  test('-p 127.0.0.1:18089:8080 is reachable from the host; docker port shows it; a port in use is refused', async () => {
+    const r = await d.docker(['run', '-d', '--name', 'pub', '-p', '127.0.0.1:18089:8080', ...WEB]);
+    assert.equal(r.code, 0, r.stderr);
+    let body = '';
+    await eventually(async () => {
+      const c = await run('curl', ['-s', '-m', '2', 'http://127.0.0.1:18089/']).catch(() => ({ stdout: '' }));
+      body = c.stdout;
+      return body !== '';
+    });
+    assert.equal(body, 'hello-from-web\n');
+    assert.equal((await d.docker(['port', 'pub'])).stdout, '8080/tcp -> 127.0.0.1:18089\n');
+    const clash = await d.docker(['run', '-d', '--name', 'pub2', '-p', '127.0.0.1:18089:8080', ...WEB]);
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.stderr, /port is already allocated/);
+    await d.docker(['rm', '-f', 'pub2']);
+  });
+
+  test('-P publishes EXPOSEd ports on random host ports, reachable on the host address and from another host', async () => {
+    const r = await d.docker(['run', '-d', '--name', 'puball', '--expose', '8080', '-P', ...WEB]);
+    assert.equal(r.code, 0, r.stderr);
+    const port = (await d.docker(['port', 'puball', '8080'])).stdout.trim();
+    const m = /^0\.0\.0\.0:(\d+)$/m.exec(port);
+    assert.ok(m, port);
+    // A test host: its own namespace on a test link to the host (veth), addresses 198.18.x.
+    const peer = `ptpeer${process.pid % 100000}`;
+    await sh('ip', ['netns', 'add', hostNs]);
+    await sh('ip', ['link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hostNs]);
+    await sh('ip', ['addr', 'add', '198.18.77.1/24', 'dev', peer]);
+    await sh('ip', ['link', 'set', peer, 'up']);
+    await sh('ip', ['-n', hostNs, 'addr', 'add', '198.18.77.2/24', 'dev', 'eth0']);
+    await sh('ip', ['-n', hostNs, 'link', 'set', 'eth0', 'up']);
+    let body = '';
+    await eventually(async () => {
+      const c = await run('ip', ['netns', 'exec', hostNs, 'curl', '-s', '-m', '2', `http://198.18.77.1:${m[1]}/`]).catch(() => ({ stdout: '' }));
+      body = c.stdout;
+      return body !== '';
+    });
+    assert.equal(body, 'hello-from-web\n');
+  });
+
+  test('--network none shows only lo; the default bridge gives eth0 and a route out', async () => {
+    const none = await d.docker(['run', '--rm', '--network', 'none', 'busybox', 'ls', '/sys/class/net']);
+    assert.equal(none.stdout, 'lo\n');
+    const def = await d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'ls /sys/class/net; ip route']);
+    assert.equal(def.code, 0, def.stderr);
+    assert.match(def.stdout, /^eth0$/m);
+    assert.match(def.stdout, /^default via /m);
+    assert.doesNotMatch(def.stderr, /loopback only/);
+  });
+
+  test('containers on different networks cannot reach each other; an internal network has no route out', async () => {
+    assert.equal((await d.docker(['network', 'create', '--subnet', '10.231.0.0/24', 'other'])).code, 0);
+    const ip = (await d.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "appnet").IPAddress}}', 'web'])).stdout.trim();
+    assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+    const same = await d.docker(['run', '--rm', '--network', 'appnet', 'busybox', ...fetchCmd(ip)]);
+    assert.equal(same.stdout, 'hello-from-web\n');
+    const cross = await d.docker(['run', '--rm', '--network', 'other', 'busybox', ...fetchCmd(ip)]);
+    assert.equal(cross.stdout, '');
+    assert.equal((await d.docker(['network', 'create', '--internal', 'sealed'])).code, 0);
+    const sealed = await d.docker(['run', '--rm', '--network', 'sealed', 'busybox', 'ip', 'route']);
+    assert.equal(sealed.code, 0, sealed.stderr);
+    assert.doesNotMatch(sealed.stdout, /default/);
+  });
+
+  test('--ip, --add-host with host-gateway, --dns land in the container', async () => {
+    const r = await d.docker(['run', '--rm', '--network', 'other', '--ip', '10.231.0.77', '--add-host', 'gw:host-gateway', '--dns', '10.9.9.9', 'busybox', 'sh', '-c', 'ip -4 addr show eth0; cat /etc/hosts /etc/resolv.conf']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /inet 10\.231\.0\.77\/24/);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\.1\tgw$/m);
+    assert.match(r.stdout, /^nameserver 10\.9\.9\.9$/m);
+  });
+
+  test('network connect and disconnect a running container', async () => {
+    assert.equal((await d.docker(['network', 'connect', 'other', 'web'])).code, 0);
+    const ip = (await d.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "other").IPAddress}}', 'web'])).stdout.trim();
+    assert.match(ip, /^10\.231\.0\.\d+$/);
+    const byName = await d.docker(['run', '--rm', '--network', 'other', 'busybox', ...fetchCmd('web')]);
+    assert.equal(byName.stdout, 'hello-from-web\n');
+    assert.equal((await d.docker(['network', 'disconnect', 'other', 'web'])).code, 0);
+    const gone = await d.docker(['run', '--rm', '--network', 'other', 'busybox', ...fetchCmd(ip)]);
+    assert.equal(gone.stdout, '');
+  });
+
+  test('bad input: overlapping subnet 403, invalid CIDR 400, duplicate name 409, unknown network 404', async () => {
+    const overlap = await d.docker(['network', 'create', '--subnet', '10.231.0.0/16', 'clash']);
+    assert.notEqual(overlap.code, 0);
+    assert.match(overlap.stderr, /overlaps/);
+    const bad = await d.docker(['network', 'create', '--subnet', '10.300.0.0/16', 'bad']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid/i);
+    const dup = await d.docker(['network', 'create', 'other']);
+    assert.match(dup.stderr, /already exists/);
+    // As Docker: create accepts it, start refuses it (404).
+    const created = await d.docker(['create', '--network', 'nosuchnet', 'busybox', 'true']);
+    assert.equal(created.code, 0, created.stderr);
+    const unknown = await d.docker(['start', created.stdout.trim()]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /network nosuchnet not found/);
+    await d.docker(['rm', '-f', created.stdout.trim()]);
+  });
+
+  test('after rm -f of everything, network rm, and a kill -9 with a restart, nothing is left', async () => {
+    // Leave a running container across a crash.
+    assert.equal((await d.docker(['run', '-d', '--name', 'survivor', '--network', 'appnet', ...WEB])).code, 0);
+    await d.kill9();
+    await d.restart();
+    const ids = (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+    assert.equal((await d.docker(['rm', '-f', ...ids])).code, 0);
+    for (const n of ['appnet', 'other', 'sealed']) assert.equal((await d.docker(['network', 'rm', n])).code, 0);
+    const ls = (await d.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(ls, ['bridge', 'host', 'none']);
+    // No veth, no lease, no namespace; then a stop removes the default bridge and the chains.
+    const links = (await leftovers(tag)).filter((l) => /^pier\w+v/.test(l));
+    assert.deepEqual(links, []);
+    const records = await readdir(join(d.root, 'networks'));
+    for (const f of records) {
+      const rec = JSON.parse(await readFile(join(d.root, 'networks', f), 'utf8')) as { Endpoints: object };
+      assert.deepEqual(rec.Endpoints, {});
+    }
+    assert.deepEqual(await readdir(join(d.execRoot, 'netns')), []);
+    await d.restart();
+    await d.stop();
+    assert.deepEqual(await leftovers(tag), []);
+  });
+});
