@@ -46,6 +46,8 @@ describe('containers through the docker CLI', () => {
     const r = await d.docker(['run', '--rm', 'busybox', 'no-such-command']);
     assert.equal(r.code, 127, r.stderr);
     assert.match(r.stderr, /no-such-command/);
+    // --rm removes it even though it never ran.
+    assert.equal((await d.docker(['ps', '-aq'])).stdout, '');
   });
 
   test('environment, working dir, user and hostname reach the process', async () => {

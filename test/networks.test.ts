@@ -186,6 +186,12 @@ describe('networks through the docker CLI', () => {
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.stderr, /network nosuchnet not found/);
     await d.docker(['rm', '-f', created.stdout.trim()]);
+    // run --rm: the failed start removes the container, and the CLI does not hang.
+    const before = (await d.docker(['ps', '-aq'])).stdout;
+    const run = await d.docker(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true'], { timeoutMs: 15_000 });
+    assert.equal(run.code, 125);
+    assert.match(run.stderr, /network nosuchnet not found/);
+    assert.equal((await d.docker(['ps', '-aq'])).stdout, before);
   });
 
   test('after rm -f of everything, network rm, and a kill -9 with a restart, nothing is left', async () => {

@@ -172,7 +172,15 @@ export class ContainerService {
       if (rec.State.Status === 'removing' || rec.State.Status === 'dead') throw conflict(`container ${rec.Id} is marked for removal and cannot be started`);
       this.cancelRestart(rec.Id);
       rec.State.StoppedByUser = false;
-      await this.startLocked(rec);
+      try {
+        await this.startLocked(rec);
+      } catch (err) {
+        // A `run --rm` whose start fails is removed, as Docker does: its client waits for that.
+        if (rec.HostConfig.AutoRemove) {
+          await this.removeLocked(rec).catch((e: unknown) => log.error({ err: e, id: rec.Id }, 'removing a container whose start failed'));
+        }
+        throw err;
+      }
     });
   }
 
