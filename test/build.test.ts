@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { importBusybox, run, startDaemon, type Daemon } from './harness.js';
+
+/**
+ * The builder through the real docker CLI (classic API: no buildx plugin here, and
+ * DOCKER_BUILDKIT=0 says so explicitly), against a private pierd.
+ */
+
+const TWO_STAGE = `# a two-stage build
+ARG GREETING=hello
+FROM busybox AS build
+ARG GREETING
+WORKDIR /src
+COPY msg.txt .
+RUN echo "$GREETING from build: $(cat msg.txt)" > /src/out.txt && \\
+    echo built
+FROM busybox
+ENV APP_HOME=/app \\
+    MODE=prod
+WORKDIR $APP_HOME
+COPY --from=build /src/out.txt ./out.txt
+COPY data/ ./data/
+LABEL org.example.name="two stage" version=1
+EXPOSE 8080 53/udp
+CMD ["sh", "-c", "cat /app/out.txt /app/data/a.txt; echo mode=$MODE"]
+`;
+
+describe('docker build through pierd (classic API)', () => {
+  let d: Daemon;
+  let work: string;
+  const env = { DOCKER_BUILDKIT: '0' };
+  const build = (args: string[], dir: string) => d.docker(['build', ...args, dir], { env, timeoutMs: 120_000 });
+
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+    work = await mkdtemp('/tmp/pbt-');
+  });
+  after(async () => {
+    await d?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  async function twoStage(name: string): Promise<string> {
+    const dir = join(work, name);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    await writeFile(join(dir, 'Dockerfile'), TWO_STAGE);
+    await writeFile(join(dir, 'msg.txt'), 'the message');
+    await writeFile(join(dir, 'data', 'a.txt'), 'file a');
+    return dir;
+  }
+
+  test('a two-stage Dockerfile builds, runs, inspects, and rebuilds from the cache', async () => {
+    const dir = await twoStage('two');
+    const first = await build(['-t', 'two:1', '-t', 'two:latest'], dir);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(first.stdout, /Step 1\/14 : ARG GREETING=hello/);
+    assert.match(first.stdout, /Step 2\/14 : FROM busybox AS build\n ---> [0-9a-f]{12}\n/);
+    assert.match(first.stdout, / ---> Running in [0-9a-f]{12}\nbuilt\n ---> Removed intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\n/);
+    const id = /Successfully built ([0-9a-f]{12})\n/.exec(first.stdout)?.[1];
+    assert.ok(id, first.stdout);
+    assert.match(first.stdout, /Successfully tagged two:1\nSuccessfully tagged two:latest\n/);
+
+    const ran = await d.docker(['run', '--rm', 'two:1']);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'hello from build: the message\nfile amode=prod\n');
+
+    type Inspect = { Id: string; Config: { Labels: Record<string, string>; ExposedPorts: Record<string, object>; Env: string[]; WorkingDir: string; Cmd: string[] } };
+    const inspect = (JSON.parse((await d.docker(['image', 'inspect', 'two:1'])).stdout) as Inspect[])[0]!;
+    assert.equal(inspect.Id.slice(7, 19), id);
+    assert.deepEqual(inspect.Config.Labels, { 'org.example.name': 'two stage', version: '1' });
+    assert.deepEqual(Object.keys(inspect.Config.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
+    assert.ok(inspect.Config.Env.includes('APP_HOME=/app'));
+    assert.ok(inspect.Config.Env.includes('MODE=prod'));
+    assert.equal(inspect.Config.WorkingDir, '/app');
+    assert.deepEqual(inspect.Config.Cmd, ['sh', '-c', 'cat /app/out.txt /app/data/a.txt; echo mode=$MODE']);
+
+    const history = await d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'two:1']);
+    assert.equal(history.code, 0, history.stderr);
+    const lines = history.stdout.trim().split('\n');
+    assert.match(lines[0]!, /#\(nop\) {2}CMD \["sh","-c",/);
+    assert.match(lines[1]!, /#\(nop\) {2}EXPOSE 8080\/tcp 53\/udp|#\(nop\) {2}EXPOSE 53\/udp 8080\/tcp/);
+    assert.ok(lines.some((l) => /COPY dir:[0-9a-f]{64} in \/app\/data\//.test(l)), history.stdout);
+    assert.ok(lines.some((l) => /#\(nop\) {2}WORKDIR \/app/.test(l)), history.stdout);
+
+    // Rebuild: nothing runs, every step is cached, same image.
+    const again = await build(['-t', 'two:1'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /Running in/);
+    assert.equal((again.stdout.match(/ ---> Using cache\n/g) ?? []).length, 11, again.stdout);
+    assert.match(again.stdout, new RegExp(`Successfully built ${id}\n`));
+
+    // One copied file changes: the build stage is cached, the final stage reruns from `COPY data/` on.
+    await writeFile(join(dir, 'data', 'a.txt'), 'file A2');
+    const changed = await build(['-t', 'two:1'], dir);
+    assert.equal(changed.code, 0, changed.stderr);
+    const steps = changed.stdout.split(/(?=Step \d+\/14 : )/).filter((s) => s.startsWith('Step'));
+    const cachedSteps = steps.filter((s) => s.includes('Using cache')).map((s) => /Step (\d+)/.exec(s)![1]);
+    assert.deepEqual(cachedSteps, ['3', '4', '5', '6', '8', '9', '10'], changed.stdout);
+    const ran2 = await d.docker(['run', '--rm', 'two:1']);
+    assert.equal(ran2.stdout, 'hello from build: the message\nfile A2mode=prod\n');
+  });
+
+  test('--build-arg, --target and a failing RUN', async () => {
+    const dir = await twoStage('args');
+    const r = await build(['--build-arg', 'GREETING=hi', '--target', 'build', '-t', 'stage:build'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /Step 7\/14/);
+    const out = await d.docker(['run', '--rm', 'stage:build', 'cat', '/src/out.txt']);
+    assert.equal(out.stdout, 'hi from build: the message\n');
+
+    const fail = join(work, 'fail');
+    await mkdir(fail);
+    await writeFile(join(fail, 'Dockerfile'), 'FROM busybox\nRUN echo before; exit 3\nRUN echo never\n');
+    const before = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'stage:build']);
+    const failed = await build(['-t', 'stage:build'], fail);
+    assert.equal(failed.code, 3, failed.stdout + failed.stderr);
+    assert.match(failed.stdout, /before\n/);
+    assert.match(failed.stderr, /The command '\/bin\/sh -c echo before; exit 3' returned a non-zero code: 3/);
+    const afterId = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'stage:build']);
+    assert.equal(afterId.stdout, before.stdout, 'a failed build moves no tag');
+  });
+
+  test('a syntax error names the line', async () => {
+    const dir = join(work, 'syntax');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\n# comment\nRUN true \\\n  && true\nFROOM x\n');
+    const r = await build(['-t', 'bad'], dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /dockerfile parse error line 5: unknown instruction: FROOM/);
+  });
+
+  test('hostile contexts stay inside the context and the image', async () => {
+    const dir = join(work, 'hostile');
+    await mkdir(dir);
+    await symlink('/etc', join(dir, 'etc-link'));
+    await writeFile(join(dir, 'ok.txt'), 'ok');
+    await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', 'RUN ln -s /etc /target && mkdir -p /owned', 'COPY ../../ok.txt /owned/', 'COPY /ok.txt /target/pier-escape-test', 'COPY etc-link/hostname /from-link', 'CMD ["cat", "/etc/pier-escape-test", "/from-link"]', ''].join('\n'));
+    const r = await build(['-t', 'hostile'], dir);
+    // etc-link points at the context's own /etc, which does not exist: the COPY fails.
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /etc-link\/hostname/);
+    await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', 'RUN ln -s /etc /target && mkdir -p /owned', 'COPY ../../ok.txt /owned/', 'COPY /ok.txt /target/pier-escape-test', 'CMD ["cat", "/etc/pier-escape-test", "/owned/ok.txt"]', ''].join('\n'));
+    const ok = await build(['-t', 'hostile'], dir);
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    await assert.rejects(readFile('/etc/pier-escape-test'), /ENOENT/);
+    const out = await d.docker(['run', '--rm', 'hostile']);
+    assert.equal(out.stdout, 'okok');
+  });
+
+  test('docker commit and POST /commit with --change', async () => {
+    const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true 2>/dev/null; sleep 300']);
+    assert.equal(c.code, 0, c.stderr);
+    const id = c.stdout.trim();
+    for (let i = 0; i < 50; i++) {
+      const r = await d.docker(['exec', id, 'cat', '/note']);
+      if (r.code === 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const commit = await d.docker(['commit', '--change', 'CMD ["cat", "/note"]', '--change', 'ENV NOTE=yes', id, 'committed:1']);
+    assert.equal(commit.code, 0, commit.stderr);
+    assert.match(commit.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    const state = await d.docker(['inspect', '--format', '{{.State.Status}}', id]);
+    assert.equal(state.stdout.trim(), 'running', 'the container was unpaused after the commit');
+    const out = await d.docker(['run', '--rm', 'committed:1']);
+    assert.equal(out.stdout, 'committed\n');
+    const env2 = await d.docker(['run', '--rm', 'committed:1', 'sh', '-c', 'echo $NOTE; test -e /bin/true && echo has-true || echo no-true']);
+    assert.equal(env2.stdout, 'yes\nno-true\n');
+    await d.docker(['rm', '-f', id]);
+  });
+
+  test('docker-py images.build() returns the image', async () => {
+    const dir = await twoStage('py');
+    const script = [
+      'import docker, sys',
+      `c = docker.DockerClient(base_url="unix://${d.socket}")`,
+      `img, logs = c.images.build(path=sys.argv[1], tag="py:1")`,
+      'print(img.id)',
+      'print(img.tags)',
+    ].join('\n');
+    const r = await run('/usr/bin/python3', ['-c', script, dir], { ...process.env }, { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const [imageId, tags] = r.stdout.trim().split('\n');
+    assert.match(imageId!, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(tags!.includes("'py:1'"), tags);
+  });
+
+  test('POST /build/prune forgets the cache', async () => {
+    const dir = await twoStage('prune');
+    const r = await build(['-t', 'prune:1'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const prune = await d.docker(['builder', 'prune', '-f'], { env });
+    assert.equal(prune.code, 0, prune.stderr);
+    const again = await build(['-t', 'prune:1'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /Using cache/);
+  });
+});
