@@ -151,6 +151,110 @@ describe('docker build through pierd (classic API)', () => {
     assert.equal(out.stdout, 'okok');
   });
 
+  test('independent stages build in parallel; the stream keeps Dockerfile order', async () => {
+    const dir = join(work, 'parallel');
+    await mkdir(dir);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      [
+        'FROM busybox AS a',
+        'RUN date +%s > /start && sleep 2 && date +%s > /end',
+        'FROM busybox AS b',
+        'RUN date +%s > /start && sleep 2 && date +%s > /end',
+        'FROM busybox AS unused',
+        'RUN echo never-built',
+        'FROM busybox',
+        'COPY --from=a /start /a.start',
+        'COPY --from=a /end /a.end',
+        'COPY --from=b /start /b.start',
+        'CMD ["sh", "-c", "cat /a.start /a.end /b.start"]',
+        '',
+      ].join('\n'),
+    );
+    const r = await build(['-t', 'par'], dir);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.doesNotMatch(r.stdout, /never-built|Step 5\/11/);
+    const steps = [...r.stdout.matchAll(/Step (\d+)\/11/g)].map((m) => Number(m[1]));
+    assert.deepEqual(steps, [1, 2, 3, 4, 7, 8, 9, 10, 11]);
+    const out = await d.docker(['run', '--rm', 'par']);
+    const [aStart, aEnd, bStart] = out.stdout.trim().split('\n').map(Number);
+    assert.ok(bStart! < aEnd! && aStart! <= bStart! + 1, `stage b started (${bStart}) before stage a ended (${aEnd})`);
+  });
+
+  test('the other instructions, .dockerignore, heredocs, ADD of a tar, ONBUILD', async () => {
+    const dir = join(work, 'many');
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    await writeFile(join(dir, 'keep.txt'), 'keep');
+    await writeFile(join(dir, 'secret.key'), 'do not send');
+    await writeFile(join(dir, 'logs', 'a.log'), 'a');
+    await writeFile(join(dir, 'logs', 'important.log'), 'important');
+    await writeFile(join(dir, '.dockerignore'), '*.key\nlogs/*.log\n!logs/important.log\n');
+    const tarResult = await run('tar', ['-C', dir, '-czf', join(dir, 'bundle.tar.gz'), 'keep.txt'], process.env);
+    assert.equal(tarResult.code, 0, tarResult.stderr);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      [
+        'FROM busybox AS base',
+        'ONBUILD RUN echo triggered > /onbuild.txt',
+        'FROM base',
+        'MAINTAINER someone@example.com',
+        'SHELL ["/bin/sh", "-ec"]',
+        'COPY . /ctx/',
+        'ADD bundle.tar.gz /unpacked/',
+        'COPY --chmod=600 --chown=1:2 keep.txt /owned.txt',
+        'RUN <<EOF',
+        'echo from-heredoc > /heredoc.txt',
+        'ls /ctx | sort | tr "\\n" " " > /ctx-list.txt',
+        'EOF',
+        'COPY <<greeting /greeting.txt',
+        'hello $HOSTNAME_UNSET_VAR!',
+        'greeting',
+        'USER 1000:1000',
+        'VOLUME /data',
+        'STOPSIGNAL SIGUSR1',
+        'HEALTHCHECK --interval=5s CMD true',
+        'ENTRYPOINT ["sh", "-c"]',
+        'CMD ["cat /onbuild.txt /heredoc.txt /ctx-list.txt /greeting.txt /unpacked/keep.txt; ls /ctx/logs; stat -c \'%a %u:%g\' /owned.txt; id -u"]',
+        '',
+      ].join('\n'),
+    );
+    const r = await build(['-t', 'many'], dir);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /# Executing 1 build trigger/);
+    const out = await d.docker(['run', '--rm', 'many']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, 'triggered\nfrom-heredoc\nDockerfile bundle.tar.gz keep.txt logs hello !\nkeepimportant.log\n600 1:2\n1000\n');
+    const inspect = (JSON.parse((await d.docker(['image', 'inspect', 'many'])).stdout) as Array<{ Author: string; Config: Record<string, unknown> }>)[0]!;
+    assert.equal(inspect.Author, 'someone@example.com');
+    assert.equal(inspect.Config.User, '1000:1000');
+    assert.deepEqual(inspect.Config.Volumes, { '/data': {} });
+    assert.equal(inspect.Config.StopSignal, 'SIGUSR1');
+    assert.deepEqual(inspect.Config.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5_000_000_000 });
+    assert.deepEqual(inspect.Config.Entrypoint, ['sh', '-c']);
+    assert.deepEqual(inspect.Config.Shell, ['/bin/sh', '-ec']);
+    assert.deepEqual(inspect.Config.OnBuild, []);
+  });
+
+  test('the cache survives a daemon restart; --no-cache, -q and --iidfile', async () => {
+    const dir = join(work, 'restart');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo once > /once\nCMD ["cat", "/once"]\n');
+    const first = await build(['-q', '--iidfile', join(dir, 'iid'), '-t', 'restart:1'], dir);
+    assert.equal(first.code, 0, first.stderr);
+    const iid = await readFile(join(dir, 'iid'), 'utf8');
+    assert.match(iid, /^sha256:[0-9a-f]{64}\n$/, 'as Docker writes it with -q: the stream line');
+    assert.equal(first.stdout, iid);
+    await d.restart();
+    const again = await build(['-t', 'restart:1'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((again.stdout.match(/Using cache/g) ?? []).length, 2, again.stdout);
+    assert.match(again.stdout, new RegExp(`Successfully built ${iid.slice(7, 19)}`));
+    const fresh = await build(['--no-cache', '-t', 'restart:1'], dir);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.doesNotMatch(fresh.stdout, /Using cache/);
+    assert.match(fresh.stdout, /Running in/);
+  });
+
   test('docker commit and POST /commit with --change', async () => {
     const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true 2>/dev/null; sleep 300']);
     assert.equal(c.code, 0, c.stderr);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, open, readdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -54,6 +55,8 @@ export interface BuildOptions {
   platform?: string;
   /** Secrets by id (`pier build --secret id=x,src=path`): id → host file. */
   secrets?: Map<string, string>;
+  /** Stops the build between steps (the client went away). */
+  signal?: AbortSignal;
   /** The Dockerfile's text, when it does not come from the context. */
   dockerfileText?: string;
 }
@@ -276,7 +279,9 @@ class BuildRun {
   private readonly globalArgs = new Map<string, string>();
   private readonly usedArgs = new Set<string>();
   private readonly total: number;
-  private step = 0;
+  private globalStep = 0;
+  private failed = false;
+  private readonly stageRun = new AsyncLocalStorage<StageOutput>();
 
   constructor(
     private readonly b: Builder,
@@ -289,8 +294,22 @@ class BuildRun {
     this.total = dockerfile.instructions.length + (Object.keys(opts.labels).length > 0 ? 1 : 0);
   }
 
+  /** Text for the stream: live for the earliest unfinished stage, held back for the later ones. */
   private say(text: string): void {
-    if (!this.opts.quiet) this.out.stream(text);
+    if (this.opts.quiet) return;
+    const stage = this.stageRun.getStore();
+    if (stage) stage.write(text);
+    else this.out.stream(text);
+  }
+
+  private get step(): number {
+    return this.stageRun.getStore()?.step ?? this.globalStep;
+  }
+
+  private set step(n: number) {
+    const stage = this.stageRun.getStore();
+    if (stage) stage.step = n;
+    else this.globalStep = n;
   }
 
   private get escape(): string {
@@ -305,21 +324,67 @@ class BuildRun {
       this.step++;
       this.say(`Step ${this.step}/${this.total} : ${ins.original}\n`);
       for (const [name, value] of this.argPairs(ins, this.globalArgs)) {
-        this.globalArgs.set(name, value ?? '');
+        if (value !== undefined) this.globalArgs.set(name, value);
       }
     }
     const target = this.stages.at(-1)!;
-    let last: StageState | undefined;
-    for (const stage of this.stages) {
-      if (!stage.needed) continue;
-      this.step = stage.firstStep;
-      last = await this.buildStage(stage, stage === target);
-      this.results.set(stage.index, last);
-    }
-    if (!last?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
+    const last = await this.buildGraph(target);
+    if (!last.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
     const unused = Object.keys(this.opts.buildArgs).filter((k) => !this.usedArgs.has(k) && !PROXY_ARGS.includes(k));
     if (unused.length > 0) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
     return last.imageId;
+  }
+
+  /**
+   * Build every needed stage, each as soon as the stages it reads are built, so independent
+   * stages run in parallel. The stream stays in Dockerfile order: the earliest unfinished
+   * stage writes live, later ones are held back and written, each as one block, when their
+   * turn comes. After a failure no new step starts; the first error is thrown once every
+   * running stage has stopped.
+   */
+  private async buildGraph(target: Stage): Promise<StageState> {
+    const needed = this.stages.filter((s) => s.needed);
+    const runs = needed.map((s) => new StageOutput((text) => this.out.stream(text), s.firstStep));
+    let flushed = 0;
+    const advance = (): void => {
+      while (flushed < runs.length && runs[flushed]!.done) flushed++;
+      if (flushed < runs.length) runs[flushed]!.goLive();
+    };
+    advance();
+    const promises = new Map<number, Promise<StageState>>();
+    let failure: { err: unknown } | undefined;
+    const buildOne = (stage: Stage, i: number): Promise<StageState> => {
+      let p = promises.get(stage.index);
+      if (p) return p;
+      p = (async () => {
+        for (const dep of stage.deps) {
+          const depStage = needed.find((s) => s.index === dep)!;
+          await buildOne(depStage, needed.indexOf(depStage));
+        }
+        const run = runs[i]!;
+        try {
+          const state = await this.stageRun.run(run, () => this.buildStage(stage, stage === target));
+          this.results.set(stage.index, state);
+          return state;
+        } catch (err) {
+          failure ??= { err };
+          this.failed = true;
+          throw err;
+        } finally {
+          run.finish();
+          advance();
+        }
+      })();
+      promises.set(stage.index, p);
+      return p;
+    };
+    const settled = await Promise.allSettled(needed.map((s, i) => buildOne(s, i)));
+    // Whatever was held back (stages that finished after a failure) is written now, in order.
+    for (const r of runs) r.goLive();
+    if (failure) throw failure.err;
+    const last = settled.at(-1)!;
+    if (last.status === 'rejected') throw last.reason;
+    return last.value;
   }
 
   /** `ARG a=b c`: each name with its value (a --build-arg wins over the default; null when neither). */
@@ -375,6 +440,8 @@ class BuildRun {
   }
 
   private beginStep(ins: Instruction): void {
+    if (this.opts.signal?.aborted) throw invalid('the build was cancelled');
+    if (this.failed) throw invalid('stopped: another stage failed');
     this.step++;
     this.say(`Step ${this.step}/${this.total} : ${ins.original}\n`);
   }
@@ -809,6 +876,34 @@ class BuildRun {
   }
 }
 
+/** One stage's part of the stream: written through while live, held until then. */
+class StageOutput {
+  private held: string[] = [];
+  private live = false;
+  done = false;
+
+  constructor(
+    private readonly sink: (text: string) => void,
+    public step: number,
+  ) {}
+
+  write(text: string): void {
+    if (this.live) this.sink(text);
+    else this.held.push(text);
+  }
+
+  goLive(): void {
+    if (this.live) return;
+    this.live = true;
+    for (const t of this.held) this.sink(t);
+    this.held = [];
+  }
+
+  finish(): void {
+    this.done = true;
+  }
+}
+
 interface RunMount {
   type: 'cache' | 'bind' | 'tmpfs' | 'secret';
   target?: string;
@@ -932,6 +1027,7 @@ async function copyInto(rootfs: string, sources: readonly Source[], dest: string
     if (opts.archives[i]) {
       const tmp = await opts.tmp();
       try {
+        await chmod(tmp, 0o755);
         const { decompressed } = await import('../images/streams.js');
         const { stream } = await decompressed(createReadStream(s.entries[0]!.hostPath), 'archive');
         await extractLayer(stream, tmp);

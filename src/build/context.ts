@@ -1,7 +1,7 @@
 import ignoreFactory from '@balena/dockerignore';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errnoCode, invalid } from '../errors.js';
@@ -24,6 +24,8 @@ export class BuildContext {
   static async extract(tar: Readable, parent: string): Promise<BuildContext> {
     await mkdir(parent, { recursive: true });
     const dir = await mkdtemp(join(parent, 'ctx-'));
+    // The context's root is copied like any folder (`COPY . /app/`): give it the usual mode.
+    await chmod(dir, 0o755);
     const ctx = new BuildContext(dir);
     try {
       const { stream } = await decompressed(tar, 'build context');

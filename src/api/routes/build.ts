@@ -80,6 +80,11 @@ export function registerBuildRoutes(r: Router, builder: Builder, commitDeps: Com
       const out = res(ctx);
       out.writeHead(200, { 'Content-Type': 'application/json' });
       const writer = new JsonMessageWriter(out);
+      const cancel = new AbortController();
+      out.once('close', () => {
+        if (!out.writableFinished) cancel.abort();
+      });
+      opts.signal = cancel.signal;
       try {
         await builder.build(context, opts, { stream: (text) => writer.stream(text), aux: (value) => writer.write({ aux: value }) });
       } catch (err) {
