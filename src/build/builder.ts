@@ -347,7 +347,8 @@ class BuildRun {
     const runs = needed.map((s) => new StageOutput((text) => this.out.stream(text), s.firstStep));
     let flushed = 0;
     const advance = (): void => {
-      while (flushed < runs.length && runs[flushed]!.done) flushed++;
+      // A stage that finished while an earlier one was live is written, as one block, when its turn comes.
+      while (flushed < runs.length && runs[flushed]!.done) runs[flushed++]!.goLive();
       if (flushed < runs.length) runs[flushed]!.goLive();
     };
     advance();

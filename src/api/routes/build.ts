@@ -1,3 +1,5 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { BuildContext } from '../../build/context.js';
 import { BuildStepError, type Builder, type BuildOptions } from '../../build/builder.js';
@@ -68,14 +70,47 @@ export function buildOptionsOf(ctx: RequestContext): BuildOptions {
   return opts;
 }
 
+/**
+ * `pier build --secret`: the classic API has no session to ask the client for secrets, so
+ * pier's own CLI sends them in `X-Pier-Build-Secrets` (base64 of a JSON object id → base64
+ * content). The docker CLI never sends it: a RUN that requires a secret then fails clearly.
+ */
+function secretsOf(ctx: RequestContext): Map<string, Buffer> {
+  const header = ctx.req.headers['x-pier-build-secrets'];
+  const out = new Map<string, Buffer>();
+  if (typeof header !== 'string' || header === '') return out;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+  } catch {
+    throw invalid('X-Pier-Build-Secrets: not base64-encoded JSON');
+  }
+  const r = z.record(z.string(), z.string()).safeParse(parsed);
+  if (!r.success) throw invalid('X-Pier-Build-Secrets: expected an object of id to base64 content');
+  for (const [id, b64] of Object.entries(r.data)) out.set(id, Buffer.from(b64, 'base64'));
+  return out;
+}
+
 export function registerBuildRoutes(r: Router, builder: Builder, commitDeps: CommitDeps): void {
   r.post('/build', async (ctx) => {
     const version = queryString(ctx, 'version');
     if (version === '2') throw invalid('BuildKit (version=2) is not supported by pier: use the classic builder (DOCKER_BUILDKIT=0)');
     const opts = buildOptionsOf(ctx);
     if (queryString(ctx, 'remote')) throw invalid('building from a remote context (remote=) is not supported: send the context as the request body');
+    const secrets = secretsOf(ctx);
     const context = await BuildContext.extract(ctx.req, builder.contextParent);
+    let secretDir: string | undefined;
     try {
+      if (secrets.size > 0) {
+        // Secrets live in a private folder for the build only: never in the context, the cache key or a layer.
+        secretDir = await builder.tempDir('secrets-');
+        opts.secrets = new Map();
+        for (const [id, content] of secrets) {
+          const path = join(secretDir, id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+          await writeFile(path, content, { mode: 0o400 });
+          opts.secrets.set(id, path);
+        }
+      }
       await builder.prepare(context, opts);
       const out = res(ctx);
       out.writeHead(200, { 'Content-Type': 'application/json' });
@@ -96,6 +131,7 @@ export function registerBuildRoutes(r: Router, builder: Builder, commitDeps: Com
       out.end();
     } finally {
       await context.close();
+      if (secretDir) await rm(secretDir, { recursive: true, force: true });
     }
   });
 
