@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { importBusybox, repoRoot, run, startDaemon, type Daemon } from './harness.js';
@@ -350,6 +352,61 @@ describe('docker build through pierd (classic API)', () => {
     const r = await run(process.execPath, ['-e', script], { ...process.env, NODE_PATH: join(repoRoot, 'node_modules') }, { timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'same cat /by\n');
+  });
+
+  test('the wire: a gzip context over POST /build gives the classic JSON stream', async () => {
+    const dir = join(work, 'wire');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo out\n');
+    const tgz = join(work, 'wire.tgz');
+    assert.equal((await run('tar', ['-C', dir, '-czf', tgz, '.'], process.env)).code, 0);
+    const r = await run('curl', ['-sS', '--unix-socket', d.socket, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', `@${tgz}`, 'http://pier/v1.51/build?t=wire&nocache=1'], process.env);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\r\n').filter((l) => l !== '');
+    const msgs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(msgs[0], { stream: 'Step 1/2 : FROM busybox\n' });
+    assert.match(String(msgs[1]!.stream), /^ ---> [0-9a-f]{12}\n$/);
+    assert.deepEqual(msgs[2], { stream: 'Step 2/2 : RUN echo out\n' });
+    assert.match(String(msgs[3]!.stream), /^ ---> Running in [0-9a-f]{12}\n$/);
+    assert.deepEqual(msgs[4], { stream: 'out\n' });
+    assert.match(String(msgs[5]!.stream), /^ ---> Removed intermediate container [0-9a-f]{12}\n$/);
+    const aux = msgs.find((m) => m.aux !== undefined) as { aux: { ID: string } };
+    assert.match(aux.aux.ID, /^sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(msgs.slice(-2), [{ stream: `Successfully built ${aux.aux.ID.slice(7, 19)}\n` }, { stream: 'Successfully tagged wire:latest\n' }]);
+
+    const bad = await run('curl', ['-sS', '-w', '%{http_code}', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${tgz}`, 'http://pier/v1.51/build?version=2'], process.env);
+    assert.match(bad.stdout, /BuildKit \(version=2\) is not supported.*400$/s);
+  });
+
+  test('ADD of a URL, RUN --mount=type=cache and --network=none', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
+      res.end(`fetched ${req.url ?? ''}`);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const dir = join(work, 'url');
+      await mkdir(dir);
+      await writeFile(
+        join(dir, 'Dockerfile'),
+        [
+          'FROM busybox',
+          `ADD http://127.0.0.1:${port}/files/remote.txt /downloads/`,
+          'RUN --mount=type=cache,target=/cache echo run1 >> /cache/log && cat /cache/log > /seen1',
+          'RUN --mount=type=cache,target=/cache echo run2 >> /cache/log && cat /cache/log > /seen2',
+          'RUN --network=none ip link | grep -c "^[0-9]*:" > /links',
+          'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links; ls /cache | wc -l"]',
+          '',
+        ].join('\n'),
+      );
+      const r = await build(['-t', 'url'], dir);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const out = await d.docker(['run', '--rm', 'url']);
+      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\n0\n');
+    } finally {
+      server.close();
+    }
   });
 
   test('POST /build/prune forgets the cache', async () => {
