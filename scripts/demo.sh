@@ -62,6 +62,20 @@ if [ "${cli[0]}" != docker ] && command -v docker >/dev/null; then
   docker run --rm busybox echo hello from the docker CLI
 fi
 
+say "${cli[0]##*/} build -t pier-demo: a two-stage Dockerfile"
+demo=$(mktemp -d /tmp/pier-demo.XXXXXX)
+trap 'rm -rf "$demo"' EXIT
+cat >"$demo/Dockerfile" <<'DOCKERFILE'
+FROM busybox AS build
+WORKDIR /out
+RUN echo "built by pier's builder" > message
+FROM busybox
+COPY --from=build /out/message /message
+CMD ["cat", "/message"]
+DOCKERFILE
+"${cli[@]}" build -t pier-demo "$demo"
+"${cli[@]}" run --rm pier-demo
+
 cat <<EOF
 
 pierd is running (pid ${pid:-unknown}), serving the Docker API on $SOCK; its log: $LOG

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SystemFacts } from '../api/routes/system.js';
+import { Builder } from '../build/builder.js';
 import { ContainerService, type ImageRunConfig } from '../containers/service.js';
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
@@ -28,6 +29,7 @@ export interface Engine {
   containers: ContainerService;
   networks: BridgeNetworks;
   facts: SystemFacts;
+  builder: Builder;
 }
 
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
@@ -95,6 +97,9 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     return { any: users.length > 0, running: users.some((c) => live(c.State.Status)), containerIds: users.map((c) => c.Id) };
   });
 
+  const builder = new Builder({ images, snapshots, runtime, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
+  await builder.init();
+
   const warnings: string[] = [];
   if (cgroups.version === '1') warnings.push('WARNING: pier runs on cgroup v1 here; cgroup v2 hosts get the same limits');
   const facts: SystemFacts = {
@@ -115,7 +120,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     warnings,
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, networks, facts };
+  return { events, images, snapshots, runtime, containers, networks, facts, builder };
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

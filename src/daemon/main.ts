@@ -2,6 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
+import { registerBuildRoutes } from '../api/routes/build.js';
 import { registerContainerRoutes } from '../api/routes/containers.js';
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   });
   registerImageRoutes(router, engine.images);
   registerNetworkRoutes(router, { networks: engine.networks, containers: engine.containers });
+  registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: engine.containers });
 
   await mkdir(dirname(config.socket), { recursive: true });
   await rm(config.socket, { force: true });

@@ -1,0 +1,422 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { importBusybox, repoRoot, run, startDaemon, type Daemon } from './harness.js';
+
+/**
+ * The builder through the real docker CLI (classic API: no buildx plugin here, and
+ * DOCKER_BUILDKIT=0 says so explicitly), against a private pierd.
+ */
+
+const TWO_STAGE = `# a two-stage build
+ARG GREETING=hello
+FROM busybox AS build
+ARG GREETING
+WORKDIR /src
+COPY msg.txt .
+RUN echo "$GREETING from build: $(cat msg.txt)" > /src/out.txt && \\
+    echo built
+FROM busybox
+ENV APP_HOME=/app \\
+    MODE=prod
+WORKDIR $APP_HOME
+COPY --from=build /src/out.txt ./out.txt
+COPY data/ ./data/
+LABEL org.example.name="two stage" version=1
+EXPOSE 8080 53/udp
+CMD ["sh", "-c", "cat /app/out.txt /app/data/a.txt; echo mode=$MODE"]
+`;
+
+describe('docker build through pierd (classic API)', () => {
+  let d: Daemon;
+  let work: string;
+  const env = { DOCKER_BUILDKIT: '0' };
+  const build = (args: string[], dir: string) => d.docker(['build', ...args, dir], { env, timeoutMs: 120_000 });
+
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+    work = await mkdtemp('/tmp/pbt-');
+  });
+  after(async () => {
+    await d?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  async function twoStage(name: string): Promise<string> {
+    const dir = join(work, name);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    await writeFile(join(dir, 'Dockerfile'), TWO_STAGE);
+    await writeFile(join(dir, 'msg.txt'), 'the message');
+    await writeFile(join(dir, 'data', 'a.txt'), 'file a');
+    return dir;
+  }
+
+  test('a two-stage Dockerfile builds, runs, inspects, and rebuilds from the cache', async () => {
+    const dir = await twoStage('two');
+    const first = await build(['-t', 'two:1', '-t', 'two:latest'], dir);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(first.stdout, /Step 1\/14 : ARG GREETING=hello/);
+    assert.match(first.stdout, /Step 2\/14 : FROM busybox AS build\n ---> [0-9a-f]{12}\n/);
+    assert.match(first.stdout, / ---> Running in [0-9a-f]{12}\nbuilt\n ---> Removed intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\n/);
+    const id = /Successfully built ([0-9a-f]{12})\n/.exec(first.stdout)?.[1];
+    assert.ok(id, first.stdout);
+    assert.match(first.stdout, /Successfully tagged two:1\nSuccessfully tagged two:latest\n/);
+
+    const ran = await d.docker(['run', '--rm', 'two:1']);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'hello from build: the message\nfile amode=prod\n');
+
+    type Inspect = { Id: string; Config: { Labels: Record<string, string>; ExposedPorts: Record<string, object>; Env: string[]; WorkingDir: string; Cmd: string[] } };
+    const inspect = (JSON.parse((await d.docker(['image', 'inspect', 'two:1'])).stdout) as Inspect[])[0]!;
+    assert.equal(inspect.Id.slice(7, 19), id);
+    assert.deepEqual(inspect.Config.Labels, { 'org.example.name': 'two stage', version: '1' });
+    assert.deepEqual(Object.keys(inspect.Config.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
+    assert.ok(inspect.Config.Env.includes('APP_HOME=/app'));
+    assert.ok(inspect.Config.Env.includes('MODE=prod'));
+    assert.equal(inspect.Config.WorkingDir, '/app');
+    assert.deepEqual(inspect.Config.Cmd, ['sh', '-c', 'cat /app/out.txt /app/data/a.txt; echo mode=$MODE']);
+
+    const history = await d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'two:1']);
+    assert.equal(history.code, 0, history.stderr);
+    const lines = history.stdout.trim().split('\n');
+    assert.match(lines[0]!, /#\(nop\) {2}CMD \["sh","-c",/);
+    assert.match(lines[1]!, /#\(nop\) {2}EXPOSE 8080\/tcp 53\/udp|#\(nop\) {2}EXPOSE 53\/udp 8080\/tcp/);
+    assert.ok(lines.some((l) => /COPY dir:[0-9a-f]{64} in \/app\/data\//.test(l)), history.stdout);
+    assert.ok(lines.some((l) => /#\(nop\) {2}WORKDIR \/app/.test(l)), history.stdout);
+
+    // Rebuild: nothing runs, every step is cached, same image.
+    const again = await build(['-t', 'two:1'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /Running in/);
+    assert.equal((again.stdout.match(/ ---> Using cache\n/g) ?? []).length, 11, again.stdout);
+    assert.match(again.stdout, new RegExp(`Successfully built ${id}\n`));
+
+    // One copied file changes: the build stage is cached, the final stage reruns from `COPY data/` on.
+    await writeFile(join(dir, 'data', 'a.txt'), 'file A2');
+    const changed = await build(['-t', 'two:1'], dir);
+    assert.equal(changed.code, 0, changed.stderr);
+    const steps = changed.stdout.split(/(?=Step \d+\/14 : )/).filter((s) => s.startsWith('Step'));
+    const cachedSteps = steps.filter((s) => s.includes('Using cache')).map((s) => /Step (\d+)/.exec(s)![1]);
+    assert.deepEqual(cachedSteps, ['3', '4', '5', '6', '8', '9', '10'], changed.stdout);
+    const ran2 = await d.docker(['run', '--rm', 'two:1']);
+    assert.equal(ran2.stdout, 'hello from build: the message\nfile A2mode=prod\n');
+  });
+
+  test('--build-arg, --target and a failing RUN', async () => {
+    const dir = await twoStage('args');
+    const r = await build(['--build-arg', 'GREETING=hi', '--target', 'build', '-t', 'stage:build'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /Step 7\/14/);
+    const out = await d.docker(['run', '--rm', 'stage:build', 'cat', '/src/out.txt']);
+    assert.equal(out.stdout, 'hi from build: the message\n');
+
+    const fail = join(work, 'fail');
+    await mkdir(fail);
+    await writeFile(join(fail, 'Dockerfile'), 'FROM busybox\nRUN echo before; exit 3\nRUN echo never\n');
+    const before = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'stage:build']);
+    const failed = await build(['-t', 'stage:build'], fail);
+    assert.equal(failed.code, 3, failed.stdout + failed.stderr);
+    assert.match(failed.stdout, /before\n/);
+    assert.match(failed.stderr, /The command '\/bin\/sh -c echo before; exit 3' returned a non-zero code: 3/);
+    const afterId = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'stage:build']);
+    assert.equal(afterId.stdout, before.stdout, 'a failed build moves no tag');
+  });
+
+  test('a syntax error names the line', async () => {
+    const dir = join(work, 'syntax');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\n# comment\nRUN true \\\n  && true\nFROOM x\n');
+    const r = await build(['-t', 'bad'], dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /dockerfile parse error line 5: unknown instruction: FROOM/);
+  });
+
+  test('hostile contexts stay inside the context and the image', async () => {
+    const dir = join(work, 'hostile');
+    await mkdir(dir);
+    await symlink('/etc', join(dir, 'etc-link'));
+    await writeFile(join(dir, 'ok.txt'), 'ok');
+    await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', 'RUN ln -s /etc /target && mkdir -p /owned', 'COPY ../../ok.txt /owned/', 'COPY /ok.txt /target/pier-escape-test', 'COPY etc-link/hostname /from-link', 'CMD ["cat", "/etc/pier-escape-test", "/from-link"]', ''].join('\n'));
+    const r = await build(['-t', 'hostile'], dir);
+    // etc-link points at the context's own /etc, which does not exist: the COPY fails.
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /etc-link\/hostname/);
+    await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', 'RUN ln -s /etc /target && mkdir -p /owned', 'COPY ../../ok.txt /owned/', 'COPY /ok.txt /target/pier-escape-test', 'CMD ["cat", "/etc/pier-escape-test", "/owned/ok.txt"]', ''].join('\n'));
+    const ok = await build(['-t', 'hostile'], dir);
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    await assert.rejects(readFile('/etc/pier-escape-test'), /ENOENT/);
+    const out = await d.docker(['run', '--rm', 'hostile']);
+    assert.equal(out.stdout, 'okok');
+  });
+
+  test('independent stages build in parallel; the stream keeps Dockerfile order', async () => {
+    const dir = join(work, 'parallel');
+    await mkdir(dir);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      [
+        'FROM busybox AS a',
+        'RUN date +%s > /start && sleep 2 && date +%s > /end',
+        'FROM busybox AS b',
+        // b ends first: its block is held back until a's is written.
+        'RUN date +%s > /start && sleep 1 && echo b-output && date +%s > /end',
+        'FROM busybox AS unused',
+        'RUN echo never-built',
+        'FROM busybox',
+        'COPY --from=a /start /a.start',
+        'COPY --from=a /end /a.end',
+        'COPY --from=b /start /b.start',
+        'CMD ["sh", "-c", "cat /a.start /a.end /b.start"]',
+        '',
+      ].join('\n'),
+    );
+    const r = await build(['-t', 'par'], dir);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.doesNotMatch(r.stdout, /never-built|Step 5\/11/);
+    const steps = [...r.stdout.matchAll(/Step (\d+)\/11/g)].map((m) => Number(m[1]));
+    assert.deepEqual(steps, [1, 2, 3, 4, 7, 8, 9, 10, 11]);
+    assert.match(r.stdout, /Step 4\/11 : RUN [^\n]*\n ---> Running in [0-9a-f]{12}\nb-output\n/);
+    const out = await d.docker(['run', '--rm', 'par']);
+    const [aStart, aEnd, bStart] = out.stdout.trim().split('\n').map(Number);
+    assert.ok(bStart! < aEnd! && aStart! <= bStart! + 1, `stage b started (${bStart}) before stage a ended (${aEnd})`);
+  });
+
+  test('the other instructions, .dockerignore, heredocs, ADD of a tar, ONBUILD', async () => {
+    const dir = join(work, 'many');
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    await writeFile(join(dir, 'keep.txt'), 'keep');
+    await writeFile(join(dir, 'secret.key'), 'do not send');
+    await writeFile(join(dir, 'logs', 'a.log'), 'a');
+    await writeFile(join(dir, 'logs', 'important.log'), 'important');
+    await writeFile(join(dir, '.dockerignore'), '*.key\nlogs/*.log\n!logs/important.log\n');
+    const tarResult = await run('tar', ['-C', dir, '-czf', join(dir, 'bundle.tar.gz'), 'keep.txt'], process.env);
+    assert.equal(tarResult.code, 0, tarResult.stderr);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      [
+        'FROM busybox AS base',
+        'ONBUILD RUN echo triggered > /onbuild.txt',
+        'FROM base',
+        'MAINTAINER someone@example.com',
+        'SHELL ["/bin/sh", "-ec"]',
+        'COPY . /ctx/',
+        'ADD bundle.tar.gz /unpacked/',
+        'COPY --chmod=600 --chown=1:2 keep.txt /owned.txt',
+        'RUN <<EOF',
+        'echo from-heredoc > /heredoc.txt',
+        'ls /ctx | sort | tr "\\n" " " > /ctx-list.txt',
+        'EOF',
+        'COPY <<greeting /greeting.txt',
+        'hello $HOSTNAME_UNSET_VAR!',
+        'greeting',
+        'USER 1000:1000',
+        'VOLUME /data',
+        'STOPSIGNAL SIGUSR1',
+        'HEALTHCHECK --interval=5s CMD true',
+        'ENTRYPOINT ["sh", "-c"]',
+        'CMD ["cat /onbuild.txt /heredoc.txt /ctx-list.txt /greeting.txt /unpacked/keep.txt; ls /ctx/logs; stat -c \'%a %u:%g\' /owned.txt; id -u"]',
+        '',
+      ].join('\n'),
+    );
+    const r = await build(['-t', 'many'], dir);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /# Executing 1 build trigger/);
+    const out = await d.docker(['run', '--rm', 'many']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, 'triggered\nfrom-heredoc\nDockerfile bundle.tar.gz keep.txt logs hello !\nkeepimportant.log\n600 1:2\n1000\n');
+    const inspect = (JSON.parse((await d.docker(['image', 'inspect', 'many'])).stdout) as Array<{ Author: string; Config: Record<string, unknown> }>)[0]!;
+    assert.equal(inspect.Author, 'someone@example.com');
+    assert.equal(inspect.Config.User, '1000:1000');
+    assert.deepEqual(inspect.Config.Volumes, { '/data': {} });
+    assert.equal(inspect.Config.StopSignal, 'SIGUSR1');
+    assert.deepEqual(inspect.Config.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5_000_000_000 });
+    assert.deepEqual(inspect.Config.Entrypoint, ['sh', '-c']);
+    assert.deepEqual(inspect.Config.Shell, ['/bin/sh', '-ec']);
+    assert.equal((inspect.Config.OnBuild as string[] | null | undefined)?.length ?? 0, 0, 'the triggers ran and are not inherited');
+  });
+
+  test('the cache survives a daemon restart; --no-cache, -q and --iidfile', async () => {
+    const dir = join(work, 'restart');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo once > /once\nCMD ["cat", "/once"]\n');
+    const first = await build(['-q', '--iidfile', join(dir, 'iid'), '-t', 'restart:1'], dir);
+    assert.equal(first.code, 0, first.stderr);
+    const iid = await readFile(join(dir, 'iid'), 'utf8');
+    assert.match(iid, /^sha256:[0-9a-f]{64}\n$/, 'as Docker writes it with -q: the stream line');
+    assert.equal(first.stdout, iid);
+    await d.restart();
+    const again = await build(['-t', 'restart:1'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((again.stdout.match(/Using cache/g) ?? []).length, 2, again.stdout);
+    assert.match(again.stdout, new RegExp(`Successfully built ${iid.slice(7, 19)}`));
+    const fresh = await build(['--no-cache', '-t', 'restart:1'], dir);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.doesNotMatch(fresh.stdout, /Using cache/);
+    assert.match(fresh.stdout, /Running in/);
+  });
+
+  test('docker commit and POST /commit with --change', async () => {
+    const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true 2>/dev/null; sleep 300']);
+    assert.equal(c.code, 0, c.stderr);
+    const id = c.stdout.trim();
+    for (let i = 0; i < 50; i++) {
+      const r = await d.docker(['exec', id, 'cat', '/note']);
+      if (r.code === 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const commit = await d.docker(['commit', '--change', 'CMD ["cat", "/note"]', '--change', 'ENV NOTE=yes', id, 'committed:1']);
+    assert.equal(commit.code, 0, commit.stderr);
+    assert.match(commit.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    const state = await d.docker(['inspect', '--format', '{{.State.Status}}', id]);
+    assert.equal(state.stdout.trim(), 'running', 'the container was unpaused after the commit');
+    const out = await d.docker(['run', '--rm', 'committed:1']);
+    assert.equal(out.stdout, 'committed\n');
+    const env2 = await d.docker(['run', '--rm', 'committed:1', 'sh', '-c', 'echo $NOTE; test -e /bin/true && echo has-true || echo no-true']);
+    assert.equal(env2.stdout, 'yes\nno-true\n');
+    await d.docker(['rm', '-f', id]);
+  });
+
+  test('docker-py images.build() returns the image', async () => {
+    const dir = await twoStage('py');
+    const script = [
+      'import docker, sys',
+      `c = docker.DockerClient(base_url="unix://${d.socket}")`,
+      `img, logs = c.images.build(path=sys.argv[1], tag="py:1")`,
+      'print(img.id)',
+      'print(img.tags)',
+    ].join('\n');
+    const r = await run('/usr/bin/python3', ['-c', script, dir], { ...process.env }, { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const [imageId, tags] = r.stdout.trim().split('\n');
+    assert.match(imageId!, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(tags!.includes("'py:1'"), tags);
+  });
+
+  test('pier build: one line per step, cached steps, secrets, the failing step and its code', async () => {
+    const dir = join(work, 'pier');
+    await mkdir(dir);
+    await writeFile(join(work, 'token'), 's3cret');
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      ['FROM busybox', 'RUN --mount=type=secret,id=token,required=true cat /run/secrets/token > /seen', 'LABEL built-by=pier', 'CMD ["cat", "/seen"]', ''].join('\n'),
+    );
+    const first = await d.pier(['build', '--progress=plain', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', '--iidfile', join(work, 'pier.iid'), dir]);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(first.stdout, /^\[1\/4\] FROM busybox {2}\d+\.\ds\n/m);
+    assert.match(first.stdout, /^\[2\/4\] RUN --mount=type=secret,id=token,required=true cat \/run\/secrets\/token > \/seen {2}\d+\.\ds\n/m);
+    assert.match(first.stdout, /Successfully tagged pierbuilt:latest\n/);
+    assert.match(await readFile(join(work, 'pier.iid'), 'utf8'), /^sha256:[0-9a-f]{64}$/);
+    const seen = await d.docker(['run', '--rm', 'pierbuilt']);
+    assert.equal(seen.stdout, 's3cret');
+    const history = await d.docker(['history', '--no-trunc', 'pierbuilt']);
+    assert.doesNotMatch(history.stdout, /s3cret/);
+
+    const again = await d.pier(['build', '--progress=plain', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
+    assert.match(again.stdout, /^\[2\/4\] RUN .* {2}CACHED\n/m);
+    // Through the classic API (docker CLI) there is no way to send the secret: a clear error.
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=secret,id=other,required=true cat /run/secrets/other\n');
+    const noSecret = await build([], dir);
+    assert.notEqual(noSecret.code, 0);
+    assert.match(noSecret.stderr, /secret other not found: the classic build API cannot carry secrets/);
+
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo working; echo oops >&2; exit 7\n');
+    const failed = await d.pier(['build', '-t', 'pierbuilt', dir]);
+    assert.equal(failed.code, 7, failed.stdout + failed.stderr);
+    assert.match(failed.stderr, /\[2\/2\] RUN echo working; echo oops >&2; exit 7 {2}FAILED after/);
+    assert.match(failed.stderr, /working\n/);
+    assert.match(failed.stderr, /ERROR: The command '\/bin\/sh -c echo working; echo oops >&2; exit 7' returned a non-zero code: 7/);
+    const commit = await d.pier(['builder', 'prune', '-f']);
+    assert.equal(commit.code, 0, commit.stderr);
+    assert.match(commit.stdout, /Total reclaimed space: /);
+  });
+
+  test('dockerode builds through pierd', async () => {
+    const dir = join(work, 'dockerode');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo dockerode > /by\nCMD ["cat", "/by"]\n');
+    const script = `
+      const Docker = require('dockerode');
+      const docker = new Docker({ socketPath: ${JSON.stringify(d.socket)} });
+      (async () => {
+        const stream = await docker.buildImage({ context: ${JSON.stringify(dir)}, src: ['Dockerfile'] }, { t: 'dockerode:1' });
+        const out = await new Promise((ok, fail) => docker.modem.followProgress(stream, (err, res) => (err ? fail(err) : ok(res))));
+        const aux = out.find((m) => m.aux && m.aux.ID);
+        const img = await docker.getImage('dockerode:1').inspect();
+        console.log(aux.aux.ID === img.Id ? 'same' : 'different', img.Config.Cmd.join(' '));
+      })().catch((e) => { console.error(e); process.exit(1); });
+    `;
+    const r = await run(process.execPath, ['-e', script], { ...process.env, NODE_PATH: join(repoRoot, 'node_modules') }, { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'same cat /by\n');
+  });
+
+  test('the wire: a gzip context over POST /build gives the classic JSON stream', async () => {
+    const dir = join(work, 'wire');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo out\n');
+    const tgz = join(work, 'wire.tgz');
+    assert.equal((await run('tar', ['-C', dir, '-czf', tgz, '.'], process.env)).code, 0);
+    const r = await run('curl', ['-sS', '--unix-socket', d.socket, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', `@${tgz}`, 'http://pier/v1.51/build?t=wire&nocache=1'], process.env);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\r\n').filter((l) => l !== '');
+    const msgs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(msgs[0], { stream: 'Step 1/2 : FROM busybox\n' });
+    assert.match(String(msgs[1]!.stream), /^ ---> [0-9a-f]{12}\n$/);
+    assert.deepEqual(msgs[2], { stream: 'Step 2/2 : RUN echo out\n' });
+    assert.match(String(msgs[3]!.stream), /^ ---> Running in [0-9a-f]{12}\n$/);
+    assert.deepEqual(msgs[4], { stream: 'out\n' });
+    assert.match(String(msgs[5]!.stream), /^ ---> Removed intermediate container [0-9a-f]{12}\n$/);
+    const aux = msgs.find((m) => m.aux !== undefined) as { aux: { ID: string } };
+    assert.match(aux.aux.ID, /^sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(msgs.slice(-2), [{ stream: `Successfully built ${aux.aux.ID.slice(7, 19)}\n` }, { stream: 'Successfully tagged wire:latest\n' }]);
+
+    const bad = await run('curl', ['-sS', '-w', '%{http_code}', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${tgz}`, 'http://pier/v1.51/build?version=2'], process.env);
+    assert.match(bad.stdout, /BuildKit \(version=2\) is not supported.*400$/s);
+  });
+
+  test('ADD of a URL, RUN --mount=type=cache and --network=none', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
+      res.end(`fetched ${req.url ?? ''}`);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const dir = join(work, 'url');
+      await mkdir(dir);
+      await writeFile(
+        join(dir, 'Dockerfile'),
+        [
+          'FROM busybox',
+          `ADD http://127.0.0.1:${port}/files/remote.txt /downloads/`,
+          'RUN --mount=type=cache,target=/cache echo run1 >> /cache/log && cat /cache/log > /seen1',
+          'RUN --mount=type=cache,target=/cache echo run2 >> /cache/log && cat /cache/log > /seen2',
+          'RUN --network=none ip link | grep -c "^[0-9]*:" > /links',
+          'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links; ls /cache | wc -l"]',
+          '',
+        ].join('\n'),
+      );
+      const r = await build(['-t', 'url'], dir);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const out = await d.docker(['run', '--rm', 'url']);
+      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\n0\n');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('POST /build/prune forgets the cache', async () => {
+    const dir = await twoStage('prune');
+    const r = await build(['-t', 'prune:1'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const prune = await d.docker(['builder', 'prune', '-f'], { env });
+    assert.equal(prune.code, 0, prune.stderr);
+    const again = await build(['-t', 'prune:1'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /Using cache/);
+  });
+});
