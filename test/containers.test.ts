@@ -138,6 +138,8 @@ describe('containers through the docker CLI', () => {
     assert.equal(byStatus.stdout.trim(), 'idle');
     const byAncestor = await d.docker(['ps', '--filter', 'ancestor=busybox', '--format', '{{.Names}}']);
     assert.equal(byAncestor.stdout.trim(), 'sleeper');
+    assert.equal((await d.docker(['ps', '--filter', 'network=bridge', '--format', '{{.Names}}'])).stdout.trim(), 'sleeper');
+    assert.equal((await d.docker(['ps', '--filter', 'network=none', '--format', '{{.Names}}'])).stdout.trim(), '');
     await d.docker(['rm', '-f', 'sleeper', 'idle']);
   });
 

@@ -300,6 +300,25 @@ async function filterContainers(list: ContainerRecord[], f: Filters, deps: Conta
     if (ancestors.length > 0 && !ancestors.some((a) => c.Image === a || c.Config.Image === a)) return false;
     if (before !== undefined && c.Created >= before) return false;
     if (since !== undefined && c.Created <= since) return false;
+    const networks = f.get('network') ?? [];
+    if (networks.length > 0) {
+      const mine = [c.HostConfig.NetworkMode ?? '', ...Object.keys(c.NetworkSettings.Networks), ...Object.values(c.NetworkSettings.Networks).map((n) => n.NetworkID)];
+      if (!networks.some((n) => mine.some((m) => m === n || (n.length >= 12 && m.startsWith(n))))) return false;
+    }
+    const exposes = f.get('expose') ?? [];
+    if (exposes.length > 0 && !exposes.some((p) => portKey(p) in (c.Config.ExposedPorts ?? {}))) return false;
+    const publishes = f.get('publish') ?? [];
+    if (publishes.length > 0 && !publishes.some((p) => (c.HostConfig.PortBindings?.[portKey(p)] ?? null) !== null)) return false;
+    const volumes = f.get('volume') ?? [];
+    if (volumes.length > 0 && !volumes.some((v) => (c.HostConfig.Binds ?? []).some((b) => b.split(':').slice(0, 2).includes(v)))) return false;
+    // pier has no health checks yet: every container's health is `none`.
+    const health = f.get('health') ?? [];
+    if (health.length > 0 && !health.includes('none')) return false;
     return true;
   });
+}
+
+/** `80` → `80/tcp`, as Docker's port filters read it. */
+function portKey(p: string): string {
+  return p.includes('/') ? p : `${p}/tcp`;
 }
