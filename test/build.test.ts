@@ -409,6 +409,23 @@ describe('docker build through pierd (classic API)', () => {
     }
   });
 
+  test('--cache-from reuses the steps of a given image when the local cache is empty', async () => {
+    const dir = await twoStage('cachefrom');
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nENV X=1\nCOPY msg.txt /msg\nRUN cat /msg > /copy\nCMD ["cat", "/copy"]\n');
+    const first = await build(['-t', 'cf:1'], dir);
+    assert.equal(first.code, 0, first.stderr);
+    const id = /Successfully built ([0-9a-f]{12})/.exec(first.stdout)![1]!;
+    assert.equal((await d.docker(['builder', 'prune', '-f'], { env })).code, 0);
+    const withFrom = await build(['--cache-from', 'cf:1', '-t', 'cf:3'], dir);
+    assert.equal(withFrom.code, 0, withFrom.stderr);
+    assert.equal((withFrom.stdout.match(/Using cache/g) ?? []).length, 4, withFrom.stdout);
+    assert.doesNotMatch(withFrom.stdout, /Running in/);
+    assert.match(withFrom.stdout, new RegExp(`Successfully built ${id}`));
+    assert.equal((await d.docker(['builder', 'prune', '-f'], { env })).code, 0);
+    const without = await build(['-t', 'cf:2'], dir);
+    assert.doesNotMatch(without.stdout, /Using cache/, 'without --cache-from, the pruned cache gives nothing');
+  });
+
   test('POST /build/prune forgets the cache', async () => {
     const dir = await twoStage('prune');
     const r = await build(['-t', 'prune:1'], dir);

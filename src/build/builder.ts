@@ -190,7 +190,7 @@ export class Builder {
     const config: OciImage = structuredClone(state.config);
     const created = new Date().toISOString();
     config.created = created;
-    config.history = [...(config.history ?? []), { ...history, created }];
+    config.history = [...(config.history ?? []), historyEntry(history, created)];
     const layers = [...state.layers];
     if (layer) {
       config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, layer.diffId] };
@@ -267,6 +267,20 @@ export class Builder {
       await rm(logDir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * A history entry with its keys in the order the image config schema reads them back, so an
+ * entry written now and one restored from another image give the same config bytes (and ID).
+ */
+function historyEntry(h: History, created: string): History {
+  return {
+    created,
+    ...(h.created_by !== undefined ? { created_by: h.created_by } : {}),
+    ...(h.author !== undefined ? { author: h.author } : {}),
+    ...(h.comment !== undefined ? { comment: h.comment } : {}),
+    ...(h.empty_layer ? { empty_layer: true } : {}),
+  };
 }
 
 function familiarTag(t: string): string {
@@ -522,18 +536,26 @@ class BuildRun {
   }
 
   /** A step whose result comes from the cache when its key is known; else from `make`. */
-  private async cached(state: StageState, key: unknown, make: () => Promise<Image>, carry: Pick<StageState, 'args' | 'cmdSet'> = state): Promise<StageState> {
+  private async cached(
+    state: StageState,
+    key: unknown,
+    make: () => Promise<Image>,
+    carry: Pick<StageState, 'args' | 'cmdSet'> = state,
+    probe?: CacheFromProbe,
+  ): Promise<StageState> {
     const k = BuildCache.key({ parent: state.imageId, key });
     if (!this.opts.noCache) {
       const hit = this.b.cache.get(k);
-      if (hit) {
-        const image = await this.b.images.get(hit).catch(() => undefined);
-        if (image) {
-          this.say(' ---> Using cache\n');
-          this.say(` ---> ${shortId(image.id)}\n`);
-          const next = await this.stateOf(image);
-          return { ...next, args: carry.args, cmdSet: carry.cmdSet };
-        }
+      let image = hit ? await this.b.images.get(hit).catch(() => undefined) : undefined;
+      if (!image && probe) {
+        image = await this.fromCacheSources(state, probe);
+        if (image) await this.b.cache.put(k, image.id);
+      }
+      if (image) {
+        this.say(' ---> Using cache\n');
+        this.say(` ---> ${shortId(image.id)}\n`);
+        const next = await this.stateOf(image);
+        return { ...next, args: carry.args, cmdSet: carry.cmdSet };
       }
     }
     const image = await make();
@@ -541,6 +563,48 @@ class BuildRun {
     this.say(` ---> ${shortId(image.id)}\n`);
     const next = await this.stateOf(image);
     return { ...next, args: carry.args, cmdSet: carry.cmdSet };
+  }
+
+  private cacheSources: Promise<Array<{ image: Image; config: OciImage }>> | undefined;
+
+  /**
+   * `--cache-from`: a local image whose history and layers start as this stage's do, and whose
+   * next history entry was made by the same instruction, gives the step's result (its layer
+   * and history entry; the config is the one this step computes), as Docker's classic builder
+   * restores cached images from `--cache-from` sources.
+   */
+  private async fromCacheSources(state: StageState, probe: CacheFromProbe): Promise<Image | undefined> {
+    if (this.opts.cacheFrom.length === 0) return undefined;
+    this.cacheSources ??= (async () => {
+      const out: Array<{ image: Image; config: OciImage }> = [];
+      for (const name of this.opts.cacheFrom) {
+        const image = await this.b.images.resolve(name).catch(() => undefined);
+        if (image) out.push({ image, config: await this.b.images.config(image) });
+      }
+      return out;
+    })();
+    const history = state.config.history ?? [];
+    const diffIds = state.config.rootfs.diff_ids;
+    for (const { image, config } of await this.cacheSources) {
+      const h = config.history ?? [];
+      const d = config.rootfs.diff_ids;
+      if (h.length <= history.length || d.length < diffIds.length) continue;
+      if (!history.every((e, i) => e.created_by === h[i]!.created_by && !!e.empty_layer === !!h[i]!.empty_layer)) continue;
+      if (!diffIds.every((id, i) => id === d[i])) continue;
+      const entry = h[history.length]!;
+      if (entry.created_by !== probe.createdBy || !!entry.empty_layer !== probe.emptyLayer) continue;
+      if (!probe.emptyLayer && d.length <= diffIds.length) continue;
+      const next: OciImage = structuredClone(probe.emptyLayer ? probe.config : state.config);
+      next.created = entry.created;
+      next.history = [...history, historyEntry(entry, entry.created ?? '')];
+      const layers = [...state.layers];
+      if (!probe.emptyLayer) {
+        next.rootfs = { type: 'layers', diff_ids: [...diffIds, d[diffIds.length]!] };
+        layers.push(image.layers[diffIds.length]!);
+      }
+      return this.b.images.createImage({ config: next, layers, ...(state.imageId ? { parent: state.imageId } : {}) });
+    }
+    return undefined;
   }
 
   private shellOf(state: StageState): string[] {
@@ -564,7 +628,6 @@ class BuildRun {
           const i = list.findIndex((e) => e.split('=', 1)[0] === k);
           if (i >= 0) list[i] = `${k}=${v}`;
           else list.push(`${k}=${v}`);
-          env.set(k, v);
           words.push(`${k}=${v}`);
         }
         cfg.Env = list;
@@ -642,7 +705,11 @@ class BuildRun {
     }
     next.config.config = cfg;
     const createdBy = `${this.shellOf(state).join(' ')} #(nop)  ${comment}`;
-    return this.cached(state, { createdBy, config: cfg, author: next.config.author ?? '' }, () => this.b.commitImage(next, { created_by: createdBy, empty_layer: true }), next);
+    return this.cached(state, { createdBy, config: cfg, author: next.config.author ?? '' }, () => this.b.commitImage(next, { created_by: createdBy, empty_layer: true }), next, {
+      createdBy,
+      emptyLayer: true,
+      config: next.config,
+    });
   }
 
   // ---- RUN ----
@@ -735,7 +802,7 @@ class BuildRun {
       } finally {
         lease.release();
       }
-    });
+    }, state, { createdBy, emptyLayer: false, config: state.config });
   }
 
   private async runMounts(mounts: RunMount[]): Promise<ContainerSpec['mounts']> {
@@ -829,7 +896,7 @@ class BuildRun {
           } finally {
             lease.release();
           }
-        });
+        }, state, { createdBy, emptyLayer: false, config: state.config });
       } finally {
         await fromTree?.release();
       }
@@ -903,6 +970,14 @@ class StageOutput {
   finish(): void {
     this.done = true;
   }
+}
+
+/** What `--cache-from` matching needs to know of a step. */
+interface CacheFromProbe {
+  createdBy: string;
+  emptyLayer: boolean;
+  /** For a metadata step: the config it gives. */
+  config: OciImage;
 }
 
 interface RunMount {
