@@ -35,7 +35,15 @@ export interface BuildOutput {
   stream(text: string): void;
   /** The `aux` message (`{"ID":"sha256:..."}`). */
   aux(value: unknown): void;
+  /** Pull progress of a FROM image (`status`, `id`, `progressDetail`), passed through. */
+  progress?(msg: { status?: string; id?: string; progress?: string; progressDetail?: { current?: number; total?: number } }): void;
 }
+
+/**
+ * Pulls `reference` into the image store, reporting progress as Docker's pull messages. The
+ * distribution part provides it; without it FROM takes local images only.
+ */
+export type PullFn = (reference: string, platform: string | undefined, onProgress: NonNullable<BuildOutput['progress']>) => Promise<void>;
 
 export interface BuildOptions {
   dockerfile: string;
@@ -98,6 +106,8 @@ interface StageState {
 export class Builder {
   readonly cache: BuildCache;
   readonly images: ImageService;
+  /** Set by the engine once a registry client exists: FROM pulls missing images (and all with --pull). */
+  pull: PullFn | undefined;
   private readonly snapshots: Snapshotter;
   private readonly runtime: ContainerRuntime;
 
@@ -484,15 +494,21 @@ class BuildRun {
         cmdSet: false,
       };
     } else {
-      let image: Image;
-      try {
-        image = await this.b.images.resolve(name);
-      } catch (err) {
-        if (err instanceof EngineError && err.kind === 'notFound') {
-          throw notFound(`pull access denied for ${name.replace(/:.*$/, '')}, repository does not exist or may require 'docker login': ${name} is not present locally and this engine cannot pull it`);
-        }
+      const pull = this.b.pull;
+      let image = this.opts.pull && pull ? undefined : await this.b.images.resolve(name).catch((err: unknown) => {
+        if (err instanceof EngineError && err.kind === 'notFound') return undefined;
         throw err;
+      });
+      if (!image && pull) {
+        await pull(name, this.opts.platform, (msg) => {
+          if (!this.opts.quiet) this.out.progress?.(msg);
+        });
+        image = await this.b.images.resolve(name);
       }
+      if (!image) {
+        throw notFound(`pull access denied for ${name.replace(/:.*$/, '')}, repository does not exist or may require 'docker login': ${name} is not present locally and this engine cannot pull it`);
+      }
+      if (this.opts.pull && !pull) this.say(`--pull: this engine cannot pull yet; using the local ${name}\n`);
       state = await this.stateOf(image);
     }
     if (state.imageId) this.say(` ---> ${shortId(state.imageId)}\n`);
