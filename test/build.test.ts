@@ -260,14 +260,10 @@ describe('docker build through pierd (classic API)', () => {
   });
 
   test('docker commit and POST /commit with --change', async () => {
-    const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true 2>/dev/null; sleep 300']);
+    const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true; echo ready; sleep 300']);
     assert.equal(c.code, 0, c.stderr);
     const id = c.stdout.trim();
-    for (let i = 0; i < 50; i++) {
-      const r = await d.docker(['exec', id, 'cat', '/note']);
-      if (r.code === 0) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    for (let i = 0; i < 100 && !(await d.docker(['logs', id])).stdout.includes('ready'); i++) await new Promise((res) => setTimeout(res, 50));
     const commit = await d.docker(['commit', '--change', 'CMD ["cat", "/note"]', '--change', 'ENV NOTE=yes', id, 'committed:1']);
     assert.equal(commit.code, 0, commit.stderr);
     assert.match(commit.stdout, /^sha256:[0-9a-f]{64}\n$/);
