@@ -108,9 +108,16 @@ describe('docker build through pierd (classic API)', () => {
 
   test('--build-arg, --target and a failing RUN', async () => {
     const dir = await twoStage('args');
-    const r = await build(['--build-arg', 'GREETING=hi', '--target', 'build', '-t', 'stage:build'], dir);
+    // -f outside the context: the CLI sends the Dockerfile under a random name; --label adds a last step.
+    const outside = join(work, 'Dockerfile.outside');
+    await writeFile(outside, TWO_STAGE);
+    const r = await build(['-f', outside, '--build-arg', 'GREETING=hi', '--build-arg', 'UNUSED=1', '--label', 'from=cli', '--target', 'build', '-t', 'stage:build'], dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.doesNotMatch(r.stdout, /Step 7\/14/);
+    assert.doesNotMatch(r.stdout, /Step 7\/15/);
+    assert.match(r.stdout, /Step 15\/15 : LABEL "from"="cli"\n/);
+    assert.match(r.stdout, /\[Warning\] One or more build-args \[UNUSED\] were not consumed\n/);
+    const labels = await d.docker(['image', 'inspect', '--format', '{{json .Config.Labels}}', 'stage:build']);
+    assert.equal(labels.stdout.trim(), '{"from":"cli"}');
     const out = await d.docker(['run', '--rm', 'stage:build', 'cat', '/src/out.txt']);
     assert.equal(out.stdout, 'hi from build: the message\n');
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode, invalid } from '../errors.js';
 import { decompressed, peek } from '../images/streams.js';
@@ -31,11 +31,10 @@ export class BuildContext {
     try {
       const { stream } = await decompressed(tar, 'build context');
       const { head, stream: body } = await peek(stream, 512);
-      if (head.length > 0 && !looksLikeTar(head)) {
+      if (head.length > 0 && !looksLikeTar(head) && !head.every((b) => b === 0)) {
         // Docker also takes a bare Dockerfile as the body (`curl --data-binary @Dockerfile`).
-        if (head.length >= 512 && head.every((b) => b === 0)) await extractLayer(body, dir);
-        else await pipeline(body, createWriteStream(join(dir, 'Dockerfile'), { mode: 0o644 }));
-      } else await extractLayer(body, dir);
+        await pipeline(body, createWriteStream(join(dir, 'Dockerfile'), { mode: 0o644 }));
+      } else await extractLayer(Readable.from(padded(body)), dir);
       await ctx.loadIgnore();
       return ctx;
     } catch (err) {
@@ -83,7 +82,7 @@ export class BuildContext {
     try {
       return await readFile(path, 'utf8');
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT' && !name) {
+      if (errnoCode(err) === 'ENOENT' && (!name || name === 'Dockerfile')) {
         // Docker also accepts a lower-case dockerfile.
         try {
           return await readFile(await resolveInRoot(this.dir, 'dockerfile'), 'utf8');
@@ -95,6 +94,21 @@ export class BuildContext {
       throw err;
     }
   }
+}
+
+/**
+ * The stream's bytes, then zeros up to the next 512-byte block and two empty blocks. The docker
+ * CLI, when it adds a Dockerfile from outside the context, sends a tar that stops right after
+ * the last file's data (no padding, no end-of-archive blocks), which Docker's reader accepts;
+ * extra zeros after a complete archive change nothing.
+ */
+async function* padded(source: Readable): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    yield chunk;
+  }
+  yield Buffer.alloc((512 - (size % 512)) % 512 + 1024);
 }
 
 /** Whether a 512-byte block is a tar header: its checksum field matches its bytes. */
