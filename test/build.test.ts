@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, repoRoot, run, startDaemon, type Daemon } from './harness.js';
+import { importBusybox, mountsUnder, repoRoot, run, startDaemon, type Daemon } from './harness.js';
 
 /**
  * The builder through the real docker CLI (classic API: no buildx plugin here, and
@@ -432,6 +432,33 @@ describe('docker build through pierd (classic API)', () => {
     assert.equal((await d.docker(['builder', 'prune', '-f'], { env })).code, 0);
     const without = await build(['-t', 'cf:2'], dir);
     assert.doesNotMatch(without.stdout, /Using cache/, 'without --cache-from, the pruned cache gives nothing');
+  });
+
+  test('a daemon killed during a RUN leaves nothing behind once it restarts', async () => {
+    const dir = join(work, 'crash');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo started && sleep 60\n');
+    const building = build(['-t', 'crash'], dir);
+    const mnt = join(d.root, 'build', 'mnt');
+    const execDir = join(d.execRoot, 'build');
+    let running = false;
+    for (let i = 0; i < 200 && !running; i++) {
+      running = (await readdir(execDir).catch(() => [])).length > 0 && (await readdir(mnt).catch(() => [])).length > 0;
+      if (!running) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(running, 'the RUN step started');
+    await new Promise((res) => setTimeout(res, 300));
+    await d.kill9();
+    const r = await building;
+    assert.notEqual(r.code, 0);
+    await d.restart();
+    assert.deepEqual(await readdir(mnt), []);
+    assert.deepEqual(await readdir(execDir), []);
+    assert.deepEqual(await mountsUnder(join(d.root, 'build')), []);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo after-restart\n');
+    const again = await build(['-t', 'crash'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /after-restart/);
   });
 
   test('POST /build/prune forgets the cache', async () => {

@@ -122,6 +122,12 @@ export class Builder {
   async init(): Promise<void> {
     await mkdir(this.deps.dir, { recursive: true, mode: 0o700 });
     await this.cache.load();
+    // Build containers a killed daemon left running (each has its log folder under execDir).
+    for (const id of await readdir(this.deps.execDir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      await this.runtime.delete(id, { force: true }).catch((err: unknown) => log.warn({ err, id }, 'build container left over'));
+      await rm(join(this.deps.execDir, id), { recursive: true, force: true });
+    }
     const mnt = join(this.deps.dir, 'mnt');
     for (const name of await readdir(mnt).catch(() => [] as string[])) {
       await this.snapshots.unmount(join(mnt, name)).catch((err: unknown) => log.warn({ err, name }, 'build mount left over'));
