@@ -158,6 +158,22 @@ describe('docker build through pierd (classic API)', () => {
     await assert.rejects(readFile('/etc/pier-escape-test'), /ENOENT/);
     const out = await d.docker(['run', '--rm', 'hostile']);
     assert.equal(out.stdout, 'okok');
+
+    // A context tar whose entries climb out, or write through a symlink to /tmp: refused or contained.
+    const evilName = `pier-evil-${process.pid}`;
+    const tarDir = join(work, 'evil-tar');
+    await mkdir(tarDir);
+    await writeFile(join(tarDir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx/\n');
+    await symlink('/tmp', join(tarDir, 'tmp-link'));
+    const evil = join(work, 'evil.tar');
+    assert.equal((await run('tar', ['-C', tarDir, '-cf', evil, 'Dockerfile', 'tmp-link'], process.env)).code, 0);
+    await writeFile(join(work, evilName), 'x');
+    assert.equal((await run('tar', ['-C', work, '-rf', evil, '--transform', `s|^|tmp-link/|`, evilName], process.env)).code, 0);
+    assert.equal((await run('tar', ['-C', work, '-rf', evil, '--transform', `s|^|../../../../tmp/|`, evilName], process.env)).code, 0);
+    await rm(join(work, evilName));
+    const post = await run('curl', ['-sS', '-w', '%{http_code}', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${evil}`, 'http://pier/v1.51/build?t=evil'], process.env);
+    assert.match(post.stdout, /400$/, post.stdout);
+    await assert.rejects(readFile(join('/tmp', evilName)), /ENOENT/);
   });
 
   test('independent stages build in parallel; the stream keeps Dockerfile order', async () => {
@@ -395,7 +411,8 @@ describe('docker build through pierd (classic API)', () => {
     try {
       const port = (server.address() as AddressInfo).port;
       const dir = join(work, 'url');
-      await mkdir(dir);
+      await mkdir(join(dir, 'sub'), { recursive: true });
+      await writeFile(join(dir, 'sub', 'inner.txt'), 'bound\n');
       await writeFile(
         join(dir, 'Dockerfile'),
         [
@@ -404,14 +421,15 @@ describe('docker build through pierd (classic API)', () => {
           'RUN --mount=type=cache,target=/cache echo run1 >> /cache/log && cat /cache/log > /seen1',
           'RUN --mount=type=cache,target=/cache echo run2 >> /cache/log && cat /cache/log > /seen2',
           'RUN --network=none ip link | grep -c "^[0-9]*:" > /links',
-          'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links; ls /cache | wc -l"]',
+          'RUN --mount=type=bind,source=sub,target=/mnt cat /mnt/inner.txt > /bound && ! touch /mnt/ro 2>/dev/null',
+          'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links /bound; ls /cache | wc -l"]',
           '',
         ].join('\n'),
       );
       const r = await build(['-t', 'url'], dir);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const out = await d.docker(['run', '--rm', 'url']);
-      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\n0\n');
+      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\nbound\n0\n');
     } finally {
       server.close();
     }
