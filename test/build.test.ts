@@ -129,6 +129,9 @@ describe('docker build through pierd (classic API)', () => {
     assert.equal(failed.code, 3, failed.stdout + failed.stderr);
     assert.match(failed.stdout, /before\n/);
     assert.match(failed.stderr, /The command '\/bin\/sh -c echo before; exit 3' returned a non-zero code: 3/);
+    const quiet = await build(['-q', '-t', 'stage:build'], fail);
+    assert.equal(quiet.code, 3);
+    assert.match(quiet.stderr, /Step 2\/3 : RUN echo before; exit 3\n[^]*before\n/, 'with -q the held-back output is shown on failure');
     const afterId = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'stage:build']);
     assert.equal(afterId.stdout, before.stdout, 'a failed build moves no tag');
   });

@@ -144,6 +144,10 @@ export class Builder {
     return mkdtemp(join(tmp, prefix));
   }
 
+  get cacheMountsDir(): string {
+    return join(this.deps.dir, 'cache-mounts');
+  }
+
   get contextParent(): string {
     return join(this.deps.dir, 'tmp');
   }
@@ -163,7 +167,13 @@ export class Builder {
   async build(context: BuildContext, opts: BuildOptions, out: BuildOutput): Promise<string> {
     const { dockerfile, stages } = await this.prepare(context, opts);
     const run = new BuildRun(this, context, opts, out, dockerfile, stages);
-    const id = await run.execute();
+    let id: string;
+    try {
+      id = await run.execute();
+    } catch (err) {
+      if (opts.quiet && run.quietBuffer.length > 0) out.stream(run.quietBuffer.join(''));
+      throw err;
+    }
     out.aux({ ID: id });
     if (!opts.quiet) out.stream(`Successfully built ${shortId(id)}\n`);
     for (const t of opts.tags) {
@@ -177,6 +187,13 @@ export class Builder {
   /** `POST /build/prune`: forget the cache and delete the untagged images only it kept. */
   async prune(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
     const ids = await this.cache.prune();
+    // RUN --mount=type=cache folders go with the cache.
+    const mounts = join(this.deps.dir, 'cache-mounts');
+    let reclaimedMounts = 0;
+    for (const name of await readdir(mounts).catch(() => [] as string[])) {
+      reclaimedMounts += await duOf(join(mounts, name));
+      await rm(join(mounts, name), { recursive: true, force: true });
+    }
     const deleted: string[] = [];
     let reclaimed = 0;
     // Children first: a step's image is the parent of the next one.
@@ -196,7 +213,7 @@ export class Builder {
         log.debug({ err, id }, 'build cache image kept');
       }
     }
-    return { CachesDeleted: deleted, SpaceReclaimed: reclaimed };
+    return { CachesDeleted: deleted, SpaceReclaimed: reclaimed + reclaimedMounts };
   }
 
   // ---- pieces used by BuildRun ----
@@ -289,6 +306,15 @@ export class Builder {
  * A history entry with its keys in the order the image config schema reads them back, so an
  * entry written now and one restored from another image give the same config bytes (and ID).
  */
+async function duOf(path: string): Promise<number> {
+  const st = await lstat(path).catch(() => null);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await readdir(path)) total += await duOf(join(path, name));
+  return total;
+}
+
 function historyEntry(h: History, created: string): History {
   return {
     created,
@@ -325,8 +351,14 @@ class BuildRun {
   }
 
   /** Text for the stream: live for the earliest unfinished stage, held back for the later ones. */
+  /** With -q the stream is held back, and written only if the build fails (Docker's notVerboseBuffer). */
+  readonly quietBuffer: string[] = [];
+
   private say(text: string): void {
-    if (this.opts.quiet) return;
+    if (this.opts.quiet) {
+      this.quietBuffer.push(text);
+      return;
+    }
     const stage = this.stageRun.getStore();
     if (stage) stage.write(text);
     else this.out.stream(text);
@@ -836,7 +868,7 @@ class BuildRun {
         const src = this.opts.secrets?.get(id);
         if (src) out.push({ destination: m.target ?? `/run/secrets/${id}`, type: 'bind', source: src, options: ['rbind', 'ro'] });
       } else if (m.type === 'cache') {
-        const dir = join(this.b.contextParent, '..', 'cache-mounts', BuildCache.key(m.id ?? m.target).slice(0, 32));
+        const dir = join(this.b.cacheMountsDir, BuildCache.key(m.id ?? m.target).slice(0, 32));
         await mkdir(dir, { recursive: true });
         out.push({ destination: m.target!, type: 'bind', source: dir, options: ['rbind', 'rw'] });
       } else if (m.type === 'bind') {
@@ -871,7 +903,7 @@ class BuildRun {
       if (ins.heredocs.length > 0) {
         heredocDir = await this.b.tempDir('heredoc-');
         for (const h of ins.heredocs) {
-          const content = h.quoted ? h.content : this.expand(ins, h.content.replace(/"/g, '\\"'), env);
+          const content = h.quoted ? h.content : expandWord(h.content, env, { escape: this.escape, literalQuotes: true });
           await writeFile(join(heredocDir, h.name), content, { mode: 0o644 });
         }
         rawSources = rawSources.filter((s) => !s.startsWith('<<'));
