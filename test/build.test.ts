@@ -326,8 +326,9 @@ describe('docker build through pierd (classic API)', () => {
       join(dir, 'Dockerfile'),
       ['FROM busybox', 'RUN --mount=type=secret,id=token,required=true cat /run/secrets/token > /seen', 'LABEL built-by=pier', 'CMD ["cat", "/seen"]', ''].join('\n'),
     );
-    const first = await d.pier(['build', '--progress=plain', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', '--iidfile', join(work, 'pier.iid'), dir]);
+    const first = await d.pier(['build', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', '--iidfile', join(work, 'pier.iid'), dir]);
     assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.doesNotMatch(first.stdout, /s3cret/, 'the default progress shows no step output');
     assert.match(first.stdout, /^\[1\/4\] FROM busybox {2}\d+\.\ds\n/m);
     assert.match(first.stdout, /^\[2\/4\] RUN --mount=type=secret,id=token,required=true cat \/run\/secrets\/token > \/seen {2}\d+\.\ds\n/m);
     assert.match(first.stdout, /Successfully tagged pierbuilt:latest\n/);
@@ -337,8 +338,10 @@ describe('docker build through pierd (classic API)', () => {
     const history = await d.docker(['history', '--no-trunc', 'pierbuilt']);
     assert.doesNotMatch(history.stdout, /s3cret/);
 
-    const again = await d.pier(['build', '--progress=plain', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
+    const again = await d.pier(['build', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
     assert.match(again.stdout, /^\[2\/4\] RUN .* {2}CACHED\n/m);
+    const plain = await d.pier(['build', '--progress=plain', '--no-cache', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
+    assert.match(plain.stdout, /^\[2\/4\] RUN --mount=type=secret,id=token,required=true cat \/run\/secrets\/token > \/seen\n\[2\/4\] DONE \d+\.\ds\n/m);
     // Through the classic API (docker CLI) there is no way to send the secret: a clear error.
     await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=secret,id=other,required=true cat /run/secrets/other\n');
     const noSecret = await build([], dir);
