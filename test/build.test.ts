@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, repoRoot, run, startDaemon, type Daemon } from './harness.js';
+import { importBusybox, mountsUnder, repoRoot, run, startDaemon, type Daemon } from './harness.js';
 
 /**
  * The builder through the real docker CLI (classic API: no buildx plugin here, and
@@ -108,9 +108,16 @@ describe('docker build through pierd (classic API)', () => {
 
   test('--build-arg, --target and a failing RUN', async () => {
     const dir = await twoStage('args');
-    const r = await build(['--build-arg', 'GREETING=hi', '--target', 'build', '-t', 'stage:build'], dir);
+    // -f outside the context: the CLI sends the Dockerfile under a random name; --label adds a last step.
+    const outside = join(work, 'Dockerfile.outside');
+    await writeFile(outside, TWO_STAGE);
+    const r = await build(['-f', outside, '--build-arg', 'GREETING=hi', '--build-arg', 'UNUSED=1', '--label', 'from=cli', '--target', 'build', '-t', 'stage:build'], dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.doesNotMatch(r.stdout, /Step 7\/14/);
+    assert.doesNotMatch(r.stdout, /Step 7\/15/);
+    assert.match(r.stdout, /Step 15\/15 : LABEL "from"="cli"\n/);
+    assert.match(r.stdout, /\[Warning\] One or more build-args \[UNUSED\] were not consumed\n/);
+    const labels = await d.docker(['image', 'inspect', '--format', '{{json .Config.Labels}}', 'stage:build']);
+    assert.equal(labels.stdout.trim(), '{"from":"cli"}');
     const out = await d.docker(['run', '--rm', 'stage:build', 'cat', '/src/out.txt']);
     assert.equal(out.stdout, 'hi from build: the message\n');
 
@@ -122,6 +129,9 @@ describe('docker build through pierd (classic API)', () => {
     assert.equal(failed.code, 3, failed.stdout + failed.stderr);
     assert.match(failed.stdout, /before\n/);
     assert.match(failed.stderr, /The command '\/bin\/sh -c echo before; exit 3' returned a non-zero code: 3/);
+    const quiet = await build(['-q', '-t', 'stage:build'], fail);
+    assert.equal(quiet.code, 3);
+    assert.match(quiet.stderr, /Step 2\/3 : RUN echo before; exit 3\n[^]*before\n/, 'with -q the held-back output is shown on failure');
     const afterId = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'stage:build']);
     assert.equal(afterId.stdout, before.stdout, 'a failed build moves no tag');
   });
@@ -151,6 +161,22 @@ describe('docker build through pierd (classic API)', () => {
     await assert.rejects(readFile('/etc/pier-escape-test'), /ENOENT/);
     const out = await d.docker(['run', '--rm', 'hostile']);
     assert.equal(out.stdout, 'okok');
+
+    // A context tar whose entries climb out, or write through a symlink to /tmp: refused or contained.
+    const evilName = `pier-evil-${process.pid}`;
+    const tarDir = join(work, 'evil-tar');
+    await mkdir(tarDir);
+    await writeFile(join(tarDir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx/\n');
+    await symlink('/tmp', join(tarDir, 'tmp-link'));
+    const evil = join(work, 'evil.tar');
+    assert.equal((await run('tar', ['-C', tarDir, '-cf', evil, 'Dockerfile', 'tmp-link'], process.env)).code, 0);
+    await writeFile(join(work, evilName), 'x');
+    assert.equal((await run('tar', ['-C', work, '-rf', evil, '--transform', `s|^|tmp-link/|`, evilName], process.env)).code, 0);
+    assert.equal((await run('tar', ['-C', work, '-rf', evil, '--transform', `s|^|../../../../tmp/|`, evilName], process.env)).code, 0);
+    await rm(join(work, evilName));
+    const post = await run('curl', ['-sS', '-w', '%{http_code}', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${evil}`, 'http://pier/v1.51/build?t=evil'], process.env);
+    assert.match(post.stdout, /400$/, post.stdout);
+    await assert.rejects(readFile(join('/tmp', evilName)), /ENOENT/);
   });
 
   test('independent stages build in parallel; the stream keeps Dockerfile order', async () => {
@@ -260,14 +286,10 @@ describe('docker build through pierd (classic API)', () => {
   });
 
   test('docker commit and POST /commit with --change', async () => {
-    const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true 2>/dev/null; sleep 300']);
+    const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true; echo ready; sleep 300']);
     assert.equal(c.code, 0, c.stderr);
     const id = c.stdout.trim();
-    for (let i = 0; i < 50; i++) {
-      const r = await d.docker(['exec', id, 'cat', '/note']);
-      if (r.code === 0) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    for (let i = 0; i < 100 && !(await d.docker(['logs', id])).stdout.includes('ready'); i++) await new Promise((res) => setTimeout(res, 50));
     const commit = await d.docker(['commit', '--change', 'CMD ["cat", "/note"]', '--change', 'ENV NOTE=yes', id, 'committed:1']);
     assert.equal(commit.code, 0, commit.stderr);
     assert.match(commit.stdout, /^sha256:[0-9a-f]{64}\n$/);
@@ -304,8 +326,9 @@ describe('docker build through pierd (classic API)', () => {
       join(dir, 'Dockerfile'),
       ['FROM busybox', 'RUN --mount=type=secret,id=token,required=true cat /run/secrets/token > /seen', 'LABEL built-by=pier', 'CMD ["cat", "/seen"]', ''].join('\n'),
     );
-    const first = await d.pier(['build', '--progress=plain', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', '--iidfile', join(work, 'pier.iid'), dir]);
+    const first = await d.pier(['build', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', '--iidfile', join(work, 'pier.iid'), dir]);
     assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.doesNotMatch(first.stdout, /s3cret/, 'the default progress shows no step output');
     assert.match(first.stdout, /^\[1\/4\] FROM busybox {2}\d+\.\ds\n/m);
     assert.match(first.stdout, /^\[2\/4\] RUN --mount=type=secret,id=token,required=true cat \/run\/secrets\/token > \/seen {2}\d+\.\ds\n/m);
     assert.match(first.stdout, /Successfully tagged pierbuilt:latest\n/);
@@ -315,8 +338,10 @@ describe('docker build through pierd (classic API)', () => {
     const history = await d.docker(['history', '--no-trunc', 'pierbuilt']);
     assert.doesNotMatch(history.stdout, /s3cret/);
 
-    const again = await d.pier(['build', '--progress=plain', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
+    const again = await d.pier(['build', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
     assert.match(again.stdout, /^\[2\/4\] RUN .* {2}CACHED\n/m);
+    const plain = await d.pier(['build', '--progress=plain', '--no-cache', '--secret', `id=token,src=${join(work, 'token')}`, '-t', 'pierbuilt', dir]);
+    assert.match(plain.stdout, /^\[2\/4\] RUN --mount=type=secret,id=token,required=true cat \/run\/secrets\/token > \/seen\n\[2\/4\] DONE \d+\.\ds\n/m);
     // Through the classic API (docker CLI) there is no way to send the secret: a clear error.
     await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=secret,id=other,required=true cat /run/secrets/other\n');
     const noSecret = await build([], dir);
@@ -374,6 +399,11 @@ describe('docker build through pierd (classic API)', () => {
     assert.match(aux.aux.ID, /^sha256:[0-9a-f]{64}$/);
     assert.deepEqual(msgs.slice(-2), [{ stream: `Successfully built ${aux.aux.ID.slice(7, 19)}\n` }, { stream: 'Successfully tagged wire:latest\n' }]);
 
+    // A bare Dockerfile as the body, as Docker accepts it.
+    const bare = await run('curl', ['-sS', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${join(dir, 'Dockerfile')}`, 'http://pier/v1.51/build?t=bare'], process.env);
+    assert.match(bare.stdout, /"stream":"Successfully tagged bare:latest\\n"/);
+    const arm = await run('curl', ['-sS', '-w', '%{http_code}', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${tgz}`, 'http://pier/v1.51/build?platform=linux/s390x'], process.env);
+    assert.match(arm.stdout, /pier builds for linux\/\w+ only.*400$/s);
     const bad = await run('curl', ['-sS', '-w', '%{http_code}', '--unix-socket', d.socket, '-X', 'POST', '--data-binary', `@${tgz}`, 'http://pier/v1.51/build?version=2'], process.env);
     assert.match(bad.stdout, /BuildKit \(version=2\) is not supported.*400$/s);
   });
@@ -387,7 +417,8 @@ describe('docker build through pierd (classic API)', () => {
     try {
       const port = (server.address() as AddressInfo).port;
       const dir = join(work, 'url');
-      await mkdir(dir);
+      await mkdir(join(dir, 'sub'), { recursive: true });
+      await writeFile(join(dir, 'sub', 'inner.txt'), 'bound\n');
       await writeFile(
         join(dir, 'Dockerfile'),
         [
@@ -396,17 +427,62 @@ describe('docker build through pierd (classic API)', () => {
           'RUN --mount=type=cache,target=/cache echo run1 >> /cache/log && cat /cache/log > /seen1',
           'RUN --mount=type=cache,target=/cache echo run2 >> /cache/log && cat /cache/log > /seen2',
           'RUN --network=none ip link | grep -c "^[0-9]*:" > /links',
-          'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links; ls /cache | wc -l"]',
+          'RUN --mount=type=bind,source=sub,target=/mnt cat /mnt/inner.txt > /bound && ! touch /mnt/ro 2>/dev/null',
+          'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links /bound; ls /cache | wc -l"]',
           '',
         ].join('\n'),
       );
       const r = await build(['-t', 'url'], dir);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const out = await d.docker(['run', '--rm', 'url']);
-      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\n0\n');
+      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\nbound\n0\n');
     } finally {
       server.close();
     }
+  });
+
+  test('--cache-from reuses the steps of a given image when the local cache is empty', async () => {
+    const dir = await twoStage('cachefrom');
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nENV X=1\nCOPY msg.txt /msg\nRUN cat /msg > /copy\nCMD ["cat", "/copy"]\n');
+    const first = await build(['-t', 'cf:1'], dir);
+    assert.equal(first.code, 0, first.stderr);
+    const id = /Successfully built ([0-9a-f]{12})/.exec(first.stdout)![1]!;
+    assert.equal((await d.docker(['builder', 'prune', '-f'], { env })).code, 0);
+    const withFrom = await build(['--cache-from', 'cf:1', '-t', 'cf:3'], dir);
+    assert.equal(withFrom.code, 0, withFrom.stderr);
+    assert.equal((withFrom.stdout.match(/Using cache/g) ?? []).length, 4, withFrom.stdout);
+    assert.doesNotMatch(withFrom.stdout, /Running in/);
+    assert.match(withFrom.stdout, new RegExp(`Successfully built ${id}`));
+    assert.equal((await d.docker(['builder', 'prune', '-f'], { env })).code, 0);
+    const without = await build(['-t', 'cf:2'], dir);
+    assert.doesNotMatch(without.stdout, /Using cache/, 'without --cache-from, the pruned cache gives nothing');
+  });
+
+  test('a daemon killed during a RUN leaves nothing behind once it restarts', async () => {
+    const dir = join(work, 'crash');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo started && sleep 60\n');
+    const building = build(['-t', 'crash'], dir);
+    const mnt = join(d.root, 'build', 'mnt');
+    const execDir = join(d.execRoot, 'build');
+    let running = false;
+    for (let i = 0; i < 200 && !running; i++) {
+      running = (await readdir(execDir).catch(() => [])).length > 0 && (await readdir(mnt).catch(() => [])).length > 0;
+      if (!running) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(running, 'the RUN step started');
+    await new Promise((res) => setTimeout(res, 300));
+    await d.kill9();
+    const r = await building;
+    assert.notEqual(r.code, 0);
+    await d.restart();
+    assert.deepEqual(await readdir(mnt), []);
+    assert.deepEqual(await readdir(execDir), []);
+    assert.deepEqual(await mountsUnder(join(d.root, 'build')), []);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo after-restart\n');
+    const again = await build(['-t', 'crash'], dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /after-restart/);
   });
 
   test('POST /build/prune forgets the cache', async () => {

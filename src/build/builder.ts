@@ -35,7 +35,15 @@ export interface BuildOutput {
   stream(text: string): void;
   /** The `aux` message (`{"ID":"sha256:..."}`). */
   aux(value: unknown): void;
+  /** Pull progress of a FROM image (`status`, `id`, `progressDetail`), passed through. */
+  progress?(msg: { status?: string; id?: string; progress?: string; progressDetail?: { current?: number; total?: number } }): void;
 }
+
+/**
+ * Pulls `reference` into the image store, reporting progress as Docker's pull messages. The
+ * distribution part provides it; without it FROM takes local images only.
+ */
+export type PullFn = (reference: string, platform: string | undefined, onProgress: NonNullable<BuildOutput['progress']>) => Promise<void>;
 
 export interface BuildOptions {
   dockerfile: string;
@@ -98,6 +106,8 @@ interface StageState {
 export class Builder {
   readonly cache: BuildCache;
   readonly images: ImageService;
+  /** Set by the engine once a registry client exists: FROM pulls missing images (and all with --pull). */
+  pull: PullFn | undefined;
   private readonly snapshots: Snapshotter;
   private readonly runtime: ContainerRuntime;
 
@@ -112,6 +122,12 @@ export class Builder {
   async init(): Promise<void> {
     await mkdir(this.deps.dir, { recursive: true, mode: 0o700 });
     await this.cache.load();
+    // Build containers a killed daemon left running (each has its log folder under execDir).
+    for (const id of await readdir(this.deps.execDir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      await this.runtime.delete(id, { force: true }).catch((err: unknown) => log.warn({ err, id }, 'build container left over'));
+      await rm(join(this.deps.execDir, id), { recursive: true, force: true });
+    }
     const mnt = join(this.deps.dir, 'mnt');
     for (const name of await readdir(mnt).catch(() => [] as string[])) {
       await this.snapshots.unmount(join(mnt, name)).catch((err: unknown) => log.warn({ err, name }, 'build mount left over'));
@@ -126,6 +142,10 @@ export class Builder {
     const tmp = join(this.deps.dir, 'tmp');
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     return mkdtemp(join(tmp, prefix));
+  }
+
+  get cacheMountsDir(): string {
+    return join(this.deps.dir, 'cache-mounts');
   }
 
   get contextParent(): string {
@@ -147,7 +167,13 @@ export class Builder {
   async build(context: BuildContext, opts: BuildOptions, out: BuildOutput): Promise<string> {
     const { dockerfile, stages } = await this.prepare(context, opts);
     const run = new BuildRun(this, context, opts, out, dockerfile, stages);
-    const id = await run.execute();
+    let id: string;
+    try {
+      id = await run.execute();
+    } catch (err) {
+      if (opts.quiet && run.quietBuffer.length > 0) out.stream(run.quietBuffer.join(''));
+      throw err;
+    }
     out.aux({ ID: id });
     if (!opts.quiet) out.stream(`Successfully built ${shortId(id)}\n`);
     for (const t of opts.tags) {
@@ -161,6 +187,13 @@ export class Builder {
   /** `POST /build/prune`: forget the cache and delete the untagged images only it kept. */
   async prune(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
     const ids = await this.cache.prune();
+    // RUN --mount=type=cache folders go with the cache.
+    const mounts = join(this.deps.dir, 'cache-mounts');
+    let reclaimedMounts = 0;
+    for (const name of await readdir(mounts).catch(() => [] as string[])) {
+      reclaimedMounts += await duOf(join(mounts, name));
+      await rm(join(mounts, name), { recursive: true, force: true });
+    }
     const deleted: string[] = [];
     let reclaimed = 0;
     // Children first: a step's image is the parent of the next one.
@@ -180,7 +213,7 @@ export class Builder {
         log.debug({ err, id }, 'build cache image kept');
       }
     }
-    return { CachesDeleted: deleted, SpaceReclaimed: reclaimed };
+    return { CachesDeleted: deleted, SpaceReclaimed: reclaimed + reclaimedMounts };
   }
 
   // ---- pieces used by BuildRun ----
@@ -190,7 +223,7 @@ export class Builder {
     const config: OciImage = structuredClone(state.config);
     const created = new Date().toISOString();
     config.created = created;
-    config.history = [...(config.history ?? []), { ...history, created }];
+    config.history = [...(config.history ?? []), historyEntry(history, created)];
     const layers = [...state.layers];
     if (layer) {
       config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, layer.diffId] };
@@ -269,6 +302,29 @@ export class Builder {
   }
 }
 
+/**
+ * A history entry with its keys in the order the image config schema reads them back, so an
+ * entry written now and one restored from another image give the same config bytes (and ID).
+ */
+async function duOf(path: string): Promise<number> {
+  const st = await lstat(path).catch(() => null);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await readdir(path)) total += await duOf(join(path, name));
+  return total;
+}
+
+function historyEntry(h: History, created: string): History {
+  return {
+    created,
+    ...(h.created_by !== undefined ? { created_by: h.created_by } : {}),
+    ...(h.author !== undefined ? { author: h.author } : {}),
+    ...(h.comment !== undefined ? { comment: h.comment } : {}),
+    ...(h.empty_layer ? { empty_layer: true } : {}),
+  };
+}
+
 function familiarTag(t: string): string {
   return familiarName(withDefaultTag(parseReference(t)));
 }
@@ -295,8 +351,14 @@ class BuildRun {
   }
 
   /** Text for the stream: live for the earliest unfinished stage, held back for the later ones. */
+  /** With -q the stream is held back, and written only if the build fails (Docker's notVerboseBuffer). */
+  readonly quietBuffer: string[] = [];
+
   private say(text: string): void {
-    if (this.opts.quiet) return;
+    if (this.opts.quiet) {
+      this.quietBuffer.push(text);
+      return;
+    }
     const stage = this.stageRun.getStore();
     if (stage) stage.write(text);
     else this.out.stream(text);
@@ -470,15 +532,21 @@ class BuildRun {
         cmdSet: false,
       };
     } else {
-      let image: Image;
-      try {
-        image = await this.b.images.resolve(name);
-      } catch (err) {
-        if (err instanceof EngineError && err.kind === 'notFound') {
-          throw notFound(`pull access denied for ${name.replace(/:.*$/, '')}, repository does not exist or may require 'docker login': ${name} is not present locally and this engine cannot pull it`);
-        }
+      const pull = this.b.pull;
+      let image = this.opts.pull && pull ? undefined : await this.b.images.resolve(name).catch((err: unknown) => {
+        if (err instanceof EngineError && err.kind === 'notFound') return undefined;
         throw err;
+      });
+      if (!image && pull) {
+        await pull(name, this.opts.platform, (msg) => {
+          if (!this.opts.quiet) this.out.progress?.(msg);
+        });
+        image = await this.b.images.resolve(name);
       }
+      if (!image) {
+        throw notFound(`pull access denied for ${name.replace(/:.*$/, '')}, repository does not exist or may require 'docker login': ${name} is not present locally and this engine cannot pull it`);
+      }
+      if (this.opts.pull && !pull) this.say(`--pull: this engine cannot pull yet; using the local ${name}\n`);
       state = await this.stateOf(image);
     }
     if (state.imageId) this.say(` ---> ${shortId(state.imageId)}\n`);
@@ -522,18 +590,26 @@ class BuildRun {
   }
 
   /** A step whose result comes from the cache when its key is known; else from `make`. */
-  private async cached(state: StageState, key: unknown, make: () => Promise<Image>, carry: Pick<StageState, 'args' | 'cmdSet'> = state): Promise<StageState> {
+  private async cached(
+    state: StageState,
+    key: unknown,
+    make: () => Promise<Image>,
+    carry: Pick<StageState, 'args' | 'cmdSet'> = state,
+    probe?: CacheFromProbe,
+  ): Promise<StageState> {
     const k = BuildCache.key({ parent: state.imageId, key });
     if (!this.opts.noCache) {
       const hit = this.b.cache.get(k);
-      if (hit) {
-        const image = await this.b.images.get(hit).catch(() => undefined);
-        if (image) {
-          this.say(' ---> Using cache\n');
-          this.say(` ---> ${shortId(image.id)}\n`);
-          const next = await this.stateOf(image);
-          return { ...next, args: carry.args, cmdSet: carry.cmdSet };
-        }
+      let image = hit ? await this.b.images.get(hit).catch(() => undefined) : undefined;
+      if (!image && probe) {
+        image = await this.fromCacheSources(state, probe);
+        if (image) await this.b.cache.put(k, image.id);
+      }
+      if (image) {
+        this.say(' ---> Using cache\n');
+        this.say(` ---> ${shortId(image.id)}\n`);
+        const next = await this.stateOf(image);
+        return { ...next, args: carry.args, cmdSet: carry.cmdSet };
       }
     }
     const image = await make();
@@ -541,6 +617,48 @@ class BuildRun {
     this.say(` ---> ${shortId(image.id)}\n`);
     const next = await this.stateOf(image);
     return { ...next, args: carry.args, cmdSet: carry.cmdSet };
+  }
+
+  private cacheSources: Promise<Array<{ image: Image; config: OciImage }>> | undefined;
+
+  /**
+   * `--cache-from`: a local image whose history and layers start as this stage's do, and whose
+   * next history entry was made by the same instruction, gives the step's result (its layer
+   * and history entry; the config is the one this step computes), as Docker's classic builder
+   * restores cached images from `--cache-from` sources.
+   */
+  private async fromCacheSources(state: StageState, probe: CacheFromProbe): Promise<Image | undefined> {
+    if (this.opts.cacheFrom.length === 0) return undefined;
+    this.cacheSources ??= (async () => {
+      const out: Array<{ image: Image; config: OciImage }> = [];
+      for (const name of this.opts.cacheFrom) {
+        const image = await this.b.images.resolve(name).catch(() => undefined);
+        if (image) out.push({ image, config: await this.b.images.config(image) });
+      }
+      return out;
+    })();
+    const history = state.config.history ?? [];
+    const diffIds = state.config.rootfs.diff_ids;
+    for (const { image, config } of await this.cacheSources) {
+      const h = config.history ?? [];
+      const d = config.rootfs.diff_ids;
+      if (h.length <= history.length || d.length < diffIds.length) continue;
+      if (!history.every((e, i) => e.created_by === h[i]!.created_by && !!e.empty_layer === !!h[i]!.empty_layer)) continue;
+      if (!diffIds.every((id, i) => id === d[i])) continue;
+      const entry = h[history.length]!;
+      if (entry.created_by !== probe.createdBy || !!entry.empty_layer !== probe.emptyLayer) continue;
+      if (!probe.emptyLayer && d.length <= diffIds.length) continue;
+      const next: OciImage = structuredClone(probe.emptyLayer ? probe.config : state.config);
+      next.created = entry.created;
+      next.history = [...history, historyEntry(entry, entry.created ?? '')];
+      const layers = [...state.layers];
+      if (!probe.emptyLayer) {
+        next.rootfs = { type: 'layers', diff_ids: [...diffIds, d[diffIds.length]!] };
+        layers.push(image.layers[diffIds.length]!);
+      }
+      return this.b.images.createImage({ config: next, layers, ...(state.imageId ? { parent: state.imageId } : {}) });
+    }
+    return undefined;
   }
 
   private shellOf(state: StageState): string[] {
@@ -564,7 +682,6 @@ class BuildRun {
           const i = list.findIndex((e) => e.split('=', 1)[0] === k);
           if (i >= 0) list[i] = `${k}=${v}`;
           else list.push(`${k}=${v}`);
-          env.set(k, v);
           words.push(`${k}=${v}`);
         }
         cfg.Env = list;
@@ -642,7 +759,11 @@ class BuildRun {
     }
     next.config.config = cfg;
     const createdBy = `${this.shellOf(state).join(' ')} #(nop)  ${comment}`;
-    return this.cached(state, { createdBy, config: cfg, author: next.config.author ?? '' }, () => this.b.commitImage(next, { created_by: createdBy, empty_layer: true }), next);
+    return this.cached(state, { createdBy, config: cfg, author: next.config.author ?? '' }, () => this.b.commitImage(next, { created_by: createdBy, empty_layer: true }), next, {
+      createdBy,
+      emptyLayer: true,
+      config: next.config,
+    });
   }
 
   // ---- RUN ----
@@ -735,7 +856,7 @@ class BuildRun {
       } finally {
         lease.release();
       }
-    });
+    }, state, { createdBy, emptyLayer: false, config: state.config });
   }
 
   private async runMounts(mounts: RunMount[]): Promise<ContainerSpec['mounts']> {
@@ -747,7 +868,7 @@ class BuildRun {
         const src = this.opts.secrets?.get(id);
         if (src) out.push({ destination: m.target ?? `/run/secrets/${id}`, type: 'bind', source: src, options: ['rbind', 'ro'] });
       } else if (m.type === 'cache') {
-        const dir = join(this.b.contextParent, '..', 'cache-mounts', BuildCache.key(m.id ?? m.target).slice(0, 32));
+        const dir = join(this.b.cacheMountsDir, BuildCache.key(m.id ?? m.target).slice(0, 32));
         await mkdir(dir, { recursive: true });
         out.push({ destination: m.target!, type: 'bind', source: dir, options: ['rbind', 'rw'] });
       } else if (m.type === 'bind') {
@@ -782,7 +903,7 @@ class BuildRun {
       if (ins.heredocs.length > 0) {
         heredocDir = await this.b.tempDir('heredoc-');
         for (const h of ins.heredocs) {
-          const content = h.quoted ? h.content : this.expand(ins, h.content.replace(/"/g, '\\"'), env);
+          const content = h.quoted ? h.content : expandWord(h.content, env, { escape: this.escape, literalQuotes: true });
           await writeFile(join(heredocDir, h.name), content, { mode: 0o644 });
         }
         rawSources = rawSources.filter((s) => !s.startsWith('<<'));
@@ -829,7 +950,7 @@ class BuildRun {
           } finally {
             lease.release();
           }
-        });
+        }, state, { createdBy, emptyLayer: false, config: state.config });
       } finally {
         await fromTree?.release();
       }
@@ -903,6 +1024,14 @@ class StageOutput {
   finish(): void {
     this.done = true;
   }
+}
+
+/** What `--cache-from` matching needs to know of a step. */
+interface CacheFromProbe {
+  createdBy: string;
+  emptyLayer: boolean;
+  /** For a metadata step: the config it gives. */
+  config: OciImage;
 }
 
 interface RunMount {

@@ -1,11 +1,12 @@
 import ignoreFactory from '@balena/dockerignore';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { errnoCode, invalid } from '../errors.js';
-import { decompressed } from '../images/streams.js';
+import { decompressed, peek } from '../images/streams.js';
 import { resolveInRoot } from '../runtime/user.js';
 import { extractLayer } from '../snapshots/extract.js';
 
@@ -29,7 +30,11 @@ export class BuildContext {
     const ctx = new BuildContext(dir);
     try {
       const { stream } = await decompressed(tar, 'build context');
-      await extractLayer(stream, dir);
+      const { head, stream: body } = await peek(stream, 512);
+      if (head.length > 0 && !looksLikeTar(head) && !head.every((b) => b === 0)) {
+        // Docker also takes a bare Dockerfile as the body (`curl --data-binary @Dockerfile`).
+        await pipeline(body, createWriteStream(join(dir, 'Dockerfile'), { mode: 0o644 }));
+      } else await extractLayer(Readable.from(padded(body)), dir);
       await ctx.loadIgnore();
       return ctx;
     } catch (err) {
@@ -77,7 +82,7 @@ export class BuildContext {
     try {
       return await readFile(path, 'utf8');
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT' && !name) {
+      if (errnoCode(err) === 'ENOENT' && (!name || name === 'Dockerfile')) {
         // Docker also accepts a lower-case dockerfile.
         try {
           return await readFile(await resolveInRoot(this.dir, 'dockerfile'), 'utf8');
@@ -89,6 +94,31 @@ export class BuildContext {
       throw err;
     }
   }
+}
+
+/**
+ * The stream's bytes, then zeros up to the next 512-byte block and two empty blocks. The docker
+ * CLI, when it adds a Dockerfile from outside the context, sends a tar that stops right after
+ * the last file's data (no padding, no end-of-archive blocks), which Docker's reader accepts;
+ * extra zeros after a complete archive change nothing.
+ */
+async function* padded(source: Readable): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    yield chunk;
+  }
+  yield Buffer.alloc((512 - (size % 512)) % 512 + 1024);
+}
+
+/** Whether a 512-byte block is a tar header: its checksum field matches its bytes. */
+function looksLikeTar(head: Buffer): boolean {
+  if (head.length < 512) return false;
+  const field = head.subarray(148, 156).toString('latin1').replace(/\0.*$/s, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : head[i]!;
+  return sum === parseInt(field, 8);
 }
 
 /** One file, dir or symlink a COPY or ADD takes from a source tree. */

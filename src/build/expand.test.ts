@@ -103,3 +103,7 @@ test('bad substitutions fail', () => {
 test('envMap takes KEY=value lists, later entries win', () => {
   assert.deepEqual([...envMap(['A=1', 'B=x=y', 'A=2', 'C'])], [['A', '2'], ['B', 'x=y'], ['C', '']]);
 });
+
+test('heredoc content: quotes are literal, variables and escapes still apply', () => {
+  assert.equal(expandWord('it\'s "$A" \\$A\n', env, { literalQuotes: true }), 'it\'s "a" $A\n');
+});

@@ -15,6 +15,8 @@ export interface ExpandOptions {
   escape?: string;
   /** Names that were read while expanding (for cache keys and "unused build arg" warnings). */
   used?: Set<string>;
+  /** Quotes are ordinary characters (the content of an unquoted heredoc). */
+  literalQuotes?: boolean;
 }
 
 /** Expand one word (the whole text is one word: whitespace is kept). */
@@ -70,7 +72,10 @@ class Lexer {
         continue;
       }
       inWord = true;
-      if (ch === "'") {
+      if ((ch === "'" || ch === '"') && this.opts.literalQuotes) {
+        this.pos++;
+        word += ch;
+      } else if (ch === "'") {
         this.pos++;
         word += this.singleQuoted();
       } else if (ch === '"') {

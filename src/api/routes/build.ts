@@ -6,7 +6,8 @@ import { BuildStepError, type Builder, type BuildOptions } from '../../build/bui
 import { commitContainer, type CommitDeps } from '../../build/commit.js';
 import { EngineError, invalid } from '../../errors.js';
 import { parseReference, referenceString, withDefaultTag } from '../../images/reference.js';
-import { ImageConfigSchema } from '../../images/types.js';
+import { parsePlatform } from '../../images/import.js';
+import { hostPlatform, ImageConfigSchema } from '../../images/types.js';
 import { log } from '../../log.js';
 import { readBody, queryBool, queryInt, queryString, res, sendJson } from '../http.js';
 import type { RequestContext, Router } from '../router.js';
@@ -66,7 +67,12 @@ export function buildOptionsOf(ctx: RequestContext): BuildOptions {
   const shmSize = queryInt(ctx, 'shmsize');
   if (shmSize) opts.shmSize = shmSize;
   const platform = queryString(ctx, 'platform');
-  if (platform) opts.platform = platform;
+  if (platform) {
+    const wanted = parsePlatform(platform);
+    const host = hostPlatform();
+    if (wanted.architecture !== host.architecture) throw invalid(`platform ${platform}: pier builds for ${host.os}/${host.architecture} only (no emulation)`);
+    opts.platform = platform;
+  }
   return opts;
 }
 
@@ -121,7 +127,7 @@ export function registerBuildRoutes(r: Router, builder: Builder, commitDeps: Com
       });
       opts.signal = cancel.signal;
       try {
-        await builder.build(context, opts, { stream: (text) => writer.stream(text), aux: (value) => writer.write({ aux: value }) });
+        await builder.build(context, opts, { stream: (text) => writer.stream(text), aux: (value) => writer.write({ aux: value }), progress: (msg) => writer.write(msg) });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         if (!(err instanceof EngineError)) log.error({ err }, 'build failed');

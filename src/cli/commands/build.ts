@@ -195,6 +195,8 @@ class StepView {
     if (step) {
       this.close();
       this.current = { title: `[${step[1]!}] ${step[2]!}`, start: Date.now(), cached: false, output: '' };
+      // plain: the step as it starts, its output, then how it ended (as buildx's plain progress).
+      if (this.mode === 'plain') this.cli.out(`${this.current.title}\n`);
       return;
     }
     if (line === ' ---> Using cache\n') {
@@ -218,7 +220,8 @@ class StepView {
     if (!c) return;
     this.current = undefined;
     const took = c.cached ? 'CACHED' : `${((Date.now() - c.start) / 1000).toFixed(1)}s`;
-    this.cli.out(`${c.title}  ${took}\n`);
+    if (this.mode === 'plain') this.cli.out(`${/^\[\d+\/\d+\]/.exec(c.title)![0]} ${c.cached ? 'CACHED' : `DONE ${took}`}\n`);
+    else this.cli.out(`${c.title}  ${took}\n`);
   }
 
   fail(message: string): void {
