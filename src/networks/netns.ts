@@ -17,6 +17,9 @@ const c = {
   setns: libc.func('int setns(int fd, int nstype)'),
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+  close: libc.func('int close(int fd)'),
 };
 const CLONE_NEWNET = 0x40000000;
 const MS_BIND = 0x1000;
@@ -106,4 +109,95 @@ export function execIn(path: string, cmd: string, args: string[], input: string)
     });
     proc.stdin.end(input);
   });
+}
+
+/** One interface to configure inside a namespace: its IPv4 address and prefix; it is set up. */
+export interface InsideInterface {
+  name: string;
+  ip: string;
+  prefix: number;
+}
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SIOCADDRT = 0x890b;
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const SIOCSIFADDR = 0x8916;
+const SIOCSIFNETMASK = 0x891c;
+const IFF_UP = 0x1;
+const RTF_UP = 0x1;
+const RTF_GATEWAY = 0x2;
+
+/** A `struct sockaddr_in` for `ip` (dotted quad) written at `offset` of `buf`. */
+function putSockaddr(buf: Buffer, offset: number, ip: string): void {
+  buf.writeUInt16LE(AF_INET, offset);
+  const octets = ip.split('.').map(Number);
+  for (let i = 0; i < 4; i++) buf[offset + 4 + i] = octets[i]!;
+}
+
+function ifreq(name: string): Buffer {
+  const buf = Buffer.alloc(40);
+  buf.write(name, 0, 15, 'latin1');
+  return buf;
+}
+
+function ioctl(fd: number, request: number, arg: Buffer, what: string, path: string): void {
+  if ((c.ioctl(fd, request, arg) as number) !== 0) fail(what, path);
+}
+
+function prefixMask(prefix: number): string {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (mask >>> s) & 0xff).join('.');
+}
+
+/**
+ * Inside the namespace at `path`, with ioctls on one socket of the daemon (no process is
+ * spawned): set loopback up when `lo`, give each interface of `ifaces` its address and set it
+ * up, and add the default route via `gateway` when given (the interface is found from it).
+ * Linux x86-64/arm64 (LP64) structure layouts.
+ */
+export function configureInside(path: string, opts: { lo: boolean; ifaces: InsideInterface[]; gateway?: string }): void {
+  const fd = openSync(path, 'r');
+  try {
+    home();
+    if ((c.setns(fd, CLONE_NEWNET) as number) !== 0) fail('setns', path);
+    try {
+      const sock = c.socket(AF_INET, SOCK_DGRAM, 0) as number;
+      if (sock < 0) fail('socket in', path);
+      try {
+        const up = (name: string): void => {
+          const req = ifreq(name);
+          ioctl(sock, SIOCGIFFLAGS, req, `SIOCGIFFLAGS ${name} in`, path);
+          req.writeUInt16LE(req.readUInt16LE(16) | IFF_UP, 16);
+          ioctl(sock, SIOCSIFFLAGS, req, `SIOCSIFFLAGS ${name} in`, path);
+        };
+        if (opts.lo) up('lo');
+        for (const iface of opts.ifaces) {
+          const addr = ifreq(iface.name);
+          putSockaddr(addr, 16, iface.ip);
+          ioctl(sock, SIOCSIFADDR, addr, `SIOCSIFADDR ${iface.name} in`, path);
+          const mask = ifreq(iface.name);
+          putSockaddr(mask, 16, prefixMask(iface.prefix));
+          ioctl(sock, SIOCSIFNETMASK, mask, `SIOCSIFNETMASK ${iface.name} in`, path);
+          up(iface.name);
+        }
+        if (opts.gateway) {
+          // struct rtentry: rt_dst at 8, rt_gateway at 24, rt_genmask at 40, rt_flags at 56; 120 bytes.
+          const rt = Buffer.alloc(120);
+          putSockaddr(rt, 8, '0.0.0.0');
+          putSockaddr(rt, 24, opts.gateway);
+          putSockaddr(rt, 40, '0.0.0.0');
+          rt.writeUInt16LE(RTF_UP | RTF_GATEWAY, 56);
+          ioctl(sock, SIOCADDRT, rt, `SIOCADDRT default via ${opts.gateway} in`, path);
+        }
+      } finally {
+        c.close(sock);
+      }
+    } finally {
+      goHome();
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
