@@ -107,6 +107,10 @@ export function execIn(path: string, cmd: string, args: string[], input: string)
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(internal(`${cmd} ${args.join(' ')} in ${path}: ${Buffer.concat(err).toString('utf8').trim() || `exit code ${code}`}`));
     });
+    // A command that exits without reading its input (EPIPE) is judged by its exit code.
+    proc.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(internal(`${cmd}: writing its input: ${e.message}`, e));
+    });
     proc.stdin.end(input);
   });
 }
