@@ -10,7 +10,7 @@ import { log } from '../log.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import * as ipam from './ipam.js';
 import { LocalNetworks } from './local.js';
-import { configureInside, createNetns, execIn, removeNetns, type InsideInterface } from './netns.js';
+import { configureInside, createNetns, createVeths, execIn, removeNetns, type InsideInterface, type VethPair } from './netns.js';
 import type { Endpoint, EndpointConfig, EndpointRequest, EndpointSettings, NetworkService, NetworkSettings } from './networks.js';
 import { applyRules, exec, installJumps, removeAllRules, renderRules, type RulePort } from './rules.js';
 
@@ -260,7 +260,7 @@ export class BridgeNetworks implements NetworkService {
         }
         return out;
       });
-      await this.plumb(nsPath, eps, req);
+      this.plumb(nsPath, eps, req);
       if (ports.length > 0) await this.serial(() => this.applyAllRules());
       await this.writeHostsFor(eps.map(([n]) => n), req);
     } catch (err) {
@@ -434,7 +434,7 @@ export class BridgeNetworks implements NetworkService {
     });
     const index = await this.nextIfaceIndex(nsPath);
     try {
-      await this.plumb(nsPath, [[net, ep]], req, index, false);
+      this.plumb(nsPath, [[net, ep]], req, index, false);
     } catch (err) {
       await this.detach(req, net.Name);
       throw err;
@@ -570,20 +570,20 @@ export class BridgeNetworks implements NetworkService {
   }
 
   /**
-   * Make the veth pairs, addresses and routes of `eps` in the namespace at `nsPath`: one `ip`
-   * for the host side, the inside configured from the daemon itself (configureInside).
+   * Make the veth pairs, addresses and routes of `eps` in the namespace at `nsPath`, from the
+   * daemon itself (netlink and ioctls; no process is spawned).
    */
-  private async plumb(nsPath: string, eps: Array<[NetworkRecord, EndpointRecord]>, req: EndpointRequest, firstIndex = 0, withDefaultRoute = true): Promise<void> {
-    const host: string[] = [];
+  private plumb(nsPath: string, eps: Array<[NetworkRecord, EndpointRecord]>, req: EndpointRequest, firstIndex = 0, withDefaultRoute = true): void {
+    const pairs: VethPair[] = [];
     const ifaces: InsideInterface[] = [];
     let gateway: string | undefined;
     eps.forEach(([net, ep], i) => {
       const iface = `eth${firstIndex + i}`;
-      host.push(`link add ${ep.HostVeth} master ${net.Bridge} up type veth peer name ${iface} address ${ep.Mac} netns ${nsPath}`);
+      pairs.push({ host: ep.HostVeth, bridge: net.Bridge, peer: iface, mac: ep.Mac });
       ifaces.push({ name: iface, ip: ep.IP, prefix: ipam.parseCidr(net.Subnet).prefix });
       if (withDefaultRoute && gateway === undefined && !net.Internal) gateway = net.Gateway;
     });
-    await exec('ip', ['-batch', '-'], host.join('\n') + '\n');
+    createVeths(nsPath, pairs);
     configureInside(nsPath, { lo: firstIndex === 0, ifaces, gateway });
     log.debug({ id: req.containerId, ns: nsPath }, 'network plumbed');
   }

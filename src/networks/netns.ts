@@ -20,6 +20,9 @@ const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   close: libc.func('int close(int fd)'),
+  send: libc.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
+  recv: libc.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
+  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
 };
 const CLONE_NEWNET = 0x40000000;
 const MS_BIND = 0x1000;
@@ -203,5 +206,105 @@ export function configureInside(path: string, opts: { lo: boolean; ifaces: Insid
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/** One veth pair: `host` on `bridge` and up in the daemon's namespace, `peer` (down, with `mac`) in the namespace at the given path. */
+export interface VethPair {
+  host: string;
+  bridge: string;
+  peer: string;
+  mac: string;
+}
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const RTM_NEWLINK = 16;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+
+/** A netlink attribute: length, type, payload, padded to 4 bytes. */
+function rtattr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const buf = Buffer.alloc((len + 3) & ~3);
+  buf.writeUInt16LE(len, 0);
+  buf.writeUInt16LE(type, 2);
+  payload.copy(buf, 4);
+  return buf;
+}
+
+const cstr = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+};
+
+/** struct ifinfomsg: AF_UNSPEC, flags and change mask. */
+function ifinfomsg(flags: number, change: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+/**
+ * Create veth pairs with one netlink request each (RTM_NEWLINK, what `ip link add HOST master
+ * BRIDGE up type veth peer name PEER address MAC netns PATH` sends), from the daemon itself:
+ * no process is spawned. Fails (`internal`) with the kernel's error, e.g. EEXIST for a name in use.
+ */
+export function createVeths(path: string, pairs: VethPair[]): void {
+  const nsFd = openSync(path, 'r');
+  try {
+    const sock = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number;
+    if (sock < 0) fail('netlink socket for', path);
+    try {
+      pairs.forEach((pair, seq) => {
+        const bridge = c.if_nametoindex(pair.bridge) as number;
+        if (bridge === 0) fail(`bridge ${pair.bridge} for`, path);
+        const mac = Buffer.from(pair.mac.split(':').map((h) => parseInt(h, 16)));
+        const peer = Buffer.concat([ifinfomsg(0, 0), rtattr(IFLA_IFNAME, cstr(pair.peer)), rtattr(IFLA_ADDRESS, mac), rtattr(IFLA_NET_NS_FD, u32(nsFd))]);
+        const linkinfo = Buffer.concat([rtattr(IFLA_INFO_KIND, cstr('veth')), rtattr(IFLA_INFO_DATA, rtattr(VETH_INFO_PEER, peer))]);
+        const payload = Buffer.concat([ifinfomsg(IFF_UP, IFF_UP), rtattr(IFLA_IFNAME, cstr(pair.host)), rtattr(IFLA_MASTER, u32(bridge)), rtattr(IFLA_LINKINFO, linkinfo)]);
+        const msg = Buffer.alloc(16 + payload.length);
+        msg.writeUInt32LE(msg.length, 0);
+        msg.writeUInt16LE(RTM_NEWLINK, 4);
+        msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
+        msg.writeUInt32LE(seq + 1, 8);
+        payload.copy(msg, 16);
+        if ((c.send(sock, msg, msg.length, 0) as number) !== msg.length) fail(`netlink send (veth ${pair.host}) for`, path);
+        const reply = Buffer.alloc(8192);
+        const n = c.recv(sock, reply, reply.length, 0) as number;
+        if (n < 20) fail(`netlink reply (veth ${pair.host}) for`, path);
+        if (reply.readUInt16LE(4) !== NLMSG_ERROR) throw internal(`netlink: unexpected reply ${reply.readUInt16LE(4)} creating veth ${pair.host}`);
+        const errno = -reply.readInt32LE(16);
+        if (errno !== 0) {
+          let code: string;
+          try {
+            code = getSystemErrorName(-errno);
+          } catch {
+            code = `E${errno}`;
+          }
+          throw internal(`creating veth ${pair.host} (peer ${pair.peer} in ${path}): ${code}`);
+        }
+      });
+    } finally {
+      c.close(sock);
+    }
+  } finally {
+    closeSync(nsFd);
   }
 }
