@@ -89,6 +89,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
   const runMod = () => import('./commands/run.js');
   const imagesMod = () => import('./commands/images.js');
   const system = () => import('./commands/system.js');
+  const networkMod = () => import('./commands/network.js');
 
   // ------------------------------------------------------------ containers
 
@@ -124,6 +125,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('--network <network>', 'Connect a container to a network (none, host, bridge, <name>)', collect)
       .option('--net <network>', 'Alias of --network', collect)
       .option('--network-alias <alias>', 'Add network-scoped alias for the container', collect)
+      .option('--ip <address>', 'IPv4 address (e.g., 172.30.100.104)')
+      .option('--ip6 <address>', 'IPv6 address (e.g., 2001:db8::33)')
+      .option('--mac-address <address>', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)')
       .option('--restart <policy>', 'Restart policy to apply when a container exits (no, always, on-failure[:N], unless-stopped)')
       .option('--init', 'Run an init inside the container that forwards signals and reaps processes')
       .option('--no-init', 'Run no init process (pier runs one by default)')
@@ -142,6 +146,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('--tmpfs <mount>', 'Mount a tmpfs directory', collect)
       .option('--add-host <host:ip>', 'Add a custom host-to-IP mapping', collect)
       .option('--dns <ip>', 'Set custom DNS servers', collect)
+      .option('--dns-search <domain>', 'Set custom DNS search domains', collect)
+      .option('--dns-option <option>', 'Set DNS options', collect)
+      .addOption(new Option('--dns-opt <option>', 'Set DNS options').argParser(collect).hideHelp())
       .option('--security-opt <opt>', 'Security Options', collect)
       .option('--group-add <group>', 'Add additional groups to join', collect)
       .option('--log-driver <driver>', 'Logging driver for the container')
@@ -153,7 +160,8 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
 
   const mergeNet = (flags: Record<string, unknown>): Record<string, unknown> => {
     const net = [...((flags.network as string[] | undefined) ?? []), ...((flags.net as string[] | undefined) ?? [])];
-    return { ...flags, network: net.length ? net : undefined };
+    const dnsOption = [...((flags.dnsOption as string[] | undefined) ?? []), ...((flags.dnsOpt as string[] | undefined) ?? [])];
+    return { ...flags, network: net.length ? net : undefined, dnsOption: dnsOption.length ? dnsOption : undefined };
   };
 
   const defRun = (parent: Command): void => {
@@ -499,6 +507,100 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .action(act(system, (m) => m.info as Handler));
   };
 
+  // ------------------------------------------------------------ networks
+
+  const defNetwork = (): void => {
+    const network = program.command('network').usage('COMMAND').description('Manage networks');
+    nameCommands(network);
+    network
+      .command('create')
+      .usage('[OPTIONS] NETWORK')
+      .description('Create a network')
+      .argument('<network>')
+      .option('--attachable', 'Enable manual container attachment')
+      .option('--aux-address <name=ip>', 'Auxiliary IPv4 or IPv6 addresses used by Network driver', collect)
+      .option('--config-from <network>', 'The network from which to copy the configuration')
+      .option('--config-only', 'Create a configuration only network')
+      .option('-d, --driver <driver>', 'Driver to manage the Network', 'bridge')
+      .option('--gateway <ip>', 'IPv4 or IPv6 Gateway for the master subnet', collect)
+      .option('--ingress', 'Create swarm routing-mesh network')
+      .option('--internal', 'Restrict external access to the network')
+      .option('--ip-range <range>', 'Allocate container ip from a sub-range', collect)
+      .option('--ipam-driver <driver>', 'IP Address Management Driver', 'default')
+      .option('--ipam-opt <opt>', 'Set IPAM driver specific options', collect)
+      .option('--ipv4', 'Enable or disable IPv4 address assignment (default true)')
+      .option('--no-ipv4', 'Disable IPv4 address assignment')
+      .option('--ipv6', 'Enable or disable IPv6 address assignment')
+      .option('--label <label>', 'Set metadata on a network', collect)
+      .option('-o, --opt <opt>', 'Set driver specific options', collect)
+      .option('--scope <scope>', "Control the network's scope")
+      .option('--subnet <subnet>', 'Subnet in CIDR format that represents a network segment', collect)
+      .action(act(networkMod, (m) => m.networkCreate as Handler));
+    network
+      .command('ls')
+      .aliases(['list'])
+      .usage('[OPTIONS]')
+      .description('List networks')
+      .option('-f, --filter <filter>', "Provide filter values (e.g. 'driver=bridge')", collect)
+      .option('--format <string>', "Format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'")
+      .option('--no-trunc', 'Do not truncate the output')
+      .option('-q, --quiet', 'Only display network IDs')
+      .action(act(networkMod, (m) => ((cli: Cli, o: Record<string, unknown>) => m.networkLs(cli, { ...o, noTrunc: o.trunc === false }))));
+    network
+      .command('inspect')
+      .usage('[OPTIONS] NETWORK [NETWORK...]')
+      .description('Display detailed information on one or more networks')
+      .argument('<networks...>')
+      .option('-f, --format <string>', 'Format output using a custom template')
+      .option('-v, --verbose', 'Verbose output for diagnostics')
+      .action(act(networkMod, (m) => m.networkInspect as Handler));
+    network
+      .command('rm')
+      .aliases(['remove'])
+      .usage('NETWORK [NETWORK...]')
+      .description('Remove one or more networks')
+      .argument('<networks...>')
+      .option('-f, --force', 'Do not error if the network does not exist')
+      .action(act(networkMod, (m) => m.networkRm as Handler));
+    network
+      .command('prune')
+      .usage('[OPTIONS]')
+      .description('Remove all unused networks')
+      .option('-f, --force', 'Do not prompt for confirmation')
+      .option('--filter <filter>', "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(networkMod, (m) => m.networkPrune as Handler));
+    network
+      .command('connect')
+      .usage('[OPTIONS] NETWORK CONTAINER')
+      .description('Connect a container to a network')
+      .argument('<network>')
+      .argument('<container>')
+      .option('--alias <alias>', 'Add network-scoped alias for the container', collect)
+      .option('--driver-opt <opt>', 'driver options for the network', collect)
+      .option('--ip <address>', 'IPv4 address (e.g., "172.30.100.104")')
+      .option('--ip6 <address>', 'IPv6 address (e.g., "2001:db8::33")')
+      .option('--link <link>', 'Add link to another container', collect)
+      .option('--link-local-ip <address>', 'Add a link-local address for the container', collect)
+      .action(act(networkMod, (m) => m.networkConnect as Handler));
+    network
+      .command('disconnect')
+      .usage('[OPTIONS] NETWORK CONTAINER')
+      .description('Disconnect a container from a network')
+      .argument('<network>')
+      .argument('<container>')
+      .option('-f, --force', 'Force the container to disconnect from a network')
+      .action(act(networkMod, (m) => m.networkDisconnect as Handler));
+  };
+  const defPort = (parent: Command): void => {
+    parent
+      .command('port')
+      .usage('CONTAINER [PRIVATE_PORT[/PROTO]]')
+      .description('List port mappings or a specific mapping for the container')
+      .argument('<container>')
+      .argument('[privatePort]')
+      .action(act(networkMod, (m) => ((cli: Cli, container: string, privatePort: string | undefined) => m.port(cli, container, privatePort))));
+  };
+
   const nameCommands = (group: Command): void => {
     // Name the command being parsed, for `See 'pier container ls --help'.` after a flag error.
     group.hook('preSubcommand', (_parent, sub) => {
@@ -548,6 +650,8 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     commit: () => defCommit(program),
     events: () => defEvents(program),
     info: () => defInfo(program),
+    port: () => defPort(program),
+    network: () => defNetwork(),
     version: () => {
       program
         .command('version')
@@ -575,6 +679,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       defRename(container);
       defContainerPrune(container);
       defCommit(container);
+      defPort(container);
     },
     image: () => {
       const image = program.command('image').usage('COMMAND').description('Manage images');

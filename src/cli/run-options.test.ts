@@ -151,6 +151,20 @@ describe('runOptionsToCreateBody', () => {
     });
   });
 
+  it('--ip, --ip6, --mac-address go to the first network\'s endpoint; --dns-search and --dns-option to HostConfig', () => {
+    const body = runOptionsToCreateBody('busybox', [], { network: ['appnet', 'other'], ip: '10.9.0.7', ip6: 'fd00::7', macAddress: '02:42:0a:09:00:07', networkAlias: ['db'], dnsSearch: ['example.com'], dnsOption: ['ndots:2'] }, ctx());
+    assert.deepEqual(body.NetworkingConfig, {
+      EndpointsConfig: {
+        appnet: { Aliases: ['db'], IPAMConfig: { IPv4Address: '10.9.0.7', IPv6Address: 'fd00::7' }, MacAddress: '02:42:0a:09:00:07' },
+        other: {},
+      },
+    });
+    assert.deepEqual(body.HostConfig?.DnsSearch, ['example.com']);
+    assert.deepEqual(body.HostConfig?.DnsOptions, ['ndots:2']);
+    // without --network, the endpoint is the default network's, which the daemon resolves
+    assert.deepEqual(runOptionsToCreateBody('busybox', [], { ip: '10.9.0.7' }, ctx()).NetworkingConfig, { EndpointsConfig: { default: { IPAMConfig: { IPv4Address: '10.9.0.7' } } } });
+  });
+
   it('sends the console size with -t', () => {
     const body = runOptionsToCreateBody('busybox', [], { tty: true }, { ...ctx(), consoleSize: [40, 120] });
     assert.deepEqual(body.HostConfig?.ConsoleSize, [40, 120]);

@@ -33,6 +33,9 @@ export interface RunFlags {
   pidsLimit?: string;
   network?: string[];
   networkAlias?: string[];
+  ip?: string;
+  ip6?: string;
+  macAddress?: string;
   restart?: string;
   init?: boolean;
   hostname?: string;
@@ -50,6 +53,8 @@ export interface RunFlags {
   tmpfs?: string[];
   addHost?: string[];
   dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
   securityOpt?: string[];
   groupAdd?: string[];
   logDriver?: string;
@@ -319,18 +324,30 @@ export function runOptionsToCreateBody(image: string, args: string[], flags: Run
   // name resolution and logging
   if (flags.addHost?.length) host.ExtraHosts = flags.addHost.map((h) => (h.includes('=') && !h.includes(':') ? h.replace('=', ':') : h.replace(/^([^=:]+)=/, '$1:')));
   if (flags.dns?.length) host.Dns = flags.dns;
+  if (flags.dnsSearch?.length) host.DnsSearch = flags.dnsSearch;
+  if (flags.dnsOption?.length) host.DnsOptions = flags.dnsOption;
   if (flags.logDriver || flags.logOpt?.length) host.LogConfig = { Type: flags.logDriver ?? '', Config: keyValueMap(flags.logOpt ?? []) };
 
   body.HostConfig = host;
 
-  // networks: a user-defined network with aliases gets an endpoint; others need none
-  const endpoints: Record<string, { Aliases?: string[] }> = {};
-  const networks = flags.network ?? [];
+  // networks: the first network's endpoint takes the aliases, --ip, --ip6 and --mac-address;
+  // a network with none of them needs no endpoint, unless it is not the first
+  const endpoints: Record<string, { Aliases?: string[]; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string }; MacAddress?: string }> = {};
+  const networks = flags.network?.length ? flags.network : ['default'];
   networks.forEach((n, i) => {
     const builtin = ['default', 'bridge', 'host', 'none'].includes(n) || n.startsWith('container:');
-    const aliases = i === 0 && flags.networkAlias?.length ? flags.networkAlias : undefined;
-    if (aliases && builtin) throw new ParseError('network-scoped aliases are only supported for user-defined networks');
-    if (aliases || i > 0) endpoints[n] = aliases ? { Aliases: aliases } : {};
+    const ep: (typeof endpoints)[string] = {};
+    if (i === 0 && flags.networkAlias?.length) {
+      if (builtin) throw new ParseError('network-scoped aliases are only supported for user-defined networks');
+      ep.Aliases = flags.networkAlias;
+    }
+    if (i === 0 && (flags.ip || flags.ip6)) {
+      ep.IPAMConfig = {};
+      if (flags.ip) ep.IPAMConfig.IPv4Address = flags.ip;
+      if (flags.ip6) ep.IPAMConfig.IPv6Address = flags.ip6;
+    }
+    if (i === 0 && flags.macAddress) ep.MacAddress = flags.macAddress;
+    if (Object.keys(ep).length > 0 || i > 0) endpoints[n] = ep;
   });
   if (Object.keys(endpoints).length > 0) body.NetworkingConfig = { EndpointsConfig: endpoints };
   return body;

@@ -15,6 +15,10 @@ import type {
   ImageInspect,
   ImagePruneResponse,
   ImageSummary,
+  NetworkCreateBody,
+  NetworkCreateResponse,
+  NetworkEndpointConfig,
+  NetworkSummary,
   SystemInfo,
   SystemVersion,
 } from './types.js';
@@ -524,6 +528,37 @@ export class Client {
   /** `GET /images/get?names=...`: the image archive, as a stream. */
   async imageSave(names: string[]): Promise<http.IncomingMessage> {
     return this.stream('GET', '/images/get', { query: { names } });
+  }
+
+  // --- networks ---
+
+  async networkList(filters?: string): Promise<NetworkSummary[]> {
+    return (await this.request<NetworkSummary[]>('GET', '/networks', { query: { filters } })).body ?? [];
+  }
+
+  /** `GET /networks/{id}`; `raw` is the body as the daemon sent it (for `inspect`). */
+  async networkInspect(id: string, opts: { verbose?: boolean } = {}): Promise<Response<NetworkSummary>> {
+    return this.request<NetworkSummary>('GET', `/networks/${encodeURIComponent(id)}`, { query: { verbose: opts.verbose } });
+  }
+
+  async networkCreate(body: NetworkCreateBody): Promise<NetworkCreateResponse> {
+    return (await this.request<NetworkCreateResponse>('POST', '/networks/create', { body })).body;
+  }
+
+  async networkRemove(id: string): Promise<void> {
+    await this.request('DELETE', `/networks/${encodeURIComponent(id)}`);
+  }
+
+  async networkPrune(filters?: string): Promise<{ NetworksDeleted: string[] | null }> {
+    return (await this.request<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters } })).body;
+  }
+
+  async networkConnect(id: string, container: string, endpointConfig?: NetworkEndpointConfig): Promise<void> {
+    await this.request('POST', `/networks/${encodeURIComponent(id)}/connect`, { body: { Container: container, EndpointConfig: endpointConfig } });
+  }
+
+  async networkDisconnect(id: string, container: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.request('POST', `/networks/${encodeURIComponent(id)}/disconnect`, { body: { Container: container, Force: !!opts.force } });
   }
 
   // --- system ---

@@ -314,3 +314,46 @@ export interface JsonMessage {
   time?: number;
   timeNano?: number;
 }
+
+/** One network of `GET /networks` and `GET /networks/{id}` (the fields pier's CLI reads). */
+export interface NetworkSummary {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: string;
+  Driver: string;
+  EnableIPv6?: boolean;
+  Internal?: boolean;
+  Labels?: Record<string, string> | null;
+  [key: string]: unknown;
+}
+
+/** Body of `POST /networks/create`. */
+export interface NetworkCreateBody {
+  Name: string;
+  Driver?: string;
+  Scope?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Ingress?: boolean;
+  ConfigOnly?: boolean;
+  ConfigFrom?: { Network: string };
+  EnableIPv4?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }>; Options?: Record<string, string> };
+  Options?: Record<string, string>;
+  Labels?: Record<string, string>;
+}
+
+export interface NetworkCreateResponse {
+  Id: string;
+  Warning?: string;
+}
+
+/** An endpoint's settings for `POST /networks/{id}/connect`. */
+export interface NetworkEndpointConfig {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] };
+  Aliases?: string[];
+  Links?: string[];
+  DriverOpts?: Record<string, string>;
+}

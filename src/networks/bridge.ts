@@ -10,7 +10,7 @@ import { log } from '../log.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import * as ipam from './ipam.js';
 import { LocalNetworks } from './local.js';
-import { createNetns, execIn, removeNetns } from './netns.js';
+import { configureInside, createNetns, createVeths, execIn, removeNetns, type InsideInterface, type VethPair } from './netns.js';
 import type { Endpoint, EndpointConfig, EndpointRequest, EndpointSettings, NetworkService, NetworkSettings } from './networks.js';
 import { applyRules, exec, installJumps, removeAllRules, renderRules, type RulePort } from './rules.js';
 
@@ -249,7 +249,7 @@ export class BridgeNetworks implements NetworkService {
             Mac: cfg?.MacAddress || (first && req.macAddress) || ipam.macOf(ip),
             Aliases: net.Default ? [] : [...(cfg?.Aliases ?? [])],
             Ports: [],
-            HostVeth: `pier${this.tag}v${createHash('sha256').update(req.containerId + net.Id).digest('hex').slice(0, 5)}`,
+            HostVeth: this.vethName(),
             HostsPath: join(req.containerDir, 'hosts'),
           };
           if (first) ep.Ports = ports.map((p) => ({ ...p, containerIp: ep.IP }));
@@ -260,7 +260,7 @@ export class BridgeNetworks implements NetworkService {
         }
         return out;
       });
-      await this.plumb(nsPath, eps, req);
+      this.plumb(nsPath, eps, req);
       if (ports.length > 0) await this.serial(() => this.applyAllRules());
       await this.writeHostsFor(eps.map(([n]) => n), req);
     } catch (err) {
@@ -288,9 +288,6 @@ export class BridgeNetworks implements NetworkService {
       if (out.some(([, ep]) => ep.Ports.length > 0)) await this.applyAllRules();
       return out;
     });
-    if (touched.length > 0) {
-      await exec('ip', ['-force', '-batch', '-'], touched.map(([, ep]) => `link del ${ep.HostVeth}`).join('\n') + '\n').catch(() => undefined);
-    }
     removeNetns(nsPath);
     const user = touched.filter(([n]) => !n.Default).map(([n]) => n);
     if (user.length > 0) await this.rewriteMembers(user);
@@ -428,7 +425,7 @@ export class BridgeNetworks implements NetworkService {
         Mac: cfg?.MacAddress || ipam.macOf(ip),
         Aliases: net.Default ? [] : [...(cfg?.Aliases ?? [])],
         Ports: [],
-        HostVeth: `pier${this.tag}v${createHash('sha256').update(req.containerId + net.Id).digest('hex').slice(0, 5)}`,
+        HostVeth: this.vethName(),
         HostsPath: join(req.containerDir, 'hosts'),
       };
       net.Endpoints[req.containerId] = e;
@@ -437,7 +434,7 @@ export class BridgeNetworks implements NetworkService {
     });
     const index = await this.nextIfaceIndex(nsPath);
     try {
-      await this.plumb(nsPath, [[net, ep]], req, index, false);
+      this.plumb(nsPath, [[net, ep]], req, index, false);
     } catch (err) {
       await this.detach(req, net.Name);
       throw err;
@@ -563,22 +560,31 @@ export class BridgeNetworks implements NetworkService {
     return ipam.pickAddress(subnet, net.IPRange ? ipam.parseCidr(net.IPRange) : subnet, used);
   }
 
-  /** Make the veth pairs, addresses and routes of `eps` in the namespace at `nsPath`. */
-  private async plumb(nsPath: string, eps: Array<[NetworkRecord, EndpointRecord]>, req: EndpointRequest, firstIndex = 0, withDefaultRoute = true): Promise<void> {
-    const host: string[] = [];
-    const inside: string[] = firstIndex === 0 ? ['link set lo up'] : [];
-    let route = withDefaultRoute;
+  /**
+   * A fresh name for a host-side veth (`pier<tag>v<5 hex>`, 15 characters, the kernel's
+   * limit). Fresh at every connect: a stopped container's pair is deleted by the kernel with
+   * its namespace, asynchronously, and may outlive the stop by a moment.
+   */
+  private vethName(): string {
+    return `pier${this.tag}v${randomBytes(3).toString('hex').slice(0, 5)}`;
+  }
+
+  /**
+   * Make the veth pairs, addresses and routes of `eps` in the namespace at `nsPath`, from the
+   * daemon itself (netlink and ioctls; no process is spawned).
+   */
+  private plumb(nsPath: string, eps: Array<[NetworkRecord, EndpointRecord]>, req: EndpointRequest, firstIndex = 0, withDefaultRoute = true): void {
+    const pairs: VethPair[] = [];
+    const ifaces: InsideInterface[] = [];
+    let gateway: string | undefined;
     eps.forEach(([net, ep], i) => {
       const iface = `eth${firstIndex + i}`;
-      host.push(`link add ${ep.HostVeth} master ${net.Bridge} up type veth peer name ${iface} address ${ep.Mac} netns ${nsPath}`);
-      inside.push(`addr add ${ep.IP}/${ipam.parseCidr(net.Subnet).prefix} dev ${iface}`, `link set ${iface} up`);
-      if (route && !net.Internal) {
-        inside.push(`route add default via ${net.Gateway} dev ${iface}`);
-        route = false;
-      }
+      pairs.push({ host: ep.HostVeth, bridge: net.Bridge, peer: iface, mac: ep.Mac });
+      ifaces.push({ name: iface, ip: ep.IP, prefix: ipam.parseCidr(net.Subnet).prefix });
+      if (withDefaultRoute && gateway === undefined && !net.Internal) gateway = net.Gateway;
     });
-    await exec('ip', ['-batch', '-'], host.join('\n') + '\n');
-    await execIn(nsPath, 'ip', ['-batch', '-'], inside.join('\n') + '\n');
+    createVeths(nsPath, pairs);
+    configureInside(nsPath, { lo: firstIndex === 0, ifaces, gateway });
     log.debug({ id: req.containerId, ns: nsPath }, 'network plumbed');
   }
 

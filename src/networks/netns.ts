@@ -17,6 +17,12 @@ const c = {
   setns: libc.func('int setns(int fd, int nstype)'),
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+  close: libc.func('int close(int fd)'),
+  send: libc.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
+  recv: libc.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
+  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
 };
 const CLONE_NEWNET = 0x40000000;
 const MS_BIND = 0x1000;
@@ -104,6 +110,201 @@ export function execIn(path: string, cmd: string, args: string[], input: string)
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(internal(`${cmd} ${args.join(' ')} in ${path}: ${Buffer.concat(err).toString('utf8').trim() || `exit code ${code}`}`));
     });
+    // A command that exits without reading its input (EPIPE) is judged by its exit code.
+    proc.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(internal(`${cmd}: writing its input: ${e.message}`, e));
+    });
     proc.stdin.end(input);
   });
+}
+
+/** One interface to configure inside a namespace: its IPv4 address and prefix; it is set up. */
+export interface InsideInterface {
+  name: string;
+  ip: string;
+  prefix: number;
+}
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SIOCADDRT = 0x890b;
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const SIOCSIFADDR = 0x8916;
+const SIOCSIFNETMASK = 0x891c;
+const IFF_UP = 0x1;
+const RTF_UP = 0x1;
+const RTF_GATEWAY = 0x2;
+
+/** A `struct sockaddr_in` for `ip` (dotted quad) written at `offset` of `buf`. */
+function putSockaddr(buf: Buffer, offset: number, ip: string): void {
+  buf.writeUInt16LE(AF_INET, offset);
+  const octets = ip.split('.').map(Number);
+  for (let i = 0; i < 4; i++) buf[offset + 4 + i] = octets[i]!;
+}
+
+function ifreq(name: string): Buffer {
+  const buf = Buffer.alloc(40);
+  buf.write(name, 0, 15, 'latin1');
+  return buf;
+}
+
+function ioctl(fd: number, request: number, arg: Buffer, what: string, path: string): void {
+  if ((c.ioctl(fd, request, arg) as number) !== 0) fail(what, path);
+}
+
+function prefixMask(prefix: number): string {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (mask >>> s) & 0xff).join('.');
+}
+
+/**
+ * Inside the namespace at `path`, with ioctls on one socket of the daemon (no process is
+ * spawned): set loopback up when `lo`, give each interface of `ifaces` its address and set it
+ * up, and add the default route via `gateway` when given (the interface is found from it).
+ * Linux x86-64/arm64 (LP64) structure layouts.
+ */
+export function configureInside(path: string, opts: { lo: boolean; ifaces: InsideInterface[]; gateway?: string }): void {
+  const fd = openSync(path, 'r');
+  try {
+    home();
+    if ((c.setns(fd, CLONE_NEWNET) as number) !== 0) fail('setns', path);
+    try {
+      const sock = c.socket(AF_INET, SOCK_DGRAM, 0) as number;
+      if (sock < 0) fail('socket in', path);
+      try {
+        const up = (name: string): void => {
+          const req = ifreq(name);
+          ioctl(sock, SIOCGIFFLAGS, req, `SIOCGIFFLAGS ${name} in`, path);
+          req.writeUInt16LE(req.readUInt16LE(16) | IFF_UP, 16);
+          ioctl(sock, SIOCSIFFLAGS, req, `SIOCSIFFLAGS ${name} in`, path);
+        };
+        if (opts.lo) up('lo');
+        for (const iface of opts.ifaces) {
+          const addr = ifreq(iface.name);
+          putSockaddr(addr, 16, iface.ip);
+          ioctl(sock, SIOCSIFADDR, addr, `SIOCSIFADDR ${iface.name} in`, path);
+          const mask = ifreq(iface.name);
+          putSockaddr(mask, 16, prefixMask(iface.prefix));
+          ioctl(sock, SIOCSIFNETMASK, mask, `SIOCSIFNETMASK ${iface.name} in`, path);
+          up(iface.name);
+        }
+        if (opts.gateway) {
+          // struct rtentry: rt_dst at 8, rt_gateway at 24, rt_genmask at 40, rt_flags at 56; 120 bytes.
+          const rt = Buffer.alloc(120);
+          putSockaddr(rt, 8, '0.0.0.0');
+          putSockaddr(rt, 24, opts.gateway);
+          putSockaddr(rt, 40, '0.0.0.0');
+          rt.writeUInt16LE(RTF_UP | RTF_GATEWAY, 56);
+          ioctl(sock, SIOCADDRT, rt, `SIOCADDRT default via ${opts.gateway} in`, path);
+        }
+      } finally {
+        c.close(sock);
+      }
+    } finally {
+      goHome();
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One veth pair: `host` on `bridge` and up in the daemon's namespace, `peer` (down, with `mac`) in the namespace at the given path. */
+export interface VethPair {
+  host: string;
+  bridge: string;
+  peer: string;
+  mac: string;
+}
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const RTM_NEWLINK = 16;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+
+/** A netlink attribute: length, type, payload, padded to 4 bytes. */
+function rtattr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const buf = Buffer.alloc((len + 3) & ~3);
+  buf.writeUInt16LE(len, 0);
+  buf.writeUInt16LE(type, 2);
+  payload.copy(buf, 4);
+  return buf;
+}
+
+const cstr = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+};
+
+/** struct ifinfomsg: AF_UNSPEC, flags and change mask. */
+function ifinfomsg(flags: number, change: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+/**
+ * Create veth pairs with one netlink request each (RTM_NEWLINK, what `ip link add HOST master
+ * BRIDGE up type veth peer name PEER address MAC netns PATH` sends), from the daemon itself:
+ * no process is spawned. Fails (`internal`) with the kernel's error, e.g. EEXIST for a name in use.
+ */
+export function createVeths(path: string, pairs: VethPair[]): void {
+  const nsFd = openSync(path, 'r');
+  try {
+    const sock = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number;
+    if (sock < 0) fail('netlink socket for', path);
+    try {
+      pairs.forEach((pair, seq) => {
+        const bridge = c.if_nametoindex(pair.bridge) as number;
+        if (bridge === 0) fail(`bridge ${pair.bridge} for`, path);
+        const mac = Buffer.from(pair.mac.split(':').map((h) => parseInt(h, 16)));
+        const peer = Buffer.concat([ifinfomsg(0, 0), rtattr(IFLA_IFNAME, cstr(pair.peer)), rtattr(IFLA_ADDRESS, mac), rtattr(IFLA_NET_NS_FD, u32(nsFd))]);
+        const linkinfo = Buffer.concat([rtattr(IFLA_INFO_KIND, cstr('veth')), rtattr(IFLA_INFO_DATA, rtattr(VETH_INFO_PEER, peer))]);
+        const payload = Buffer.concat([ifinfomsg(IFF_UP, IFF_UP), rtattr(IFLA_IFNAME, cstr(pair.host)), rtattr(IFLA_MASTER, u32(bridge)), rtattr(IFLA_LINKINFO, linkinfo)]);
+        const msg = Buffer.alloc(16 + payload.length);
+        msg.writeUInt32LE(msg.length, 0);
+        msg.writeUInt16LE(RTM_NEWLINK, 4);
+        msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
+        msg.writeUInt32LE(seq + 1, 8);
+        payload.copy(msg, 16);
+        if ((c.send(sock, msg, msg.length, 0) as number) !== msg.length) fail(`netlink send (veth ${pair.host}) for`, path);
+        const reply = Buffer.alloc(8192);
+        const n = c.recv(sock, reply, reply.length, 0) as number;
+        if (n < 20) fail(`netlink reply (veth ${pair.host}) for`, path);
+        if (reply.readUInt16LE(4) !== NLMSG_ERROR) throw internal(`netlink: unexpected reply ${reply.readUInt16LE(4)} creating veth ${pair.host}`);
+        const errno = -reply.readInt32LE(16);
+        if (errno !== 0) {
+          let code: string;
+          try {
+            code = getSystemErrorName(-errno);
+          } catch {
+            code = `E${errno}`;
+          }
+          throw internal(`creating veth ${pair.host} (peer ${pair.peer} in ${path}): ${code}`);
+        }
+      });
+    } finally {
+      c.close(sock);
+    }
+  } finally {
+    closeSync(nsFd);
+  }
 }

@@ -95,6 +95,10 @@ export function exec(cmd: string, args: string[], input?: string): Promise<strin
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(internal(`${cmd} ${args.join(' ')}: ${Buffer.concat(err).toString('utf8').trim() || `exit code ${code}`}`));
     });
+    // A command that exits without reading its input (EPIPE) is judged by its exit code.
+    child.stdin?.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(internal(`${cmd}: writing its input: ${e.message}`, e));
+    });
     if (input !== undefined && child.stdin) child.stdin.end(input);
   });
 }
