@@ -19,6 +19,8 @@ export interface DaemonConfig {
   /** Run tini as PID 1 by default (Docker's `init` key; pier's default is true). */
   init: boolean;
   defaultShmSize: number;
+  /** Previous versions of each tag kept from image pruning (pier's `image-versions-kept`, default 5). */
+  versionsKept?: number;
 }
 
 const FileSchema = z.looseObject({
@@ -33,6 +35,7 @@ const FileSchema = z.looseObject({
   'log-opts': z.record(z.string(), z.string()).optional(),
   init: z.boolean().optional(),
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
+  'image-versions-kept': z.number().int().nonnegative().optional(),
 });
 
 export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--runtime crun|runc|auto]
@@ -44,7 +47,8 @@ pierd serves the Docker Engine API (v1.51) on a unix socket.
   --host, -H   unix:///path of the API socket (default unix:///run/pier/pier.sock)
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
-               insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size)
+               insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
+               image-versions-kept)
   --log-level  log level (default info)
 `;
 
@@ -104,5 +108,6 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     logOpts: file['log-opts'] ?? {},
     init: file.init ?? true,
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,
+    versionsKept: file['image-versions-kept'] ?? 5,
   };
 }

@@ -6,6 +6,9 @@ import { ContainerService, type ImageRunConfig } from '../containers/service.js'
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
 import { EventBus } from '../events/events.js';
+import type { Distribution } from '../distribution/distribution.js';
+import { LayerCache } from '../distribution/layer-cache.js';
+import { RegistryDistribution } from '../distribution/service.js';
 import type { ImageService } from '../images/images.js';
 import { LocalImageService } from '../images/store.js';
 import { log } from '../log.js';
@@ -26,6 +29,7 @@ export interface Engine {
   runtime: ContainerRuntime;
   containers: ContainerService;
   facts: SystemFacts;
+  distribution: Distribution;
 }
 
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
@@ -42,8 +46,12 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     content,
     snapshots,
     emit: (e) => events.emit(e.Type, e.Action, e.Actor.ID, e.Actor.Attributes),
+    versionsKept: config.versionsKept ?? 5,
   });
   await images.init();
+  const layerCache = new LayerCache(config.root);
+  await layerCache.init();
+  const distribution = new RegistryDistribution({ images, content, snapshots, layers: layerCache, insecure: config.insecureRegistries });
 
   const cgroups = await detectCgroups();
   const runtime = new OciRuntime({ execRoot: config.execRoot, runtime: config.runtime, logLevel: config.logLevel });
@@ -93,7 +101,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     warnings,
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, facts };
+  return { events, images, snapshots, runtime, containers, facts, distribution };
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { registerContainerRoutes } from '../api/routes/containers.js';
+import { pullHandler, registerDistributionRoutes } from '../api/routes/distribution.js';
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
 import { EngineError } from '../errors.js';
@@ -30,7 +31,8 @@ async function main(): Promise<void> {
     imageIdOf: async (name) => engine.images.resolve(name).then((i) => i.id, () => undefined),
     runtimeName: engine.runtime.name,
   });
-  registerImageRoutes(router, engine.images);
+  registerDistributionRoutes(router, { distribution: engine.distribution, images: engine.images });
+  registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
 
   await mkdir(dirname(config.socket), { recursive: true });
   await rm(config.socket, { force: true });
