@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, startDaemon, type Daemon } from './harness.js';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxTarPath, importBusybox, run, startDaemon, type Daemon } from './harness.js';
 import { startRegistry, type Registry } from './registry.js';
 
 /** Pull and push through pierd against Debian's docker-registry on loopback, driven by the docker CLI. */
@@ -66,7 +69,7 @@ describe('registries: docker push and pull through pierd', () => {
     const name = `${reg.host}/tools/busybox:1`;
     await d.docker(['rmi', '-f', name]);
     const r = await d.docker(['run', '--rm', name, 'echo', 'hi']);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, `${r.stderr}\n${await d.log()}`);
     assert.equal(r.stdout, 'hi\n');
     assert.match(r.stderr, new RegExp(`Unable to find image '${name}' locally`));
     assert.match(r.stderr, /Pull complete/);
@@ -104,4 +107,133 @@ async function fetchJson(d: Daemon, path: string): Promise<Record<string, unknow
     req.on('error', reject);
     req.end();
   });
+}
+
+/** pier's tag versions: every move of a tag is remembered, rollback moves it back, prune keeps the versions. */
+describe('tag versions and rollback', () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('tag app:1 to three images, list three versions, roll back twice, prune keeps them, containers of each work', async () => {
+    const ids: string[] = [];
+    for (const word of ['one', 'two', 'three']) ids.push(await importVersion(d, 'app:1', word));
+    assert.equal(new Set(ids).size, 3, `three distinct images: ${ids.join(' ')}`);
+    const v = await d.pier(['image', 'versions', 'app:1']);
+    assert.equal(v.code, 0, v.stderr);
+    const rows = v.stdout.trimEnd().split('\n');
+    assert.match(rows[0]!, /^VERSION\s+IMAGE ID\s+TAGGED\s+CAUSE\s+STATUS$/);
+    assert.equal(rows.length, 4, v.stdout);
+    assert.match(rows[1]!, new RegExp(`^3\\s+${ids[2]!.slice(7, 19)}\\s.*current$`));
+    assert.match(rows[3]!, new RegExp(`^1\\s+${ids[0]!.slice(7, 19)}\\s.*kept$`));
+
+    // A container of each version, created before the rollbacks.
+    for (const [i, id] of ids.entries()) assert.equal((await d.docker(['create', '--name', `v${i}`, id, 'cat', '/version'])).code, 0);
+
+    const r1 = await d.pier(['image', 'rollback', 'app:1']);
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.match(r1.stdout, /app:1: rolled back to version 2/);
+    const r2 = await d.pier(['image', 'rollback', 'app:1']);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /rolled back to version 1/);
+    const now = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'app:1']);
+    assert.equal(now.stdout.trim(), ids[0]);
+
+    const prune = await d.pier(['image', 'prune', '-f']);
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stdout, /Kept Images:/);
+    assert.match(prune.stdout, new RegExp(`kept: ${ids[2]} \\(version 3 of app:1, kept for rollback`));
+    const dockerPrune = await d.docker(['image', 'prune', '-f']);
+    assert.equal(dockerPrune.code, 0, dockerPrune.stderr);
+    for (const id of ids) assert.equal((await d.docker(['image', 'inspect', id])).code, 0, `version ${id} survived the prunes`);
+
+    for (const [i, word] of ['one', 'two', 'three'].entries()) {
+      const s = await d.docker(['start', '-a', `v${i}`]);
+      assert.equal(s.code, 0, s.stderr);
+      assert.equal(s.stdout, `${word}\n`);
+    }
+    const to3 = await d.pier(['image', 'rollback', 'app:1', '--to', '3']);
+    assert.equal(to3.code, 0, to3.stderr);
+    const bad = await d.pier(['image', 'rollback', 'app:1', '--to', '7']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /app:1 has no version 7/);
+    const none = await d.pier(['image', 'versions', 'nothing:here']);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /No versions of nothing:here/);
+  });
+});
+
+/** Registries that want credentials: Basic (htpasswd) and token auth. */
+describe('registry authentication', () => {
+  let d: Daemon;
+  const regs: Registry[] = [];
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+    for (const r of regs) await r.stop();
+  });
+
+  for (const kind of ['basic', 'token'] as const) {
+    test(`${kind} auth: docker login, push, pull and run; wrong credentials are refused`, async () => {
+      const reg = await startRegistry({ auth: kind, user: 'tester', password: 'secret-pw' });
+      regs.push(reg);
+      const name = `${reg.host}/private/bb:${kind}`;
+      assert.equal((await d.docker(['tag', 'busybox', name])).code, 0);
+      const anon = await d.docker(['push', name]);
+      assert.notEqual(anon.code, 0, 'anonymous push refused');
+      assert.match(anon.stdout + anon.stderr, /unauthorized|authentication required|denied/i);
+
+      const wrong = await d.docker(['login', '-u', 'tester', '--password-stdin', reg.host], { input: 'wrong\n' });
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /unauthorized|incorrect/i);
+
+      const login = await d.docker(['login', '-u', 'tester', '--password-stdin', reg.host], { input: 'secret-pw\n' });
+      assert.equal(login.code, 0, login.stderr);
+      assert.match(login.stdout, /Login Succeeded/);
+      const push = await d.docker(['push', name]);
+      assert.equal(push.code, 0, push.stderr);
+      assert.equal((await d.docker(['rmi', name])).code, 0);
+      const pull = await d.docker(['pull', name]);
+      assert.equal(pull.code, 0, pull.stderr);
+      const r = await d.docker(['run', '--rm', name, 'echo', kind]);
+      assert.equal(r.stdout, `${kind}\n`, r.stderr);
+      if (kind === 'token') assert.ok(reg.tokenRequests.some((q) => q.includes('scope=repository%3Aprivate%2Fbb%3Apull%2Cpush')), reg.tokenRequests.join('\n'));
+
+      // pier's own login reads and writes the same config.json.
+      const out = await d.pier(['logout', reg.host]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, new RegExp(`Removing login credentials for ${reg.host}`));
+      const pierLogin = await d.pier(['login', '-u', 'tester', '--password-stdin', reg.host], { input: 'secret-pw\n' });
+      assert.equal(pierLogin.code, 0, pierLogin.stderr);
+      assert.equal((await d.docker(['rmi', name])).code, 0);
+      const pierPull = await d.pier(['pull', '-q', name]);
+      assert.equal(pierPull.code, 0, pierPull.stderr);
+      assert.equal(pierPull.stdout, `${reg.host}/private/bb:${kind}\n`);
+    });
+  }
+});
+
+/** Import busybox plus a file /version holding `word` as `ref`; resolves with the image ID. */
+async function importVersion(d: Daemon, ref: string, word: string): Promise<string> {
+  const dir = await mkdtemp('/tmp/pv-');
+  try {
+    const tar = join(dir, 'rootfs.tar');
+    await copyFile(await busyboxTarPath(), tar);
+    await writeFile(join(dir, 'version'), `${word}\n`);
+    const r = await run('tar', ['-rf', tar, '-C', dir, 'version'], process.env);
+    assert.equal(r.code, 0, r.stderr);
+    const imp = await d.docker(['import', '--change', 'CMD ["sh"]', '-', ref], { input: createReadStream(tar) });
+    assert.equal(imp.code, 0, imp.stderr);
+    return imp.stdout.trim();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,7 +1,9 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
 import { EngineError, internal, invalid, notFound, unavailable } from '../errors.js';
+import { log } from '../log.js';
 import { parseChallenges, type AuthConfig, type Challenge } from './auth.js';
 
 /**
@@ -24,13 +26,20 @@ const MANIFEST_ACCEPT = [
 /** Manifests and indexes larger than this are refused (the spec suggests 4 MiB). */
 const MANIFEST_LIMIT = 4 * 1024 * 1024;
 
-const sharedAgent = new Agent({ connections: 16, pipelining: 0, keepAliveTimeout: 10_000, bodyTimeout: 120_000, headersTimeout: 60_000 });
+/*
+ * node:http rather than undici 7: undici 7 throws an uncatchable AssertionError (crashing
+ * pierd) when a registry closes a connection while a response body waits under backpressure
+ * (nodejs/undici#5360, fixed in undici 8, which needs Node 22).
+ */
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16, keepAliveMsecs: 10_000 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, keepAliveMsecs: 10_000 });
+/** No answer (headers, or the next body bytes) within this long fails the request. */
+const IDLE_TIMEOUT_MS = 120_000;
 
 export interface RegistryOptions {
   auth?: AuthConfig;
   /** `insecure-registries` of the daemon configuration. */
   insecure?: readonly string[];
-  dispatcher?: Dispatcher;
   userAgent?: string;
 }
 
@@ -120,7 +129,6 @@ export class RegistryClient {
   readonly domain: string;
   readonly base: string;
   private readonly auth: AuthConfig | undefined;
-  private readonly dispatcher: Dispatcher;
   private readonly userAgent: string;
   /** The challenge of `GET /v2/` (undefined until pinged; null when the registry is open). */
   private challenge: Challenge | null | undefined;
@@ -130,7 +138,6 @@ export class RegistryClient {
     this.domain = domain;
     this.base = registryBaseUrl(domain, opts.insecure);
     this.auth = opts.auth;
-    this.dispatcher = opts.dispatcher ?? sharedAgent;
     this.userAgent = opts.userAgent ?? 'pier/0.1';
   }
 
@@ -259,20 +266,41 @@ export class RegistryClient {
     throw invalid(`${this.domain}: too many redirects for ${method} ${pathOrUrl}`);
   }
 
-  private async send(method: string, url: string, headers: Record<string, string>, body?: Readable | Buffer | string): Promise<RegistryResponse> {
-    try {
-      const res = await request(url, {
-        method: method,
-        headers: { 'user-agent': this.userAgent, ...headers },
-        body: body ?? null,
-        dispatcher: this.dispatcher,
+  private send(method: string, url: string, headers: Record<string, string>, body?: Readable | Buffer | string): Promise<RegistryResponse> {
+    const fail = (err: unknown): EngineError => {
+      const code = (err as { code?: string }).code;
+      return unavailable(`registry ${this.domain} is not reachable (${method} ${url}): ${code ?? (err as Error).message}`, err);
+    };
+    return new Promise<RegistryResponse>((resolve, reject) => {
+      const u = new URL(url);
+      const secure = u.protocol === 'https:';
+      const all: Record<string, string> = { 'user-agent': this.userAgent, ...headers };
+      if (body === undefined && !['GET', 'HEAD', 'DELETE'].includes(method) && all['content-length'] === undefined) all['content-length'] = '0';
+      if ((typeof body === 'string' || Buffer.isBuffer(body)) && all['content-length'] === undefined) all['content-length'] = String(Buffer.byteLength(body));
+      const req = (secure ? https : http).request(u, { method, headers: all, agent: secure ? httpsAgent : httpAgent });
+      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`no answer within ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+      req.on('error', (err) => reject(fail(err)));
+      req.on('response', (res) => {
+        log.debug({ method, url, status: res.statusCode }, 'registry answered');
+        res.on('error', () => undefined);
+        const stream = res as unknown as RegistryResponse['body'];
+        // Reading a response to its end is what returns its socket to the pool.
+        stream.dump = () =>
+          new Promise<void>((done) => {
+            if (res.readableEnded || res.destroyed) return done();
+            res.on('end', done);
+            res.on('close', done);
+            res.resume();
+          });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: stream });
       });
-      return { status: res.statusCode, headers: res.headers, body: res.body };
-    } catch (err) {
-      const code = (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-      const what = code ?? (err as Error).message;
-      throw unavailable(`registry ${this.domain} is not reachable (${method} ${url}): ${what}`, err);
-    }
+      if (body === undefined) req.end();
+      else if (typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
+      else {
+        body.on('error', (err) => req.destroy(err));
+        body.pipe(req);
+      }
+    });
   }
 
   /** An EngineError for a registry status, in Docker's words where it has some. */

@@ -51,7 +51,7 @@ void test('rollback moves the tag back as a recorded move; prune keeps previous 
   const pruned = await h.svc.prune(new Map());
   assert.equal(pruned.ImagesDeleted, null);
   assert.deepEqual(pruned.VersionsKept?.map((k) => k.Id).sort(), [a, b].sort());
-  assert.match(pruned.VersionsKept![0]!.Reason, /version \d of app:1, kept for rollback/);
+  assert.match(pruned.VersionsKept[0]!.Reason, /version \d of app:1, kept for rollback/);
 
   assert.deepEqual(await h.svc.rollback('app:1'), { reference: 'app:1', from: c, to: b, version: 2 });
   assert.deepEqual(await h.svc.rollback('app:1'), { reference: 'app:1', from: b, to: a, version: 1 });
