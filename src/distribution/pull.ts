@@ -18,6 +18,7 @@ import {
   type OciIndex,
   type OciManifest,
 } from '../images/types.js';
+import { log } from '../log.js';
 import { chainIds } from '../snapshots/chain.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
@@ -303,8 +304,10 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       downloads.push(gates[i]);
     }
     let parent: string | null = null;
+    const t0 = Date.now();
     for (const [i, layer] of manifest.layers.entries()) {
       await gates[i];
+      log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer downloaded');
       if (!haveSnapshot[i]) {
         const id = shortDigest(layer.digest);
         const had = await deps.snapshots.has(chains[i]!);
@@ -321,6 +324,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
             throw withContext(`${display}: layer ${layer.digest}`, err);
           }
           newChains.push(chains[i]!);
+          log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer unpacked');
         }
         layerStatus(progress, id, 'Pull complete');
       }
