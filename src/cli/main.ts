@@ -90,6 +90,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
   const imagesMod = () => import('./commands/images.js');
   const system = () => import('./commands/system.js');
   const networkMod = () => import('./commands/network.js');
+  const distributionMod = () => import('./commands/distribution.js');
 
   // ------------------------------------------------------------ containers
 
@@ -405,9 +406,60 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .usage('[OPTIONS] NAME[:TAG|@DIGEST]')
       .description('Download an image from a registry')
       .argument('<image>')
+      .option('-a, --all-tags', 'Download all tagged images in the repository')
       .option('--platform <platform>', 'Set platform if server is multi-platform capable')
       .option('-q, --quiet', 'Suppress verbose output')
-      .action(act(imagesMod, (m) => m.pull as Handler));
+      .action(act(distributionMod, (m) => m.pull as Handler));
+  };
+  const defPush = (parent: Command): void => {
+    parent
+      .command('push')
+      .usage('[OPTIONS] NAME[:TAG]')
+      .description('Upload an image to a registry')
+      .argument('<image>')
+      .option('-a, --all-tags', 'Push all tags of an image to the repository')
+      .option('-q, --quiet', 'Suppress verbose output')
+      .action(act(distributionMod, (m) => m.push as Handler));
+  };
+  const defLogin = (parent: Command): void => {
+    parent
+      .command('login')
+      .usage('[OPTIONS] [SERVER]')
+      .description('Authenticate to a registry (credentials are kept in Docker\'s config.json)')
+      .argument('[server]')
+      .option('-u, --username <username>', 'Username')
+      .option('-p, --password <password>', 'Password')
+      .option('--password-stdin', 'Take the password from stdin')
+      .action(act(distributionMod, (m) => m.login as Handler));
+  };
+  const defLogout = (parent: Command): void => {
+    parent
+      .command('logout')
+      .usage('[SERVER]')
+      .description('Log out from a registry')
+      .argument('[server]')
+      .action(act(distributionMod, (m) => m.logout as Handler));
+  };
+  const defVersions = (parent: Command): void => {
+    parent
+      .command('versions')
+      .usage('[OPTIONS] NAME[:TAG]')
+      .description('List the images a tag pointed to, newest first (pier)')
+      .argument('<image>')
+      .option('-q, --quiet', 'Only show image IDs')
+      .option('--no-trunc', "Don't truncate output")
+      .action(
+        act(distributionMod, (m) => ((cli: Cli, image: string, o: Record<string, unknown>) => m.versions(cli, image, { quiet: !!o.quiet, noTrunc: o.trunc === false }))),
+      );
+  };
+  const defRollback = (parent: Command): void => {
+    parent
+      .command('rollback')
+      .usage('[OPTIONS] NAME[:TAG]')
+      .description('Move a tag back to a previous version (pier)')
+      .argument('<image>')
+      .option('--to <version>', 'A version number or image ID (default: the version before the current one)')
+      .action(act(distributionMod, (m) => m.rollback as Handler));
   };
   const defImport = (parent: Command): void => {
     parent
@@ -632,6 +684,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     tag: () => defTag(program),
     history: () => defHistory(program),
     pull: () => defPull(program),
+    push: () => defPush(program),
+    login: () => defLogin(program),
+    logout: () => defLogout(program),
     import: () => defImport(program),
     load: () => defLoad(program),
     save: () => defSave(program),
@@ -690,6 +745,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       defTag(image);
       defHistory(image);
       defPull(image);
+      defPush(image);
+      defVersions(image);
+      defRollback(image);
       defImport(image);
       defLoad(image);
       defSave(image);

@@ -21,6 +21,8 @@ export interface DaemonConfig {
   defaultShmSize: number;
   /** The default bridge's subnet (daemon.json `bip`, as `a.b.c.d/n`); default: a free /16 of the pool. */
   bip?: string;
+  /** Previous versions of each tag kept from image pruning (pier's `image-versions-kept`, default 5). */
+  versionsKept?: number;
 }
 
 const FileSchema = z.looseObject({
@@ -36,6 +38,7 @@ const FileSchema = z.looseObject({
   init: z.boolean().optional(),
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
   bip: z.string().optional(),
+  'image-versions-kept': z.number().int().nonnegative().optional(),
 });
 
 export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--runtime crun|runc|auto]
@@ -47,7 +50,8 @@ pierd serves the Docker Engine API (v1.51) on a unix socket.
   --host, -H   unix:///path of the API socket (default unix:///run/pier/pier.sock)
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
-               insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size)
+               insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
+               image-versions-kept)
   --log-level  log level (default info)
 `;
 
@@ -108,5 +112,6 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     init: file.init ?? true,
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,
     bip: file.bip,
+    versionsKept: file['image-versions-kept'] ?? 5,
   };
 }

@@ -7,6 +7,9 @@ import { ContainerService, type ImageRunConfig } from '../containers/service.js'
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
 import { EventBus } from '../events/events.js';
+import type { Distribution } from '../distribution/distribution.js';
+import { LayerCache } from '../distribution/layer-cache.js';
+import { RegistryDistribution } from '../distribution/service.js';
 import type { ImageService } from '../images/images.js';
 import { LocalImageService } from '../images/store.js';
 import { log } from '../log.js';
@@ -30,6 +33,7 @@ export interface Engine {
   networks: BridgeNetworks;
   facts: SystemFacts;
   builder: Builder;
+  distribution: Distribution;
 }
 
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
@@ -47,8 +51,12 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     content,
     snapshots,
     emit: (e) => events.emit(e.Type, e.Action, e.Actor.ID, e.Actor.Attributes),
+    versionsKept: config.versionsKept ?? 5,
   });
   await images.init();
+  const layerCache = new LayerCache(config.root);
+  await layerCache.init();
+  const distribution = new RegistryDistribution({ images, content, snapshots, layers: layerCache, insecure: config.insecureRegistries });
 
   const cgroups = await detectCgroups();
   const runtime = new OciRuntime({ execRoot: config.execRoot, runtime: config.runtime, logLevel: config.logLevel });
@@ -120,7 +128,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     warnings,
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, networks, facts, builder };
+  return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution };
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

@@ -4,6 +4,7 @@ import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { registerBuildRoutes } from '../api/routes/build.js';
 import { registerContainerRoutes } from '../api/routes/containers.js';
+import { pullHandler, registerDistributionRoutes } from '../api/routes/distribution.js';
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
@@ -32,7 +33,8 @@ async function main(): Promise<void> {
     imageIdOf: async (name) => engine.images.resolve(name).then((i) => i.id, () => undefined),
     runtimeName: engine.runtime.name,
   });
-  registerImageRoutes(router, engine.images);
+  registerDistributionRoutes(router, { distribution: engine.distribution, images: engine.images });
+  registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
   registerNetworkRoutes(router, { networks: engine.networks, containers: engine.containers });
   registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: engine.containers });
 

@@ -39,6 +39,32 @@ export interface TagHistoryEntry {
   cause: TagCause | 'untag';
 }
 
+/** One image a tag pointed to (pier's tag versions, `pier image versions`). */
+export interface TagVersion {
+  /** 1 for the first image the tag pointed to, 2 for the next: stable as the tag moves on. */
+  version: number;
+  /** The image ID. */
+  image: string;
+  /** When the tag last moved onto this image, and why. */
+  time: string;
+  cause: TagCause;
+  /** The tag points to this image now. */
+  current: boolean;
+  /** The image is still stored (a version whose image was deleted cannot be rolled back to). */
+  available: boolean;
+  /** A previous version kept from pruning (one of the last `versionsKept` of its tag). */
+  kept: boolean;
+}
+
+/** What a rollback did. */
+export interface RollbackResult {
+  reference: string;
+  /** The image the tag pointed to before (null when it was untagged). */
+  from: string | null;
+  to: string;
+  version: number;
+}
+
 /** An image as the rest of the engine sees it. Plain data: safe to keep, never mutated in place. */
 export interface Image {
   /** `sha256:<64 hex>`: the digest of the config blob. */
@@ -199,6 +225,19 @@ export interface ImageService {
   removeTag(reference: string): Promise<string>;
   /** Every recorded move of one tag, oldest first (empty when it never existed). */
   tagHistory(reference: string): TagHistoryEntry[];
+  /**
+   * The distinct images a tag pointed to, newest version first (see TagVersion). notFound
+   * when the tag has no history.
+   */
+  versions(reference: string): TagVersion[];
+  /**
+   * Move a tag back to an image it pointed to, recorded as a move with cause `rollback`.
+   * Without `to`: the version before the current one, walking back further on each rollback
+   * (rolling back twice from the third version reaches the first). `to` is a version number
+   * or an image ID (prefix). Throws notFound when there is no such version (or its image was
+   * deleted), conflict when the tag already points there.
+   */
+  rollback(reference: string, to?: string): Promise<RollbackResult>;
 
   // ---- creation ----
 

@@ -24,8 +24,10 @@ import type {
   Lease,
   ListOptions,
   LoadedImage,
+  RollbackResult,
   TagCause,
   TagHistoryEntry,
+  TagVersion,
 } from './images.js';
 import { importImage } from './import.js';
 import { historyOf, inspectOf, summariesOf } from './inspect.js';
@@ -40,6 +42,7 @@ import {
   withDefaultTag,
 } from './reference.js';
 import { decompressed, drain, tee } from './streams.js';
+import { previousVersion, tagVersions } from './versions.js';
 import {
   ManifestSchema,
   MediaType,
@@ -109,6 +112,8 @@ export interface LocalImageServiceOptions {
   snapshots: Snapshotter;
   emit?: ImageEventFn;
   usage?: ImageUsageFn;
+  /** Previous versions of each tag kept from pruning (default 5). */
+  versionsKept?: number;
 }
 
 const noUsage: ImageUsage = { any: false, running: false, containerIds: [] };
@@ -122,6 +127,7 @@ export class LocalImageService implements ImageService {
   private readonly root: string;
   private readonly emitFn: ImageEventFn;
   private usageFn: ImageUsageFn;
+  private readonly versionsKept: number;
 
   private readonly records = new Map<string, ImageRecord>();
   /** Normalized reference (`docker.io/library/busybox:latest`, `…@sha256:…`) → image ID. */
@@ -141,6 +147,7 @@ export class LocalImageService implements ImageService {
     this.snapshots = opts.snapshots;
     this.emitFn = opts.emit ?? (() => undefined);
     this.usageFn = opts.usage ?? (() => noUsage);
+    this.versionsKept = opts.versionsKept ?? 5;
   }
 
   /** Load the records and references from disk. Call once before use. */
@@ -344,6 +351,65 @@ export class LocalImageService implements ImageService {
 
   tagHistory(reference: string): TagHistoryEntry[] {
     return [...(this.tagMoves.get(refKey(parseReference(reference))) ?? [])];
+  }
+
+  versions(reference: string): TagVersion[] {
+    const key = refKey(parseReference(reference));
+    const history = this.tagMoves.get(key) ?? [];
+    if (history.length === 0) throw notFound(`No versions of ${familiarName(key)}: the tag never existed here`);
+    return tagVersions(history, this.refs.get(key), (id) => this.isLive(id), this.versionsKept);
+  }
+
+  async rollback(reference: string, to?: string): Promise<RollbackResult> {
+    const parsed = parseReference(reference);
+    if (parsed.digest !== undefined) throw invalid(`cannot roll back a digest reference (${reference}): name a tag`);
+    const key = refKey(parsed);
+    const name = familiarName(key);
+    return this.exclusive(async () => {
+      const history = this.tagMoves.get(key) ?? [];
+      if (history.length === 0) throw notFound(`No versions of ${name}: the tag never existed here`);
+      const current = this.refs.get(key);
+      const versions = tagVersions(history, current, (id) => this.isLive(id), this.versionsKept);
+      let target: TagVersion | undefined;
+      if (to === undefined || to === '') {
+        const id = previousVersion(history, current, (i) => this.isLive(i));
+        if (id === undefined) throw notFound(`${name} has no previous version to roll back to`);
+        target = versions.find((v) => v.image === id);
+      } else if (/^\d{1,6}$/.test(to)) {
+        target = versions.find((v) => v.version === Number(to));
+        if (!target) throw notFound(`${name} has no version ${to} (versions 1 to ${versions.length})`);
+      } else {
+        const hex = to.replace(/^sha256:/, '');
+        const matches = versions.filter((v) => v.image.slice('sha256:'.length).startsWith(hex));
+        if (matches.length === 0) throw notFound(`${to} is not a version of ${name}`);
+        if (matches.length > 1) throw invalid(`${to} matches several versions of ${name}`);
+        target = matches[0];
+      }
+      if (!target) throw notFound(`${name} has no previous version to roll back to`);
+      if (!target.available) throw notFound(`version ${target.version} of ${name} (${shortId(target.image)}) was deleted; it cannot be rolled back to`);
+      if (target.image === current) throw conflict(`${name} already points to version ${target.version} (${shortId(target.image)})`);
+      await this.setTagLocked(parsed, target.image, 'rollback');
+      return { reference: name, from: current ?? null, to: target.image, version: target.version };
+    });
+  }
+
+  /** The previous versions of the tags that exist, kept from pruning: image ID → why. */
+  private keptVersions(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [key, history] of this.tagMoves) {
+      const current = this.refs.get(key);
+      if (current === undefined) continue;
+      for (const v of tagVersions(history, current, (id) => this.isLive(id), this.versionsKept)) {
+        if (!v.kept || out.has(v.image)) continue;
+        out.set(v.image, `version ${v.version} of ${familiarName(key)}, kept for rollback (the last ${this.versionsKept} previous versions of a tag are kept)`);
+      }
+    }
+    return out;
+  }
+
+  private isLive(id: string): boolean {
+    const rec = this.records.get(id);
+    return rec !== undefined && !rec.retained;
   }
 
   private appendHistory(key: string, entry: TagHistoryEntry): void {
@@ -715,9 +781,16 @@ export class LocalImageService implements ImageService {
       const sizes = new Map<string, number>();
       for (const rec of this.records.values()) chainIds(rec.diffIds).forEach((c, i) => sizes.set(c, rec.layerSizes[i] ?? 0));
       const candidates: ImageRecord[] = [];
+      const kept = this.keptVersions();
+      const keptReport: Array<{ Id: string; Reason: string }> = [];
       for (const rec of [...this.records.values()]) {
         if (rec.retained) continue;
         const refs = this.refsOf(rec.id);
+        const why = kept.get(rec.id);
+        if (why !== undefined && (refs.length === 0 || !danglingOnly)) {
+          keptReport.push({ Id: rec.id, Reason: why });
+          continue;
+        }
         if (refs.length === 0 && this.children(rec.id).length > 0) continue;
         if (until !== undefined && rec.created !== '' && Date.parse(rec.created) > until) continue;
         if (!matchLabels(filters, (await this.configOf(rec.id)).config?.Labels ?? {})) continue;
@@ -741,7 +814,9 @@ export class LocalImageService implements ImageService {
         }
       }
       for (const item of report) if ('Deleted' in item) reclaimed += sizes.get(item.Deleted) ?? 0;
-      return { ImagesDeleted: report.length > 0 ? report : null, SpaceReclaimed: reclaimed };
+      const result: PruneReport = { ImagesDeleted: report.length > 0 ? report : null, SpaceReclaimed: reclaimed };
+      if (keptReport.length > 0) result.VersionsKept = keptReport;
+      return result;
     });
   }
 

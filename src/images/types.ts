@@ -220,4 +220,6 @@ export type DeleteResponseItem = { Untagged: string } | { Deleted: string };
 export interface PruneReport {
   ImagesDeleted: DeleteResponseItem[] | null;
   SpaceReclaimed: number;
+  /** pier: previous versions of tags kept from pruning, and why (absent when none). */
+  VersionsKept?: Array<{ Id: string; Reason: string }>;
 }

@@ -174,6 +174,13 @@ export async function imagePrune(cli: Cli, opts: { all?: boolean; force?: boolea
   const filters = [...(opts.filter ?? []), `dangling=${opts.all ? 'false' : 'true'}`];
   const report = await cli.client.imagePrune(filtersParam(filters));
   cli.out(prunedList('Images', imagePruneLines(report.ImagesDeleted ?? [])));
+  // pier keeps the previous versions of tags for rollback, and says so.
+  const kept = (report as { VersionsKept?: Array<{ Id: string; Reason: string }> }).VersionsKept ?? [];
+  if (kept.length > 0) {
+    let text = 'Kept Images:\n';
+    for (const k of kept) text += `kept: ${k.Id} (${k.Reason})\n`;
+    cli.out(`${text}\n`);
+  }
   cli.out(`Total reclaimed space: ${humanSize(report.SpaceReclaimed ?? 0, 4)}\n`);
   return 0;
 }

@@ -1,0 +1,218 @@
+/**
+ * Benchmark (not a test): pull and push of a 200 MB image with five layers from Debian's
+ * docker-registry on loopback, through pierd, through Docker's own engine (when
+ * /work/shared/reference-docker is there), and the limit: curl | tar xzf of the same blobs,
+ * all layers at once. All in one run on one machine.
+ *
+ *   bash bench/run-distribution.sh [--runs 3] [--no-docker]
+ *
+ * Each figure is the wall time of one CLI command (the docker CLI against each daemon). The
+ * image: busybox plus four layers of 50 MB of base64 text (compresses about 4:3, like
+ * binaries do). Cold push: a repository and daemon that never pushed these layers. Pull: the
+ * image Docker pushed, after removing every local copy. Needs root.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { busyboxTarPath, dockerCli, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { startRegistry, type Registry } from '../test/registry.js';
+
+const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'no-docker': { type: 'boolean', default: false } } });
+const RUNS = Number(opts.runs);
+const results = new Map<string, number[]>();
+const notes: string[] = [];
+
+function check(r: RunResult, what: string): string {
+  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+async function timed(name: string, fn: () => Promise<void>): Promise<void> {
+  const t = process.hrtime.bigint();
+  await fn();
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  results.set(name, [...(results.get(name) ?? []), ms]);
+  process.stderr.write(`${name}: ${(ms / 1000).toFixed(2)} s\n`);
+}
+
+/** A `docker save`-style archive (manifest.json) of busybox + four 50 MB layers; returns its path. */
+async function makeArchive(dir: string): Promise<string> {
+  const layers: Buffer[] = [await readFile(await busyboxTarPath())];
+  for (let i = 1; i <= 4; i++) {
+    const d = join(dir, `l${i}`);
+    await mkdir(join(d, 'data'), { recursive: true });
+    await writeFile(join(d, 'data', `blob${i}`), randomBytes(37_500_000).toString('base64'));
+    check(await run('tar', ['--owner=0', '--group=0', '--mtime=@0', '-cf', join(dir, `l${i}.tar`), '-C', d, 'data'], process.env), 'tar');
+    layers.push(await readFile(join(dir, `l${i}.tar`)));
+  }
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  const out = join(dir, 'archive');
+  await mkdir(out);
+  const names: string[] = [];
+  for (const [i, l] of layers.entries()) {
+    await writeFile(join(out, `layer${i}.tar`), l);
+    names.push(`layer${i}.tar`);
+  }
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created: '2026-01-01T00:00:00Z',
+      config: { Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) },
+      history: layers.map(() => ({ created: '2026-01-01T00:00:00Z', created_by: 'bench' })),
+    }),
+  );
+  await writeFile(join(out, `${sha(config)}.json`), config);
+  await writeFile(join(out, 'manifest.json'), JSON.stringify([{ Config: `${sha(config)}.json`, RepoTags: ['bench/big:1'], Layers: names }]));
+  const archive = join(dir, 'big.tar');
+  check(await run('tar', ['-cf', archive, '-C', out, 'manifest.json', `${sha(config)}.json`, ...names], process.env), 'tar archive');
+  await rm(out, { recursive: true });
+  return archive;
+}
+
+type Docker = (args: string[], o?: RunOptions) => Promise<RunResult>;
+
+async function benchEngine(label: string, docker: Docker, reg: Registry, reg2: Registry, archive: string | undefined, pullRef: string): Promise<void> {
+  const long = { timeoutMs: 600_000 };
+  for (let i = 0; archive !== undefined && i < RUNS; i++) {
+    check(await docker(['load', '-i', archive], long), `${label} load`);
+    const ref = `${reg.host}/${label.toLowerCase().replace(/[^a-z]/g, '')}-${i}/big:1`;
+    check(await docker(['tag', 'bench/big:1', ref]), 'tag');
+    await timed(i === 0 ? `${label}: cold push (compress + upload)` : `${label}: push again (reloaded, new repository)`, async () => {
+      check(await docker(['push', ref], long), `${label} push`);
+    });
+    for (const r of [ref, 'bench/big:1']) await docker(['rmi', '-f', r]);
+  }
+  for (let i = 0; i < RUNS; i++) {
+    await timed(`${label}: pull`, async () => {
+      check(await docker(['pull', pullRef], long), `${label} pull`);
+    });
+    check(await docker(['run', '--rm', pullRef, 'true'], long), `${label} run the pulled image`);
+    if (i === 0) {
+      // The pulled image to a registry that has none of its blobs.
+      const ref = `${reg2.host}/${label.toLowerCase().replace(/[^a-z]/g, '')}/big:1`;
+      check(await docker(['tag', pullRef, ref]), 'tag');
+      await timed(`${label}: push of the pulled image to an empty registry`, async () => {
+        check(await docker(['push', ref], long), `${label} push`);
+      });
+      await docker(['rmi', '-f', ref]);
+    }
+    check(await docker(['rmi', '-f', pullRef]), 'rmi');
+    await docker(['image', 'prune', '-f']);
+  }
+}
+
+/** The limit: every layer blob of `ref` fetched with curl and unpacked by tar xzf, all at once. */
+async function benchLimit(reg: Registry, repo: string, tag: string): Promise<void> {
+  const m = JSON.parse(
+    check(await run('curl', ['-fsS', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `http://${reg.host}/v2/${repo}/manifests/${tag}`], process.env), 'curl manifest'),
+  ) as { layers: Array<{ digest: string }> };
+  for (let i = 0; i < RUNS; i++) {
+    const dir = await mkdtemp('/tmp/plim-');
+    try {
+      await timed('limit: curl | tar xzf (all layers at once)', async () => {
+        await Promise.all(
+          m.layers.map(async (l, j) => {
+            const out = join(dir, String(j));
+            await mkdir(out);
+            check(await run('bash', ['-c', `curl -fsS http://${reg.host}/v2/${repo}/blobs/${l.digest} | tar xzf - -C ${out}`], process.env, { timeoutMs: 600_000 }), 'curl | tar');
+          }),
+        );
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+async function netfilterState(): Promise<{ rules: string; ipForward: string }> {
+  return { rules: check(await run('iptables-save', [], process.env), 'iptables-save'), ipForward: await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8') };
+}
+
+/** Put netfilter back as it was (reference-docker's stop.sh may leave Docker's rules); see bench/latency.ts. */
+async function restoreNetfilter(saved: { rules: string; ipForward: string }): Promise<void> {
+  const tables = (rules: string): string[] => [...rules.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]!);
+  const now = check(await run('iptables-save', [], process.env), 'iptables-save');
+  let restore = saved.rules;
+  for (const table of tables(now).filter((t) => !tables(saved.rules).includes(t))) {
+    const section = now.slice(now.indexOf(`*${table}\n`));
+    const builtins = [...section.slice(0, section.indexOf('COMMIT')).matchAll(/^:(\S+) (?!-)\S+/gm)].map((m) => `:${m[1]!} ACCEPT [0:0]`);
+    restore += `*${table}\n${builtins.join('\n')}\nCOMMIT\n`;
+  }
+  check(await run('iptables-restore', [], process.env, { input: restore }), 'iptables-restore');
+  await writeFile('/proc/sys/net/ipv4/ip_forward', saved.ipForward);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp('/tmp/pbench-');
+  const reg = await startRegistry();
+  const reg2 = await startRegistry();
+  const pier = await startDaemon();
+  try {
+    const archive = await makeArchive(work);
+    const pierDocker: Docker = (args, o) => pier.docker(args, o);
+    const scripts = '/work/shared/reference-docker';
+    let pullRepo = 'pier-0/big';
+    if (!opts['no-docker'] && existsSync(join(scripts, 'start.sh'))) {
+      const netfilter = await netfilterState();
+      const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
+      try {
+        const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
+        if (!host) throw new Error(`start.sh printed no DOCKER_HOST: ${started}`);
+        const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
+        const docker: Docker = (args, o) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, o);
+        const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+        notes.push(`Docker ${version} (Debian's docker.io) beside pierd`);
+        await benchEngine('Docker', docker, reg, reg2, archive, `${reg.host}/docker-0/big:1`);
+        pullRepo = 'docker-0/big';
+        // pierd's docker load fails on archives with 50 MB layers ("invalid archive: premature
+        // close", images part): when it does, pier's figures start from the pull.
+        const loads = (await pierDocker(['load', '-i', archive], { timeoutMs: 600_000 })).code === 0;
+        if (!loads) notes.push('pierd could not load the archive (docker load of 50 MB layers fails: "premature close"): no cold push figure for pier');
+        else await pierDocker(['rmi', '-f', 'bench/big:1']);
+        await benchEngine('pier', pierDocker, reg, reg2, loads ? archive : undefined, `${reg.host}/docker-0/big:1`);
+      } finally {
+        check(await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 }), 'reference-docker stop.sh');
+        await restoreNetfilter(netfilter);
+      }
+    } else {
+      notes.push('no Docker figures (--no-docker or no reference-docker)');
+      await benchEngine('pier', pierDocker, reg, reg2, archive, `${reg.host}/pier-0/big:1`);
+    }
+    await benchLimit(reg, pullRepo, '1');
+  } finally {
+    await pier.stop();
+    await reg.stop();
+    await reg2.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  const lines = [`image: busybox + 4 x 50 MB layers (about 200 MB uncompressed), registry on loopback, ${RUNS} runs, median`, ...notes, ''];
+  for (const [name, ms] of results) lines.push(`${name.padEnd(48)} ${(median(ms) / 1000).toFixed(2)} s   (${ms.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
+  const get = (n: string): number | undefined => (results.has(n) ? median(results.get(n)!) : undefined);
+  const pPull = get('pier: pull');
+  const dPull = get('Docker: pull');
+  const lim = get('limit: curl | tar xzf (all layers at once)');
+  const pPush = get('pier: cold push (compress + upload)');
+  const dPush = get('Docker: cold push (compress + upload)');
+  const pPush2 = get('pier: push of the pulled image to an empty registry');
+  const dPush2 = get('Docker: push of the pulled image to an empty registry');
+  lines.push('');
+  if (pPull && dPull) lines.push(`pull: pier/Docker = ${(pPull / dPull).toFixed(2)} (target <= 0.5)`);
+  if (pPull && lim) lines.push(`pull: pier/limit = ${(pPull / lim).toFixed(2)} (target <= 1.25)`);
+  if (pPush && dPush) lines.push(`cold push: pier/Docker = ${(pPush / dPush).toFixed(2)} (target <= 0.5)`);
+  if (pPush2 && dPush2) lines.push(`push of a pulled image to an empty registry: pier/Docker = ${(pPush2 / dPush2).toFixed(2)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+/**
+ * Progress of a pull or push in Docker's JSON message shape (moby's streamformatter and
+ * jsonmessage): `{"status":"Downloading","id":"a1b2c3d4e5f6","progressDetail":{"current":…,
+ * "total":…},"progress":"[==>   ]  1.2MB/3.4MB"}`. The API route writes them one per line.
+ */
+export interface ProgressMessage {
+  status?: string;
+  id?: string;
+  progress?: string;
+  progressDetail?: { current?: number; total?: number };
+  aux?: unknown;
+}
+
+export type ProgressSink = (msg: ProgressMessage) => void;
+
+/** Docker's HumanSize: decimal units with 4 significant digits (`1.234MB`, `512B`). */
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
+/** Docker's progress bar: `[=====>      ]  12.3MB/45.6MB`. */
+export function progressBar(current: number, total: number): string {
+  const width = 50;
+  if (total <= 0) return humanSize(current);
+  const filled = Math.min(width, Math.floor((current / total) * width));
+  const bar = filled === 0 ? ' '.repeat(width) : `${'='.repeat(filled - 1)}${filled === width ? '=' : '>'}${' '.repeat(width - filled)}`;
+  return `[${bar}]  ${humanSize(current)}/${humanSize(total)}`;
+}
+
+/** The short ID Docker shows for a layer: 12 hex digits of a digest. */
+export function shortDigest(digest: string): string {
+  return digest.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** A status line with an empty progressDetail, as Docker writes per-layer states. */
+export function layerStatus(sink: ProgressSink, id: string, status: string): void {
+  sink({ status, progressDetail: {}, id });
+}
+
+/**
+ * A pass-through that reports the bytes seen so far as `status` progress, at most every
+ * 100 ms (and once at the end), so a fast transfer does not flood the client.
+ */
+export function progressMeter(sink: ProgressSink, id: string, status: string, total: number): Transform {
+  let current = 0;
+  let last = 0;
+  const report = (): void => {
+    sink({ status, progressDetail: { current, total }, progress: progressBar(current, total), id });
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      current += chunk.length;
+      const now = Date.now();
+      if (now - last >= 100) {
+        last = now;
+        report();
+      }
+      cb(null, chunk);
+    },
+    flush(cb) {
+      report();
+      cb();
+    },
+  });
+}

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { test, type TestContext } from 'node:test';
+import { EngineError } from '../errors.js';
+import { gzip, harness, sha256, stateOf, tarOf, type Harness } from '../images/test-helpers.js';
+import { parseChallenges, parseRegistryAuthHeader } from './auth.js';
+import type { DistributionDeps } from './distribution.js';
+import { LayerCache } from './layer-cache.js';
+import type { ProgressMessage } from './progress.js';
+import { parsePlatform, pull, selectManifest } from './pull.js';
+import { push } from './push.js';
+import { isInsecure } from './registry.js';
+
+/**
+ * Pull and push against a registry in this process that misbehaves on purpose: bad digests,
+ * 500s, unknown media types, schema 1, missing tags.
+ */
+
+interface FakeRegistry {
+  host: string;
+  blobs: Map<string, Buffer>;
+  manifests: Map<string, { body: Buffer; type: string }>;
+  /** Serve other bytes than asked for these digests. */
+  corrupt: Set<string>;
+  /** Answer 500 to everything. */
+  broken: boolean;
+}
+
+async function fakeRegistry(t: TestContext): Promise<FakeRegistry> {
+  const state = { blobs: new Map<string, Buffer>(), manifests: new Map<string, { body: Buffer; type: string }>(), corrupt: new Set<string>(), broken: false };
+  const uploads = new Map<string, Buffer[]>();
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const body = Buffer.concat(chunks);
+      if (state.broken) {
+        res.writeHead(500).end('boom');
+        return;
+      }
+      if (url.pathname === '/v2/') return void res.writeHead(200).end('{}');
+      let m = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(url.pathname);
+      if (m) {
+        const key = `${m[1]}:${m[2]}`;
+        if (req.method === 'PUT') {
+          state.manifests.set(key, { body, type: req.headers['content-type'] ?? '' });
+          state.manifests.set(`${m[1]}:${sha256(body)}`, { body, type: req.headers['content-type'] ?? '' });
+          return void res.writeHead(201, { 'docker-content-digest': sha256(body) }).end();
+        }
+        const found = state.manifests.get(key);
+        if (!found) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
+        return void res.writeHead(200, { 'content-type': found.type, 'docker-content-digest': sha256(found.body) }).end(found.body);
+      }
+      m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]+)$/.exec(url.pathname);
+      if (m) {
+        const blob = state.blobs.get(m[2]!);
+        if (!blob) return void res.writeHead(404).end();
+        const out = state.corrupt.has(m[2]!) ? Buffer.from(blob).fill(0x61, 0, Math.min(16, blob.length)) : blob;
+        res.writeHead(200, { 'content-length': String(out.length) });
+        return void res.end(req.method === 'HEAD' ? undefined : out);
+      }
+      m = /^\/v2\/(.+)\/blobs\/uploads\/(.*)$/.exec(url.pathname);
+      if (m) {
+        if (req.method === 'POST') {
+          const id = String(uploads.size + 1);
+          uploads.set(id, []);
+          return void res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${id}` }).end();
+        }
+        const parts = uploads.get(m[2]!) ?? [];
+        parts.push(body);
+        if (req.method === 'PATCH') return void res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${m[2]}` }).end();
+        const all = Buffer.concat(parts);
+        if (sha256(all) !== url.searchParams.get('digest')) return void res.writeHead(400).end('{"errors":[{"code":"DIGEST_INVALID"}]}');
+        state.blobs.set(sha256(all), all);
+        return void res.writeHead(201).end();
+      }
+      res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  return Object.assign(state, { host: `127.0.0.1:${(server.address() as { port: number }).port}` });
+}
+
+async function deps(h: Harness): Promise<DistributionDeps> {
+  const layers = new LayerCache(h.root);
+  await layers.init();
+  return { images: h.svc, content: h.content, snapshots: h.snapshots, layers, insecure: [] };
+}
+
+/** An image of one gzip layer in the fake registry under `repo:tag`; returns the manifest digest. */
+async function serveImage(reg: FakeRegistry, repo: string, tag: string, file = 'hello'): Promise<{ manifest: string; layer: string }> {
+  const tar = await tarOf([{ name: file, data: `${file}\n` }]);
+  const layer = gzip(tar);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }));
+  reg.blobs.set(sha256(layer), layer);
+  reg.blobs.set(sha256(config), config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: sha256(layer), size: layer.length }],
+    }),
+  );
+  reg.manifests.set(`${repo}:${tag}`, { body: manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' });
+  return { manifest: sha256(manifest), layer: sha256(layer) };
+}
+
+const kind = (k: string, re: RegExp) => (err: unknown): boolean => {
+  assert.ok(err instanceof EngineError, String(err));
+  assert.equal(err.kind, k, err.message);
+  assert.match(err.message, re);
+  return true;
+};
+
+void test('pull: Docker schema 2 with progress in Docker words, then up to date', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { manifest } = await serveImage(reg, 'app', '1');
+  const msgs: ProgressMessage[] = [];
+  const r = await pull(await deps(h), { reference: `${reg.host}/app:1`, platform: 'linux/amd64' }, (m) => msgs.push(m));
+  assert.equal(r.digest, manifest);
+  assert.equal(r.upToDate, false);
+  assert.deepEqual(r.image.repoTags, [`${reg.host}/app:1`]);
+  assert.deepEqual(r.image.repoDigests, [`${reg.host}/app@${manifest}`]);
+  const statuses = msgs.map((m) => m.status);
+  assert.equal(statuses[0], 'Pulling from app');
+  for (const s of ['Pulling fs layer', 'Downloading', 'Download complete', 'Extracting', 'Pull complete']) assert.ok(statuses.includes(s), `${s} in ${statuses.join(', ')}`);
+  const again = await pull(await deps(h), { reference: `${reg.host}/app:1`, platform: 'linux/amd64' }, () => undefined);
+  assert.equal(again.upToDate, true);
+  assert.deepEqual(h.svc.tagHistory(`${reg.host}/app:1`).map((e) => e.cause), ['pull']);
+});
+
+void test('pull: a blob that does not match its digest fails and stores nothing; no tag moves', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { layer } = await serveImage(reg, 'app', '1');
+  reg.corrupt.add(layer);
+  const before = await stateOf(h);
+  await assert.rejects(pull(await deps(h), { reference: `${reg.host}/app:1` }, () => undefined), kind('invalid', /digest mismatch|sha256/));
+  assert.deepEqual(await stateOf(h), before);
+  await assert.rejects(h.svc.resolve(`${reg.host}/app:1`), kind('notFound', /No such image/));
+});
+
+void test('pull: a registry that answers 500, an unknown media type, schema 1 and a missing tag are named', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const d = await deps(h);
+  await assert.rejects(pull(d, { reference: `${reg.host}/app:nope` }, () => undefined), kind('notFound', new RegExp(`manifest for ${reg.host}/app:nope not found: manifest unknown`)));
+  reg.manifests.set('odd:1', { body: Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}'), type: 'application/vnd.example.thing+json' });
+  await assert.rejects(pull(d, { reference: `${reg.host}/odd:1` }, () => undefined), kind('invalid', /unsupported manifest media type application\/vnd\.example\.thing\+json/));
+  reg.manifests.set('old:1', { body: Buffer.from('{"schemaVersion":1,"name":"old","tag":"1","fsLayers":[]}'), type: 'application/vnd.docker.distribution.manifest.v1+prettyjws' });
+  await assert.rejects(pull(d, { reference: `${reg.host}/old:1` }, () => undefined), kind('invalid', /schema 1 is deprecated and not supported/));
+  reg.broken = true;
+  await assert.rejects(pull(d, { reference: `${reg.host}/app:1` }, () => undefined), kind('unavailable', /500 Internal Server Error/));
+  await assert.rejects(pull(d, { reference: '127.0.0.1:1/app:1' }, () => undefined), kind('unavailable', /registry 127\.0\.0\.1:1 is not reachable.*ECONNREFUSED/));
+});
+
+void test('push compresses a local layer once; a second push reuses the remembered blob', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const tar = await tarOf([{ name: 'f', data: 'x'.repeat(10000) }]);
+  const image = await h.svc.importImage((await import('../images/test-helpers.js')).streamOf(tar), { repo: `${reg.host}/p`, tag: '1' });
+  const d = await deps(h);
+  const msgs: ProgressMessage[] = [];
+  const [first] = await push(d, { reference: `${reg.host}/p:1` }, (m) => msgs.push(m));
+  assert.ok(msgs.some((m) => m.status === 'Pushed'));
+  assert.deepEqual(msgs.at(-1)?.aux, { Tag: '1', Digest: first!.digest, Size: first!.size });
+  const compressed = d.layers.compressedOf(image.diffIds[0]!);
+  assert.ok(compressed && reg.blobs.has(compressed.digest));
+  reg.blobs.delete(compressed.digest);
+  const again: ProgressMessage[] = [];
+  const [second] = await push(d, { reference: `${reg.host}/p:1` }, (m) => again.push(m));
+  assert.equal(second!.digest, first!.digest, 'the same compressed bytes: not compressed again');
+  await assert.rejects(push(d, { reference: `${reg.host}/p:2` }, () => undefined), kind('notFound', /An image does not exist locally with the tag/));
+});
+
+void test('platforms, indexes, challenges, auth headers and insecure registries', () => {
+  assert.deepEqual(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
+  assert.deepEqual(parsePlatform('linux/x86_64'), { os: 'linux', architecture: 'amd64' });
+  const d = (arch: string, extra: Record<string, unknown> = {}): { mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } } =>
+    ({ mediaType: 'm', digest: `sha256:${arch.padEnd(64, '0')}`.slice(0, 71), size: 1, platform: { os: arch === 'unknown' ? 'unknown' : 'linux', architecture: arch }, ...extra });
+  const index = { schemaVersion: 2 as const, manifests: [d('unknown', { annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } }), d('arm64'), d('amd64')] };
+  assert.equal(selectManifest(index, { os: 'linux', architecture: 'amd64' })?.platform?.architecture, 'amd64');
+  assert.equal(selectManifest(index, { os: 'linux', architecture: 'arm64', variant: 'v8' })?.platform?.architecture, 'arm64');
+  assert.equal(selectManifest(index, { os: 'linux', architecture: 's390x' }), undefined);
+
+  assert.deepEqual(parseChallenges('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull"'), [
+    { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'reg', scope: 'repository:a/b:pull' } },
+  ]);
+  assert.deepEqual(parseChallenges('Basic realm="pier"'), [{ scheme: 'basic', params: { realm: 'pier' } }]);
+  const header = Buffer.from(JSON.stringify({ username: 'u', password: 'p', serveraddress: 'r:5000' })).toString('base64url');
+  assert.deepEqual(parseRegistryAuthHeader(header), { username: 'u', password: 'p', serveraddress: 'r:5000' });
+  assert.equal(parseRegistryAuthHeader(Buffer.from('{}').toString('base64')), undefined);
+  assert.deepEqual(parseRegistryAuthHeader(Buffer.from(JSON.stringify({ auth: Buffer.from('a:b').toString('base64') })).toString('base64')), { username: 'a', password: 'b' });
+
+  assert.equal(isInsecure('localhost:5000', []), true);
+  assert.equal(isInsecure('127.0.0.1:5000', []), true);
+  assert.equal(isInsecure('registry.example:5000', []), false);
+  assert.equal(isInsecure('registry.example:5000', ['registry.example:5000']), true);
+  assert.equal(isInsecure('10.1.2.3:5000', ['10.0.0.0/8']), true);
+  assert.equal(isInsecure('11.1.2.3:5000', ['10.0.0.0/8']), false);
+});

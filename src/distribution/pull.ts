@@ -1,0 +1,391 @@
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Descriptor } from '../content/content.js';
+import { EngineError, invalid, isKind, notFound, withContext } from '../errors.js';
+import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
+import { peek, sniff } from '../images/streams.js';
+import {
+  hostPlatform,
+  IndexSchema,
+  ManifestSchema,
+  MediaType,
+  OciImageSchema,
+  parseJsonAs,
+  type OciDescriptor,
+  type OciIndex,
+  type OciManifest,
+} from '../images/types.js';
+import { log } from '../log.js';
+import { chainIds } from '../snapshots/chain.js';
+import type { AuthConfig } from './auth.js';
+import type { DistributionDeps, PullResult } from './distribution.js';
+import { layerStatus, progressMeter, shortDigest, type ProgressSink } from './progress.js';
+import { RegistryClient } from './registry.js';
+
+/** Media types of schema 1, refused with a clear error. */
+const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'application/json'];
+
+/** Layer media types pier unpacks. */
+const LAYER_TYPES = new Set<string>([
+  MediaType.ociLayer,
+  MediaType.ociLayerGzip,
+  MediaType.ociLayerZstd,
+  MediaType.dockerLayer,
+  MediaType.dockerLayerGzip,
+  MediaType.dockerForeignLayerGzip,
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+]);
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** `os[/arch[/variant]]` → Platform; default the host's. */
+export function parsePlatform(s: string | undefined): Platform {
+  const host = hostPlatform();
+  if (s === undefined || s.trim() === '') return host;
+  const [os, arch, variant] = s.trim().toLowerCase().split('/');
+  if (!os || (arch !== undefined && arch === '')) throw invalid(`invalid platform ${s}: expected os[/arch[/variant]]`);
+  const archName = { x86_64: 'amd64', aarch64: 'arm64', armhf: 'arm', i386: '386' }[arch ?? ''] ?? arch ?? host.architecture;
+  const p: Platform = { os, architecture: archName };
+  if (variant) p.variant = variant;
+  else if (archName === 'arm64') p.variant = 'v8';
+  return p;
+}
+
+export function platformString(p: Platform): string {
+  return [p.os, p.architecture, p.variant].filter((x) => x).join('/');
+}
+
+/**
+ * Pick the manifest of an index for a platform: attestations and `unknown/unknown` entries are
+ * skipped; the variant must match when asked for (arm64 without a variant matches v8).
+ */
+export function selectManifest(index: OciIndex, want: Platform): OciDescriptor | undefined {
+  const candidates = index.manifests.filter((m) => {
+    if (m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') return false;
+    if (m.platform === undefined) return false;
+    return m.platform.os === want.os && m.platform.architecture === want.architecture;
+  });
+  const variantOf = (m: OciDescriptor): string | undefined => m.platform?.variant ?? (m.platform?.architecture === 'arm64' ? 'v8' : undefined);
+  if (want.variant !== undefined) {
+    const exact = candidates.find((m) => variantOf(m) === want.variant);
+    if (exact) return exact;
+    return undefined;
+  }
+  return candidates[0];
+}
+
+/** The digest of some bytes, `sha256:<hex>`. */
+export function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+const require = createRequire(import.meta.url);
+let zstd: { DecompressStream: new () => Transform } | undefined;
+/** zstd-napi, loaded on first use (a native module; kept out of the bundle). */
+function zstdDecompressor(): Transform {
+  if (!zstd) {
+    const name = 'zstd-napi';
+    zstd = require(name) as { DecompressStream: new () => Transform };
+  }
+  return new zstd.DecompressStream();
+}
+
+/** Undo gzip or zstd (told by the first bytes, whatever the media type says). */
+export async function uncompressed(source: Readable, what: string): Promise<Readable> {
+  const { head, stream } = await peek(source, 6);
+  const kind = sniff(head);
+  if (kind === 'none') return stream;
+  if (kind !== 'gzip' && kind !== 'zstd') {
+    stream.destroy();
+    throw invalid(`${what}: ${kind} compression is not supported`);
+  }
+  const decoder = kind === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : zstdDecompressor();
+  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  pipeline(stream, decoder, out).catch((err: unknown) => {
+    out.destroy(err instanceof EngineError ? err : invalid(`${what}: corrupt ${kind} stream: ${(err as Error).message}`, err));
+  });
+  return out;
+}
+
+interface Resolved {
+  /** The digest of what the reference named (index or manifest). */
+  digest: string;
+  manifest: OciManifest;
+  manifestDescriptor: Descriptor;
+  /** The index and manifest blobs fetched, to store. */
+  blobs: Array<{ digest: string; bytes: Buffer }>;
+}
+
+/** Parse a manifest answer: schema 1 and unknown media types are named in the error. */
+function mediaTypeOf(bytes: Buffer, header: string, display: string): { mediaType: string; json: unknown } {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalid(`manifest of ${display}: invalid JSON`);
+  }
+  const obj = (json ?? {}) as { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown; layers?: unknown };
+  if (obj.schemaVersion === 1 || SCHEMA1.slice(0, 2).includes(header)) {
+    throw invalid(
+      `${display}: the registry serves a Docker Image manifest version 2, schema 1 (${header || 'schemaVersion 1'}); schema 1 is deprecated and not supported: push the image again with a current tool`,
+    );
+  }
+  let mediaType = typeof obj.mediaType === 'string' ? obj.mediaType : header;
+  if (mediaType === '' || mediaType === 'application/json' || mediaType === 'application/octet-stream') {
+    mediaType = Array.isArray(obj.manifests) ? MediaType.ociIndex : Array.isArray(obj.layers) ? MediaType.ociManifest : mediaType;
+  }
+  const known: string[] = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifest, MediaType.dockerManifestList];
+  if (!known.includes(mediaType)) throw invalid(`${display}: unsupported manifest media type ${mediaType || '(none)'}`);
+  return { mediaType, json };
+}
+
+async function resolveManifest(client: RegistryClient, repo: string, ref: Reference, want: Platform, display: string): Promise<Resolved> {
+  const reference = ref.digest ?? ref.tag ?? 'latest';
+  const top = await client.getManifest(repo, reference, display);
+  const topDigest = sha256(top.bytes);
+  if (ref.digest !== undefined && topDigest !== ref.digest) {
+    throw invalid(`${display}: manifest digest mismatch: the registry served ${topDigest}`);
+  }
+  const first = mediaTypeOf(top.bytes, top.mediaType, display);
+  const blobs = [{ digest: topDigest, bytes: top.bytes }];
+  if (first.mediaType === MediaType.ociIndex || first.mediaType === MediaType.dockerManifestList) {
+    const index = parseJsonAs(IndexSchema, top.bytes, `index of ${display}`);
+    const chosen = selectManifest(index, want);
+    if (!chosen) throw notFound(`no matching manifest for ${platformString(want)} in the manifest list entries of ${display}`);
+    const child = await client.getManifest(repo, chosen.digest, `${display}@${chosen.digest}`);
+    const childDigest = sha256(child.bytes);
+    if (childDigest !== chosen.digest) throw invalid(`${display}: manifest ${chosen.digest} digest mismatch: the registry served ${childDigest}`);
+    const second = mediaTypeOf(child.bytes, child.mediaType, `${display}@${chosen.digest}`);
+    if (second.mediaType !== MediaType.ociManifest && second.mediaType !== MediaType.dockerManifest) {
+      throw invalid(`${display}: index entry ${chosen.digest} is a ${second.mediaType}, not an image manifest`);
+    }
+    blobs.push({ digest: childDigest, bytes: child.bytes });
+    return {
+      digest: topDigest,
+      manifest: parseJsonAs(ManifestSchema, child.bytes, `manifest of ${display}`),
+      manifestDescriptor: { mediaType: second.mediaType, digest: childDigest, size: child.bytes.length },
+      blobs,
+    };
+  }
+  return {
+    digest: topDigest,
+    manifest: parseJsonAs(ManifestSchema, top.bytes, `manifest of ${display}`),
+    manifestDescriptor: { mediaType: first.mediaType, digest: topDigest, size: top.bytes.length },
+    blobs,
+  };
+}
+
+/** Run `fn` over items with at most `limit` at a time; results in order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+/**
+ * Pull one reference. Everything fetched is leased until the image exists; on failure what
+ * this pull stored is removed again and no tag moves.
+ */
+export async function pull(deps: DistributionDeps, opts: { reference: string; platform?: string; auth?: AuthConfig }, progress: ProgressSink): Promise<PullResult> {
+  const parsed = withDefaultTag(parseReference(opts.reference));
+  const want = parsePlatform(opts.platform);
+  const repo = parsed.path;
+  const repoName = repositoryName(parsed);
+  const display = familiarName(parsed);
+  const client = new RegistryClient(parsed.domain, { auth: opts.auth, insecure: deps.insecure });
+  const images = deps.images;
+  const lease = images.lease();
+  const storedBlobs: string[] = [];
+  const newChains: string[] = [];
+  let succeeded = false;
+  // Each layer download's promise has a handler from the start; the first failure is reported.
+  const downloads: Array<Promise<void>> = [];
+  try {
+    progress({ status: `Pulling from ${repo}`, id: parsed.digest ?? parsed.tag ?? 'latest' });
+    const resolved = await resolveManifest(client, repo, parsed, want, display);
+    for (const b of resolved.blobs) {
+      lease.addBlob(b.digest);
+      if (!(await deps.content.has(b.digest))) {
+        await deps.content.put(b.bytes, { expectedDigest: b.digest });
+        storedBlobs.push(b.digest);
+      }
+    }
+    const manifest = resolved.manifest;
+    for (const layer of manifest.layers) {
+      if (!LAYER_TYPES.has(layer.mediaType)) throw invalid(`${display}: layer ${layer.digest} has an unsupported media type ${layer.mediaType}`);
+    }
+    // The config.
+    const configDigest = manifest.config.digest;
+    lease.addBlob(configDigest);
+    if (!(await deps.content.has(configDigest))) {
+      const { body } = await client.getBlob(repo, configDigest);
+      await deps.content.ingest(body, { expectedDigest: configDigest, expectedSize: manifest.config.size }).catch((err: unknown) => {
+        body.destroy();
+        throw withContext(`${display}: config ${configDigest}`, err);
+      });
+      storedBlobs.push(configDigest);
+    }
+    const config = parseJsonAs(OciImageSchema, await deps.content.read(configDigest), `config of ${display}`);
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length) {
+      throw invalid(`${display}: the manifest lists ${manifest.layers.length} layers, the config ${diffIds.length} diff_ids`);
+    }
+    const chains = chainIds(diffIds);
+    for (const c of chains) lease.addSnapshot(c);
+    for (const l of manifest.layers) lease.addBlob(l.digest);
+
+    // Which layers are there already.
+    const haveSnapshot = await Promise.all(chains.map((c) => deps.snapshots.has(c)));
+    const haveBlob = await Promise.all(manifest.layers.map((l) => deps.content.has(l.digest)));
+    const seen = new Set<string>();
+    for (const [i, layer] of manifest.layers.entries()) {
+      const id = shortDigest(layer.digest);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      layerStatus(progress, id, haveSnapshot[i] && haveBlob[i] ? 'Already exists' : 'Pulling fs layer');
+    }
+
+    // Download concurrently; each layer unpacks once it and its parent are ready.
+    const limit = deps.maxDownloads ?? 6;
+    const started = new Map<string, Promise<void>>();
+    const download = (i: number): Promise<void> => {
+      const layer = manifest.layers[i]!;
+      let p = started.get(layer.digest);
+      if (p) return p;
+      p = haveBlob[i] ? Promise.resolve() : fetchLayer(deps, client, repo, layer, progress, storedBlobs, display);
+      started.set(layer.digest, p);
+      return p;
+    };
+    // Bounded: a queue of downloads, `limit` at a time, in layer order.
+    const order = manifest.layers.map((_, i) => i);
+    const gates: Array<Promise<void>> = order.map(() => Promise.resolve());
+    let running = 0;
+    const waiters: Array<() => void> = [];
+    const acquire = async (): Promise<void> => {
+      if (running < limit) {
+        running++;
+        return;
+      }
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    };
+    const releaseSlot = (): void => {
+      const w = waiters.shift();
+      if (w) w();
+      else running--;
+    };
+    for (const i of order) {
+      const needed = !(haveSnapshot[i] && haveBlob[i]);
+      if (!needed) continue;
+      gates[i] = (async () => {
+        await acquire();
+        try {
+          await download(i);
+        } finally {
+          releaseSlot();
+        }
+      })();
+      gates[i].catch(() => undefined);
+      downloads.push(gates[i]);
+    }
+    let parent: string | null = null;
+    const t0 = Date.now();
+    for (const [i, layer] of manifest.layers.entries()) {
+      await gates[i];
+      log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer downloaded');
+      if (!haveSnapshot[i]) {
+        const id = shortDigest(layer.digest);
+        const had = await deps.snapshots.has(chains[i]!);
+        if (!had) {
+          const file = await deps.content.createReadStream(layer.digest);
+          const meter = progressMeter(progress, id, 'Extracting', layer.size);
+          const metered = file.pipe(meter);
+          file.on('error', (err) => meter.destroy(err));
+          try {
+            const tar = await uncompressed(metered, `${display}: layer ${layer.digest}`);
+            await deps.snapshots.applyLayer(parent, tar, diffIds[i]);
+          } catch (err) {
+            file.destroy();
+            throw withContext(`${display}: layer ${layer.digest}`, err);
+          }
+          newChains.push(chains[i]!);
+          log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer unpacked');
+        }
+        layerStatus(progress, id, 'Pull complete');
+      }
+      parent = chains[i]!;
+    }
+    await Promise.all(downloads);
+
+    const layers: Descriptor[] = manifest.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
+    const image = await images.createImage({ configDigest, layers, manifest: resolved.manifestDescriptor });
+    const tagRef = parsed.digest === undefined ? referenceString(parsed) : undefined;
+    let upToDate = parsed.digest !== undefined && (await images.resolve(`${repoName}@${resolved.digest}`).then((i) => i.id === image.id, () => false));
+    if (tagRef !== undefined) {
+      const current = await images.resolve(tagRef).then((i) => i.id, () => undefined);
+      upToDate = current === image.id && newChains.length === 0 && storedBlobs.length === 0;
+      if (current !== image.id) await images.setTag(tagRef, image.id, 'pull');
+    }
+    await images.setTag(`${repoName}@${resolved.digest}`, image.id, 'pull');
+    await images.emit?.('pull', image.id, display);
+    succeeded = true;
+    return { image: await images.get(image.id), digest: resolved.digest, upToDate };
+  } finally {
+    lease.release();
+    if (!succeeded) {
+      await Promise.allSettled(downloads);
+      await images.discardUnused(storedBlobs, newChains);
+    }
+  }
+}
+
+/** Download one layer blob into the content store, checked against its digest and size; retried on network errors. */
+async function fetchLayer(
+  deps: DistributionDeps,
+  client: RegistryClient,
+  repo: string,
+  layer: OciDescriptor,
+  progress: ProgressSink,
+  storedBlobs: string[],
+  display: string,
+): Promise<void> {
+  const id = shortDigest(layer.digest);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { body } = await client.getBlob(repo, layer.digest);
+      const meter = progressMeter(progress, id, 'Downloading', layer.size);
+      body.on('error', (err) => meter.destroy(err));
+      body.pipe(meter);
+      try {
+        await deps.content.ingest(meter, { expectedDigest: layer.digest, expectedSize: layer.size });
+      } catch (err) {
+        body.destroy();
+        throw err;
+      }
+      storedBlobs.push(layer.digest);
+      layerStatus(progress, id, 'Verifying Checksum');
+      layerStatus(progress, id, 'Download complete');
+      return;
+    } catch (err) {
+      const retry = attempt < 3 && (isKind(err, 'unavailable') || /ECONNRESET|terminated|socket/i.test((err as Error).message));
+      if (!retry) throw withContext(`${display}: layer ${layer.digest}`, err);
+      layerStatus(progress, id, `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}`);
+      await new Promise((r) => setTimeout(r, attempt * 1000));
+    }
+  }
+}

@@ -1,0 +1,363 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { compress as zstdCompress } from 'zstd-napi';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxTarPath, importBusybox, run, startDaemon, type Daemon } from './harness.js';
+import { startRegistry, type Registry } from './registry.js';
+
+/** Pull and push through pierd against Debian's docker-registry on loopback, driven by the docker CLI. */
+describe('registries: docker push and pull through pierd', () => {
+  let d: Daemon;
+  let reg: Registry;
+  before(async () => {
+    reg = await startRegistry();
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+    await reg?.stop();
+  });
+
+  test('push an imported image, remove it, pull it back and run it', async () => {
+    const name = `${reg.host}/tools/busybox:1`;
+    assert.equal((await d.docker(['tag', 'busybox', name])).code, 0);
+    const push = await d.docker(['push', name]);
+    assert.equal(push.code, 0, push.stderr);
+    assert.match(push.stdout, new RegExp(`The push refers to repository \\[${reg.host}/tools/busybox\\]`));
+    assert.match(push.stdout, /[0-9a-f]{12}: Pushed/);
+    const m = /1: digest: (sha256:[0-9a-f]{64}) size: (\d+)/.exec(push.stdout);
+    assert.ok(m, push.stdout);
+    const digest = m[1]!;
+
+    // A second push compresses nothing and uploads nothing.
+    const again = await d.docker(['push', name]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /Layer already exists/);
+    assert.match(again.stdout, new RegExp(`1: digest: ${digest}`), 'same manifest: the compressed layer was remembered');
+
+    // Another repository of the same registry: the layer is mounted, not uploaded.
+    const other = `${reg.host}/other/bb:2`;
+    assert.equal((await d.docker(['tag', 'busybox', other])).code, 0);
+    const mounted = await d.docker(['push', other]);
+    assert.equal(mounted.code, 0, mounted.stderr);
+    assert.match(mounted.stdout, /Mounted from tools\/busybox/);
+
+    assert.equal((await d.docker(['rmi', name, other, 'busybox'])).code, 0);
+    const pull = await d.docker(['pull', name]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /1: Pulling from tools\/busybox/);
+    assert.match(pull.stdout, /[0-9a-f]{12}: Pull complete/);
+    assert.match(pull.stdout, new RegExp(`Digest: ${digest}`));
+    assert.match(pull.stdout, new RegExp(`Status: Downloaded newer image for ${reg.host}/tools/busybox:1`));
+
+    const inspect = await d.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', name]);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.deepEqual(JSON.parse(inspect.stdout), [`${reg.host}/tools/busybox@${digest}`]);
+
+    const r = await d.docker(['run', '--rm', name, 'echo', 'pulled and running']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'pulled and running\n');
+
+    const up = await d.docker(['pull', name]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /Status: Image is up to date/);
+  });
+
+  test('docker run pulls a missing image', async () => {
+    const name = `${reg.host}/tools/busybox:1`;
+    await d.docker(['rmi', '-f', name]);
+    const r = await d.docker(['run', '--rm', name, 'echo', 'hi']);
+    assert.equal(r.code, 0, `${r.stderr}\n${await d.log()}`);
+    assert.equal(r.stdout, 'hi\n');
+    assert.match(r.stderr, new RegExp(`Unable to find image '${name}' locally`));
+    assert.match(r.stderr, /Pull complete/);
+  });
+
+  test('GET /distribution/{name}/json describes the remote image', async () => {
+    const name = `${reg.host}/tools/busybox:1`;
+    const info = await fetchJson(d, `/distribution/${name}/json`);
+    assert.match((info.Descriptor as { digest: string }).digest, /^sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(info.Platforms, [{ architecture: 'amd64', os: 'linux' }]);
+  });
+
+  test('a missing tag and a registry that is down are named in the error', async () => {
+    const missing = await d.docker(['pull', `${reg.host}/tools/busybox:nope`]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, new RegExp(`manifest for ${reg.host}/tools/busybox:nope not found`));
+    const down = await d.docker(['pull', '127.0.0.1:1/x:1']);
+    assert.notEqual(down.code, 0);
+    assert.match(down.stderr, /registry 127\.0\.0\.1:1 is not reachable.*ECONNREFUSED/);
+  });
+});
+
+async function fetchJson(d: Daemon, path: string): Promise<Record<string, unknown>> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: d.socket, path, method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode !== 200) reject(new Error(`${path}: ${res.statusCode} ${text}`));
+        else resolve(JSON.parse(text) as Record<string, unknown>);
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** pier's tag versions: every move of a tag is remembered, rollback moves it back, prune keeps the versions. */
+describe('tag versions and rollback', () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('tag app:1 to three images, list three versions, roll back twice, prune keeps them, containers of each work', async () => {
+    const ids: string[] = [];
+    for (const word of ['one', 'two', 'three']) ids.push(await importVersion(d, 'app:1', word));
+    assert.equal(new Set(ids).size, 3, `three distinct images: ${ids.join(' ')}`);
+    const v = await d.pier(['image', 'versions', 'app:1']);
+    assert.equal(v.code, 0, v.stderr);
+    const rows = v.stdout.trimEnd().split('\n');
+    assert.match(rows[0]!, /^VERSION\s+IMAGE ID\s+TAGGED\s+CAUSE\s+STATUS$/);
+    assert.equal(rows.length, 4, v.stdout);
+    assert.match(rows[1]!, new RegExp(`^3\\s+${ids[2]!.slice(7, 19)}\\s.*current$`));
+    assert.match(rows[3]!, new RegExp(`^1\\s+${ids[0]!.slice(7, 19)}\\s.*kept$`));
+
+    // A container of each version, created before the rollbacks.
+    for (const [i, id] of ids.entries()) assert.equal((await d.docker(['create', '--name', `v${i}`, id, 'cat', '/version'])).code, 0);
+
+    const r1 = await d.pier(['image', 'rollback', 'app:1']);
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.match(r1.stdout, /app:1: rolled back to version 2/);
+    const r2 = await d.pier(['image', 'rollback', 'app:1']);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /rolled back to version 1/);
+    const now = await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'app:1']);
+    assert.equal(now.stdout.trim(), ids[0]);
+
+    const prune = await d.pier(['image', 'prune', '-f']);
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stdout, /Kept Images:/);
+    assert.match(prune.stdout, new RegExp(`kept: ${ids[2]} \\(version 3 of app:1, kept for rollback`));
+    const dockerPrune = await d.docker(['image', 'prune', '-f']);
+    assert.equal(dockerPrune.code, 0, dockerPrune.stderr);
+    for (const id of ids) assert.equal((await d.docker(['image', 'inspect', id])).code, 0, `version ${id} survived the prunes`);
+
+    for (const [i, word] of ['one', 'two', 'three'].entries()) {
+      const s = await d.docker(['start', '-a', `v${i}`]);
+      assert.equal(s.code, 0, s.stderr);
+      assert.equal(s.stdout, `${word}\n`);
+    }
+    const to3 = await d.pier(['image', 'rollback', 'app:1', '--to', '3']);
+    assert.equal(to3.code, 0, to3.stderr);
+    const bad = await d.pier(['image', 'rollback', 'app:1', '--to', '7']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /app:1 has no version 7/);
+    const none = await d.pier(['image', 'versions', 'nothing:here']);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /No versions of nothing:here/);
+  });
+});
+
+/** Registries that want credentials: Basic (htpasswd) and token auth. */
+describe('registry authentication', () => {
+  let d: Daemon;
+  const regs: Registry[] = [];
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+    for (const r of regs) await r.stop();
+  });
+
+  for (const kind of ['basic', 'token'] as const) {
+    test(`${kind} auth: docker login, push, pull and run; wrong credentials are refused`, async () => {
+      const reg = await startRegistry({ auth: kind, user: 'tester', password: 'secret-pw' });
+      regs.push(reg);
+      const name = `${reg.host}/private/bb:${kind}`;
+      assert.equal((await d.docker(['tag', 'busybox', name])).code, 0);
+      const anon = await d.docker(['push', name]);
+      assert.notEqual(anon.code, 0, 'anonymous push refused');
+      assert.match(anon.stdout + anon.stderr, /unauthorized|authentication required|denied/i);
+
+      const wrong = await d.docker(['login', '-u', 'tester', '--password-stdin', reg.host], { input: 'wrong\n' });
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /unauthorized|incorrect/i);
+
+      const login = await d.docker(['login', '-u', 'tester', '--password-stdin', reg.host], { input: 'secret-pw\n' });
+      assert.equal(login.code, 0, login.stderr);
+      assert.match(login.stdout, /Login Succeeded/);
+      const push = await d.docker(['push', name]);
+      assert.equal(push.code, 0, push.stderr);
+      assert.equal((await d.docker(['rmi', name])).code, 0);
+      const pull = await d.docker(['pull', name]);
+      assert.equal(pull.code, 0, pull.stderr);
+      const r = await d.docker(['run', '--rm', name, 'echo', kind]);
+      assert.equal(r.stdout, `${kind}\n`, r.stderr);
+      if (kind === 'token') assert.ok(reg.tokenRequests.some((q) => q.includes('scope=repository%3Aprivate%2Fbb%3Apull%2Cpush')), reg.tokenRequests.join('\n'));
+
+      // pier's own login reads and writes the same config.json.
+      const out = await d.pier(['logout', reg.host]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, new RegExp(`Removing login credentials for ${reg.host}`));
+      const pierLogin = await d.pier(['login', '-u', 'tester', '--password-stdin', reg.host], { input: 'secret-pw\n' });
+      assert.equal(pierLogin.code, 0, pierLogin.stderr);
+      assert.equal((await d.docker(['rmi', name])).code, 0);
+      const pierPull = await d.pier(['pull', '-q', name]);
+      assert.equal(pierPull.code, 0, pierPull.stderr);
+      assert.equal(pierPull.stdout, `${reg.host}/private/bb:${kind}\n`);
+    });
+  }
+});
+
+/** Import busybox plus a file /version holding `word` as `ref`; resolves with the image ID. */
+async function importVersion(d: Daemon, ref: string, word: string): Promise<string> {
+  const dir = await mkdtemp('/tmp/pv-');
+  try {
+    const tar = join(dir, 'rootfs.tar');
+    await copyFile(await busyboxTarPath(), tar);
+    await writeFile(join(dir, 'version'), `${word}\n`);
+    const r = await run('tar', ['-rf', tar, '-C', dir, 'version'], process.env);
+    assert.equal(r.code, 0, r.stderr);
+    const imp = await d.docker(['import', '--change', 'CMD ["sh"]', '-', ref], { input: createReadStream(tar) });
+    assert.equal(imp.code, 0, imp.stderr);
+    return imp.stdout.trim();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Images put into the registry by another tool: skopeo copies an OCI layout with a zstd layer and a multi-platform index. */
+describe('images from other tools', () => {
+  let d: Daemon;
+  let reg: Registry;
+  let layout: string;
+  before(async () => {
+    reg = await startRegistry();
+    d = await startDaemon();
+    layout = await mkdtemp('/tmp/poci-');
+  });
+  after(async () => {
+    await d?.stop();
+    await reg?.stop();
+    if (layout) await rm(layout, { recursive: true, force: true });
+  });
+
+  test('skopeo copies an OCI index (zstd layer, two platforms, an attestation); pierd pulls the host platform and runs it', async () => {
+    const index = await writeOciLayout(layout);
+    const copy = await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${reg.host}/multi/app:v1`], process.env, { timeoutMs: 120_000 });
+    assert.equal(copy.code, 0, copy.stderr);
+
+    const pull = await d.docker(['pull', `${reg.host}/multi/app:v1`]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, new RegExp(`Digest: ${index}`));
+    const r = await d.docker(['run', '--rm', `${reg.host}/multi/app:v1`, 'cat', '/hello']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello from zstd and amd64\n');
+    const platform = await d.docker(['image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}', `${reg.host}/multi/app:v1`]);
+    assert.equal(platform.stdout.trim(), 'linux/amd64');
+
+    // The other platform is chosen with --platform; a platform the index lacks is named.
+    const arm = await d.docker(['pull', '--platform', 'linux/arm64', `${reg.host}/multi/app:v1`]);
+    assert.equal(arm.code, 0, arm.stderr);
+    const armArch = await d.docker(['image', 'inspect', '--format', '{{.Architecture}}', `${reg.host}/multi/app:v1`]);
+    assert.equal(armArch.stdout.trim(), 'arm64');
+    const none = await d.docker(['pull', '--platform', 'linux/s390x', `${reg.host}/multi/app:v1`]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /no matching manifest for linux\/s390x/);
+
+    const info = await fetchJson(d, `/distribution/${reg.host}/multi/app:v1/json`);
+    assert.equal((info.Descriptor as { digest: string }).digest, index);
+    assert.deepEqual(info.Platforms, [{ architecture: 'arm64', os: 'linux', variant: 'v8' }, { architecture: 'amd64', os: 'linux' }]);
+  });
+});
+
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Write an OCI layout tagged v1: an index of arm64, an attestation and amd64 (zstd busybox + a gzip layer). Resolves with the index digest. */
+async function writeOciLayout(dir: string): Promise<string> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (b: Buffer): Promise<{ digest: string; size: number }> => {
+    const digest = sha(b);
+    await writeFile(join(blobs, digest.slice(7)), b);
+    return { digest, size: b.length };
+  };
+  const fileTar = async (name: string, content: string): Promise<Buffer> => {
+    const tmp = await mkdtemp('/tmp/pft-');
+    try {
+      await writeFile(join(tmp, name), content);
+      const r = await run('tar', ['--owner=0', '--group=0', '-cf', join(tmp, 'l.tar'), '-C', tmp, name], process.env);
+      assert.equal(r.code, 0, r.stderr);
+      return await readFile(join(tmp, 'l.tar'));
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  };
+  const base = await readFile(await busyboxTarPath());
+  const hello = await fileTar('hello', 'hello from zstd and amd64\n');
+  const zstdBase = await put(zstdCompress(base));
+  const gzHello = await put(gzipSync(hello));
+  const image = async (arch: string, layers: Array<{ tar: Buffer; blob: { digest: string; size: number }; mediaType: string }>): Promise<{ digest: string; size: number }> => {
+    const config = await put(Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => sha(l.tar)) } })));
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, ...l.blob })),
+    };
+    return put(Buffer.from(JSON.stringify(manifest)));
+  };
+  const amd64 = await image('amd64', [
+    { tar: base, blob: zstdBase, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' },
+    { tar: hello, blob: gzHello, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' },
+  ]);
+  const armTar = await fileTar('hello', 'arm64\n');
+  const arm64 = await image('arm64', [{ tar: armTar, blob: await put(gzipSync(armTar)), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]);
+  const statement = await put(Buffer.from('{"_type":"https://in-toto.io/Statement/v0.1"}'));
+  const attConfig = await put(Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [statement.digest] } })));
+  const attestation = await put(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...attConfig },
+        layers: [{ mediaType: 'application/vnd.in-toto+json', ...statement }],
+      }),
+    ),
+  );
+  const m = 'application/vnd.oci.image.manifest.v1+json';
+  const indexBlob = await put(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { mediaType: m, ...arm64, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
+          { mediaType: m, ...attestation, platform: { architecture: 'unknown', os: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd64.digest } },
+          { mediaType: m, ...amd64, platform: { architecture: 'amd64', os: 'linux' } },
+        ],
+      }),
+    ),
+  );
+  await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...indexBlob, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }),
+  );
+  return indexBlob.digest;
+}
