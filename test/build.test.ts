@@ -283,6 +283,12 @@ describe('docker build through pierd (classic API)', () => {
     assert.equal(fresh.code, 0, fresh.stderr);
     assert.doesNotMatch(fresh.stdout, /Using cache/);
     assert.match(fresh.stdout, /Running in/);
+
+    // Build containers get the build's resource limits.
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max\n');
+    const limited = await build(['--no-cache', '--memory', '64m'], dir);
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.match(limited.stdout, new RegExp(`Running in [0-9a-f]{12}\n${64 * 1024 * 1024}\n`));
   });
 
   test('docker commit and POST /commit with --change', async () => {
