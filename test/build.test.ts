@@ -414,7 +414,7 @@ describe('docker build through pierd (classic API)', () => {
     assert.match(bad.stdout, /BuildKit \(version=2\) is not supported.*400$/s);
   });
 
-  test('ADD of a URL, RUN --mount=type=cache and --network=none', async () => {
+  test('ADD of a URL, RUN --mount=type=cache|bind (context and stage) and --network=none', async () => {
     const server = createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
       res.end(`fetched ${req.url ?? ''}`);
@@ -428,12 +428,15 @@ describe('docker build through pierd (classic API)', () => {
       await writeFile(
         join(dir, 'Dockerfile'),
         [
+          'FROM busybox AS tools',
+          'RUN mkdir /out && echo from-stage > /out/f',
           'FROM busybox',
           `ADD http://127.0.0.1:${port}/files/remote.txt /downloads/`,
           'RUN --mount=type=cache,target=/cache echo run1 >> /cache/log && cat /cache/log > /seen1',
           'RUN --mount=type=cache,target=/cache echo run2 >> /cache/log && cat /cache/log > /seen2',
           'RUN --network=none ip link | grep -c "^[0-9]*:" > /links',
           'RUN --mount=type=bind,source=sub,target=/mnt cat /mnt/inner.txt > /bound && ! touch /mnt/ro 2>/dev/null',
+          'RUN --mount=type=bind,from=tools,source=/out,target=/t cat /t/f >> /bound',
           'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links /bound; ls /cache | wc -l"]',
           '',
         ].join('\n'),
@@ -441,7 +444,13 @@ describe('docker build through pierd (classic API)', () => {
       const r = await build(['-t', 'url'], dir);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const out = await d.docker(['run', '--rm', 'url']);
-      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\nbound\n0\n');
+      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\nbound\nfrom-stage\n0\n');
+      // A bind-mounted context file is part of the RUN's cache key.
+      await writeFile(join(dir, 'sub', 'inner.txt'), 'bound again\n');
+      const again = await build(['-t', 'url'], dir);
+      assert.equal(again.code, 0, again.stderr);
+      const out2 = await d.docker(['run', '--rm', 'url']);
+      assert.match(out2.stdout, /\nbound again\nfrom-stage\n/);
     } finally {
       server.close();
     }

@@ -805,9 +805,17 @@ class BuildRun {
     }
     argEnv.sort();
     const createdBy = `${argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : ''}${args.join(' ')}`;
-    const key = { run: createdBy, config: cfg, network, mounts };
+    // What bind mounts show the command is part of the key: the stage or image they come from, or the context files' checksum.
+    const mountInputs: string[] = [];
+    for (const m of mounts) {
+      if (m.type !== 'bind') continue;
+      if (m.from) mountInputs.push(await this.fromIdentity(ins, m.from));
+      else mountInputs.push(await checksumSources(await collectSources(this.context.dir, [m.source ?? '/'], (rel) => !this.context.ignored(rel))));
+    }
+    const key = { run: createdBy, config: cfg, network, mounts, mountInputs };
     return this.cached(state, key, async () => {
       const lease = this.b.images.lease();
+      const releases: Array<() => Promise<void>> = [];
       try {
         const { layer } = await this.b.withRootfs(state.chainId, lease, async (rootfs) => {
           const spec: Omit<ContainerSpec, 'id' | 'rootfs'> = {
@@ -828,7 +836,7 @@ class BuildRun {
             noNewPrivileges: false,
             seccomp: 'default',
             shmSize: this.opts.shmSize || 64 * 1024 * 1024,
-            mounts: await this.runMounts(mounts),
+            mounts: await this.runMounts(ins, mounts, releases),
             network: { netns: network === 'host' ? { kind: 'host' } : { kind: 'new' } },
             ipcMode: 'private',
             pidMode: 'private',
@@ -854,12 +862,14 @@ class BuildRun {
         });
         return await this.b.commitImage(state, { created_by: createdBy }, layer);
       } finally {
+        for (const release of releases) await release();
         lease.release();
       }
     }, state, { createdBy, emptyLayer: false, config: state.config });
   }
 
-  private async runMounts(mounts: RunMount[]): Promise<ContainerSpec['mounts']> {
+  /** The runtime mounts of `RUN --mount=...`; `releases` unmount the stage trees `from=` mounted. */
+  private async runMounts(ins: Instruction, mounts: RunMount[], releases: Array<() => Promise<void>>): Promise<ContainerSpec['mounts']> {
     const out: ContainerSpec['mounts'] = [];
     for (const m of mounts) {
       if (m.type === 'tmpfs') out.push({ destination: m.target!, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });
@@ -872,8 +882,13 @@ class BuildRun {
         await mkdir(dir, { recursive: true });
         out.push({ destination: m.target!, type: 'bind', source: dir, options: ['rbind', 'rw'] });
       } else if (m.type === 'bind') {
-        if (m.from) throw invalid('RUN --mount=type=bind,from=... is not supported yet');
-        const src = await resolveInRoot(this.context.dir, m.source ?? '/');
+        let root = this.context.dir;
+        if (m.from) {
+          const tree = await this.fromTree(ins, m.from);
+          releases.push(tree.release);
+          root = tree.dir;
+        }
+        const src = await resolveInRoot(root, m.source ?? '/');
         out.push({ destination: m.target!, type: 'bind', source: src, options: ['rbind', m.rw ? 'rw' : 'ro'] });
       }
     }
@@ -957,6 +972,16 @@ class BuildRun {
     } finally {
       if (heredocDir) await rm(heredocDir, { recursive: true, force: true });
     }
+  }
+
+  /** The image a `from=` names (a stage's result or a local image), for cache keys. */
+  private async fromIdentity(ins: Instruction, from: string): Promise<string> {
+    const stage = this.stages.find((s) => s.name !== null && s.name === from.toLowerCase()) ?? (/^\d+$/.test(from) ? this.stages[Number(from)] : undefined);
+    if (stage) return this.results.get(stage.index)?.imageId ?? `stage ${stage.index}`;
+    const image = await this.b.images.resolve(from).catch((err: unknown) => {
+      throw parseError(ins.line, `--mount from=${from}: ${(err as Error).message}`);
+    });
+    return image.id;
   }
 
   /** The root of `--from=<stage|image>` mounted read-only-ish for reading; released after the copy. */
