@@ -291,6 +291,23 @@ describe('docker build through pierd (classic API)', () => {
     assert.match(limited.stdout, new RegExp(`Running in [0-9a-f]{12}\n${64 * 1024 * 1024}\n`));
   });
 
+  test('WORKDIR creates its folder in a layer, as Docker does; an existing one adds an empty layer', async () => {
+    const dir = join(work, 'workdir');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox AS s\nWORKDIR /made/here\nWORKDIR /bin\nFROM busybox\nCOPY --from=s /made /made\nCMD ["ls", "-ld", "/made/here"]\n');
+    const r = await build(['-t', 'wd'], dir);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const out = await d.docker(['run', '--rm', 'wd']);
+    assert.match(out.stdout, /^drwxr-xr-x\s+2 root\s+root\s.*\/made\/here\n$/);
+    const history = await d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Size}}', 'wd']);
+    assert.match(history.stdout, /COPY dir:[0-9a-f]{64} in \/made/);
+    // In stage s: busybox's layer, then one for /made/here; WORKDIR /bin (exists) adds none.
+    const stage = await build(['--target', 's', '-t', 'wd:s'], dir);
+    assert.equal(stage.code, 0, stage.stderr);
+    const layers = await d.docker(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', 'wd:s']);
+    assert.equal(layers.stdout.trim(), '2');
+  });
+
   test('docker commit and POST /commit with --change', async () => {
     const c = await d.docker(['run', '-d', 'busybox', 'sh', '-c', 'echo committed > /note; rm /bin/true; echo ready; sleep 300']);
     assert.equal(c.code, 0, c.stderr);

@@ -237,7 +237,12 @@ export class Builder {
    * `keep` is false, its diff becomes a layer (leased to `lease`). Always unmounts and
    * removes the writable layer.
    */
-  async withRootfs<T>(parent: string | null, lease: Lease | null, fn: (rootfs: string, key: string) => Promise<T>): Promise<{ result: T; layer?: { descriptor: Descriptor; diffId: string; chainId: string } }> {
+  async withRootfs<T>(
+    parent: string | null,
+    lease: Lease | null,
+    fn: (rootfs: string, key: string) => Promise<T>,
+    keep: (result: T) => boolean = () => true,
+  ): Promise<{ result: T; layer?: { descriptor: Descriptor; diffId: string; chainId: string } }> {
     const key = `build-${randomBytes(12).toString('hex')}`;
     const target = join(this.deps.dir, 'mnt', key);
     await mkdir(target, { recursive: true });
@@ -251,7 +256,7 @@ export class Builder {
       const result = await fn(target, key);
       await this.snapshots.unmount(target);
       mounted = false;
-      if (!lease) return { result };
+      if (!lease || !keep(result)) return { result };
       const layer = await this.images.ingestLayer(parent, this.snapshots.diff(key), { lease });
       return { result, layer };
     } finally {
@@ -646,13 +651,14 @@ class BuildRun {
       if (!history.every((e, i) => e.created_by === h[i]!.created_by && !!e.empty_layer === !!h[i]!.empty_layer)) continue;
       if (!diffIds.every((id, i) => id === d[i])) continue;
       const entry = h[history.length]!;
-      if (entry.created_by !== probe.createdBy || !!entry.empty_layer !== probe.emptyLayer) continue;
-      if (!probe.emptyLayer && d.length <= diffIds.length) continue;
-      const next: OciImage = structuredClone(probe.emptyLayer ? probe.config : state.config);
+      const emptyLayer = !!entry.empty_layer;
+      if (entry.created_by !== probe.createdBy || (probe.emptyLayer !== undefined && emptyLayer !== probe.emptyLayer)) continue;
+      if (!emptyLayer && d.length <= diffIds.length) continue;
+      const next: OciImage = structuredClone(probe.config);
       next.created = entry.created;
       next.history = [...history, historyEntry(entry, entry.created ?? '')];
       const layers = [...state.layers];
-      if (!probe.emptyLayer) {
+      if (!emptyLayer) {
         next.rootfs = { type: 'layers', diff_ids: [...diffIds, d[diffIds.length]!] };
         layers.push(image.layers[diffIds.length]!);
       }
@@ -759,6 +765,29 @@ class BuildRun {
     }
     next.config.config = cfg;
     const createdBy = `${this.shellOf(state).join(' ')} #(nop)  ${comment}`;
+    if (ins.command === 'workdir') {
+      // As Docker's classic builder: WORKDIR creates its folder (root-owned, 0755) in a layer when the image lacks it.
+      const dir = cfg.WorkingDir!;
+      return this.cached(state, { createdBy, config: cfg, workdir: true }, async () => {
+        const lease = this.b.images.lease();
+        try {
+          const { layer } = await this.b.withRootfs(
+            state.chainId,
+            lease,
+            async (rootfs) => {
+              const host = await resolveInRoot(rootfs, dir);
+              if (await lstat(host).catch(() => null)) return false;
+              await mkdirParents(rootfs, dir);
+              return true;
+            },
+            (created) => created,
+          );
+          return await this.b.commitImage(next, layer ? { created_by: createdBy } : { created_by: createdBy, empty_layer: true }, layer);
+        } finally {
+          lease.release();
+        }
+      }, next, { createdBy, emptyLayer: undefined, config: next.config });
+    }
     return this.cached(state, { createdBy, config: cfg, author: next.config.author ?? '' }, () => this.b.commitImage(next, { created_by: createdBy, empty_layer: true }), next, {
       createdBy,
       emptyLayer: true,
@@ -1054,8 +1083,9 @@ class StageOutput {
 /** What `--cache-from` matching needs to know of a step. */
 interface CacheFromProbe {
   createdBy: string;
-  emptyLayer: boolean;
-  /** For a metadata step: the config it gives. */
+  /** Whether the step adds no layer; undefined when that depends on the image (WORKDIR). */
+  emptyLayer: boolean | undefined;
+  /** The config the step gives (before its layer and history entry). */
   config: OciImage;
 }
 
