@@ -283,6 +283,29 @@ describe('docker build through pierd (classic API)', () => {
     assert.equal(fresh.code, 0, fresh.stderr);
     assert.doesNotMatch(fresh.stdout, /Using cache/);
     assert.match(fresh.stdout, /Running in/);
+
+    // Build containers get the build's resource limits.
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max\n');
+    const limited = await build(['--no-cache', '--memory', '64m'], dir);
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.match(limited.stdout, new RegExp(`Running in [0-9a-f]{12}\n${64 * 1024 * 1024}\n`));
+  });
+
+  test('WORKDIR creates its folder in a layer, as Docker does; an existing one adds an empty layer', async () => {
+    const dir = join(work, 'workdir');
+    await mkdir(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox AS s\nWORKDIR /made/here\nWORKDIR /bin\nFROM busybox\nCOPY --from=s /made /made\nCMD ["ls", "-ld", "/made/here"]\n');
+    const r = await build(['-t', 'wd'], dir);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const out = await d.docker(['run', '--rm', 'wd']);
+    assert.match(out.stdout, /^drwxr-xr-x\s+2 root\s+root\s.*\/made\/here\n$/);
+    const history = await d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Size}}', 'wd']);
+    assert.match(history.stdout, /COPY dir:[0-9a-f]{64} in \/made/);
+    // In stage s: busybox's layer, then one for /made/here; WORKDIR /bin (exists) adds none.
+    const stage = await build(['--target', 's', '-t', 'wd:s'], dir);
+    assert.equal(stage.code, 0, stage.stderr);
+    const layers = await d.docker(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', 'wd:s']);
+    assert.equal(layers.stdout.trim(), '2');
   });
 
   test('docker commit and POST /commit with --change', async () => {
@@ -408,7 +431,7 @@ describe('docker build through pierd (classic API)', () => {
     assert.match(bad.stdout, /BuildKit \(version=2\) is not supported.*400$/s);
   });
 
-  test('ADD of a URL, RUN --mount=type=cache and --network=none', async () => {
+  test('ADD of a URL, RUN --mount=type=cache|bind (context and stage) and --network=none', async () => {
     const server = createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
       res.end(`fetched ${req.url ?? ''}`);
@@ -422,12 +445,15 @@ describe('docker build through pierd (classic API)', () => {
       await writeFile(
         join(dir, 'Dockerfile'),
         [
+          'FROM busybox AS tools',
+          'RUN mkdir /out && echo from-stage > /out/f',
           'FROM busybox',
           `ADD http://127.0.0.1:${port}/files/remote.txt /downloads/`,
           'RUN --mount=type=cache,target=/cache echo run1 >> /cache/log && cat /cache/log > /seen1',
           'RUN --mount=type=cache,target=/cache echo run2 >> /cache/log && cat /cache/log > /seen2',
           'RUN --network=none ip link | grep -c "^[0-9]*:" > /links',
           'RUN --mount=type=bind,source=sub,target=/mnt cat /mnt/inner.txt > /bound && ! touch /mnt/ro 2>/dev/null',
+          'RUN --mount=type=bind,from=tools,source=/out,target=/t cat /t/f >> /bound',
           'CMD ["sh", "-c", "cat /downloads/remote.txt; echo; stat -c %a /downloads/remote.txt; cat /seen2 /links /bound; ls /cache | wc -l"]',
           '',
         ].join('\n'),
@@ -435,7 +461,13 @@ describe('docker build through pierd (classic API)', () => {
       const r = await build(['-t', 'url'], dir);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const out = await d.docker(['run', '--rm', 'url']);
-      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\nbound\n0\n');
+      assert.equal(out.stdout, 'fetched /files/remote.txt\n600\nrun1\nrun2\n1\nbound\nfrom-stage\n0\n');
+      // A bind-mounted context file is part of the RUN's cache key.
+      await writeFile(join(dir, 'sub', 'inner.txt'), 'bound again\n');
+      const again = await build(['-t', 'url'], dir);
+      assert.equal(again.code, 0, again.stderr);
+      const out2 = await d.docker(['run', '--rm', 'url']);
+      assert.match(out2.stdout, /\nbound again\nfrom-stage\n/);
     } finally {
       server.close();
     }

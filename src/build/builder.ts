@@ -237,7 +237,12 @@ export class Builder {
    * `keep` is false, its diff becomes a layer (leased to `lease`). Always unmounts and
    * removes the writable layer.
    */
-  async withRootfs<T>(parent: string | null, lease: Lease | null, fn: (rootfs: string, key: string) => Promise<T>): Promise<{ result: T; layer?: { descriptor: Descriptor; diffId: string; chainId: string } }> {
+  async withRootfs<T>(
+    parent: string | null,
+    lease: Lease | null,
+    fn: (rootfs: string, key: string) => Promise<T>,
+    keep: (result: T) => boolean = () => true,
+  ): Promise<{ result: T; layer?: { descriptor: Descriptor; diffId: string; chainId: string } }> {
     const key = `build-${randomBytes(12).toString('hex')}`;
     const target = join(this.deps.dir, 'mnt', key);
     await mkdir(target, { recursive: true });
@@ -251,7 +256,7 @@ export class Builder {
       const result = await fn(target, key);
       await this.snapshots.unmount(target);
       mounted = false;
-      if (!lease) return { result };
+      if (!lease || !keep(result)) return { result };
       const layer = await this.images.ingestLayer(parent, this.snapshots.diff(key), { lease });
       return { result, layer };
     } finally {
@@ -646,13 +651,14 @@ class BuildRun {
       if (!history.every((e, i) => e.created_by === h[i]!.created_by && !!e.empty_layer === !!h[i]!.empty_layer)) continue;
       if (!diffIds.every((id, i) => id === d[i])) continue;
       const entry = h[history.length]!;
-      if (entry.created_by !== probe.createdBy || !!entry.empty_layer !== probe.emptyLayer) continue;
-      if (!probe.emptyLayer && d.length <= diffIds.length) continue;
-      const next: OciImage = structuredClone(probe.emptyLayer ? probe.config : state.config);
+      const emptyLayer = !!entry.empty_layer;
+      if (entry.created_by !== probe.createdBy || (probe.emptyLayer !== undefined && emptyLayer !== probe.emptyLayer)) continue;
+      if (!emptyLayer && d.length <= diffIds.length) continue;
+      const next: OciImage = structuredClone(probe.config);
       next.created = entry.created;
       next.history = [...history, historyEntry(entry, entry.created ?? '')];
       const layers = [...state.layers];
-      if (!probe.emptyLayer) {
+      if (!emptyLayer) {
         next.rootfs = { type: 'layers', diff_ids: [...diffIds, d[diffIds.length]!] };
         layers.push(image.layers[diffIds.length]!);
       }
@@ -759,6 +765,29 @@ class BuildRun {
     }
     next.config.config = cfg;
     const createdBy = `${this.shellOf(state).join(' ')} #(nop)  ${comment}`;
+    if (ins.command === 'workdir') {
+      // As Docker's classic builder: WORKDIR creates its folder (root-owned, 0755) in a layer when the image lacks it.
+      const dir = cfg.WorkingDir!;
+      return this.cached(state, { createdBy, config: cfg, workdir: true }, async () => {
+        const lease = this.b.images.lease();
+        try {
+          const { layer } = await this.b.withRootfs(
+            state.chainId,
+            lease,
+            async (rootfs) => {
+              const host = await resolveInRoot(rootfs, dir);
+              if (await lstat(host).catch(() => null)) return false;
+              await mkdirParents(rootfs, dir);
+              return true;
+            },
+            (created) => created,
+          );
+          return await this.b.commitImage(next, layer ? { created_by: createdBy } : { created_by: createdBy, empty_layer: true }, layer);
+        } finally {
+          lease.release();
+        }
+      }, next, { createdBy, emptyLayer: undefined, config: next.config });
+    }
     return this.cached(state, { createdBy, config: cfg, author: next.config.author ?? '' }, () => this.b.commitImage(next, { created_by: createdBy, empty_layer: true }), next, {
       createdBy,
       emptyLayer: true,
@@ -805,9 +834,17 @@ class BuildRun {
     }
     argEnv.sort();
     const createdBy = `${argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(' ')} ` : ''}${args.join(' ')}`;
-    const key = { run: createdBy, config: cfg, network, mounts };
+    // What bind mounts show the command is part of the key: the stage or image they come from, or the context files' checksum.
+    const mountInputs: string[] = [];
+    for (const m of mounts) {
+      if (m.type !== 'bind') continue;
+      if (m.from) mountInputs.push(await this.fromIdentity(ins, m.from));
+      else mountInputs.push(await checksumSources(await collectSources(this.context.dir, [m.source ?? '/'], (rel) => !this.context.ignored(rel))));
+    }
+    const key = { run: createdBy, config: cfg, network, mounts, mountInputs };
     return this.cached(state, key, async () => {
       const lease = this.b.images.lease();
+      const releases: Array<() => Promise<void>> = [];
       try {
         const { layer } = await this.b.withRootfs(state.chainId, lease, async (rootfs) => {
           const spec: Omit<ContainerSpec, 'id' | 'rootfs'> = {
@@ -828,7 +865,7 @@ class BuildRun {
             noNewPrivileges: false,
             seccomp: 'default',
             shmSize: this.opts.shmSize || 64 * 1024 * 1024,
-            mounts: await this.runMounts(mounts),
+            mounts: await this.runMounts(ins, mounts, releases),
             network: { netns: network === 'host' ? { kind: 'host' } : { kind: 'new' } },
             ipcMode: 'private',
             pidMode: 'private',
@@ -854,12 +891,14 @@ class BuildRun {
         });
         return await this.b.commitImage(state, { created_by: createdBy }, layer);
       } finally {
+        for (const release of releases) await release();
         lease.release();
       }
     }, state, { createdBy, emptyLayer: false, config: state.config });
   }
 
-  private async runMounts(mounts: RunMount[]): Promise<ContainerSpec['mounts']> {
+  /** The runtime mounts of `RUN --mount=...`; `releases` unmount the stage trees `from=` mounted. */
+  private async runMounts(ins: Instruction, mounts: RunMount[], releases: Array<() => Promise<void>>): Promise<ContainerSpec['mounts']> {
     const out: ContainerSpec['mounts'] = [];
     for (const m of mounts) {
       if (m.type === 'tmpfs') out.push({ destination: m.target!, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });
@@ -872,8 +911,13 @@ class BuildRun {
         await mkdir(dir, { recursive: true });
         out.push({ destination: m.target!, type: 'bind', source: dir, options: ['rbind', 'rw'] });
       } else if (m.type === 'bind') {
-        if (m.from) throw invalid('RUN --mount=type=bind,from=... is not supported yet');
-        const src = await resolveInRoot(this.context.dir, m.source ?? '/');
+        let root = this.context.dir;
+        if (m.from) {
+          const tree = await this.fromTree(ins, m.from);
+          releases.push(tree.release);
+          root = tree.dir;
+        }
+        const src = await resolveInRoot(root, m.source ?? '/');
         out.push({ destination: m.target!, type: 'bind', source: src, options: ['rbind', m.rw ? 'rw' : 'ro'] });
       }
     }
@@ -959,6 +1003,16 @@ class BuildRun {
     }
   }
 
+  /** The image a `from=` names (a stage's result or a local image), for cache keys. */
+  private async fromIdentity(ins: Instruction, from: string): Promise<string> {
+    const stage = this.stages.find((s) => s.name !== null && s.name === from.toLowerCase()) ?? (/^\d+$/.test(from) ? this.stages[Number(from)] : undefined);
+    if (stage) return this.results.get(stage.index)?.imageId ?? `stage ${stage.index}`;
+    const image = await this.b.images.resolve(from).catch((err: unknown) => {
+      throw parseError(ins.line, `--mount from=${from}: ${(err as Error).message}`);
+    });
+    return image.id;
+  }
+
   /** The root of `--from=<stage|image>` mounted read-only-ish for reading; released after the copy. */
   private async fromTree(ins: Instruction, from: string): Promise<{ dir: string; release: () => Promise<void> }> {
     const stage = this.stages.find((s) => s.name !== null && s.name === from.toLowerCase()) ?? (/^\d+$/.test(from) ? this.stages[Number(from)] : undefined);
@@ -1029,8 +1083,9 @@ class StageOutput {
 /** What `--cache-from` matching needs to know of a step. */
 interface CacheFromProbe {
   createdBy: string;
-  emptyLayer: boolean;
-  /** For a metadata step: the config it gives. */
+  /** Whether the step adds no layer; undefined when that depends on the image (WORKDIR). */
+  emptyLayer: boolean | undefined;
+  /** The config the step gives (before its layer and history entry). */
   config: OciImage;
 }
 
