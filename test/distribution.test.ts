@@ -78,6 +78,22 @@ describe('registries: docker push and pull through pierd', () => {
     assert.match(r.stderr, /Pull complete/);
   });
 
+  test('docker build pulls a FROM image it does not have', async () => {
+    const name = `${reg.host}/tools/busybox:1`;
+    await d.docker(['rmi', '-f', name]);
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const ctx = await mkdtemp('/tmp/ptb-');
+    try {
+      await writeFile(`${ctx}/Dockerfile`, `FROM ${name}\nRUN echo built-on-pulled > /f\nCMD ["cat", "/f"]\n`);
+      const b = await d.docker(['build', '-t', 'frompull:1', ctx]);
+      assert.equal(b.code, 0, b.stderr + b.stdout);
+      assert.match(b.stdout, /Pull complete/);
+      assert.equal((await d.docker(['run', '--rm', 'frompull:1'])).stdout, 'built-on-pulled\n');
+    } finally {
+      await rm(ctx, { recursive: true, force: true });
+    }
+  });
+
   test('GET /distribution/{name}/json describes the remote image', async () => {
     const name = `${reg.host}/tools/busybox:1`;
     const info = await fetchJson(d, `/distribution/${name}/json`);

@@ -107,6 +107,10 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
 
   const builder = new Builder({ images, snapshots, runtime, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
   await builder.init();
+  // FROM pulls a missing base image (and every base image with --pull), as Docker's builder does.
+  builder.pull = async (reference, platform, onProgress) => {
+    await distribution.pull({ reference, platform }, onProgress);
+  };
 
   const warnings: string[] = [];
   if (cgroups.version === '1') warnings.push('WARNING: pier runs on cgroup v1 here; cgroup v2 hosts get the same limits');
