@@ -208,16 +208,18 @@ async function main(): Promise<void> {
         const docker: Docker = (args, o) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, o);
         const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
         notes.push(`Docker ${version} (Debian's docker.io) beside pierd`);
-        await benchColdPushFromPull('Docker', docker, reg, reg3);
         await benchEngine('Docker', docker, reg, reg2, archive, `${reg.host}/docker-0/big:1`);
+        // After the load and push above, so Docker's push compressed (it would otherwise mount
+        // the uncompressed blobs it pulled here).
+        await benchColdPushFromPull('Docker', docker, reg, reg3);
         pullRepo = 'docker-0/big';
         // pierd's docker load fails on archives with 50 MB layers ("invalid archive: premature
         // close", images part): when it does, pier's figures start from the pull.
         const loads = (await pierDocker(['load', '-i', archive], { timeoutMs: 600_000 })).code === 0;
         if (!loads) notes.push('pierd could not load the archive (docker load of 50 MB layers fails: "premature close"): no cold push figure for pier');
         else await pierDocker(['rmi', '-f', 'bench/big:1']);
-        await benchColdPushFromPull('pier', pierDocker, reg, reg3);
         await benchEngine('pier', pierDocker, reg, reg2, loads ? archive : undefined, `${reg.host}/docker-0/big:1`);
+        await benchColdPushFromPull('pier', pierDocker, reg, reg3);
       } finally {
         check(await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 }), 'reference-docker stop.sh');
         await restoreNetfilter(netfilter);

@@ -1,6 +1,7 @@
 import { createGzip } from 'node:zlib';
 import type { Descriptor } from '../content/content.js';
 import { invalid, notFound, withContext } from '../errors.js';
+import { log } from '../log.js';
 import type { Image } from '../images/images.js';
 import { familiarName, parseReference, referenceString, repositoryName, withDefaultTag } from '../images/reference.js';
 import { MediaType } from '../images/types.js';
@@ -134,6 +135,7 @@ async function pushLayer(
     const cached = deps.layers.compressedOf(diffId);
     if (cached && (await deps.content.has(cached.digest))) desc = cached;
   }
+  const t0 = Date.now();
   if (!desc) {
     // An uncompressed layer pushed for the first time: compress it once into the content store
     // (remembered for every later push), then upload it whole. A single PUT with its length is
@@ -150,6 +152,7 @@ async function pushLayer(
     });
     desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
     await deps.layers.rememberCompressed(diffId, desc);
+    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
   }
   if (await client.hasBlob(repo, desc.digest)) {
     layerStatus(progress, id, 'Layer already exists');
@@ -185,6 +188,7 @@ async function pushLayer(
     throw err;
   }
   layerStatus(progress, id, 'Pushed');
+  log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
   await deps.layers.rememberRepo(desc.digest, fullRepo);
   return desc;
 }
