@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { busyboxTarPath, dockerCli, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
 import { startRegistry, type Registry } from '../test/registry.js';
+import { RegistryClient } from '../src/distribution/registry.js';
+import { Readable } from 'node:stream';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'no-docker': { type: 'boolean', default: false } } });
 const RUNS = Number(opts.runs);
@@ -37,8 +39,8 @@ async function timed(name: string, fn: () => Promise<void>): Promise<void> {
   process.stderr.write(`${name}: ${(ms / 1000).toFixed(2)} s\n`);
 }
 
-/** A `docker save`-style archive (manifest.json) of busybox + four 50 MB layers; returns its path. */
-async function makeArchive(dir: string): Promise<string> {
+/** A `docker save`-style archive (manifest.json) of busybox + four 50 MB layers; returns its path, the layers and the config. */
+async function makeArchive(dir: string): Promise<{ archive: string; layers: Buffer[]; config: Buffer }> {
   const layers: Buffer[] = [await readFile(await busyboxTarPath())];
   for (let i = 1; i <= 4; i++) {
     const d = join(dir, `l${i}`);
@@ -70,7 +72,40 @@ async function makeArchive(dir: string): Promise<string> {
   const archive = join(dir, 'big.tar');
   check(await run('tar', ['-cf', archive, '-C', out, 'manifest.json', `${sha(config)}.json`, ...names], process.env), 'tar archive');
   await rm(out, { recursive: true });
-  return archive;
+  return { archive, layers, config };
+}
+
+/** Put the image into `repo:1` of a registry with uncompressed layers (an OCI manifest), as another tool would. */
+async function uploadUncompressed(reg: Registry, repo: string, layers: Buffer[], config: Buffer): Promise<void> {
+  const client = new RegistryClient(reg.host);
+  const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  for (const blob of [config, ...layers]) {
+    const start = await client.startUpload(repo);
+    if (!start.mounted) await client.putBlob(repo, start.location, sha(blob), blob.length, Readable.from([blob]));
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(l), size: l.length })),
+    }),
+  );
+  await client.putManifest(repo, '1', manifest, 'application/vnd.oci.image.manifest.v1+json');
+}
+
+/** Cold push from a pulled image with uncompressed layers: every layer is compressed and uploaded. */
+async function benchColdPushFromPull(label: string, docker: Docker, reg: Registry, reg2: Registry): Promise<void> {
+  const long = { timeoutMs: 600_000 };
+  const src = `${reg.host}/plain/big:1`;
+  check(await docker(['pull', src], long), `${label} pull of the uncompressed image`);
+  const dst = `${reg2.host}/cold-${label.toLowerCase().replace(/[^a-z]/g, '')}/big:1`;
+  check(await docker(['tag', src, dst]), 'tag');
+  await timed(`${label}: cold push of a pulled uncompressed image (compress + upload)`, async () => {
+    check(await docker(['push', dst], long), `${label} cold push`);
+  });
+  for (const r of [dst, src]) await docker(['rmi', '-f', r]);
+  await docker(['image', 'prune', '-f']);
 }
 
 type Docker = (args: string[], o?: RunOptions) => Promise<RunResult>;
@@ -155,9 +190,11 @@ async function main(): Promise<void> {
   const work = await mkdtemp('/tmp/pbench-');
   const reg = await startRegistry();
   const reg2 = await startRegistry();
+  const reg3 = await startRegistry();
   const pier = await startDaemon();
   try {
-    const archive = await makeArchive(work);
+    const { archive, layers, config } = await makeArchive(work);
+    await uploadUncompressed(reg, 'plain/big', layers, config);
     const pierDocker: Docker = (args, o) => pier.docker(args, o);
     const scripts = '/work/shared/reference-docker';
     let pullRepo = 'pier-0/big';
@@ -172,6 +209,9 @@ async function main(): Promise<void> {
         const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
         notes.push(`Docker ${version} (Debian's docker.io) beside pierd`);
         await benchEngine('Docker', docker, reg, reg2, archive, `${reg.host}/docker-0/big:1`);
+        // After the load and push above, so Docker's push compressed (it would otherwise mount
+        // the uncompressed blobs it pulled here).
+        await benchColdPushFromPull('Docker', docker, reg, reg3);
         pullRepo = 'docker-0/big';
         // pierd's docker load fails on archives with 50 MB layers ("invalid archive: premature
         // close", images part): when it does, pier's figures start from the pull.
@@ -179,12 +219,14 @@ async function main(): Promise<void> {
         if (!loads) notes.push('pierd could not load the archive (docker load of 50 MB layers fails: "premature close"): no cold push figure for pier');
         else await pierDocker(['rmi', '-f', 'bench/big:1']);
         await benchEngine('pier', pierDocker, reg, reg2, loads ? archive : undefined, `${reg.host}/docker-0/big:1`);
+        await benchColdPushFromPull('pier', pierDocker, reg, reg3);
       } finally {
         check(await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 }), 'reference-docker stop.sh');
         await restoreNetfilter(netfilter);
       }
     } else {
       notes.push('no Docker figures (--no-docker or no reference-docker)');
+      await benchColdPushFromPull('pier', pierDocker, reg, reg3);
       await benchEngine('pier', pierDocker, reg, reg2, archive, `${reg.host}/pier-0/big:1`);
     }
     await benchLimit(reg, pullRepo, '1');
@@ -192,6 +234,7 @@ async function main(): Promise<void> {
     await pier.stop();
     await reg.stop();
     await reg2.stop();
+    await reg3.stop();
     await rm(work, { recursive: true, force: true });
   }
   const lines = [`image: busybox + 4 x 50 MB layers (about 200 MB uncompressed), registry on loopback, ${RUNS} runs, median`, ...notes, ''];
@@ -208,6 +251,9 @@ async function main(): Promise<void> {
   if (pPull && dPull) lines.push(`pull: pier/Docker = ${(pPull / dPull).toFixed(2)} (target <= 0.5)`);
   if (pPull && lim) lines.push(`pull: pier/limit = ${(pPull / lim).toFixed(2)} (target <= 1.25)`);
   if (pPush && dPush) lines.push(`cold push: pier/Docker = ${(pPush / dPush).toFixed(2)} (target <= 0.5)`);
+  const pCold = get('pier: cold push of a pulled uncompressed image (compress + upload)');
+  const dCold = get('Docker: cold push of a pulled uncompressed image (compress + upload)');
+  if (pCold && dCold) lines.push(`cold push (pulled uncompressed image): pier/Docker = ${(pCold / dCold).toFixed(2)} (target <= 0.5)`);
   if (pPush2 && dPush2) lines.push(`push of a pulled image to an empty registry: pier/Docker = ${(pPush2 / dPush2).toFixed(2)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

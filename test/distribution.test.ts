@@ -66,6 +66,12 @@ describe('registries: docker push and pull through pierd', () => {
     const up = await d.docker(['pull', name]);
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, /Status: Image is up to date/);
+
+    // By digest: the same image, found by its repo digest.
+    const byDigest = await d.docker(['pull', `${reg.host}/tools/busybox@${digest}`]);
+    assert.equal(byDigest.code, 0, byDigest.stderr);
+    const same = await d.docker(['image', 'inspect', '--format', '{{.Id}}', `${reg.host}/tools/busybox@${digest}`]);
+    assert.equal(same.stdout, (await d.docker(['image', 'inspect', '--format', '{{.Id}}', name])).stdout);
   });
 
   test('docker run pulls a missing image', async () => {

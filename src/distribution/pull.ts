@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../content/content.js';
 import { EngineError, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
-import { peek, sniff } from '../images/streams.js';
+import { peek, sniff, tee } from '../images/streams.js';
 import {
   hostPlatform,
   IndexSchema,
@@ -22,7 +22,7 @@ import { log } from '../log.js';
 import { chainIds } from '../snapshots/chain.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
-import { layerStatus, progressMeter, shortDigest, type ProgressSink } from './progress.js';
+import { layerStatus, progressBar, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
 /** Media types of schema 1, refused with a clear error. */
@@ -264,11 +264,27 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
     // Download concurrently; each layer unpacks once it and its parent are ready.
     const limit = deps.maxDownloads ?? 6;
     const started = new Map<string, Promise<void>>();
+    /** Layers unpacked while they downloaded. */
+    const streamed = new Set<number>();
     const download = (i: number): Promise<void> => {
       const layer = manifest.layers[i]!;
       let p = started.get(layer.digest);
       if (p) return p;
-      p = haveBlob[i] ? Promise.resolve() : fetchLayer(deps, client, repo, layer, progress, storedBlobs, display);
+      // The base layer needs no parent: it unpacks while it downloads.
+      const unpack =
+        i === 0 && !haveSnapshot[0]
+          ? async (compressed: Readable): Promise<void> => {
+              const tar = await uncompressed(compressed, `${display}: layer ${layer.digest}`);
+              await deps.snapshots.applyLayer(null, tar, diffIds[0]);
+              // What the unpacker left unread (tar padding, the gzip trailer) must still flow,
+              // or the download stalls behind it.
+              tar.resume();
+              compressed.resume();
+              streamed.add(0);
+              newChains.push(chains[0]!);
+            }
+          : undefined;
+      p = haveBlob[i] ? Promise.resolve() : fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, unpack);
       started.set(layer.digest, p);
       return p;
     };
@@ -310,7 +326,8 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer downloaded');
       if (!haveSnapshot[i]) {
         const id = shortDigest(layer.digest);
-        const had = await deps.snapshots.has(chains[i]!);
+        if (streamed.has(i)) progress({ status: 'Extracting', progressDetail: { current: layer.size, total: layer.size }, progress: progressBar(layer.size, layer.size), id });
+        const had = streamed.has(i) || (await deps.snapshots.has(chains[i]!));
         if (!had) {
           const file = await deps.content.createReadStream(layer.digest);
           const meter = progressMeter(progress, id, 'Extracting', layer.size);
@@ -363,6 +380,7 @@ async function fetchLayer(
   progress: ProgressSink,
   storedBlobs: string[],
   display: string,
+  unpack?: (compressed: Readable) => Promise<void>,
 ): Promise<void> {
   const id = shortDigest(layer.digest);
   for (let attempt = 1; ; attempt++) {
@@ -371,11 +389,18 @@ async function fetchLayer(
       const meter = progressMeter(progress, id, 'Downloading', layer.size);
       body.on('error', (err) => meter.destroy(err));
       body.pipe(meter);
-      try {
-        await deps.content.ingest(meter, { expectedDigest: layer.digest, expectedSize: layer.size });
-      } catch (err) {
+      // On the first attempt a layer may also unpack from the same bytes as they arrive.
+      const both = unpack !== undefined && attempt === 1;
+      const [toStore, toUnpack] = both ? tee(meter) : [meter, undefined];
+      const storing = deps.content.ingest(toStore, { expectedDigest: layer.digest, expectedSize: layer.size });
+      const unpacking = toUnpack && unpack ? unpack(toUnpack) : Promise.resolve();
+      const [stored, unpacked] = await Promise.allSettled([storing, unpacking]);
+      if (stored.status === 'rejected' || unpacked.status === 'rejected') {
         body.destroy();
-        throw err;
+        toUnpack?.destroy();
+        // A bad blob is the reason to report; the unpacker only saw its stream stop.
+        if (stored.status === 'rejected') throw stored.reason as Error;
+        throw (unpacked as PromiseRejectedResult).reason as Error;
       }
       storedBlobs.push(layer.digest);
       layerStatus(progress, id, 'Verifying Checksum');

@@ -1,9 +1,9 @@
 import { createGzip } from 'node:zlib';
 import type { Descriptor } from '../content/content.js';
 import { invalid, notFound, withContext } from '../errors.js';
+import { log } from '../log.js';
 import type { Image } from '../images/images.js';
 import { familiarName, parseReference, referenceString, repositoryName, withDefaultTag } from '../images/reference.js';
-import { tee } from '../images/streams.js';
 import { MediaType } from '../images/types.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PushedTag } from './distribution.js';
@@ -135,68 +135,60 @@ async function pushLayer(
     const cached = deps.layers.compressedOf(diffId);
     if (cached && (await deps.content.has(cached.digest))) desc = cached;
   }
-  if (desc) {
-    if (await client.hasBlob(repo, desc.digest)) {
-      layerStatus(progress, id, 'Layer already exists');
-      await deps.layers.rememberRepo(desc.digest, fullRepo);
-      return desc;
-    }
-    let location: string | undefined;
-    for (const from of deps.layers.reposOf(desc.digest)) {
-      if (!from.startsWith(`${client.domain}/`) || from === fullRepo) continue;
-      const fromPath = from.slice(client.domain.length + 1);
-      const start = await client.startUpload(repo, { digest: desc.digest, from: fromPath });
-      if (start.mounted) {
-        layerStatus(progress, id, `Mounted from ${fromPath}`);
-        await deps.layers.rememberRepo(desc.digest, fullRepo);
-        return desc;
-      }
-      location = start.location;
-      break;
-    }
-    if (location === undefined) {
-      const start = await client.startUpload(repo);
-      if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
-      location = start.location;
-    }
-    const file = await deps.content.createReadStream(desc.digest);
-    const meter = progressMeter(progress, id, 'Pushing', desc.size);
-    file.on('error', (err) => meter.destroy(err));
-    try {
-      await client.putBlob(repo, location, desc.digest, desc.size, file.pipe(meter));
-    } catch (err) {
+  const t0 = Date.now();
+  if (!desc) {
+    // An uncompressed layer pushed for the first time: compress it once into the content store
+    // (remembered for every later push), then upload it whole. A single PUT with its length is
+    // much faster for registries than a streamed PATCH of unknown length.
+    const file = await deps.content.createReadStream(local.digest);
+    const meter = progressMeter(progress, id, 'Pushing', local.size);
+    const gzip = createGzip({ level: PUSH_GZIP_LEVEL, chunkSize: 256 * 1024 });
+    file.on('error', (err) => gzip.destroy(err));
+    meter.on('error', (err) => gzip.destroy(err));
+    file.pipe(meter).pipe(gzip);
+    const blob = await deps.content.ingest(gzip).catch((err: unknown) => {
       file.destroy();
-      await client.cancelUpload(repo, location);
       throw err;
-    }
-    layerStatus(progress, id, 'Pushed');
+    });
+    desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
+    await deps.layers.rememberCompressed(diffId, desc);
+    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
+  }
+  if (await client.hasBlob(repo, desc.digest)) {
+    layerStatus(progress, id, 'Layer already exists');
     await deps.layers.rememberRepo(desc.digest, fullRepo);
     return desc;
   }
-
-  // An uncompressed layer pushed for the first time: compress once, upload and keep the result.
-  const start = await client.startUpload(repo);
-  if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
-  const file = await deps.content.createReadStream(local.digest);
-  const meter = progressMeter(progress, id, 'Pushing', local.size);
-  const gzip = createGzip({ level: PUSH_GZIP_LEVEL, chunkSize: 256 * 1024 });
-  file.on('error', (err) => gzip.destroy(err));
-  meter.on('error', (err) => gzip.destroy(err));
-  file.pipe(meter).pipe(gzip);
-  const [toRegistry, toStore] = tee(gzip);
-  const storing = deps.content.ingest(toStore);
-  const uploading = client.patchBlob(repo, start.location, toRegistry);
-  const [stored, next] = await Promise.allSettled([storing, uploading]);
-  if (stored.status === 'rejected' || next.status === 'rejected') {
-    file.destroy();
-    await client.cancelUpload(repo, start.location);
-    throw stored.status === 'rejected' ? stored.reason : (next as PromiseRejectedResult).reason;
+  let location: string | undefined;
+  for (const from of deps.layers.reposOf(desc.digest)) {
+    if (!from.startsWith(`${client.domain}/`) || from === fullRepo) continue;
+    const fromPath = from.slice(client.domain.length + 1);
+    const start = await client.startUpload(repo, { digest: desc.digest, from: fromPath });
+    if (start.mounted) {
+      layerStatus(progress, id, `Mounted from ${fromPath}`);
+      await deps.layers.rememberRepo(desc.digest, fullRepo);
+      return desc;
+    }
+    location = start.location;
+    break;
   }
-  const blob = stored.value;
-  await client.finishUpload(repo, next.value, blob.digest);
-  const compressed = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
-  await deps.layers.rememberCompressed(diffId, compressed);
-  await deps.layers.rememberRepo(blob.digest, fullRepo);
+  if (location === undefined) {
+    const start = await client.startUpload(repo);
+    if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
+    location = start.location;
+  }
+  const file = await deps.content.createReadStream(desc.digest);
+  const meter = progressMeter(progress, id, 'Pushing', desc.size);
+  file.on('error', (err) => meter.destroy(err));
+  try {
+    await client.putBlob(repo, location, desc.digest, desc.size, file.pipe(meter));
+  } catch (err) {
+    file.destroy();
+    await client.cancelUpload(repo, location);
+    throw err;
+  }
   layerStatus(progress, id, 'Pushed');
-  return compressed;
+  log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
+  await deps.layers.rememberRepo(desc.digest, fullRepo);
+  return desc;
 }
