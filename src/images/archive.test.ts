@@ -232,3 +232,22 @@ void test('load reports tags taken from another image, and a plain OCI layout lo
   // The old image is kept, untagged (dangling).
   assert.deepEqual((await h.svc.get(first!.id)).repoTags, []);
 });
+
+void test('load: layer tars named freely at the top level (as manifest.json lists them), larger than any metadata file', async (t) => {
+  const h = await harness(t);
+  // 33 MiB: above the 32 MiB limit for metadata files, so it must be spooled as a blob.
+  const big = await tarOf([{ name: 'data/blob', data: Buffer.alloc(33 * 1024 * 1024, 'x') }]);
+  const config = configFor([big]);
+  const id = sha256(JSON.stringify(config)).slice(7);
+  const archive = await tarOf([
+    { name: 'manifest.json', data: JSON.stringify([{ Config: `${id}.json`, RepoTags: ['free:1'], Layers: ['layer0.tar'] }]) },
+    { name: `${id}.json`, data: JSON.stringify(config) },
+    { name: 'layer0.tar', data: big },
+  ]);
+  const loaded = await h.svc.load(streamOf(archive, 1 << 20));
+  assert.deepEqual(loaded.map((l) => [l.id, l.tags]), [[`sha256:${id}`, ['free:1']]]);
+
+  // A metadata file over the limit is refused with its own reason, not a stream error.
+  const hugeConfig = await tarOf([{ name: 'manifest.json', data: Buffer.alloc(33 * 1024 * 1024, ' ') }]);
+  await assert.rejects(h.svc.load(streamOf(hugeConfig, 1 << 20)), kindOf('invalid', /manifest\.json is too large/));
+});

@@ -182,7 +182,10 @@ async function readArchive(svc: LocalImageService, input: Readable, lease: Retur
     ex.destroy();
     stream.destroy();
     await feeding;
-    throw asArchiveError(sourceError ?? tarError ?? err);
+    // Our own verdict on an entry (a file too large, a digest mismatch) wins over the stream
+    // errors that stopping caused; a failure of the stream itself is told as the stream's.
+    const verdict = err instanceof EngineError && err.kind !== 'internal';
+    throw asArchiveError(verdict ? err : (sourceError ?? tarError ?? err));
   }
   await feeding;
   if (sourceError !== undefined) throw asArchiveError(sourceError);
@@ -214,7 +217,9 @@ function asArchiveError(err: unknown): Error {
 /** Docker 25+ keeps blobs under blobs/; everything else small (manifest.json, <id>.json, <layer>/json) is metadata. */
 function isMetadataPath(name: string): boolean {
   if (name.startsWith('blobs/')) return false;
-  if (!name.includes('/')) return true;
+  // Top level: manifest.json, index.json, <config>.json, repositories, oci-layout. A layer tar
+  // may sit at the top level too (manifest.json names it): that one is a blob.
+  if (!name.includes('/')) return name.endsWith('.json') || name === 'repositories' || name === 'oci-layout';
   return /\/(json|VERSION)$/.test(name);
 }
 
