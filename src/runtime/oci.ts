@@ -186,8 +186,43 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
+    if (this.name === 'runc' && (await this.startThroughFifo(checkId(id)))) return;
     const r = await this.run(['start', checkId(id)]);
     if (r.code !== 0) throw this.commandError(id, 'start', r.stderr, true);
+  }
+
+  /**
+   * Start a created runc container without spawning runc: what `runc start` does is read the
+   * byte that the container's init writes into `exec.fifo` (which lets it exec the process) and
+   * remove the fifo (runc then reports it running). This takes about 10 ms off every run. The
+   * fifo is opened non-blocking and polled, so an init that died never holds a thread; false
+   * (the caller runs `runc start`) when the fifo is not there or no byte comes.
+   */
+  private async startThroughFifo(id: string): Promise<boolean> {
+    const fifo = join(this.runtimeRoot, id, 'exec.fifo');
+    let fh;
+    try {
+      fh = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      return false;
+    }
+    try {
+      const buf = Buffer.alloc(16);
+      for (let attempt = 0; attempt < 2000; attempt++) {
+        try {
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead > 0) break;
+        } catch (err) {
+          if (errnoCode(err) !== 'EAGAIN') return false;
+        }
+        if (attempt === 1999) return false;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    } finally {
+      await fh.close();
+    }
+    await rm(fifo, { force: true });
+    return true;
   }
 
   async kill(id: string, signal: string | number): Promise<void> {
