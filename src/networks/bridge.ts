@@ -316,7 +316,9 @@ export class BridgeNetworks implements NetworkService {
   }
 
   private async reap(veths: string[]): Promise<void> {
-    const left = veths.filter(linkExists);
+    // (a name drawn again meanwhile for a running container is that container's)
+    const live = new Set([...this.nets.values()].flatMap((n) => Object.values(n.Endpoints).map((e) => e.HostVeth)));
+    const left = veths.filter((v) => !live.has(v) && linkExists(v));
     if (left.length > 0) await exec('ip', ['-force', '-batch', '-'], left.map((l) => `link del ${l}`).join('\n') + '\n');
   }
 
