@@ -37,6 +37,12 @@ const RUNS = Number(opts.runs);
 const WARMUP = Number(opts.warmup);
 const MIB = Number(opts.mib);
 const TRANSFERS = Number(opts.transfers);
+/**
+ * Seconds after which either side of a transfer gives up: a transfer stalls for good when the
+ * host's netfilter rules are replaced under the daemon (another program restoring a saved
+ * rule set) with the bridge's traffic behind a FORWARD DROP.
+ */
+const STALL = 300;
 
 type Docker = (args: string[], runOpts?: RunOptions) => Promise<RunResult>;
 
@@ -104,8 +110,8 @@ async function measureStarts(engine: string, docker: Docker): Promise<void> {
  * The receiving side: nc listening on 5000 again and again, its stdin held open (a FIFO opened
  * read-write) so it never half-closes first; prints the bytes of each connection.
  */
-const receiver = (fifo: string): string => `mkfifo ${fifo}; while true; do nc -l -p 5000 <>${fifo} | wc -c; done`;
-const sender = (host: string): string => `dd if=/dev/zero bs=1M count=${MIB} 2>/dev/null | nc ${host} 5000`;
+const receiver = (fifo: string): string => `mkfifo ${fifo}; while true; do timeout ${STALL} nc -l -p 5000 <>${fifo} | wc -c; done`;
+const sender = (host: string): string => `dd if=/dev/zero bs=1M count=${MIB} 2>/dev/null | timeout ${STALL} nc ${host} 5000`;
 
 /** MIB MiB from container `cli` to container `srv` on a user network of `docker`'s engine. */
 async function measureTransfer(engine: string, docker: Docker): Promise<void> {
