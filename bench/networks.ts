@@ -8,7 +8,7 @@
  *   (busybox-static's wget segfaults here), beside the same transfer between two plain network
  *   namespaces joined by a veth pair, the limit of that tool on this machine.
  *
- *   bash bench/run-networks.sh [--runs 20] [--warmup 3] [--mib 1024] [--transfers 3] [--no-docker] [--no-veth]
+ *   bash bench/run-networks.sh [--runs 20] [--warmup 3] [--mib 1024] [--transfers 3] [--no-pier] [--no-docker] [--no-veth]
  *
  * Start figures are the wall time of one docker CLI command spawned from here; transfer figures
  * are the wall time of `docker run --rm` of the sending container, less the median of the same
@@ -29,6 +29,7 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string', default: '3' },
     mib: { type: 'string', default: '1024' },
     transfers: { type: 'string', default: '3' },
+    'no-pier': { type: 'boolean', default: false },
     'no-docker': { type: 'boolean', default: false },
     'no-veth': { type: 'boolean', default: false },
   },
@@ -275,7 +276,7 @@ async function part(name: string, fn: () => Promise<void>): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark makes namespaces and runs containers: run it as root');
-  await part('pier', benchPier);
+  if (!opts['no-pier']) await part('pier', benchPier);
   if (!opts['no-veth']) await part('veth', measureVeth);
   if (!opts['no-docker']) await part('Docker', benchDocker);
   process.stdout.write(`${report()}\n`);
