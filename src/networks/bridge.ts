@@ -10,7 +10,7 @@ import { log } from '../log.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import * as ipam from './ipam.js';
 import { LocalNetworks } from './local.js';
-import { configureInside, createNetns, createVeths, execIn, removeNetns, type InsideInterface, type VethPair } from './netns.js';
+import { configureInside, createNetns, createVeths, execIn, linkExists, removeNetns, type InsideInterface, type VethPair } from './netns.js';
 import type { Endpoint, EndpointConfig, EndpointRequest, EndpointSettings, NetworkService, NetworkSettings } from './networks.js';
 import { applyRules, exec, installJumps, removeAllRules, renderRules, type RulePort } from './rules.js';
 
@@ -93,6 +93,8 @@ export class BridgeNetworks implements NetworkService {
   private readonly local: LocalNetworks;
   private readonly nets = new Map<string, NetworkRecord>();
   private lock: Promise<unknown> = Promise.resolve();
+  /** Host veths of stopped containers to check on later (see reapLater), by timer. */
+  private readonly reaps = new Map<NodeJS.Timeout, string[]>();
 
   constructor(private readonly opts: BridgeOptions) {
     this.dir = join(opts.root, 'networks');
@@ -170,6 +172,11 @@ export class BridgeNetworks implements NetworkService {
    * host's networking as it found it. With attached containers, everything stays for them.
    */
   async shutdown(): Promise<void> {
+    for (const [timer, veths] of this.reaps) {
+      clearTimeout(timer);
+      await this.reap(veths).catch((err: unknown) => log.warn({ err, veths }, 'removing veths of a stopped container'));
+    }
+    this.reaps.clear();
     await this.serial(async () => {
       if ([...this.nets.values()].some((n) => Object.keys(n.Endpoints).length > 0)) return;
       await removeDaemonNetworking(this.tag, this.opts.execRoot);
@@ -289,8 +296,30 @@ export class BridgeNetworks implements NetworkService {
       return out;
     });
     removeNetns(nsPath);
+    if (touched.length > 0) this.reapLater(touched.map(([, ep]) => ep.HostVeth));
     const user = touched.filter(([n]) => !n.Default).map(([n]) => n);
     if (user.length > 0) await this.rewriteMembers(user);
+  }
+
+  /**
+   * The kernel deletes a stopped container's veth pairs with its namespace, off the stop's path.
+   * A namespace something else still holds (a `--network container:` joiner) keeps them: host
+   * veths still there after a while are deleted then (one cheap lookup each when they are gone).
+   */
+  private reapLater(veths: string[]): void {
+    const timer = setTimeout(() => {
+      this.reaps.delete(timer);
+      this.reap(veths).catch((err: unknown) => log.warn({ err, veths }, 'removing veths of a stopped container'));
+    }, 2000);
+    timer.unref();
+    this.reaps.set(timer, veths);
+  }
+
+  private async reap(veths: string[]): Promise<void> {
+    // (a name drawn again meanwhile for a running container is that container's)
+    const live = new Set([...this.nets.values()].flatMap((n) => Object.values(n.Endpoints).map((e) => e.HostVeth)));
+    const left = veths.filter((v) => !live.has(v) && linkExists(v));
+    if (left.length > 0) await exec('ip', ['-force', '-batch', '-'], left.map((l) => `link del ${l}`).join('\n') + '\n');
   }
 
   // ---- networks API ------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { configureInside, createNetns, createVeths, execIn, removeNetns } from './netns.js';
+import { configureInside, createNetns, createVeths, execIn, linkExists, removeNetns } from './netns.js';
 
 const run = promisify(execFile);
 
@@ -50,6 +50,8 @@ test('createVeths and configureInside give a namespace its interface, address an
   const hostLink = (JSON.parse((await run('ip', ['-j', '-d', 'link', 'show', host])).stdout) as Array<{ master?: string; flags: string[] }>)[0]!;
   assert.equal(hostLink.master, bridge);
   assert.ok(hostLink.flags.includes('UP'));
+  assert.equal(linkExists(host), true);
+  assert.equal(linkExists(`${host}x`), false);
 
   // A name in use: the kernel's error, and nothing else made.
   assert.throws(() => createVeths(ns, [{ host, bridge, peer: 'eth1', mac: '02:42:0a:fe:00:06' }]), /EEXIST/);

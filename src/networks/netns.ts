@@ -308,3 +308,8 @@ export function createVeths(path: string, pairs: VethPair[]): void {
     closeSync(nsFd);
   }
 }
+
+/** Whether a network interface of this name exists in the daemon's namespace. */
+export function linkExists(name: string): boolean {
+  return (c.if_nametoindex(name) as number) !== 0;
+}
