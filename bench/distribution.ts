@@ -20,6 +20,7 @@ import { busyboxTarPath, dockerCli, run, startDaemon, type RunOptions, type RunR
 import { startRegistry, type Registry } from '../test/registry.js';
 import { RegistryClient } from '../src/distribution/registry.js';
 import { Readable } from 'node:stream';
+import { netfilterState, restoreNetfilter } from './netfilter.js';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'no-docker': { type: 'boolean', default: false } } });
 const RUNS = Number(opts.runs);
@@ -161,24 +162,6 @@ async function benchLimit(reg: Registry, repo: string, tag: string): Promise<voi
       await rm(dir, { recursive: true, force: true });
     }
   }
-}
-
-async function netfilterState(): Promise<{ rules: string; ipForward: string }> {
-  return { rules: check(await run('iptables-save', [], process.env), 'iptables-save'), ipForward: await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8') };
-}
-
-/** Put netfilter back as it was (reference-docker's stop.sh may leave Docker's rules); see bench/latency.ts. */
-async function restoreNetfilter(saved: { rules: string; ipForward: string }): Promise<void> {
-  const tables = (rules: string): string[] => [...rules.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]!);
-  const now = check(await run('iptables-save', [], process.env), 'iptables-save');
-  let restore = saved.rules;
-  for (const table of tables(now).filter((t) => !tables(saved.rules).includes(t))) {
-    const section = now.slice(now.indexOf(`*${table}\n`));
-    const builtins = [...section.slice(0, section.indexOf('COMMIT')).matchAll(/^:(\S+) (?!-)\S+/gm)].map((m) => `:${m[1]!} ACCEPT [0:0]`);
-    restore += `*${table}\n${builtins.join('\n')}\nCOMMIT\n`;
-  }
-  check(await run('iptables-restore', [], process.env, { input: restore }), 'iptables-restore');
-  await writeFile('/proc/sys/net/ipv4/ip_forward', saved.ipForward);
 }
 
 function median(xs: number[]): number {
