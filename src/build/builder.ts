@@ -11,7 +11,7 @@ import type { Image, ImageService, Lease } from '../images/images.js';
 import { familiarName, parseReference, shortId, withDefaultTag } from '../images/reference.js';
 import { hostPlatform, type History, type ImageConfig, type OciImage } from '../images/types.js';
 import { log } from '../log.js';
-import type { ContainerRuntime, ContainerSpec } from '../runtime/runtime.js';
+import { containerSpec, type ContainerRuntime, type ContainerSpec } from '../runtime/runtime.js';
 import { resolveInRoot, resolveUser } from '../runtime/user.js';
 import { extractLayer } from '../snapshots/extract.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
@@ -847,33 +847,21 @@ class BuildRun {
       const releases: Array<() => Promise<void>> = [];
       try {
         const { layer } = await this.b.withRootfs(state.chainId, lease, async (rootfs) => {
-          const spec: Omit<ContainerSpec, 'id' | 'rootfs'> = {
-            readonlyRootfs: false,
+          // id and rootfs are the build container's, set by runContainer.
+          const spec: Omit<ContainerSpec, 'id' | 'rootfs'> = containerSpec({
+            id: '',
+            rootfs: '',
             args,
             env: [...(cfg.Env ?? []), ...argEnv, ...proxyEnv],
             cwd: cfg.WorkingDir || '/',
             user: cfg.User ?? '',
-            groupAdd: [],
             hostname: '',
-            tty: false,
-            openStdin: false,
-            stdinOnce: false,
-            init: false,
-            privileged: false,
-            capAdd: [],
-            capDrop: [],
-            noNewPrivileges: false,
-            seccomp: 'default',
             shmSize: this.opts.shmSize || 64 * 1024 * 1024,
             mounts: await this.runMounts(ins, mounts, releases),
             network: { netns: network === 'host' ? { kind: 'host' } : { kind: 'new' } },
-            ipcMode: 'private',
-            pidMode: 'private',
             resources: { memory: this.opts.memory || undefined, cpuShares: this.opts.cpuShares || undefined },
-            ulimits: [],
-            sysctls: {},
             annotations: { 'io.pier.build': 'true' },
-          };
+          });
           if (cfg.WorkingDir) await mkdirInRoot(rootfs, cfg.WorkingDir);
           let cid = '';
           const code = await this.b.runContainer(

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { isKind } from '../errors.js';
 import { canUseCrun, controllerPath, detectCgroupLayout } from './cgroups.js';
 import { OciRuntime } from './oci.js';
-import type { ContainerSpec, ExitStatus } from './runtime.js';
+import { containerSpec, type ContainerSpec, type ExitStatus } from './runtime.js';
 
 /**
  * Real containers through conmon + runc, on a busybox root filesystem built in a temp folder.
@@ -43,35 +43,7 @@ function newId(): string {
 }
 
 function spec(id: string, args: string[], over: Partial<ContainerSpec> = {}): ContainerSpec {
-  return {
-    id,
-    rootfs,
-    readonlyRootfs: false,
-    args,
-    env: [],
-    cwd: '/',
-    user: '',
-    groupAdd: [],
-    hostname: id.slice(0, 12),
-    tty: false,
-    openStdin: false,
-    stdinOnce: false,
-    init: false,
-    privileged: false,
-    capAdd: [],
-    capDrop: [],
-    noNewPrivileges: false,
-    seccomp: 'default',
-    shmSize: 0,
-    mounts: [],
-    network: { netns: { kind: 'new' } },
-    ipcMode: 'private',
-    pidMode: 'private',
-    resources: {},
-    ulimits: [],
-    sysctls: {},
-    ...over,
-  };
+  return containerSpec({ id, rootfs, args, shmSize: 0, ...over });
 }
 
 function logPath(id: string): string {

@@ -207,3 +207,37 @@ export interface ContainerRuntime {
    */
   exec?(id: string, process: ExecProcess): Promise<ExecSession>;
 }
+
+/**
+ * A spec with a plain process's defaults (no TTY, no init, Docker's default capabilities and
+ * seccomp, a private network namespace with loopback only, no limits), completed by `fields`.
+ * For callers that build a spec by hand: the builder's RUN steps, tests.
+ */
+export function containerSpec(fields: Pick<ContainerSpec, 'id' | 'rootfs' | 'args'> & Partial<ContainerSpec>): ContainerSpec {
+  return {
+    readonlyRootfs: false,
+    env: [],
+    cwd: '/',
+    user: '',
+    groupAdd: [],
+    hostname: fields.id.slice(0, 12),
+    tty: false,
+    openStdin: false,
+    stdinOnce: false,
+    init: false,
+    privileged: false,
+    capAdd: [],
+    capDrop: [],
+    noNewPrivileges: false,
+    seccomp: 'default',
+    shmSize: 64 * 1024 * 1024,
+    mounts: [],
+    network: { netns: { kind: 'new' } },
+    ipcMode: 'private',
+    pidMode: 'private',
+    resources: {},
+    ulimits: [],
+    sysctls: {},
+    ...fields,
+  };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKind } from '../errors.js';
-import type { ContainerSpec } from './runtime.js';
+import { containerSpec, type ContainerSpec } from './runtime.js';
 import {
   ALL_CAPABILITIES,
   buildExecProcess,
@@ -23,35 +23,16 @@ const HOST: HostInfo = {
 };
 
 function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
-  return {
+  return containerSpec({
     id: 'c1',
     rootfs: '/var/lib/pier/snapshots/1/merged',
-    readonlyRootfs: false,
     args: ['sh', '-c', 'echo hi'],
     env: ['FOO=bar'],
     cwd: '/work',
-    user: '',
-    groupAdd: [],
     hostname: 'c1host',
-    tty: false,
-    openStdin: false,
-    stdinOnce: false,
-    init: false,
-    privileged: false,
-    capAdd: [],
-    capDrop: [],
-    noNewPrivileges: false,
-    seccomp: 'default',
     shmSize: 0,
-    mounts: [],
-    network: { netns: { kind: 'new' } },
-    ipcMode: 'private',
-    pidMode: 'private',
-    resources: {},
-    ulimits: [],
-    sysctls: {},
     ...over,
-  };
+  });
 }
 
 function build(over: Partial<ContainerSpec> = {}, opts: Partial<BuildOptions> = {}) {
