@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { dockerCli, importBusybox, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { check, median, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'no-docker': { type: 'boolean', default: false } } });
 const RUNS = Number(opts.runs);
@@ -39,18 +40,7 @@ CMD ["cat", "/app/out.txt"]
 type Docker = (args: string[], o?: RunOptions) => Promise<RunResult>;
 const rows: Array<{ engine: string; cold: number[]; cached: number[]; changed: number[] }> = [];
 
-function check(r: RunResult, what: string): string {
-  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 async function benchEngine(engine: string, docker: Docker): Promise<void> {
   const dir = await mkdtemp('/tmp/pbb-');
@@ -62,13 +52,13 @@ async function benchEngine(engine: string, docker: Docker): Promise<void> {
     const build = async (extra: string[]): Promise<string> => check(await docker(['build', '--network', 'none', ...extra, '-t', 'bench:1', dir], { env: { DOCKER_BUILDKIT: '0' }, timeoutMs: 300_000 }), `${engine} build`);
     const row = { engine, cold: [] as number[], cached: [] as number[], changed: [] as number[] };
     await build(['--no-cache']); // warm-up
-    for (let i = 0; i < RUNS; i++) row.cold.push(await timed(async () => {
+    for (let i = 0; i < RUNS; i++) row.cold.push(await wallMs(async () => {
         await build(['--no-cache']);
       }));
     await build([]);
     for (let i = 0; i < RUNS; i++) {
       row.cached.push(
-        await timed(async () => {
+        await wallMs(async () => {
           const out = await build([]);
           if (/Running in/.test(out)) throw new Error(`${engine}: an unchanged rebuild ran a step:\n${out}`);
         }),
@@ -76,7 +66,7 @@ async function benchEngine(engine: string, docker: Docker): Promise<void> {
     }
     for (let i = 0; i < RUNS; i++) {
       await writeFile(join(dir, 'data', 'f0.txt'), `changed ${i} ${Date.now()}\n`);
-      row.changed.push(await timed(async () => {
+      row.changed.push(await wallMs(async () => {
         await build([]);
       }));
     }

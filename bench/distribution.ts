@@ -21,21 +21,16 @@ import { startRegistry, type Registry } from '../test/registry.js';
 import { RegistryClient } from '../src/distribution/registry.js';
 import { Readable } from 'node:stream';
 import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { check, median, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'no-docker': { type: 'boolean', default: false } } });
 const RUNS = Number(opts.runs);
 const results = new Map<string, number[]>();
 const notes: string[] = [];
 
-function check(r: RunResult, what: string): string {
-  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
 
 async function timed(name: string, fn: () => Promise<void>): Promise<void> {
-  const t = process.hrtime.bigint();
-  await fn();
-  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  const ms = await wallMs(fn);
   results.set(name, [...(results.get(name) ?? []), ms]);
   process.stderr.write(`${name}: ${(ms / 1000).toFixed(2)} s\n`);
 }
@@ -164,10 +159,6 @@ async function benchLimit(reg: Registry, repo: string, tag: string): Promise<voi
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function main(): Promise<void> {
   const work = await mkdtemp('/tmp/pbench-');

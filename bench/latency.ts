@@ -16,6 +16,8 @@ import { parseArgs } from 'node:util';
 import {
   busyboxTarPath, dockerCli, importBusybox, repoRoot, run, startDaemon, type Daemon, type RunOptions, type RunResult,
 } from '../test/harness.js';
+import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -57,34 +59,19 @@ const timings: Timing[] = [];
 const memory: Memory[] = [];
 const notes: string[] = [];
 
-function check(result: RunResult, what: string): string {
-  if (result.code !== 0) throw new Error(`${what}: exit ${result.code}: ${result.stderr.trim()}`);
-  return result.stdout;
-}
 
 /** Wall time of `fn` in milliseconds, WARMUP unrecorded calls first. */
 async function measure(name: string, fn: () => Promise<void>): Promise<void> {
   for (let i = 0; i < WARMUP; i++) await fn();
   const ms: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const start = process.hrtime.bigint();
-    await fn();
-    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+    ms.push(await wallMs(fn));
   }
   timings.push({ name, ms });
   process.stderr.write(`bench: ${name}: median ${median(ms).toFixed(1)} ms\n`);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 async function rssKiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -202,37 +189,6 @@ async function benchRaw(pier: OciConfig | undefined): Promise<OciConfig> {
     }
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-interface NetfilterState {
-  rules: string;
-  ipForward: string;
-}
-
-async function netfilterState(): Promise<NetfilterState> {
-  return {
-    rules: check(await run('iptables-save', [], process.env), 'iptables-save'),
-    ipForward: await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8'),
-  };
-}
-
-/**
- * Put netfilter and ip_forward back as `saved` had them. Docker adds chains, a FORWARD DROP
- * policy and NAT rules; reference-docker's stop.sh restores only what it saved on its first
- * start, and not when that save was empty, which would leave pier's network tests behind a
- * DROP. Tables that `saved` lacks are emptied (no rules, ACCEPT policies).
- */
-async function restoreNetfilter(saved: NetfilterState): Promise<void> {
-  const tables = (rules: string): string[] => [...rules.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]!);
-  const now = check(await run('iptables-save', [], process.env), 'iptables-save');
-  let restore = saved.rules;
-  for (const table of tables(now).filter((t) => !tables(saved.rules).includes(t))) {
-    const section = now.slice(now.indexOf(`*${table}\n`));
-    const builtins = [...section.slice(0, section.indexOf('COMMIT')).matchAll(/^:(\S+) (?!-)\S+/gm)].map((m) => `:${m[1]!} ACCEPT [0:0]`);
-    restore += `*${table}\n${builtins.join('\n')}\nCOMMIT\n`;
-  }
-  check(await run('iptables-restore', [], process.env, { input: restore }), 'iptables-restore');
-  await writeFile('/proc/sys/net/ipv4/ip_forward', saved.ipForward);
 }
 
 /** Docker's own engine, started and stopped by ../shared/reference-docker. */

@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
 import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -64,27 +65,9 @@ const starts: Timing[] = [];
 const throughputs: Throughput[] = [];
 const notes: string[] = [];
 
-function check(result: RunResult, what: string): string {
-  if (result.code !== 0) throw new Error(`${what}: exit ${result.code}: ${result.stderr.trim()}`);
-  return result.stdout;
-}
 
-async function wallMs(fn: () => Promise<void>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /**
  * `run --rm busybox true` with `--network none` and on the default bridge, alternated so that
