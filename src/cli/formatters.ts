@@ -132,11 +132,7 @@ export function containerRow(c: ContainerSummary, opts: { trunc: boolean; now?: 
       const rw = humanSize(c.SizeRw ?? 0);
       return (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSize(c.SizeRootFs!)})` : rw;
     },
-    Labels: () =>
-      Object.entries(labels)
-        .map(([k, v]) => `${k}=${v}`)
-        .sort()
-        .join(','),
+    Labels: () => labelsText(labels),
     Label: (name: string) => labels[name] ?? '',
     Mounts: () => mounts.map((m) => (m.Name ? m.Name : (m.Source ?? ''))).map((n) => (opts.trunc ? ellipsis(n, 15) : n)).join(','),
     LocalVolumes: () => String(mounts.filter((m) => m.Driver === 'local').length),
@@ -307,4 +303,12 @@ export function eventRow(e: EventMessage): Record<string, unknown> {
   // `{{json .}}` prints the message as the daemon sent it.
   Object.defineProperty(row, 'toJSON', { enumerable: false, value: () => e });
   return row;
+}
+
+/** The `Labels` column of Docker's tables: `k=v` pairs, sorted, comma-joined. */
+export function labelsText(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort()
+    .join(',');
 }

@@ -6,6 +6,7 @@ import { goTimeString, truncateId } from '../human.js';
 import { goStruct } from '../table.js';
 import type { GoStruct } from '../template.js';
 import { confirm, inspect, prunedList, renderOrFail } from './containers.js';
+import { labelsText } from '../formatters.js';
 
 /**
  * `pier network create|ls|inspect|rm|prune|connect|disconnect` and `pier port`, with Docker's
@@ -142,11 +143,7 @@ export function networkRow(n: NetworkSummary, opts: { trunc: boolean }): GoStruc
     IPv4: () => String((n.EnableIPv4 as boolean | undefined) ?? true),
     IPv6: () => String(!!n.EnableIPv6),
     Internal: () => String(!!n.Internal),
-    Labels: () =>
-      Object.entries(labels)
-        .map(([k, v]) => `${k}=${v}`)
-        .sort()
-        .join(','),
+    Labels: () => labelsText(labels),
     Label: (name: string) => labels[name] ?? '',
     CreatedAt: () => goTimeString(Date.parse(n.Created) / 1000),
   });
