@@ -116,6 +116,9 @@ describe('containers through the docker CLI', () => {
     assert.ok(took >= 1900 && took < 8000, `ignoring stop took ${took} ms`);
     const killed = await d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'ignorer']);
     assert.equal(killed.stdout.trim(), 'exited 137');
+    // The runtime that ran it, as `docker info` names it.
+    const runtime = (await d.docker(['info', '-f', '{{.DefaultRuntime}}'])).stdout.trim();
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}}', 'ignorer'])).stdout.trim(), runtime);
     const ps = await d.docker(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
     assert.match(ps.stdout, /ignorer Exited \(137\) /);
     assert.match(ps.stdout, /trapper Exited \(3\) /);

@@ -36,7 +36,7 @@ export function containerInspect(rec: ContainerRecord, extra: { sizeRw?: number;
     ProcessLabel: '',
     AppArmorProfile: '',
     ExecIDs: null,
-    HostConfig: hostConfigOut(rec),
+    HostConfig: hostConfigOut(rec, extra.runtime),
     GraphDriver: { Name: extra.driver, Data: null },
     ...(extra.sizeRw !== undefined ? { SizeRw: extra.sizeRw, SizeRootFs: extra.sizeRootFs ?? extra.sizeRw } : {}),
     Mounts: mountsOf(rec),
@@ -45,7 +45,7 @@ export function containerInspect(rec: ContainerRecord, extra: { sizeRw?: number;
   };
 }
 
-function hostConfigOut(rec: ContainerRecord): Record<string, unknown> {
+function hostConfigOut(rec: ContainerRecord, runtime: string): Record<string, unknown> {
   const hc = rec.HostConfig;
   return {
     Binds: hc.Binds ?? null,
@@ -80,7 +80,7 @@ function hostConfigOut(rec: ContainerRecord): Record<string, unknown> {
     UsernsMode: '',
     ShmSize: hc.ShmSize || 67108864,
     Sysctls: hc.Sysctls,
-    Runtime: 'runc',
+    Runtime: runtime,
     Isolation: '',
     CpuShares: hc.CpuShares ?? 0,
     Memory: hc.Memory ?? 0,
