@@ -39,9 +39,14 @@ interface Timing {
   ms: number[];
 }
 
-/** Memory of a daemon: its own VmRSS idle and with IDLE containers, and its monitors' per container. */
+/**
+ * Memory of a daemon, its own VmRSS: fresh (started, nothing done yet), idle (after the timed
+ * runs) and busy (with IDLE containers running), each read SETTLE_MS after the last command,
+ * as an idle daemon would be; and its monitors' per container.
+ */
 interface Memory {
   name: string;
+  freshKiB: number;
   idleKiB: number;
   busyKiB: number;
   monitor: string;
@@ -72,6 +77,14 @@ async function measure(name: string, fn: () => Promise<void>): Promise<void> {
 }
 
 
+
+/** How long a daemon is left alone before its memory is read (pierd gives memory back after 2 s quiet). */
+const SETTLE_MS = 3000;
+
+async function settledRssKiB(read: () => Promise<number>): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  return read();
+}
 
 async function rssKiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -107,6 +120,7 @@ async function startIdle(docker: (args: string[]) => Promise<RunResult>): Promis
 async function benchPier(): Promise<OciConfig | undefined> {
   const d: Daemon = await startDaemon({ logLevel: 'warn' });
   try {
+    const freshKiB = await settledRssKiB(() => rssKiB(d.pid!));
     await importBusybox(d);
     const info = await d.docker(['info', '--format', '{{.DefaultRuntime}}']);
     const runtime = info.code === 0 ? info.stdout.trim() : 'unknown';
@@ -119,11 +133,11 @@ async function benchPier(): Promise<OciConfig | undefined> {
       });
     }
     const pid = d.pid!;
-    const idleKiB = await rssKiB(pid);
+    const idleKiB = await settledRssKiB(() => rssKiB(pid));
     const ids = await startIdle((args) => d.docker(args));
     const monitors = await processesOf(/^conmon$/, d.dir);
     memory.push({
-      name: 'pierd', idleKiB, busyKiB: await rssKiB(pid),
+      name: 'pierd', freshKiB, idleKiB, busyKiB: await settledRssKiB(() => rssKiB(pid)),
       monitor: 'conmon', monitorKiB: await Promise.all(monitors.map(rssKiB)),
     });
     return await bundleConfig(d.execRoot, ids[0]!);
@@ -207,19 +221,20 @@ async function benchDocker(): Promise<void> {
     const docker = (args: string[], runOpts?: RunOptions): Promise<RunResult> =>
       run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, runOpts);
     const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+    const dockerdPid = Number((await readFile('/run/reference-docker/dockerd.pid', 'utf8')).trim());
+    const daemons = async (): Promise<number> =>
+      totalRssKiB([dockerdPid, ...(await processesOf(/^containerd$/, '/run/reference-docker'))]);
+    const freshKiB = await settledRssKiB(daemons);
     await importBusybox({ docker });
     await measure(`Docker ${version} (docker CLI)`, async () => {
       check(await docker(RUN_ARGS), 'docker run against Docker');
     });
-    const dockerdPid = Number((await readFile('/run/reference-docker/dockerd.pid', 'utf8')).trim());
-    const daemons = async (): Promise<number> =>
-      totalRssKiB([dockerdPid, ...(await processesOf(/^containerd$/, '/run/reference-docker'))]);
-    const idleKiB = await daemons();
+    const idleKiB = await settledRssKiB(daemons);
     const ids = await startIdle(docker);
     try {
       const shims = await processesOf(/^containerd-shim/, '/run/reference-docker');
       memory.push({
-        name: 'dockerd + containerd', idleKiB, busyKiB: await daemons(),
+        name: 'dockerd + containerd', freshKiB, idleKiB, busyKiB: await settledRssKiB(daemons),
         monitor: 'containerd-shim', monitorKiB: await Promise.all(shims.map(rssKiB)),
       });
     } finally {
@@ -256,11 +271,11 @@ function table(): string {
   if (memory.length > 0) {
     const mib = (kib: number): string => (kib / 1024).toFixed(1);
     lines.push('');
-    lines.push(`memory, VmRSS MiB (busy: with ${IDLE} idle containers)`);
-    lines.push(`${'daemon'.padEnd(24)}${'idle'.padStart(8)}${'busy'.padStart(8)}   monitor per container (mean, n)`);
+    lines.push(`memory, VmRSS MiB, each ${SETTLE_MS / 1000} s after the last command (fresh: before any; idle: after the runs; busy: with ${IDLE} idle containers)`);
+    lines.push(`${'daemon'.padEnd(24)}${'fresh'.padStart(8)}${'idle'.padStart(8)}${'busy'.padStart(8)}   monitor per container (mean, n)`);
     for (const m of memory) {
       const mean = m.monitorKiB.length ? m.monitorKiB.reduce((a, b) => a + b, 0) / m.monitorKiB.length : 0;
-      lines.push(`${m.name.padEnd(24)}${mib(m.idleKiB).padStart(8)}${mib(m.busyKiB).padStart(8)}   ${m.monitor} ${mib(mean)} (${m.monitorKiB.length})`);
+      lines.push(`${m.name.padEnd(24)}${mib(m.freshKiB).padStart(8)}${mib(m.idleKiB).padStart(8)}${mib(m.busyKiB).padStart(8)}   ${m.monitor} ${mib(mean)} (${m.monitorKiB.length})`);
     }
   }
   if (notes.length > 0) lines.push('', ...notes.map((n) => `note: ${n}`));

@@ -376,7 +376,7 @@ export function parseGoDuration(input: string): number | undefined {
   if (s === '0') return 0;
   if (s === '') return undefined;
   let total = 0;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/; // micro sign and Greek mu, escaped to keep the bundle ASCII
   while (s !== '') {
     const m = re.exec(s);
     if (!m) return undefined;

@@ -12,6 +12,7 @@ import { EngineError } from '../errors.js';
 import { log } from '../log.js';
 import { loadConfig } from './config.js';
 import { buildEngine } from './engine.js';
+import { limitMallocArenas, releaseMemoryWhenIdle } from './idle-memory.js';
 
 /**
  * pierd's entry: read the configuration, build the engine's parts, reconcile what ran
@@ -19,6 +20,7 @@ import { buildEngine } from './engine.js';
  * containers running (conmon watches them); the next pierd finds them again.
  */
 async function main(): Promise<void> {
+  limitMallocArenas();
   const config = await loadConfig(process.argv.slice(2));
   log.level = config.logLevel;
 
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
     server.listen(config.socket, resolve);
   });
   await chmod(config.socket, 0o660);
+  releaseMemoryWhenIdle(server);
   log.info({ socket: config.socket, root: config.root, runtime: engine.runtime.name, why: engine.facts.runtime.why }, 'pierd is serving the Docker API');
 
   let stopping = false;
