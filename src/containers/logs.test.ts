@@ -58,3 +58,33 @@ test('times: parse and print RFC3339Nano as Docker does', () => {
   assert.equal(formatTimeNs(parseTimeArg('2026-01-02T03:04:05.123456789Z')), '2026-01-02T03:04:05.123456789Z');
   assert.throws(() => parseTimeArg('yesterday'));
 });
+
+test('long logs: lines across read boundaries, zones, times without fraction, malformed lines skipped', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'ctr.log');
+  const lines: string[] = [];
+  const want: Array<{ timeNs: bigint; text: string }> = [];
+  for (let i = 0; i < 20_000; i++) {
+    const sec = String(i % 60).padStart(2, '0');
+    const [time, ns] =
+      i % 3 === 0
+        ? [`2026-11-27T10:01:${sec}Z`, parseLogTime('2026-11-27T10:01:' + sec, undefined, 'Z')]
+        : i % 3 === 1
+          ? [`2026-11-27T10:01:${sec}.25+02:00`, parseLogTime('2026-11-27T10:01:' + sec, '25', '+02:00')]
+          : [`2026-11-27T10:01:${sec}.000000007-0130`, parseLogTime('2026-11-27T10:01:' + sec, '000000007', '-0130')];
+    const text = i === 777 ? 'x'.repeat(100_000) : `line ${i}`;
+    lines.push(`${time} ${i % 2 ? 'stderr' : 'stdout'} F ${text}`);
+    want.push({ timeNs: ns, text: `${text}\n` });
+    if (i % 1000 === 0) lines.push('garbage without the format', `${time} stdio F not a stream`);
+  }
+  await writeFile(path, `${lines.join('\n')}\n`);
+  const got: LogEntry[] = [];
+  for await (const e of readLog(path, { follow: false, isRunning: () => false })) got.push(e);
+  assert.equal(got.length, want.length);
+  for (const i of [0, 1, 2, 776, 777, 778, 19_999]) {
+    assert.equal(got[i]!.data.toString(), want[i]!.text, `line ${i}`);
+    assert.equal(got[i]!.timeNs, want[i]!.timeNs, `time of line ${i}`);
+    assert.equal(got[i]!.stream, i % 2 ? 'stderr' : 'stdout');
+  }
+});
