@@ -18,15 +18,10 @@ export const RAW_STREAM = 'application/vnd.docker.raw-stream';
 export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
 
 export function frame(stream: StreamType, payload: Buffer): Buffer {
-  return Buffer.concat([frameHeader(stream, payload.length), payload]);
-}
-
-/** The 8-byte header of a multiplexed frame of `length` bytes. */
-export function frameHeader(stream: StreamType, length: number): Buffer {
   const header = Buffer.alloc(8);
   header[0] = stream;
-  header.writeUInt32BE(length, 4);
-  return header;
+  header.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([header, payload]);
 }
 
 /** Content type of an attach/logs/exec stream: multiplexed only without a TTY and on API >= 1.42. */

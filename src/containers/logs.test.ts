@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { formatTimeNs, parseLogTime, parseTimeArg, readLog, type LogEntry } from './logs.js';
+import { formatTimeNs, logBytes, parseLogTime, parseTimeArg, readLog, type LogEntry } from './logs.js';
 
 async function collect(it: AsyncIterable<LogEntry>): Promise<string[]> {
   const out: string[] = [];
@@ -87,4 +87,40 @@ test('long logs: lines across read boundaries, zones, times without fraction, ma
     assert.equal(got[i]!.timeNs, want[i]!.timeNs, `time of line ${i}`);
     assert.equal(got[i]!.stream, i % 2 ? 'stderr' : 'stdout');
   }
+});
+
+/** Split multiplexed frames back into `stream:text` items. */
+function demux(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const length = bytes.readUInt32BE(at + 4);
+    out.push(`${bytes[at] === 1 ? 'stdout' : 'stderr'}:${bytes.toString('utf8', at + 8, at + 8 + length)}`);
+    at += 8 + length;
+  }
+  return out;
+}
+
+test('logBytes: multiplexed frames, one stream, timestamps, raw for a TTY, tail across interleaved partial lines', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'ctr.log');
+  // stdout's "ab" starts before stderr's y and x end, and ends after them.
+  await writeFile(path, [`${T(1)} stdout P a`, `${T(2)} stderr F y`, `${T(3)} stderr F x`, `${T(4)} stdout F b`, `${T(5)} stdout F c`, ''].join('\n'));
+  const read = async (o: Partial<Parameters<typeof logBytes>[1]>): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    const opts = { follow: false, isRunning: () => false, stdout: true, stderr: true, timestamps: false, multiplexed: true, ...o };
+    for await (const c of logBytes(path, opts)) chunks.push(c);
+    return Buffer.concat(chunks);
+  };
+  assert.deepEqual(demux(await read({})), ['stderr:y\n', 'stderr:x\n', 'stdout:ab\n', 'stdout:c\n']);
+  assert.deepEqual(demux(await read({ stderr: false })), ['stdout:ab\n', 'stdout:c\n']);
+  assert.equal((await read({ multiplexed: false, stderr: false })).toString(), 'ab\nc\n');
+  assert.deepEqual(demux(await read({ timestamps: true, stdout: false })), ['stderr:2026-11-27T10:00:02.000000001Z y\n', 'stderr:2026-11-27T10:00:03.000000001Z x\n']);
+  // The last three entries are x, "ab" (begun at the first line) and c: never "b" alone.
+  const tail3 = demux(await read({ tail: 3 }));
+  assert.ok(tail3.includes('stderr:x\n') && tail3.includes('stdout:ab\n') && tail3.at(-1) === 'stdout:c\n' && !tail3.includes('stdout:b\n'), tail3.join('|'));
+  assert.deepEqual(demux(await read({ tail: 1 })), ['stdout:c\n']);
+  assert.deepEqual(demux(await read({ tail: 0 })), []);
+  // "ab" is as old as its first part.
+  assert.deepEqual(demux(await read({ sinceNs: parseTimeArg('2026-11-27T10:00:03Z') })), ['stderr:x\n', 'stdout:c\n']);
 });

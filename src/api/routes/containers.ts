@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { containerInspect, containerSummary } from '../../containers/inspect.js';
-import { formatTimeNs, parseTimeArg, readLog, readLogBatches } from '../../containers/logs.js';
+import { logBytes, parseTimeArg, readLog } from '../../containers/logs.js';
 import type { AttachSink, ContainerService, WaitCondition } from '../../containers/service.js';
 import { CreateBodySchema, type ContainerRecord } from '../../containers/types.js';
 import { invalid } from '../../errors.js';
@@ -19,7 +19,7 @@ import {
   type Filters,
 } from '../http.js';
 import type { Router } from '../router.js';
-import { frame, frameHeader, streamContentType, StreamType } from '../streams.js';
+import { frame, streamContentType, StreamType } from '../streams.js';
 
 export interface ContainerRouteDeps {
   containers: ContainerService;
@@ -166,20 +166,10 @@ export function registerContainerRoutes(r: Router, deps: ContainerRouteDeps): vo
       const cur = svc.store.find(rec.Id);
       return cur !== undefined && ['running', 'paused', 'restarting'].includes(cur.State.Status);
     };
-    // One write per batch of entries (one chunk of the response), not one per line.
-    for await (const batch of readLogBatches(rec.LogPath, { follow, sinceNs: since, untilNs: until, tail, isRunning, signal: abort.signal })) {
+    const bytes = logBytes(rec.LogPath, { follow, sinceNs: since, untilNs: until, tail, isRunning, signal: abort.signal, stdout, stderr, timestamps, multiplexed: !tty });
+    for await (const chunk of bytes) {
       if (abort.signal.aborted) break;
-      const chunks: Buffer[] = [];
-      for (const entry of batch) {
-        if ((entry.stream === 'stdout' && !stdout) || (entry.stream === 'stderr' && !stderr)) continue;
-        const time = timestamps ? Buffer.from(`${formatTimeNs(entry.timeNs)} `, 'latin1') : undefined;
-        const length = entry.data.length + (time?.length ?? 0);
-        if (!tty) chunks.push(frameHeader(entry.stream === 'stdout' ? StreamType.Stdout : StreamType.Stderr, length));
-        if (time) chunks.push(time);
-        chunks.push(entry.data);
-      }
-      if (chunks.length === 0) continue;
-      if (!out.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))) await new Promise((resolve) => out.once('drain', resolve));
+      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
     }
     out.end();
   });
