@@ -5,7 +5,7 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, open, readdir,
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../content/content.js';
-import { EngineError, errnoCode, invalid, notFound } from '../errors.js';
+import { EngineError, errnoCode, invalid, notFound, withContext } from '../errors.js';
 import { applyChanges } from '../images/changes.js';
 import type { Image, ImageService, Lease } from '../images/images.js';
 import { familiarName, parseReference, shortId, withDefaultTag } from '../images/reference.js';
@@ -15,6 +15,7 @@ import { containerSpec, type ContainerRuntime, type ContainerSpec } from '../run
 import { resolveInRoot, resolveUser } from '../runtime/user.js';
 import { extractLayer } from '../snapshots/extract.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { httpGet } from '../util/http-get.js';
 import { BuildCache } from './cache.js';
 import { checksumSources, collectSources, type BuildContext, type Source, type SourceEntry } from './context.js';
 import { envMap, expandWord, expandWords } from './expand.js';
@@ -1161,16 +1162,18 @@ function urlBaseName(url: string): string {
 }
 
 async function download(url: string, dir: string): Promise<void> {
-  const res = await fetch(url);
-  if (!res.ok || !res.body) throw invalid(`ADD ${url}: HTTP ${res.status}`);
+  const res = await httpGet(url).catch((err: unknown) => {
+    throw withContext(`ADD ${url}`, err);
+  });
   const path = join(dir, urlBaseName(url));
   const fh = await open(path, 'w', 0o600);
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await fh.write(chunk);
+    for await (const chunk of res as AsyncIterable<Buffer>) await fh.write(chunk);
   } finally {
+    res.destroy();
     await fh.close();
   }
-  const lm = res.headers.get('last-modified');
+  const lm = res.headers['last-modified'];
   if (lm) {
     const t = new Date(lm);
     await lutimes(path, t, t);
