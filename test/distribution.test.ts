@@ -242,6 +242,20 @@ describe('registry authentication', () => {
       const pierPull = await d.pier(['pull', '-q', name]);
       assert.equal(pierPull.code, 0, pierPull.stderr);
       assert.equal(pierPull.stdout, `${reg.host}/private/bb:${kind}\n`);
+
+      // docker build sends every stored credential (X-Registry-Config): FROM pulls with them.
+      assert.equal((await d.docker(['rmi', name])).code, 0);
+      const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+      const ctx = await mkdtemp('/tmp/ptb-');
+      try {
+        await writeFile(`${ctx}/Dockerfile`, `FROM ${name}\nCMD ["echo", "from-${kind}"]\n`);
+        const b = await d.docker(['build', '-t', `fromauth:${kind}`, ctx]);
+        assert.equal(b.code, 0, b.stderr + b.stdout);
+        assert.match(b.stdout, /Pull complete|Already exists/);
+        assert.equal((await d.docker(['run', '--rm', `fromauth:${kind}`])).stdout, `from-${kind}\n`);
+      } finally {
+        await rm(ctx, { recursive: true, force: true });
+      }
     });
   }
 });

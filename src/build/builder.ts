@@ -5,6 +5,7 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, open, readdir,
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../content/content.js';
+import type { AuthConfig } from '../distribution/auth.js';
 import { EngineError, errnoCode, invalid, notFound, withContext } from '../errors.js';
 import { applyChanges } from '../images/changes.js';
 import type { Image, ImageService, Lease } from '../images/images.js';
@@ -41,10 +42,16 @@ export interface BuildOutput {
 }
 
 /**
- * Pulls `reference` into the image store, reporting progress as Docker's pull messages. The
+ * Pulls `reference` into the image store, reporting progress as Docker's pull messages, with
+ * the credentials the client sent for the build (`X-Registry-Config`, by registry). The
  * distribution part provides it; without it FROM takes local images only.
  */
-export type PullFn = (reference: string, platform: string | undefined, onProgress: NonNullable<BuildOutput['progress']>) => Promise<void>;
+export type PullFn = (
+  reference: string,
+  platform: string | undefined,
+  onProgress: NonNullable<BuildOutput['progress']>,
+  registryConfig: ReadonlyMap<string, AuthConfig> | undefined,
+) => Promise<void>;
 
 export interface BuildOptions {
   dockerfile: string;
@@ -54,6 +61,8 @@ export interface BuildOptions {
   target?: string;
   noCache: boolean;
   pull: boolean;
+  /** Credentials for FROM pulls, by registry (`X-Registry-Config`). */
+  registryConfig?: ReadonlyMap<string, AuthConfig>;
   networkMode: string;
   cacheFrom: string[];
   quiet: boolean;
@@ -544,9 +553,14 @@ class BuildRun {
         throw err;
       });
       if (!image && pull) {
-        await pull(name, this.opts.platform, (msg) => {
-          if (!this.opts.quiet) this.out.progress?.(msg);
-        });
+        await pull(
+          name,
+          this.opts.platform,
+          (msg) => {
+            if (!this.opts.quiet) this.out.progress?.(msg);
+          },
+          this.opts.registryConfig,
+        );
         image = await this.b.images.resolve(name);
       }
       if (!image) {

@@ -8,9 +8,11 @@ import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
 import { EventBus } from '../events/events.js';
 import type { Distribution } from '../distribution/distribution.js';
+import { registryKey } from '../distribution/auth.js';
 import { LayerCache } from '../distribution/layer-cache.js';
 import { RegistryDistribution } from '../distribution/service.js';
 import type { ImageService } from '../images/images.js';
+import { parseReference } from '../images/reference.js';
 import { LocalImageService } from '../images/store.js';
 import { log } from '../log.js';
 import { BridgeNetworks } from '../networks/bridge.js';
@@ -108,8 +110,9 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
   const builder = new Builder({ images, snapshots, runtime, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
   await builder.init();
   // FROM pulls a missing base image (and every base image with --pull), as Docker's builder does.
-  builder.pull = async (reference, platform, onProgress) => {
-    await distribution.pull({ reference, platform }, onProgress);
+  builder.pull = async (reference, platform, onProgress, registryConfig) => {
+    const auth = registryConfig?.get(registryKey(parseReference(reference).domain));
+    await distribution.pull({ reference, platform, auth }, onProgress);
   };
 
   const warnings: string[] = [];

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { BuildContext } from '../../build/context.js';
 import { BuildStepError, type Builder, type BuildOptions } from '../../build/builder.js';
 import { commitContainer, type CommitDeps } from '../../build/commit.js';
+import { parseRegistryConfigHeader } from '../../distribution/auth.js';
 import { EngineError, invalid } from '../../errors.js';
 import { parseReference, referenceString, withDefaultTag } from '../../images/reference.js';
 import { parsePlatform } from '../../images/import.js';
@@ -66,6 +67,9 @@ export function buildOptionsOf(ctx: RequestContext): BuildOptions {
   if (cpuShares) opts.cpuShares = cpuShares;
   const shmSize = queryInt(ctx, 'shmsize');
   if (shmSize) opts.shmSize = shmSize;
+  const registryConfig = ctx.req.headers['x-registry-config'];
+  const auths = parseRegistryConfigHeader(Array.isArray(registryConfig) ? registryConfig[0] : registryConfig);
+  if (auths.size > 0) opts.registryConfig = auths;
   const platform = queryString(ctx, 'platform');
   if (platform) {
     const wanted = parsePlatform(platform);
