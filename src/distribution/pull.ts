@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../content/content.js';
 import { EngineError, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
@@ -19,6 +18,7 @@ import {
   type OciManifest,
 } from '../images/types.js';
 import { log } from '../log.js';
+import { gunzip } from '../util/gzip.js';
 import { chainIds } from '../snapshots/chain.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
@@ -108,7 +108,8 @@ export async function uncompressed(source: Readable, what: string): Promise<Read
     stream.destroy();
     throw invalid(`${what}: ${kind} compression is not supported`);
   }
-  const decoder = kind === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : zstdDecompressor();
+  if (kind === 'gzip') return gunzip(stream, { what });
+  const decoder = zstdDecompressor();
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   pipeline(stream, decoder, out).catch((err: unknown) => {
     out.destroy(err instanceof EngineError ? err : invalid(`${what}: corrupt ${kind} stream: ${(err as Error).message}`, err));
