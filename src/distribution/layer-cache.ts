@@ -1,13 +1,19 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { ContentStore } from '../content/content.js';
 import { log } from '../log.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
+import { KeyedMutex } from '../util/mutex.js';
+import type { DistributionDeps } from './distribution.js';
 
 /**
  * What pier remembers about layers it shipped (moby's v2metadata): for an uncompressed layer
  * (by DiffID) the compressed blob made for it, and for each compressed blob the repositories
  * (`registry/path`) known to hold it, for cross-repository mounts. Kept in
  * `<root>/distribution/layers.json`, written atomically; losing it only costs a recompression.
+ *
+ * The compressed blobs live in the content store, where no image references them: `collect`
+ * removes those whose layer no image has any more.
  */
 
 const FileSchema = z.object({
@@ -26,6 +32,10 @@ export class LayerCache {
   private compressed = new Map<string, CompressedLayer>();
   private repos = new Map<string, string[]>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Collections and new compressed blobs, one at a time. */
+  private readonly mutex = new KeyedMutex();
+  /** A collection asked for and not started yet, which later asks join. */
+  private pendingCollect: Promise<void> | undefined;
 
   constructor(root: string) {
     this.path = join(root, 'distribution', 'layers.json');
@@ -53,8 +63,51 @@ export class LayerCache {
     return [...(this.repos.get(digest) ?? [])];
   }
 
+  /**
+   * Remember the compressed blob made for a layer. The caller holds a lease on the blob until
+   * this returns, so that a collection running meanwhile cannot remove it unremembered.
+   */
   async rememberCompressed(diffId: string, layer: CompressedLayer): Promise<void> {
-    this.compressed.set(diffId, layer);
+    await this.mutex.run('', async () => {
+      this.compressed.set(diffId, layer);
+      await this.save();
+    });
+  }
+
+  /**
+   * Remove the compressed blobs made for layers that no image has any more, and forget them.
+   * The removal goes through the image store (`discardUnused`), so a blob that an image
+   * references or an operation leases (a push uploading it) stays, and stays remembered until
+   * a later collection. Collections run one at a time; asks made while one waits join it.
+   */
+  collect(deps: { images: Pick<DistributionDeps['images'], 'list' | 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
+    if (this.pendingCollect) return this.pendingCollect;
+    const run = this.mutex.run('', async () => {
+      this.pendingCollect = undefined;
+      await this.collectNow(deps);
+    });
+    this.pendingCollect = run;
+    return run;
+  }
+
+  private async collectNow(deps: { images: Pick<DistributionDeps['images'], 'list' | 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
+    const used = new Set<string>();
+    for (const image of await deps.images.list()) for (const d of image.diffIds) used.add(d);
+    const unused = [...this.compressed].filter(([diffId]) => !used.has(diffId));
+    if (unused.length === 0) return;
+    await deps.images.discardUnused(
+      unused.map(([, layer]) => layer.digest),
+      [],
+    );
+    let forgotten = 0;
+    for (const [diffId, layer] of unused) {
+      if (await deps.content.has(layer.digest)) continue;
+      this.compressed.delete(diffId);
+      this.repos.delete(layer.digest);
+      forgotten++;
+    }
+    if (forgotten === 0) return;
+    log.debug({ forgotten }, 'compressed layers of deleted images removed');
     await this.save();
   }
 
