@@ -57,7 +57,16 @@ describe('registries: docker push and pull through pierd', () => {
     await access(blobFile);
     assert.equal((await d.docker(['rmi', 'busybox'])).code, 0);
     await waitFor(async () => !(await exists(blobFile)), 'the compressed blob is removed');
-    await waitFor(async () => (await readFile(layersJson, 'utf8')).includes('"compressed":{}'), 'layers.json forgets it');
+    // Its digest is remembered: the same layer imported again is mounted from the registry, not compressed again.
+    await importBusybox(d);
+    const third = `${reg.host}/third/bb:3`;
+    assert.equal((await d.docker(['tag', 'busybox', third])).code, 0);
+    const remount = await d.docker(['push', third]);
+    assert.equal(remount.code, 0, remount.stderr);
+    assert.match(remount.stdout, /Mounted from (tools\/busybox|other\/bb)/);
+    assert.doesNotMatch(remount.stdout, /Pushing/);
+    assert.equal(await exists(blobFile), false);
+    assert.equal((await d.docker(['rmi', third, 'busybox'])).code, 0);
 
     const pull = await d.docker(['pull', name]);
     assert.equal(pull.code, 0, pull.stderr);

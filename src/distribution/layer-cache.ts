@@ -13,13 +13,16 @@ import type { DistributionDeps } from './distribution.js';
  * `<root>/distribution/layers.json`, written atomically; losing it only costs a recompression.
  *
  * The compressed blobs live in the content store, where no image references them: `collect`
- * removes those whose layer no image has any more.
+ * removes those whose layer no image has any more (keeping their digests as hints).
  */
 
 const FileSchema = z.object({
   compressed: z.record(z.string(), z.object({ digest: z.string(), size: z.number(), mediaType: z.string() })).default({}),
   repos: z.record(z.string(), z.array(z.string())).default({}),
 });
+
+/** How many digests of removed compressed blobs are kept as hints for later pushes. */
+const MAX_HINTS = 1000;
 
 export interface CompressedLayer {
   digest: string;
@@ -53,7 +56,7 @@ export class LayerCache {
     }
   }
 
-  /** The compressed blob made for an uncompressed layer, if any. */
+  /** The compressed blob made for an uncompressed layer, if any; it may be no longer stored (see `collect`). */
   compressedOf(diffId: string): CompressedLayer | undefined {
     return this.compressed.get(diffId);
   }
@@ -75,10 +78,13 @@ export class LayerCache {
   }
 
   /**
-   * Remove the compressed blobs made for layers that no image has any more, and forget them.
+   * Remove the compressed blobs made for layers that no image has any more. Their digests stay
+   * remembered as hints (`compressedOf` then names a blob that is not stored) while a registry
+   * is known to hold them, the last MAX_HINTS of them, so pushing such a layer again asks the
+   * registry before compressing (moby's v2metadata does the same); the others are forgotten.
    * The removal goes through the image store (`discardUnused`), so a blob that an image
-   * references or an operation leases (a push uploading it) stays, and stays remembered until
-   * a later collection. Collections run one at a time; asks made while one waits join it.
+   * references or an operation leases (a push uploading it) stays until a later collection.
+   * Collections run one at a time; asks made while one waits join it.
    */
   collect(deps: { images: Pick<DistributionDeps['images'], 'list' | 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
     if (this.pendingCollect) return this.pendingCollect;
@@ -94,21 +100,29 @@ export class LayerCache {
     const used = new Set<string>();
     for (const image of await deps.images.list()) for (const d of image.diffIds) used.add(d);
     const unused = [...this.compressed].filter(([diffId]) => !used.has(diffId));
-    if (unused.length === 0) return;
-    await deps.images.discardUnused(
-      unused.map(([, layer]) => layer.digest),
-      [],
-    );
-    let forgotten = 0;
+    const stored: string[] = [];
+    for (const [, layer] of unused) if (await deps.content.has(layer.digest)) stored.push(layer.digest);
+    if (stored.length > 0) await deps.images.discardUnused(stored, []);
+    let changed = false;
+    const hints: string[] = [];
     for (const [diffId, layer] of unused) {
+      // Still there: an image references it or an operation leases it; a later collection will tell.
       if (await deps.content.has(layer.digest)) continue;
+      if ((this.repos.get(layer.digest) ?? []).length > 0) {
+        hints.push(diffId);
+        continue;
+      }
       this.compressed.delete(diffId);
-      this.repos.delete(layer.digest);
-      forgotten++;
+      changed = true;
     }
-    if (forgotten === 0) return;
-    log.debug({ forgotten }, 'compressed layers of deleted images removed');
-    await this.save();
+    // The oldest hints go beyond the limit.
+    for (const diffId of hints.slice(0, Math.max(0, hints.length - MAX_HINTS))) {
+      this.repos.delete(this.compressed.get(diffId)!.digest);
+      this.compressed.delete(diffId);
+      changed = true;
+    }
+    if (stored.length > 0) log.debug({ removed: stored.length }, 'compressed layers of deleted images removed');
+    if (changed) await this.save();
   }
 
   async rememberRepo(digest: string, repo: string): Promise<void> {

@@ -177,6 +177,36 @@ void test('push compresses a local layer once; a second push reuses the remember
   await assert.rejects(push(d, { reference: `${reg.host}/p:2` }, () => undefined), kind('notFound', /An image does not exist locally with the tag/));
 });
 
+void test('push after the compressed blob was collected: the registry is asked first, then the layer is compressed again', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { streamOf } = await import('../images/test-helpers.js');
+  const tar = await tarOf([{ name: 'f', data: 'y'.repeat(20000) }]);
+  const first = await h.svc.importImage(streamOf(tar), { repo: `${reg.host}/p`, tag: '1' });
+  const d = await deps(h);
+  await push(d, { reference: `${reg.host}/p:1` }, () => undefined);
+  const blob = d.layers.compressedOf(first.diffIds[0]!)!.digest;
+  await h.svc.delete(`${reg.host}/p:1`);
+  await d.layers.collect(d);
+  assert.equal(await h.content.has(blob), false);
+
+  // The same layer loaded again and pushed where the registry has it: nothing compressed, nothing sent.
+  await h.svc.importImage(streamOf(tar), { repo: `${reg.host}/q`, tag: '1' });
+  const msgs: ProgressMessage[] = [];
+  await push(d, { reference: `${reg.host}/q:1` }, (m) => msgs.push(m));
+  assert.ok(msgs.some((m) => m.status === 'Layer already exists'), JSON.stringify(msgs));
+  assert.ok(!msgs.some((m) => m.status === 'Pushing'));
+  assert.equal(await h.content.has(blob), false);
+
+  // The registry lost it: compressed again, to the same bytes.
+  reg.blobs.delete(blob);
+  const again: ProgressMessage[] = [];
+  await push(d, { reference: `${reg.host}/q:1` }, (m) => again.push(m));
+  assert.ok(again.some((m) => m.status === 'Pushed'));
+  assert.ok(reg.blobs.has(blob));
+  assert.ok(await h.content.has(blob));
+});
+
 void test('platforms, indexes, challenges, auth headers and insecure registries', () => {
   assert.deepEqual(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
   assert.deepEqual(parsePlatform('linux/x86_64'), { os: 'linux', architecture: 'amd64' });

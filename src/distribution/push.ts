@@ -116,7 +116,12 @@ function isCompressedManifest(image: Image): boolean {
   return image.layers.length === 0 || image.layers.every((l) => isCompressed(l.mediaType));
 }
 
-/** Push one layer; returns the descriptor of the blob the registry now has. */
+/**
+ * Push one layer; returns the descriptor of the blob the registry now has. A local layer
+ * stored uncompressed is pushed as the gzip blob made for it at its first push; when that
+ * blob was removed since (its image was deleted, LayerCache.collect) but its digest is
+ * remembered, the registry is asked for it before compressing again.
+ */
 async function pushLayer(
   deps: DistributionDeps,
   lease: Lease,
@@ -128,56 +133,46 @@ async function pushLayer(
   id: string,
   progress: ProgressSink,
 ): Promise<Descriptor> {
-  let desc: Descriptor | undefined;
-  if (isCompressed(local.mediaType)) desc = local;
-  else {
-    const cached = deps.layers.compressedOf(diffId);
-    if (cached) lease.addBlob(cached.digest);
-    if (cached && (await deps.content.has(cached.digest))) desc = cached;
-  }
   const t0 = Date.now();
-  if (!desc) {
-    // An uncompressed layer pushed for the first time: compress it once into the content store
-    // (remembered for every later push), then upload it whole. A single PUT with its length is
-    // much faster for registries than a streamed PATCH of unknown length.
-    // Level 1 (util/gzip.ts): the fastest, for a few percent more bytes than gzip's default.
-    const file = await deps.content.createReadStream(local.digest);
-    const meter = progressMeter(progress, id, 'Pushing', local.size);
-    file.on('error', (err) => meter.destroy(err));
-    const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
-    const blob = await deps.content.ingest(compressed).catch((err: unknown) => {
-      compressed.destroy();
-      file.destroy();
-      throw err;
-    });
-    lease.addBlob(blob.digest);
-    desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
-    await deps.layers.rememberCompressed(diffId, desc);
-    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
-  }
-  if (await client.hasBlob(repo, desc.digest)) {
-    layerStatus(progress, id, 'Layer already exists');
-    await deps.layers.rememberRepo(desc.digest, fullRepo);
-    return desc;
+  let desc: Descriptor | undefined;
+  let stored = false;
+  if (isCompressed(local.mediaType)) {
+    desc = local;
+    stored = true;
+  } else {
+    desc = deps.layers.compressedOf(diffId);
+    if (desc) {
+      lease.addBlob(desc.digest);
+      stored = await deps.content.has(desc.digest);
+    }
   }
   let location: string | undefined;
-  for (const from of deps.layers.reposOf(desc.digest)) {
-    if (!from.startsWith(`${client.domain}/`) || from === fullRepo) continue;
-    const fromPath = from.slice(client.domain.length + 1);
-    const start = await client.startUpload(repo, { digest: desc.digest, from: fromPath });
-    if (start.mounted) {
-      layerStatus(progress, id, `Mounted from ${fromPath}`);
-      await deps.layers.rememberRepo(desc.digest, fullRepo);
-      return desc;
+  if (desc) {
+    const remote = await reuseRemote(deps, client, repo, fullRepo, desc, id, progress);
+    if (remote.done) return desc;
+    location = remote.location;
+  }
+  if (!desc || !stored) {
+    const known = desc !== undefined;
+    try {
+      desc = await compressLayer(deps, lease, local, diffId, id, progress);
+    } catch (err) {
+      if (location !== undefined) await client.cancelUpload(repo, location);
+      throw err;
     }
-    location = start.location;
-    break;
+    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
+    if (!known) {
+      const remote = await reuseRemote(deps, client, repo, fullRepo, desc, id, progress);
+      if (remote.done) return desc;
+      location = remote.location;
+    }
   }
   if (location === undefined) {
     const start = await client.startUpload(repo);
     if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
     location = start.location;
   }
+  // A single PUT with its length is much faster for registries than a streamed PATCH of unknown length.
   const file = await deps.content.createReadStream(desc.digest);
   const meter = progressMeter(progress, id, 'Pushing', desc.size);
   file.on('error', (err) => meter.destroy(err));
@@ -191,5 +186,59 @@ async function pushLayer(
   layerStatus(progress, id, 'Pushed');
   log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
   await deps.layers.rememberRepo(desc.digest, fullRepo);
+  return desc;
+}
+
+/**
+ * Whether the registry has the blob already: in this repository, or in another one it was
+ * pushed to, mounted from there (Docker's messages either way). When a mount was refused, the
+ * upload the registry started instead is returned, to upload into.
+ */
+async function reuseRemote(
+  deps: DistributionDeps,
+  client: RegistryClient,
+  repo: string,
+  fullRepo: string,
+  desc: Descriptor,
+  id: string,
+  progress: ProgressSink,
+): Promise<{ done: true } | { done: false; location?: string }> {
+  if (await client.hasBlob(repo, desc.digest)) {
+    layerStatus(progress, id, 'Layer already exists');
+    await deps.layers.rememberRepo(desc.digest, fullRepo);
+    return { done: true };
+  }
+  for (const from of deps.layers.reposOf(desc.digest)) {
+    if (!from.startsWith(`${client.domain}/`) || from === fullRepo) continue;
+    const fromPath = from.slice(client.domain.length + 1);
+    const start = await client.startUpload(repo, { digest: desc.digest, from: fromPath });
+    if (start.mounted) {
+      layerStatus(progress, id, `Mounted from ${fromPath}`);
+      await deps.layers.rememberRepo(desc.digest, fullRepo);
+      return { done: true };
+    }
+    return { done: false, location: start.location };
+  }
+  return { done: false };
+}
+
+/**
+ * Compress an uncompressed layer into the content store (gzip level 1, util/gzip.ts: the
+ * fastest, for a few percent more bytes) and remember the blob for later pushes. The blob is
+ * leased to `lease` before it is remembered, so a collection cannot remove it meanwhile.
+ */
+async function compressLayer(deps: DistributionDeps, lease: Lease, local: Descriptor, diffId: string, id: string, progress: ProgressSink): Promise<Descriptor> {
+  const file = await deps.content.createReadStream(local.digest);
+  const meter = progressMeter(progress, id, 'Pushing', local.size);
+  file.on('error', (err) => meter.destroy(err));
+  const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
+  const blob = await deps.content.ingest(compressed).catch((err: unknown) => {
+    compressed.destroy();
+    file.destroy();
+    throw err;
+  });
+  lease.addBlob(blob.digest);
+  const desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
+  await deps.layers.rememberCompressed(diffId, desc);
   return desc;
 }
