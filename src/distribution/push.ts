@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import type { Descriptor } from '../content/content.js';
 import { invalid, notFound, withContext } from '../errors.js';
 import { log } from '../log.js';
@@ -228,7 +229,8 @@ async function reuseRemote(
  * leased to `lease` before it is remembered, so a collection cannot remove it meanwhile.
  */
 async function compressLayer(deps: DistributionDeps, lease: Lease, local: Descriptor, diffId: string, id: string, progress: ProgressSink): Promise<Descriptor> {
-  const file = await deps.content.createReadStream(local.digest);
+  // Read in large chunks: with 64 KiB ones, moving the bytes costs more CPU than igzip's compression.
+  const file = createReadStream(await deps.content.path(local.digest), { highWaterMark: 1024 * 1024 });
   const meter = progressMeter(progress, id, 'Pushing', local.size);
   file.on('error', (err) => meter.destroy(err));
   const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
