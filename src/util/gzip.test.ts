@@ -168,11 +168,14 @@ for (const engine of engines) {
 }
 
 test('PIER_IGZIP=0 makes node zlib the default engine', async () => {
-  const module = fileURLToPath(new URL('./gzip.ts', import.meta.url));
+  // This test runs from src/ (through tsx) and from the build in dist/.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const module = fileURLToPath(new URL(fromSource ? './gzip.ts' : './gzip.js', import.meta.url));
   const script = `const m = await import(${JSON.stringify(module)}); process.stdout.write(m.defaultGzipEngine());`;
+  const args = [...(fromSource ? ['--import', 'tsx'] : []), '--input-type=module', '-e', script];
   const run = promisify(execFile);
-  const forced = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, PIER_IGZIP: '0' } });
+  const forced = await run(process.execPath, args, { env: { ...process.env, PIER_IGZIP: '0' } });
   assert.equal(forced.stdout, 'zlib');
-  const plain = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, PIER_IGZIP: '' } });
+  const plain = await run(process.execPath, args, { env: { ...process.env, PIER_IGZIP: '' } });
   assert.equal(plain.stdout, defaultGzipEngine());
 });
