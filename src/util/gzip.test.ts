@@ -64,6 +64,17 @@ function igzipChildren(): number[] {
   return pids;
 }
 
+/** How many file descriptors this process has open. */
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Wait until the open file descriptors are back to `n` (pipes close a tick after a process exits), at most 2 s. */
+async function fdsBackTo(n: number): Promise<number> {
+  for (let i = 0; i < 40 && openFds() > n; i++) await sleep(50);
+  return openFds();
+}
+
 function whenClosed(r: Readable): Promise<void> {
   return new Promise((resolve) => {
     if (r.closed) resolve();
@@ -115,6 +126,7 @@ for (const engine of engines) {
     const good = gzipSync(sample(500_000));
     const corrupt = Buffer.concat([good.subarray(0, 200), randomBytes(5000)]);
     const truncated = good.subarray(0, good.length - 1000);
+    const fds = openFds();
     for (const bad of [corrupt, truncated, Buffer.from('not gzip at all')]) {
       await assert.rejects(collect(gunzip(source(bad), { engine, what: 'layer sha256:abc' })), (err: unknown) => {
         assert.ok(err instanceof EngineError, String(err));
@@ -125,9 +137,11 @@ for (const engine of engines) {
       });
       assert.deepEqual(igzipChildren(), []);
     }
+    assert.equal(await fdsBackTo(fds), fds, 'no file descriptor left open');
   });
 
   test(`${engine}: a consumer that stops early destroys the input and leaves no process`, async () => {
+    const fds = openFds();
     const input = source(sample(20 * 1024 * 1024));
     const out = gzip(input, { engine });
     const it = (out as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -138,6 +152,7 @@ for (const engine of engines) {
     assert.deepEqual(igzipChildren(), []);
     assert.ok(input.destroyed);
     assert.ok(input.pulled < 20 * 1024 * 1024);
+    assert.equal(await fdsBackTo(fds), fds, 'no file descriptor left open');
   });
 
   test(`${engine}: an error of the input reaches the output as it is, and no process is left`, async () => {
