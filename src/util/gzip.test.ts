@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -182,7 +185,7 @@ for (const engine of engines) {
   });
 }
 
-test('PIER_IGZIP=0 makes node zlib the default engine', async () => {
+test('node zlib is the default engine with PIER_IGZIP=0, without igzip on PATH, or with one that does not run', async (t) => {
   // This test runs from src/ (through tsx) and from the build in dist/.
   const fromSource = import.meta.url.endsWith('.ts');
   const module = fileURLToPath(new URL(fromSource ? './gzip.ts' : './gzip.js', import.meta.url));
@@ -193,4 +196,11 @@ test('PIER_IGZIP=0 makes node zlib the default engine', async () => {
   assert.equal(forced.stdout, 'zlib');
   const plain = await run(process.execPath, args, { env: { ...process.env, PIER_IGZIP: '' } });
   assert.equal(plain.stdout, defaultGzipEngine());
+  const dir = await mkdtemp(join(tmpdir(), 'pgz-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const none = await run(process.execPath, args, { env: { ...process.env, PATH: dir } });
+  assert.equal(none.stdout, 'zlib');
+  await writeFile(join(dir, 'igzip'), '#!/bin/sh\necho "cannot execute: required file not found" >&2\nexit 127\n', { mode: 0o755 });
+  const broken = await run(process.execPath, args, { env: { ...process.env, PATH: dir } });
+  assert.equal(broken.stdout, 'zlib');
 });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { PassThrough, Readable, type Transform } from 'node:stream';
@@ -56,12 +56,18 @@ function detect(): { engine: GzipEngine; path?: string } {
     const path = join(dir, 'igzip');
     try {
       accessSync(path, constants.X_OK);
-      detected = { engine: 'igzip', path };
-      log.debug({ path }, 'gzip: igzip');
-      return detected;
     } catch {
-      // Not in this directory.
+      continue;
     }
+    // One that does not run (another architecture, a missing library) would fail every layer.
+    const probe = spawnSync(path, ['-V'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+    if (probe.status !== 0) {
+      log.warn({ path, status: probe.status, err: probe.error, stderr: probe.stderr?.toString().trim() }, 'gzip: igzip does not run; node zlib instead');
+      break;
+    }
+    detected = { engine: 'igzip', path };
+    log.debug({ path }, 'gzip: igzip');
+    return detected;
   }
   detected = { engine: 'zlib' };
   log.debug('gzip: node zlib (no igzip on PATH)');
