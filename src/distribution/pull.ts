@@ -18,8 +18,8 @@ import {
   type OciManifest,
 } from '../images/types.js';
 import { log } from '../log.js';
-import { gunzip } from '../util/gzip.js';
 import { chainIds } from '../snapshots/chain.js';
+import { gunzip } from '../util/gzip.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { layerStatus, progressBar, progressMeter, shortDigest, type ProgressSink } from './progress.js';
@@ -111,6 +111,14 @@ export async function uncompressed(source: Readable, what: string): Promise<Read
   if (kind === 'gzip') return gunzip(stream, { what });
   const decoder = zstdDecompressor();
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // Named before pipeline() destroys `out` with the decoder's bare error; the source's own errors pass as they are.
+  let sourceFailed = false;
+  stream.once('error', () => {
+    sourceFailed = true;
+  });
+  decoder.once('error', (err) => {
+    if (!sourceFailed && !(err instanceof EngineError)) out.destroy(invalid(`${what}: corrupt ${kind} stream: ${err.message}`, err));
+  });
   pipeline(stream, decoder, out).catch((err: unknown) => {
     out.destroy(err instanceof EngineError ? err : invalid(`${what}: corrupt ${kind} stream: ${(err as Error).message}`, err));
   });
