@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
 import { createReadStream } from 'node:fs';
@@ -47,7 +47,27 @@ describe('registries: docker push and pull through pierd', () => {
     assert.equal(mounted.code, 0, mounted.stderr);
     assert.match(mounted.stdout, /Mounted from tools\/busybox/);
 
-    assert.equal((await d.docker(['rmi', name, other, 'busybox'])).code, 0);
+    // The layer was compressed for the push, into the content store; it goes with the last image of that layer.
+    const layersJson = join(d.root, 'distribution', 'layers.json');
+    const compressed = Object.values((JSON.parse(await readFile(layersJson, 'utf8')) as { compressed: Record<string, { digest: string }> }).compressed).map((l) => l.digest);
+    assert.equal(compressed.length, 1);
+    const blobFile = join(d.root, 'content', 'blobs', 'sha256', compressed[0]!.replace('sha256:', ''));
+    await access(blobFile);
+    assert.equal((await d.docker(['rmi', name, other])).code, 0);
+    await access(blobFile);
+    assert.equal((await d.docker(['rmi', 'busybox'])).code, 0);
+    await waitFor(async () => !(await exists(blobFile)), 'the compressed blob is removed');
+    // Its digest is remembered: the same layer imported again is mounted from the registry, not compressed again.
+    await importBusybox(d);
+    const third = `${reg.host}/third/bb:3`;
+    assert.equal((await d.docker(['tag', 'busybox', third])).code, 0);
+    const remount = await d.docker(['push', third]);
+    assert.equal(remount.code, 0, remount.stderr);
+    assert.match(remount.stdout, /Mounted from (tools\/busybox|other\/bb)/);
+    assert.doesNotMatch(remount.stdout, /Pushing/);
+    assert.equal(await exists(blobFile), false);
+    assert.equal((await d.docker(['rmi', third, 'busybox'])).code, 0);
+
     const pull = await d.docker(['pull', name]);
     assert.equal(pull.code, 0, pull.stderr);
     assert.match(pull.stdout, /1: Pulling from tools\/busybox/);
@@ -116,6 +136,22 @@ describe('registries: docker push and pull through pierd', () => {
     assert.match(down.stderr, /registry 127\.0\.0\.1:1 is not reachable.*ECONNREFUSED/);
   });
 });
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Poll `cond` for up to 5 s (what pierd does after a reply, such as a collection). */
+async function waitFor(cond: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function fetchJson(d: Daemon, path: string): Promise<Record<string, unknown>> {
   const { request } = await import('node:http');

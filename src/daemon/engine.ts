@@ -59,6 +59,15 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
   const layerCache = new LayerCache(config.root);
   await layerCache.init();
   const distribution = new RegistryDistribution({ images, content, snapshots, layers: layerCache, insecure: config.insecureRegistries });
+  // The compressed blobs made for pushes go with the last image of their layer (and at start,
+  // those an earlier run left).
+  const collectLayers = (): void => {
+    layerCache.collect({ images, content }).catch((err: unknown) => log.warn({ err }, 'collection of compressed layers failed'));
+  };
+  events.subscribe((e) => {
+    if (e.Type === 'image' && e.Action === 'delete') collectLayers();
+  });
+  collectLayers();
 
   const cgroups = await detectCgroups();
   const runtime = new OciRuntime({ execRoot: config.execRoot, runtime: config.runtime, logLevel: config.logLevel });

@@ -18,9 +18,10 @@ import type { ProgressSink } from './progress.js';
  *
  * Push uploads the layers the registry lacks (HEAD first, a cross-repository mount when the
  * layer was pushed to another repository of that registry, else an upload), then the config
- * and the manifest. Uncompressed local layers are gzip-compressed once, while uploading; the
- * compressed blob and its digest are remembered (LayerCache), so the next push does not
- * compress again.
+ * and the manifest. Uncompressed local layers are gzip-compressed once (util/gzip.ts: igzip
+ * when installed) into the content store, then uploaded; the compressed blob and its digest are
+ * remembered (LayerCache), so the next push does not compress again. The blob goes with the
+ * last image of its layer (LayerCache.collect); its digest stays as a hint for the registry.
  */
 
 export interface PullOptions {

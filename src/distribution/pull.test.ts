@@ -7,7 +7,7 @@ import { parseChallenges, parseRegistryAuthHeader } from './auth.js';
 import type { DistributionDeps } from './distribution.js';
 import { LayerCache } from './layer-cache.js';
 import type { ProgressMessage } from './progress.js';
-import { parsePlatform, pull, selectManifest } from './pull.js';
+import { parsePlatform, pull, selectManifest, uncompressed } from './pull.js';
 import { push } from './push.js';
 import { isInsecure } from './registry.js';
 
@@ -175,6 +175,59 @@ void test('push compresses a local layer once; a second push reuses the remember
   const [second] = await push(d, { reference: `${reg.host}/p:1` }, (m) => again.push(m));
   assert.equal(second!.digest, first!.digest, 'the same compressed bytes: not compressed again');
   await assert.rejects(push(d, { reference: `${reg.host}/p:2` }, () => undefined), kind('notFound', /An image does not exist locally with the tag/));
+});
+
+void test('push after the compressed blob was collected: the registry is asked first, then the layer is compressed again', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { streamOf } = await import('../images/test-helpers.js');
+  const tar = await tarOf([{ name: 'f', data: 'y'.repeat(20000) }]);
+  const first = await h.svc.importImage(streamOf(tar), { repo: `${reg.host}/p`, tag: '1' });
+  const d = await deps(h);
+  await push(d, { reference: `${reg.host}/p:1` }, () => undefined);
+  const blob = d.layers.compressedOf(first.diffIds[0]!)!.digest;
+  await h.svc.delete(`${reg.host}/p:1`);
+  await d.layers.collect(d);
+  assert.equal(await h.content.has(blob), false);
+
+  // The same layer loaded again and pushed where the registry has it: nothing compressed, nothing sent.
+  await h.svc.importImage(streamOf(tar), { repo: `${reg.host}/q`, tag: '1' });
+  const msgs: ProgressMessage[] = [];
+  await push(d, { reference: `${reg.host}/q:1` }, (m) => msgs.push(m));
+  assert.ok(msgs.some((m) => m.status === 'Layer already exists'), JSON.stringify(msgs));
+  assert.ok(!msgs.some((m) => m.status === 'Pushing'));
+  assert.equal(await h.content.has(blob), false);
+
+  // The registry lost it: compressed again, to the same bytes.
+  reg.blobs.delete(blob);
+  const again: ProgressMessage[] = [];
+  await push(d, { reference: `${reg.host}/q:1` }, (m) => again.push(m));
+  assert.ok(again.some((m) => m.status === 'Pushed'));
+  assert.ok(reg.blobs.has(blob));
+  assert.ok(await h.content.has(blob));
+});
+
+void test('uncompressed(): corrupt gzip and zstd layers fail with invalid; an error of the source passes as it is', async () => {
+  const { Readable } = await import('node:stream');
+  const { streamOf, collect } = await import('../images/test-helpers.js');
+  const good = gzip(Buffer.from('z'.repeat(100000)));
+  const badGzip = Buffer.concat([good.subarray(0, 30), Buffer.alloc(200, 7)]);
+  const badZstd = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(100, 7)]);
+  for (const [bad, name] of [[badGzip, 'gzip'], [badZstd, 'zstd']] as const) {
+    const out = await uncompressed(streamOf(bad), 'layer sha256:x');
+    await assert.rejects(collect(out), kind('invalid', new RegExp(`^layer sha256:x: corrupt ${name} stream: `)));
+  }
+  const { compress: zstdCompress } = await import('zstd-napi');
+  const goodZstd = zstdCompress(Buffer.from('z'.repeat(100000)));
+  // The first bytes of valid streams, then the source fails.
+  for (const head of [good.subarray(0, Math.min(100, good.length - 10)), goodZstd.subarray(0, Math.min(20, goodZstd.length - 5))]) {
+    const boom = new EngineError('invalid', 'blob sha256:y: digest mismatch');
+    const source = new Readable({ read() {} });
+    source.push(head);
+    const out = await uncompressed(source, 'layer sha256:x');
+    setTimeout(() => source.destroy(boom), 20);
+    await assert.rejects(collect(out), (err: unknown) => err === boom);
+  }
 });
 
 void test('platforms, indexes, challenges, auth headers and insecure registries', () => {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../content/content.js';
 import { EngineError, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
@@ -20,6 +19,7 @@ import {
 } from '../images/types.js';
 import { log } from '../log.js';
 import { chainIds } from '../snapshots/chain.js';
+import { gunzip } from '../util/gzip.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { layerStatus, progressBar, progressMeter, shortDigest, type ProgressSink } from './progress.js';
@@ -108,8 +108,17 @@ export async function uncompressed(source: Readable, what: string): Promise<Read
     stream.destroy();
     throw invalid(`${what}: ${kind} compression is not supported`);
   }
-  const decoder = kind === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : zstdDecompressor();
+  if (kind === 'gzip') return gunzip(stream, { what });
+  const decoder = zstdDecompressor();
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // Named before pipeline() destroys `out` with the decoder's bare error; the source's own errors pass as they are.
+  let sourceFailed = false;
+  stream.once('error', () => {
+    sourceFailed = true;
+  });
+  decoder.once('error', (err) => {
+    if (!sourceFailed && !(err instanceof EngineError)) out.destroy(invalid(`${what}: corrupt ${kind} stream: ${err.message}`, err));
+  });
   pipeline(stream, decoder, out).catch((err: unknown) => {
     out.destroy(err instanceof EngineError ? err : invalid(`${what}: corrupt ${kind} stream: ${(err as Error).message}`, err));
   });

@@ -1,21 +1,16 @@
-import { createGzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
 import type { Descriptor } from '../content/content.js';
 import { invalid, notFound, withContext } from '../errors.js';
 import { log } from '../log.js';
-import type { Image } from '../images/images.js';
+import type { Image, Lease } from '../images/images.js';
 import { familiarName, parseReference, referenceString, repositoryName, withDefaultTag } from '../images/reference.js';
 import { MediaType } from '../images/types.js';
+import { gzip } from '../util/gzip.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PushedTag } from './distribution.js';
 import { layerStatus, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { mapLimit, sha256 } from './pull.js';
 import { RegistryClient } from './registry.js';
-
-/**
- * gzip level of layers compressed at push. 1 compresses about three times faster than the
- * default 6 for a few percent more bytes; the result is remembered, so it is paid once.
- */
-const PUSH_GZIP_LEVEL = 1;
 
 function isCompressed(mediaType: string): boolean {
   return mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip') || mediaType.endsWith('+zstd');
@@ -67,10 +62,14 @@ async function pushImage(deps: DistributionDeps, client: RegistryClient, repo: s
   const pushed = await mapLimit(image.layers, limit, async (local, i): Promise<Descriptor> => {
     const diffId = image.diffIds[i]!;
     const id = ids[i]!;
+    // Keeps a compressed blob made for the push from a collection (LayerCache.collect) while it is uploaded.
+    const lease = deps.images.lease();
     try {
-      return await pushLayer(deps, client, repo, fullRepo, local, diffId, id, progress);
+      return await pushLayer(deps, lease, client, repo, fullRepo, local, diffId, id, progress);
     } catch (err) {
       throw withContext(`push ${domain}/${repo}:${tag}: layer ${diffId}`, err);
+    } finally {
+      lease.release();
     }
   });
 
@@ -118,9 +117,15 @@ function isCompressedManifest(image: Image): boolean {
   return image.layers.length === 0 || image.layers.every((l) => isCompressed(l.mediaType));
 }
 
-/** Push one layer; returns the descriptor of the blob the registry now has. */
+/**
+ * Push one layer; returns the descriptor of the blob the registry now has. A local layer
+ * stored uncompressed is pushed as the gzip blob made for it at its first push; when that
+ * blob was removed since (its image was deleted, LayerCache.collect) but its digest is
+ * remembered, the registry is asked for it before compressing again.
+ */
 async function pushLayer(
   deps: DistributionDeps,
+  lease: Lease,
   client: RegistryClient,
   repo: string,
   fullRepo: string,
@@ -129,54 +134,46 @@ async function pushLayer(
   id: string,
   progress: ProgressSink,
 ): Promise<Descriptor> {
-  let desc: Descriptor | undefined;
-  if (isCompressed(local.mediaType)) desc = local;
-  else {
-    const cached = deps.layers.compressedOf(diffId);
-    if (cached && (await deps.content.has(cached.digest))) desc = cached;
-  }
   const t0 = Date.now();
-  if (!desc) {
-    // An uncompressed layer pushed for the first time: compress it once into the content store
-    // (remembered for every later push), then upload it whole. A single PUT with its length is
-    // much faster for registries than a streamed PATCH of unknown length.
-    const file = await deps.content.createReadStream(local.digest);
-    const meter = progressMeter(progress, id, 'Pushing', local.size);
-    const gzip = createGzip({ level: PUSH_GZIP_LEVEL, chunkSize: 256 * 1024 });
-    file.on('error', (err) => gzip.destroy(err));
-    meter.on('error', (err) => gzip.destroy(err));
-    file.pipe(meter).pipe(gzip);
-    const blob = await deps.content.ingest(gzip).catch((err: unknown) => {
-      file.destroy();
-      throw err;
-    });
-    desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
-    await deps.layers.rememberCompressed(diffId, desc);
-    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
-  }
-  if (await client.hasBlob(repo, desc.digest)) {
-    layerStatus(progress, id, 'Layer already exists');
-    await deps.layers.rememberRepo(desc.digest, fullRepo);
-    return desc;
+  let desc: Descriptor | undefined;
+  let stored = false;
+  if (isCompressed(local.mediaType)) {
+    desc = local;
+    stored = true;
+  } else {
+    desc = deps.layers.compressedOf(diffId);
+    if (desc) {
+      lease.addBlob(desc.digest);
+      stored = await deps.content.has(desc.digest);
+    }
   }
   let location: string | undefined;
-  for (const from of deps.layers.reposOf(desc.digest)) {
-    if (!from.startsWith(`${client.domain}/`) || from === fullRepo) continue;
-    const fromPath = from.slice(client.domain.length + 1);
-    const start = await client.startUpload(repo, { digest: desc.digest, from: fromPath });
-    if (start.mounted) {
-      layerStatus(progress, id, `Mounted from ${fromPath}`);
-      await deps.layers.rememberRepo(desc.digest, fullRepo);
-      return desc;
+  if (desc) {
+    const remote = await reuseRemote(deps, client, repo, fullRepo, desc, id, progress);
+    if (remote.done) return desc;
+    location = remote.location;
+  }
+  if (!desc || !stored) {
+    const known = desc !== undefined;
+    try {
+      desc = await compressLayer(deps, lease, local, diffId, id, progress);
+    } catch (err) {
+      if (location !== undefined) await client.cancelUpload(repo, location);
+      throw err;
     }
-    location = start.location;
-    break;
+    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
+    if (!known) {
+      const remote = await reuseRemote(deps, client, repo, fullRepo, desc, id, progress);
+      if (remote.done) return desc;
+      location = remote.location;
+    }
   }
   if (location === undefined) {
     const start = await client.startUpload(repo);
     if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
     location = start.location;
   }
+  // A single PUT with its length is much faster for registries than a streamed PATCH of unknown length.
   const file = await deps.content.createReadStream(desc.digest);
   const meter = progressMeter(progress, id, 'Pushing', desc.size);
   file.on('error', (err) => meter.destroy(err));
@@ -190,5 +187,60 @@ async function pushLayer(
   layerStatus(progress, id, 'Pushed');
   log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
   await deps.layers.rememberRepo(desc.digest, fullRepo);
+  return desc;
+}
+
+/**
+ * Whether the registry has the blob already: in this repository, or in another one it was
+ * pushed to, mounted from there (Docker's messages either way). When a mount was refused, the
+ * upload the registry started instead is returned, to upload into.
+ */
+async function reuseRemote(
+  deps: DistributionDeps,
+  client: RegistryClient,
+  repo: string,
+  fullRepo: string,
+  desc: Descriptor,
+  id: string,
+  progress: ProgressSink,
+): Promise<{ done: true } | { done: false; location?: string }> {
+  if (await client.hasBlob(repo, desc.digest)) {
+    layerStatus(progress, id, 'Layer already exists');
+    await deps.layers.rememberRepo(desc.digest, fullRepo);
+    return { done: true };
+  }
+  for (const from of deps.layers.reposOf(desc.digest)) {
+    if (!from.startsWith(`${client.domain}/`) || from === fullRepo) continue;
+    const fromPath = from.slice(client.domain.length + 1);
+    const start = await client.startUpload(repo, { digest: desc.digest, from: fromPath });
+    if (start.mounted) {
+      layerStatus(progress, id, `Mounted from ${fromPath}`);
+      await deps.layers.rememberRepo(desc.digest, fullRepo);
+      return { done: true };
+    }
+    return { done: false, location: start.location };
+  }
+  return { done: false };
+}
+
+/**
+ * Compress an uncompressed layer into the content store (gzip level 1, util/gzip.ts: the
+ * fastest, for a few percent more bytes) and remember the blob for later pushes. The blob is
+ * leased to `lease` before it is remembered, so a collection cannot remove it meanwhile.
+ */
+async function compressLayer(deps: DistributionDeps, lease: Lease, local: Descriptor, diffId: string, id: string, progress: ProgressSink): Promise<Descriptor> {
+  // Read in large chunks: with 64 KiB ones, moving the bytes costs more CPU than igzip's compression.
+  const file = createReadStream(await deps.content.path(local.digest), { highWaterMark: 1024 * 1024 });
+  const meter = progressMeter(progress, id, 'Pushing', local.size);
+  file.on('error', (err) => meter.destroy(err));
+  const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
+  const blob = await deps.content.ingest(compressed).catch((err: unknown) => {
+    compressed.destroy();
+    file.destroy();
+    throw err;
+  });
+  lease.addBlob(blob.digest);
+  const desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
+  await deps.layers.rememberCompressed(diffId, desc);
   return desc;
 }

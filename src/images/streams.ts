@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { invalid } from '../errors.js';
+import { gunzip } from '../util/gzip.js';
 
 /** Stream helpers of the images part: compression sniffing and a two-way tee with backpressure. */
 
@@ -20,15 +20,7 @@ export async function decompressed(source: Readable, what = 'layer'): Promise<{ 
     throw invalid(`${what}: ${kind} compression is not supported`);
   }
   if (kind !== 'gzip') return { stream, compression: 'none' };
-  const gunzip = createGunzip();
-  const out = new PassThrough();
-  stream.on('error', (err) => out.destroy(err));
-  gunzip.on('error', (err) => out.destroy(invalid(`${what}: corrupt gzip stream: ${err.message}`, err)));
-  out.on('close', () => {
-    if (!stream.readableEnded) stream.destroy();
-  });
-  stream.pipe(gunzip).pipe(out);
-  return { stream: out, compression: 'gzip' };
+  return { stream: gunzip(stream, { what }), compression: 'gzip' };
 }
 
 export function sniff(head: Uint8Array): 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none' {
