@@ -471,12 +471,18 @@ function slotsOf(limit: number): { run<T>(job: () => Promise<T>): Promise<T> } {
  * decompressor, and those hand-offs, not the bytes, are what a fast pull pays for.
  */
 const COALESCE_BYTES = 1024 * 1024;
+/** What a download may read ahead of its two consumers (per layer), so the socket keeps flowing while they work. */
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
-/** A pass-through that hands on its input in chunks of at least `bytes` (the last one may be smaller). */
+/**
+ * A pass-through that hands on its input in chunks of at least `bytes` (the last one may be
+ * smaller), holding up to READ_AHEAD_BYTES for a consumer that is busy.
+ */
 function coalesce(bytes: number): Transform {
   let pending: Buffer[] = [];
   let size = 0;
   return new Transform({
+    readableHighWaterMark: READ_AHEAD_BYTES,
     transform(chunk: Buffer, _enc, cb) {
       pending.push(chunk);
       size += chunk.length;
