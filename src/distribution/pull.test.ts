@@ -30,12 +30,14 @@ interface FakeRegistry {
   substitute: Map<string, Buffer>;
   /** Answer blob requests for these digests after this many milliseconds. */
   delay: Map<string, number>;
+  /** Cut the connection halfway through the next answer for these digests (once each). */
+  cut: Set<string>;
   /** Answer 500 to everything. */
   broken: boolean;
 }
 
 async function fakeRegistry(t: TestContext): Promise<FakeRegistry> {
-  const state = { blobs: new Map<string, Buffer>(), manifests: new Map<string, { body: Buffer; type: string }>(), corrupt: new Set<string>(), substitute: new Map<string, Buffer>(), delay: new Map<string, number>(), broken: false };
+  const state = { blobs: new Map<string, Buffer>(), manifests: new Map<string, { body: Buffer; type: string }>(), corrupt: new Set<string>(), substitute: new Map<string, Buffer>(), delay: new Map<string, number>(), cut: new Set<string>(), broken: false };
   const uploads = new Map<string, Buffer[]>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -67,6 +69,10 @@ async function fakeRegistry(t: TestContext): Promise<FakeRegistry> {
         const out = state.substitute.get(m[2]!) ?? (state.corrupt.has(m[2]!) ? Buffer.from(blob).fill(0x61, 0, Math.min(16, blob.length)) : blob);
         const answer = (): void => {
           res.writeHead(200, { 'content-length': String(out.length) });
+          if (req.method === 'GET' && state.cut.delete(m![2]!)) {
+            res.write(out.subarray(0, out.length >> 1), () => res.socket?.destroy());
+            return;
+          }
           res.end(req.method === 'HEAD' ? undefined : out);
         };
         const ms = state.delay.get(m[2]!);
@@ -323,4 +329,26 @@ void test('pull of several layers where a later blob is bad stores nothing and l
   const r = await pull(d, { reference: `${reg.host}/multi:1` }, () => undefined);
   assert.equal((await h.snapshots.list()).length, 4);
   assert.deepEqual(r.image.repoTags, [`${reg.host}/multi:1`]);
+});
+
+void test('pull of several layers: a download cut short is retried, and that layer unpacks from the store', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { tars, blobs } = await serveLayers(reg, 'multi', '1', FOUR);
+  reg.cut.add(sha256(blobs[1]!));
+  const msgs: ProgressMessage[] = [];
+  const r = await pull(await deps(h), { reference: `${reg.host}/multi:1` }, (m) => msgs.push(m));
+  assert.equal(reg.cut.size, 0, 'the connection was cut');
+  const id = sha256(blobs[1]!).slice(7, 19);
+  const mine = msgs.filter((m) => m.id === id).map((m) => m.status);
+  assert.ok(mine.includes('Retrying in 1 second'), mine.join(', '));
+  assert.ok(mine.lastIndexOf('Extracting') > mine.indexOf('Download complete'), mine.join(', '));
+  assert.equal(mine.at(-1), 'Pull complete');
+  assert.deepEqual(r.image.diffIds, tars.map((x) => sha256(x)));
+  const chains = chainIds(r.image.diffIds);
+  assert.equal((await h.snapshots.list()).length, 4);
+  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
+  assert.equal(await readFile(join(h.snapshots.fsDir(chains[1]!), 'opt', 'one', 'file'), 'utf8'), 'one');
+  const opt = await stat(join(h.snapshots.fsDir(chains[1]!), 'opt'));
+  assert.deepEqual({ mode: opt.mode & 0o7777, uid: opt.uid }, { mode: 0o750, uid: 7 });
 });

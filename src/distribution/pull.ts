@@ -4,7 +4,7 @@ import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../content/content.js';
-import { EngineError, invalid, isKind, notFound, withContext } from '../errors.js';
+import { EngineError, errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
 import { peek, sniff, tee } from '../images/streams.js';
 import {
@@ -417,16 +417,17 @@ async function fetchLayer(
       unpacking?.catch(() => undefined); // awaited by the caller, or below
       try {
         await storing;
-      } catch {
+      } catch (err) {
         await unpacking?.catch(() => undefined);
-        throw firstError;
+        // A cut connection is the reason to report (and to retry), whichever side saw it first.
+        throw isNetworkError(err) ? err : firstError;
       }
       storedBlobs.push(layer.digest);
       layerStatus(progress, id, 'Verifying Checksum');
       layerStatus(progress, id, 'Download complete');
       return { unpacked: unpacking };
     } catch (err) {
-      const retry = attempt < 3 && !signal.aborted && (isKind(err, 'unavailable') || /ECONNRESET|terminated|socket/i.test((err as Error).message));
+      const retry = attempt < 3 && !signal.aborted && (isKind(err, 'unavailable') || isNetworkError(err));
       if (!retry) throw withContext(`${display}: layer ${layer.digest}`, err);
       layerStatus(progress, id, `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}`);
       await new Promise((r) => setTimeout(r, attempt * 1000));
@@ -434,6 +435,16 @@ async function fetchLayer(
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Whether `err` (or what caused it) is a connection that broke: worth another attempt. */
+function isNetworkError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = errnoCode(e);
+    if (code !== undefined && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(code)) return true;
+    if (/ECONNRESET|terminated|socket/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** At most `limit` jobs at a time, started in the order `run` is called (a slot is taken or queued at once). */
