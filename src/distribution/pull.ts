@@ -419,8 +419,10 @@ async function fetchLayer(
         await storing;
       } catch (err) {
         await unpacking?.catch(() => undefined);
-        // A cut connection is the reason to report (and to retry), whichever side saw it first.
-        throw isNetworkError(err) ? err : firstError;
+        // A bad blob (digest or size) or a cut connection is the reason to report (and to
+        // retry), whichever side saw it first; else the first failure (the other side only
+        // saw its stream stop).
+        throw isKind(err, 'invalid') || isNetworkError(err) ? err : firstError;
       }
       storedBlobs.push(layer.digest);
       layerStatus(progress, id, 'Verifying Checksum');
