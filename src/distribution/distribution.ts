@@ -12,9 +12,10 @@ import type { ProgressSink } from './progress.js';
  * Pull fetches the manifest (OCI or Docker schema 2; an index or manifest list picks the
  * platform, skipping attestation manifests), then downloads the config and the layers
  * concurrently, each checked against its digest while it streams into the content store, and
- * unpacks each layer (gzip, zstd or plain, its DiffID checked while decompressing) as soon as
- * its parent is unpacked. Layers already present are skipped. A failed pull stores nothing it
- * fetched and moves no tag.
+ * unpacks each layer (gzip, zstd or plain, its DiffID checked while decompressing) from the
+ * same bytes as they arrive, into its own snapshot, committed once its parent is (so in layer
+ * order). Layers already present are skipped. A failed pull stores nothing it fetched and
+ * moves no tag.
  *
  * Push uploads the layers the registry lacks (HEAD first, a cross-repository mount when the
  * layer was pushed to another repository of that registry, else an upload), then the config

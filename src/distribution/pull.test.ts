@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
-import { gzip, harness, sha256, stateOf, tarOf, type Harness } from '../images/test-helpers.js';
+import { chainIds } from '../snapshots/chain.js';
+import { gzip, harness, sha256, stateOf, tarOf, type Harness, type TarEntrySpec } from '../images/test-helpers.js';
 import { parseChallenges, parseRegistryAuthHeader } from './auth.js';
 import type { DistributionDeps } from './distribution.js';
 import { LayerCache } from './layer-cache.js';
@@ -22,12 +26,18 @@ interface FakeRegistry {
   manifests: Map<string, { body: Buffer; type: string }>;
   /** Serve other bytes than asked for these digests. */
   corrupt: Set<string>;
+  /** Serve these bytes for these digests instead. */
+  substitute: Map<string, Buffer>;
+  /** Answer blob requests for these digests after this many milliseconds. */
+  delay: Map<string, number>;
+  /** Cut the connection halfway through the next answer for these digests (once each). */
+  cut: Set<string>;
   /** Answer 500 to everything. */
   broken: boolean;
 }
 
 async function fakeRegistry(t: TestContext): Promise<FakeRegistry> {
-  const state = { blobs: new Map<string, Buffer>(), manifests: new Map<string, { body: Buffer; type: string }>(), corrupt: new Set<string>(), broken: false };
+  const state = { blobs: new Map<string, Buffer>(), manifests: new Map<string, { body: Buffer; type: string }>(), corrupt: new Set<string>(), substitute: new Map<string, Buffer>(), delay: new Map<string, number>(), cut: new Set<string>(), broken: false };
   const uploads = new Map<string, Buffer[]>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -56,9 +66,19 @@ async function fakeRegistry(t: TestContext): Promise<FakeRegistry> {
       if (m) {
         const blob = state.blobs.get(m[2]!);
         if (!blob) return void res.writeHead(404).end();
-        const out = state.corrupt.has(m[2]!) ? Buffer.from(blob).fill(0x61, 0, Math.min(16, blob.length)) : blob;
-        res.writeHead(200, { 'content-length': String(out.length) });
-        return void res.end(req.method === 'HEAD' ? undefined : out);
+        const out = state.substitute.get(m[2]!) ?? (state.corrupt.has(m[2]!) ? Buffer.from(blob).fill(0x61, 0, Math.min(16, blob.length)) : blob);
+        const answer = (): void => {
+          res.writeHead(200, { 'content-length': String(out.length) });
+          if (req.method === 'GET' && state.cut.delete(m![2]!)) {
+            res.write(out.subarray(0, out.length >> 1), () => res.socket?.destroy());
+            return;
+          }
+          res.end(req.method === 'HEAD' ? undefined : out);
+        };
+        const ms = state.delay.get(m[2]!);
+        if (ms === undefined) answer();
+        else setTimeout(answer, ms);
+        return;
       }
       m = /^\/v2\/(.+)\/blobs\/uploads\/(.*)$/.exec(url.pathname);
       if (m) {
@@ -107,6 +127,46 @@ async function serveImage(reg: FakeRegistry, repo: string, tag: string, file = '
   reg.manifests.set(`${repo}:${tag}`, { body: manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' });
   return { manifest: sha256(manifest), layer: sha256(layer) };
 }
+
+/** An image of several gzip layers (the tars of `layers`) under `repo:tag`; returns the layer blobs. */
+async function serveLayers(reg: FakeRegistry, repo: string, tag: string, layers: TarEntrySpec[][]): Promise<{ tars: Buffer[]; blobs: Buffer[] }> {
+  const tars = await Promise.all(layers.map((l) => tarOf(l)));
+  const blobs = tars.map((t) => gzip(t));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: tars.map((t) => sha256(t)) } }));
+  for (const b of [...blobs, config]) reg.blobs.set(sha256(b), b);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha256(config), size: config.length },
+      layers: blobs.map((b) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: sha256(b), size: b.length })),
+    }),
+  );
+  reg.manifests.set(`${repo}:${tag}`, { body: manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' });
+  return { tars, blobs };
+}
+
+/** Four layers: folders implied by later layers, a hard link to a lower file, a whiteout, 200 kB of data each. */
+const FOUR: TarEntrySpec[][] = [
+  [
+    { name: 'bin/', type: 'directory', mode: 0o755 },
+    { name: 'bin/tool', data: 'tool v1', mode: 0o755 },
+    { name: 'opt/', type: 'directory', mode: 0o750, uid: 7, gid: 8 },
+    { name: 'data0', data: Buffer.alloc(200_000, 0) },
+  ],
+  [
+    { name: 'opt/one/file', data: 'one' },
+    { name: 'data1', data: Buffer.alloc(200_000, 1) },
+  ],
+  [
+    { name: 'bin/tool-link', type: 'link', linkname: 'bin/tool' },
+    { name: 'data2', data: Buffer.alloc(200_000, 2) },
+  ],
+  [
+    { name: 'opt/.wh.one', data: '' },
+    { name: 'data3', data: Buffer.alloc(200_000, 3) },
+  ],
+];
 
 const kind = (k: string, re: RegExp) => (err: unknown): boolean => {
   assert.ok(err instanceof EngineError, String(err));
@@ -255,4 +315,93 @@ void test('platforms, indexes, challenges, auth headers and insecure registries'
   assert.equal(isInsecure('registry.example:5000', ['registry.example:5000']), true);
   assert.equal(isInsecure('10.1.2.3:5000', ['10.0.0.0/8']), true);
   assert.equal(isInsecure('11.1.2.3:5000', ['10.0.0.0/8']), false);
+});
+
+void test('pull of several layers: each unpacks while it downloads; snapshots and progress come in layer order', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { tars, blobs } = await serveLayers(reg, 'multi', '1', FOUR);
+  // The base layer arrives last: its children unpack meanwhile and wait for it.
+  reg.delay.set(sha256(blobs[0]!), 200);
+  const msgs: ProgressMessage[] = [];
+  const d = { ...(await deps(h)), maxDownloads: 2 };
+  const r = await pull(d, { reference: `${reg.host}/multi:1` }, (m) => msgs.push(m));
+  assert.deepEqual(r.image.diffIds, tars.map((x) => sha256(x)));
+  const chains = chainIds(r.image.diffIds);
+  assert.deepEqual(
+    (await h.snapshots.list()).sort((a, b) => chains.indexOf(a.chainId) - chains.indexOf(b.chainId)),
+    chains.map((c, i) => ({ chainId: c, parent: i === 0 ? null : chains[i - 1]! })),
+  );
+  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
+  const opt = await stat(join(h.snapshots.fsDir(chains[1]!), 'opt'));
+  assert.deepEqual({ mode: opt.mode & 0o7777, uid: opt.uid, gid: opt.gid }, { mode: 0o750, uid: 7, gid: 8 }, 'an implied folder takes the lower mode and owner');
+  assert.equal(await readFile(join(h.snapshots.fsDir(chains[2]!), 'bin', 'tool-link'), 'utf8'), 'tool v1');
+
+  const ids = blobs.map((b) => sha256(b).slice(7, 19));
+  for (const id of ids) {
+    const mine = msgs.filter((m) => m.id === id).map((m) => m.status);
+    const at = (s: string): number => mine.indexOf(s);
+    const order = ['Pulling fs layer', 'Downloading', 'Verifying Checksum', 'Download complete', 'Extracting', 'Pull complete'];
+    for (const s of order) assert.ok(at(s) >= 0, `${s} for ${id} in ${mine.join(', ')}`);
+    assert.deepEqual(order.map(at), [...order.map(at)].sort((a, b) => a - b), `order for ${id}: ${mine.join(', ')}`);
+    assert.equal(mine.at(-1), 'Pull complete');
+  }
+  const completes = msgs.filter((m) => m.status === 'Pull complete').map((m) => m.id);
+  assert.deepEqual(completes, ids);
+});
+
+void test('pull of several layers where a later blob is bad stores nothing and leaves no snapshot', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const d = await deps(h);
+  const { tars, blobs } = await serveLayers(reg, 'multi', '1', FOUR);
+  const digests = blobs.map((b) => sha256(b));
+  const before = await stateOf(h);
+  const nothingLeft = async (): Promise<void> => {
+    assert.deepEqual(await stateOf(h), before);
+    assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
+    await assert.rejects(h.svc.resolve(`${reg.host}/multi:1`), kind('notFound', /No such image/));
+  };
+
+  // Layer 2's bytes are garbage, and arrive after its parents are unpacked (and its child).
+  reg.corrupt.add(digests[2]!);
+  reg.delay.set(digests[2]!, 300);
+  await assert.rejects(pull(d, { reference: `${reg.host}/multi:1` }, () => undefined), kind('invalid', new RegExp(`layer ${digests[2]}: .*digest mismatch`)));
+  await nothingLeft();
+
+  // Layer 3 unpacks to the right DiffID but is not the blob of its digest (another gzip of the
+  // same tar): the download fails at the end, when its snapshot may be complete.
+  reg.corrupt.clear();
+  reg.delay.clear();
+  reg.substitute.set(digests[3]!, gzipSync(tars[3]!, { level: 1 }));
+  await assert.rejects(pull(d, { reference: `${reg.host}/multi:1` }, () => undefined), kind('invalid', /size mismatch|digest mismatch/));
+  await nothingLeft();
+
+  // Then the registry serves the right bytes: the image arrives whole.
+  reg.substitute.clear();
+  const r = await pull(d, { reference: `${reg.host}/multi:1` }, () => undefined);
+  assert.equal((await h.snapshots.list()).length, 4);
+  assert.deepEqual(r.image.repoTags, [`${reg.host}/multi:1`]);
+});
+
+void test('pull of several layers: a download cut short is retried, and that layer unpacks from the store', async (t) => {
+  const h = await harness(t);
+  const reg = await fakeRegistry(t);
+  const { tars, blobs } = await serveLayers(reg, 'multi', '1', FOUR);
+  reg.cut.add(sha256(blobs[1]!));
+  const msgs: ProgressMessage[] = [];
+  const r = await pull(await deps(h), { reference: `${reg.host}/multi:1` }, (m) => msgs.push(m));
+  assert.equal(reg.cut.size, 0, 'the connection was cut');
+  const id = sha256(blobs[1]!).slice(7, 19);
+  const mine = msgs.filter((m) => m.id === id).map((m) => m.status);
+  assert.ok(mine.includes('Retrying in 1 second'), mine.join(', '));
+  assert.ok(mine.lastIndexOf('Extracting') > mine.indexOf('Download complete'), mine.join(', '));
+  assert.equal(mine.at(-1), 'Pull complete');
+  assert.deepEqual(r.image.diffIds, tars.map((x) => sha256(x)));
+  const chains = chainIds(r.image.diffIds);
+  assert.equal((await h.snapshots.list()).length, 4);
+  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
+  assert.equal(await readFile(join(h.snapshots.fsDir(chains[1]!), 'opt', 'one', 'file'), 'utf8'), 'one');
+  const opt = await stat(join(h.snapshots.fsDir(chains[1]!), 'opt'));
+  assert.deepEqual({ mode: opt.mode & 0o7777, uid: opt.uid }, { mode: 0o750, uid: 7 });
 });

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Descriptor } from '../content/content.js';
-import { EngineError, invalid, isKind, notFound, withContext } from '../errors.js';
+import { EngineError, errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
 import { peek, sniff, tee } from '../images/streams.js';
 import {
@@ -22,6 +22,7 @@ import { chainIds } from '../snapshots/chain.js';
 import { gunzip } from '../util/gzip.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
+import { coalesce, COALESCE_BYTES } from './chunks.js';
 import { layerStatus, progressBar, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
@@ -223,8 +224,8 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
   const storedBlobs: string[] = [];
   const newChains: string[] = [];
   let succeeded = false;
-  // Each layer download's promise has a handler from the start; the first failure is reported.
-  const downloads: Array<Promise<void>> = [];
+  // One promise per layer, each with a handler from the start; the first failure is reported.
+  const tasks: Array<Promise<void>> = [];
   try {
     progress({ status: `Pulling from ${repo}`, id: parsed.digest ?? parsed.tag ?? 'latest' });
     const resolved = await resolveManifest(client, repo, parsed, want, display);
@@ -270,93 +271,79 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       layerStatus(progress, id, haveSnapshot[i] && haveBlob[i] ? 'Already exists' : 'Pulling fs layer');
     }
 
-    // Download concurrently; each layer unpacks once it and its parent are ready.
-    const limit = deps.maxDownloads ?? 6;
-    const started = new Map<string, Promise<void>>();
-    /** Layers unpacked while they downloaded. */
-    const streamed = new Set<number>();
-    const download = (i: number): Promise<void> => {
+    // Every layer not there yet unpacks while it downloads, into its own snapshot; each
+    // snapshot commits once its parent has (applyLayer's parentReady), so commits come in
+    // layer order. Downloads are bounded and start in layer order; the first failure stops
+    // the others.
+    const slots = slotsOf(deps.maxDownloads ?? 6);
+    const abort = new AbortController();
+    const fetched = new Map<string, Promise<Fetched>>();
+    const t0 = Date.now();
+    const layerTask = async (i: number, parentReady: Promise<void> | undefined): Promise<void> => {
       const layer = manifest.layers[i]!;
-      let p = started.get(layer.digest);
-      if (p) return p;
-      // The base layer needs no parent: it unpacks while it downloads.
-      const unpack =
-        i === 0 && !haveSnapshot[0]
-          ? async (compressed: Readable): Promise<void> => {
-              const tar = await uncompressed(compressed, `${display}: layer ${layer.digest}`);
-              await deps.snapshots.applyLayer(null, tar, diffIds[0]);
-              // What the unpacker left unread (tar padding, the gzip trailer) must still flow,
-              // or the download stalls behind it.
+      const id = shortDigest(layer.digest);
+      const what = `${display}: layer ${layer.digest}`;
+      const parent = i === 0 ? null : chains[i - 1]!;
+      const apply = async (tar: Readable): Promise<void> => {
+        await deps.snapshots.applyLayer(parent, tar, diffIds[i], { parentReady });
+        newChains.push(chains[i]!);
+      };
+      /** The unpacking that ran while the blob downloaded, if it did. */
+      let streamed: Promise<void> | undefined;
+      const earlier = fetched.get(layer.digest);
+      if (haveBlob[i]) {
+        // stored already
+      } else if (earlier !== undefined) {
+        await earlier; // the same blob, downloaded for an earlier layer of the image
+      } else {
+        // Unpacks from the bytes as they arrive (on the first attempt).
+        const unpack = haveSnapshot[i]
+          ? undefined
+          : async (compressed: Readable): Promise<void> => {
+              const tar = await uncompressed(compressed, what);
+              await apply(tar);
+              // What the unpacker left unread (the gzip trailer) must still flow, or the
+              // download stalls behind it.
               tar.resume();
               compressed.resume();
-              streamed.add(0);
-              newChains.push(chains[0]!);
-            }
-          : undefined;
-      p = haveBlob[i] ? Promise.resolve() : fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, unpack);
-      started.set(layer.digest, p);
-      return p;
-    };
-    // Bounded: a queue of downloads, `limit` at a time, in layer order.
-    const order = manifest.layers.map((_, i) => i);
-    const gates: Array<Promise<void>> = order.map(() => Promise.resolve());
-    let running = 0;
-    const waiters: Array<() => void> = [];
-    const acquire = async (): Promise<void> => {
-      if (running < limit) {
-        running++;
-        return;
+            };
+        const download = slots.run(() => fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, abort.signal, unpack));
+        fetched.set(layer.digest, download);
+        streamed = (await download).unpacked;
       }
-      await new Promise<void>((resolve) => waiters.push(resolve));
-    };
-    const releaseSlot = (): void => {
-      const w = waiters.shift();
-      if (w) w();
-      else running--;
-    };
-    for (const i of order) {
-      const needed = !(haveSnapshot[i] && haveBlob[i]);
-      if (!needed) continue;
-      gates[i] = (async () => {
-        await acquire();
-        try {
-          await download(i);
-        } finally {
-          releaseSlot();
-        }
-      })();
-      gates[i].catch(() => undefined);
-      downloads.push(gates[i]);
-    }
-    let parent: string | null = null;
-    const t0 = Date.now();
-    for (const [i, layer] of manifest.layers.entries()) {
-      await gates[i];
       log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer downloaded');
-      if (!haveSnapshot[i]) {
-        const id = shortDigest(layer.digest);
-        if (streamed.has(i)) progress({ status: 'Extracting', progressDetail: { current: layer.size, total: layer.size }, progress: progressBar(layer.size, layer.size), id });
-        const had = streamed.has(i) || (await deps.snapshots.has(chains[i]!));
-        if (!had) {
-          const file = await deps.content.createReadStream(layer.digest);
-          const meter = progressMeter(progress, id, 'Extracting', layer.size);
-          const metered = file.pipe(meter);
-          file.on('error', (err) => meter.destroy(err));
-          try {
-            const tar = await uncompressed(metered, `${display}: layer ${layer.digest}`);
-            await deps.snapshots.applyLayer(parent, tar, diffIds[i]);
-          } catch (err) {
-            file.destroy();
-            throw withContext(`${display}: layer ${layer.digest}`, err);
-          }
-          newChains.push(chains[i]!);
-          log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer unpacked');
+      if (haveSnapshot[i]) return;
+      if (streamed !== undefined) {
+        progress({ status: 'Extracting', progressDetail: { current: layer.size, total: layer.size }, progress: progressBar(layer.size, layer.size), id });
+        await streamed.catch((err: unknown) => {
+          throw withContext(what, err);
+        });
+      } else {
+        // Already stored, a layer repeated in the image, or a download that needed a retry.
+        const file = await deps.content.createReadStream(layer.digest);
+        const meter = progressMeter(progress, id, 'Extracting', layer.size);
+        const metered = file.pipe(meter);
+        file.on('error', (err) => meter.destroy(err));
+        try {
+          await apply(await uncompressed(metered, what));
+        } catch (err) {
+          file.destroy();
+          throw withContext(what, err);
         }
-        layerStatus(progress, id, 'Pull complete');
       }
-      parent = chains[i]!;
+      log.debug({ layer: i, ms: Date.now() - t0 }, 'pull: layer unpacked');
+      layerStatus(progress, id, 'Pull complete');
+    };
+    let previous: Promise<void> | undefined;
+    for (const i of manifest.layers.keys()) {
+      const needed = !(haveSnapshot[i] && haveBlob[i]);
+      const task = needed ? layerTask(i, previous) : Promise.resolve();
+      task.catch((err: unknown) => abort.abort(err));
+      tasks.push(task);
+      // The next layer's parent is ready once this one is committed (or was there already).
+      previous = haveSnapshot[i] ? undefined : task;
     }
-    await Promise.all(downloads);
+    await Promise.all(tasks);
 
     const layers: Descriptor[] = manifest.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
     const image = await images.createImage({ configDigest, layers, manifest: resolved.manifestDescriptor });
@@ -374,13 +361,25 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
   } finally {
     lease.release();
     if (!succeeded) {
-      await Promise.allSettled(downloads);
+      await Promise.allSettled(tasks);
       await images.discardUnused(storedBlobs, newChains);
     }
   }
 }
 
-/** Download one layer blob into the content store, checked against its digest and size; retried on network errors. */
+interface Fetched {
+  /** The unpacking that read the blob as it downloaded; settles once that layer is committed or failed. */
+  unpacked?: Promise<void>;
+}
+
+/**
+ * Download one layer blob into the content store, checked against its digest and size;
+ * retried on network errors. On the first attempt `unpack` reads the same bytes as they arrive
+ * (a tee: the download goes as fast as the slower of the two): resolves once the blob is
+ * stored, with that unpacking still going. A failure of either side stops the other and is
+ * reported (the first one: the other only saw its stream stop); the unpacking has settled by
+ * then. An abort of `signal` stops the download and every retry.
+ */
 async function fetchLayer(
   deps: DistributionDeps,
   client: RegistryClient,
@@ -389,37 +388,102 @@ async function fetchLayer(
   progress: ProgressSink,
   storedBlobs: string[],
   display: string,
+  signal: AbortSignal,
   unpack?: (compressed: Readable) => Promise<void>,
-): Promise<void> {
+): Promise<Fetched> {
   const id = shortDigest(layer.digest);
   for (let attempt = 1; ; attempt++) {
+    let stop = (_err: unknown): void => undefined;
+    const onAbort = (): void => stop(signal.reason);
     try {
+      if (signal.aborted) throw signal.reason;
       const { body } = await client.getBlob(repo, layer.digest);
-      const meter = progressMeter(progress, id, 'Downloading', layer.size);
-      body.on('error', (err) => meter.destroy(err));
-      body.pipe(meter);
-      // On the first attempt a layer may also unpack from the same bytes as they arrive.
+      const metered = progressMeter(progress, id, 'Downloading', layer.size);
+      body.on('error', (err) => metered.destroy(err));
+      body.pipe(metered);
+      const meter = coalesce(COALESCE_BYTES);
+      metered.on('error', (err) => meter.destroy(err));
+      metered.pipe(meter);
       const both = unpack !== undefined && attempt === 1;
       const [toStore, toUnpack] = both ? tee(meter) : [meter, undefined];
-      const storing = deps.content.ingest(toStore, { expectedDigest: layer.digest, expectedSize: layer.size });
-      const unpacking = toUnpack && unpack ? unpack(toUnpack) : Promise.resolve();
-      const [stored, unpacked] = await Promise.allSettled([storing, unpacking]);
-      if (stored.status === 'rejected' || unpacked.status === 'rejected') {
+      let firstError: unknown;
+      stop = (err: unknown): void => {
+        if (firstError !== undefined) return;
+        firstError = err ?? new Error('stopped');
+        meter.destroy(err instanceof Error ? err : new Error(String(err)));
         body.destroy();
-        toUnpack?.destroy();
-        // A bad blob is the reason to report; the unpacker only saw its stream stop.
-        if (stored.status === 'rejected') throw stored.reason as Error;
-        throw (unpacked as PromiseRejectedResult).reason as Error;
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const storing = deps.content.ingest(toStore, { expectedDigest: layer.digest, expectedSize: layer.size }).catch((err: unknown) => {
+        stop(err);
+        throw err;
+      });
+      const unpacking = toUnpack && unpack
+        ? unpack(toUnpack).catch((err: unknown) => {
+            stop(err);
+            throw err;
+          })
+        : undefined;
+      unpacking?.catch(() => undefined); // awaited by the caller, or below
+      try {
+        await storing;
+      } catch (err) {
+        await unpacking?.catch(() => undefined);
+        // A bad blob (digest or size) or a cut connection is the reason to report (and to
+        // retry), whichever side saw it first; else the first failure (the other side only
+        // saw its stream stop).
+        throw isKind(err, 'invalid') || isNetworkError(err) ? err : firstError;
       }
       storedBlobs.push(layer.digest);
       layerStatus(progress, id, 'Verifying Checksum');
       layerStatus(progress, id, 'Download complete');
-      return;
+      return { unpacked: unpacking };
     } catch (err) {
-      const retry = attempt < 3 && (isKind(err, 'unavailable') || /ECONNRESET|terminated|socket/i.test((err as Error).message));
+      const retry = attempt < 3 && !signal.aborted && (isKind(err, 'unavailable') || isNetworkError(err));
       if (!retry) throw withContext(`${display}: layer ${layer.digest}`, err);
       layerStatus(progress, id, `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}`);
       await new Promise((r) => setTimeout(r, attempt * 1000));
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Whether `err` (or what caused it) is a connection that broke: worth another attempt. */
+function isNetworkError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = errnoCode(e);
+    if (code !== undefined && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(code)) return true;
+    if (/ECONNRESET|terminated|socket/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** At most `limit` jobs at a time, started in the order `run` is called (a slot is taken or queued at once). */
+function slotsOf(limit: number): { run<T>(job: () => Promise<T>): Promise<T> } {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
+  return {
+    run<T>(job: () => Promise<T>): Promise<T> {
+      let slot: Promise<void>;
+      if (running < limit) {
+        running++;
+        slot = Promise.resolve();
+      } else {
+        slot = new Promise<void>((resolve) => waiting.push(resolve));
+      }
+      return slot.then(async () => {
+        try {
+          return await job();
+        } finally {
+          release();
+        }
+      });
+    },
+  };
 }

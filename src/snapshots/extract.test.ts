@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { EngineError } from '../errors.js';
@@ -320,4 +320,22 @@ void test('devices, mode 0, big ids, long names, and binary xattrs survive diffT
   assert.equal(tree['/pipe']?.type, 'fifo');
   assert.equal(tree['/zero-mode']?.mode, 0);
   assert.deepEqual(tree, await treeOf(src, { mtimes: true }));
+});
+
+void test('implied folders take the lower layers metadata; a folder replaced by a file keeps no stale times', async (t) => {
+  const base = await tmp(t);
+  await mkdir(`${base}/lower/opt`, { recursive: true });
+  await chmod(`${base}/lower/opt`, 0o750);
+  await lchown(`${base}/lower/opt`, 7, 8);
+  await utimes(`${base}/lower/opt`, 1_400_000_000, 1_400_000_000);
+  await mkdir(`${base}/dest`);
+  const tar = await tarOf([
+    { name: 'opt/app', data: 'app' },
+    { name: 'd/e/', type: 'directory', mode: 0o700 },
+    { name: 'd', data: 'now a file' },
+  ]);
+  await extractLayer(Readable.from([tar]), `${base}/dest`, [`${base}/lower`]);
+  const st = await lstat(`${base}/dest/opt`);
+  assert.deepEqual({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs }, { mode: 0o750, uid: 7, gid: 8, mtime: 1_400_000_000_000 });
+  assert.equal(await readFile(`${base}/dest/d`, 'utf8'), 'now a file');
 });

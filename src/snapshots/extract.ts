@@ -32,6 +32,8 @@ import { isDestroyed, writable } from '../util/streams.js';
  *   (content, mode, owner, times, xattrs): the lower layer cannot be linked to, and a copy is
  *   what overlayfs's own copy-up would give. A hard link to a directory or to a missing file
  *   is `invalid`.
+ * - **Implied folders** (an entry `a/b` with no entry `a/` before it) take the mode, owner and
+ *   times the lower layers give that folder, else 0755 root; a later entry `a/` wins.
  * - **Metadata**: modes (with setuid/setgid/sticky), uid/gid, mtimes (directories' at the end,
  *   after their content), xattrs from PAX `SCHILY.xattr.*` (except `trusted.overlay.*`,
  *   which only pier sets). Devices and fifos are made with mknod.
@@ -55,8 +57,14 @@ export interface ExtractResult {
  * Unpack `tar` into `dest`, an existing empty folder. `lowers` are the layer folders under it,
  * top-most first, consulted for hard links to lower files and for the metadata of folders
  * the tar implies without listing them.
+ *
+ * `lowers` may be a promise, for a layer whose parent is still being unpacked: the tar is read
+ * and written at once all the same. Implied folders are made 0755 at once and take the lower
+ * layers' metadata at the end; a hard link to a file only a lower layer has waits for the
+ * promise (its stream waits meanwhile). Either way the result comes only once `lowers` is
+ * known, and when the promise rejects the extraction fails with its reason.
  */
-export async function extractLayer(tar: Readable, dest: string, lowers: readonly string[] = []): Promise<ExtractResult> {
+export async function extractLayer(tar: Readable, dest: string, lowers: readonly string[] | Promise<readonly string[]> = []): Promise<ExtractResult> {
   const hash = createHash('sha256');
   let size = 0;
   const ex = createExtract();
@@ -86,7 +94,9 @@ export async function extractLayer(tar: Readable, dest: string, lowers: readonly
   });
   const closed = new Promise<void>((resolve) => ex.once('close', () => resolve()));
 
-  const writer = new LayerWriter(dest, new LowerView(lowers));
+  const view = Promise.resolve(lowers).then((layers) => new LowerView(layers));
+  view.catch(() => undefined); // handled in finish(), or by whoever gave the promise
+  const writer = new LayerWriter(dest, view);
   let handlerError: unknown;
   try {
     let busySince = performance.now();
@@ -103,7 +113,12 @@ export async function extractLayer(tar: Readable, dest: string, lowers: readonly
         busySince = performance.now();
       }
     }
-    await writer.finish();
+    try {
+      await writer.finish();
+    } catch (err) {
+      handlerError = err;
+      throw err;
+    }
   } catch (err) {
     stopping = true;
     ex.destroy(null);
@@ -173,6 +188,9 @@ interface Times {
  * The filesystem calls here are synchronous: each takes microseconds (the folder is new and
  * in the page cache), where an async call costs a thread-pool round trip, and a layer has
  * thousands of entries. The event loop still turns between entries, as their data arrives.
+ * Symlinks are the exception: making one costs the journal up to a third of a millisecond
+ * here, and a base image has hundreds (busybox's applets) while other layers of the same pull
+ * stream through this event loop; they are made on the thread pool.
  */
 class LayerWriter {
   /** Every relative path (`/`-joined) this layer made; nothing else exists in the new folder. */
@@ -182,10 +200,12 @@ class LayerWriter {
   /** Relative paths known to be real directories of this layer (not symlinks). */
   private readonly knownDirs = new Set<string>(['']);
   private readonly dirTimes = new Map<string, Times>();
+  /** Implied folders (relative path → components) whose metadata comes from the lowers in finish(). */
+  private readonly implied = new Map<string, string[]>();
 
   constructor(
     private readonly root: string,
-    private readonly lower: LowerView,
+    private readonly lower: Promise<LowerView>,
   ) {}
 
   async entry(h: TarHeader, data: TarEntryStream): Promise<void> {
@@ -198,9 +218,19 @@ class LayerWriter {
     await drain(data);
   }
 
-  finish(): Promise<void> {
+  /** Once the lowers are known: implied folders take their metadata, then every folder its times. */
+  async finish(): Promise<void> {
+    const lower = await this.lower;
+    for (const [rel, comps] of this.implied) {
+      const found = await lower.lookup(comps);
+      if (!found?.stat.isDirectory()) continue;
+      const st = found.stat;
+      const abs = this.abs(rel);
+      fs.lchownSync(abs, st.uid, st.gid);
+      fs.chmodSync(abs, st.mode & 0o7777);
+      this.dirTimes.set(rel, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
+    }
     for (const [rel, t] of this.dirTimes) fs.lutimesSync(this.abs(rel), t.atime, t.mtime);
-    return Promise.resolve();
   }
 
   private abs(rel: string | readonly string[]): string {
@@ -229,10 +259,10 @@ class LayerWriter {
     }
     const base = comps[comps.length - 1]!;
     if (base.startsWith('.wh.')) {
-      await this.whiteout(h, comps);
+      this.whiteout(h, comps);
       return;
     }
-    const parent = await this.resolveDir(comps.slice(0, -1), h.name);
+    const parent = this.resolveDir(comps.slice(0, -1), h.name);
     const rel = [...parent, base].join('/');
     const abs = this.abs(rel);
 
@@ -270,7 +300,7 @@ class LayerWriter {
         break;
       case 'symlink':
         if (!h.linkname) throw invalid(`layer tar: symlink ${JSON.stringify(h.name)} has no target`);
-        fs.symlinkSync(h.linkname, abs);
+        await fs.promises.symlink(h.linkname, abs);
         break;
       case 'character-device':
       case 'block-device':
@@ -314,13 +344,14 @@ class LayerWriter {
     }
     const mtime = paxFloat(h.pax?.mtime) ?? (h.mtime ? h.mtime.getTime() / 1000 : 0);
     const atime = paxFloat(h.pax?.atime) ?? mtime;
+    this.implied.delete(rel); // listed after all: the tar's metadata wins
     if (type === 'directory') this.dirTimes.set(rel, { atime, mtime });
     else fs.lutimesSync(abs, atime, mtime);
   }
 
-  private async whiteout(h: TarHeader, comps: string[]): Promise<void> {
+  private whiteout(h: TarHeader, comps: string[]): void {
     const base = comps[comps.length - 1]!;
-    const parent = await this.resolveDir(comps.slice(0, -1), h.name);
+    const parent = this.resolveDir(comps.slice(0, -1), h.name);
     if (base === '.wh..wh..opq') {
       lsetxattr(this.abs(parent), OPAQUE_XATTR, Buffer.from('y'));
       return;
@@ -346,7 +377,7 @@ class LayerWriter {
     const abs = this.abs(rel);
     const target = cleanPath(h.linkname ?? '', 'hard link target of');
     if (target.length === 0) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} has no target`);
-    const targetParent = await this.resolveDir(target.slice(0, -1), h.name, false);
+    const targetParent = this.resolveDir(target.slice(0, -1), h.name, false);
     let source: string | null = null;
     if (targetParent !== null) {
       const tRel = [...targetParent, target[target.length - 1]!].join('/');
@@ -362,7 +393,7 @@ class LayerWriter {
       fs.linkSync(source, abs);
       return;
     }
-    const lowerEntry = await this.lower.lookup(target);
+    const lowerEntry = await (await this.lower).lookup(target);
     if (lowerEntry === null) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} to missing ${JSON.stringify(h.linkname)}`);
     if (lowerEntry.stat.isDirectory()) throw invalid(`layer tar: hard link ${JSON.stringify(h.name)} to a directory`);
     copyNode(lowerEntry.path, lowerEntry.stat, abs);
@@ -370,12 +401,12 @@ class LayerWriter {
 
   /**
    * The real relative path (components) of the folder `comps`, resolving symlinks of this
-   * layer with the layer's root as `/`. Missing folders are created (with the mode and owner
-   * the lower layers give them, else 0755 root) unless `create` is false, when null is returned.
+   * layer with the layer's root as `/`. Missing folders are created (see `mkdirImplied`)
+   * unless `create` is false, when null is returned.
    */
-  private async resolveDir(comps: readonly string[], entryName: string, create?: true): Promise<string[]>;
-  private async resolveDir(comps: readonly string[], entryName: string, create: false): Promise<string[] | null>;
-  private async resolveDir(comps: readonly string[], entryName: string, create = true): Promise<string[] | null> {
+  private resolveDir(comps: readonly string[], entryName: string, create?: true): string[];
+  private resolveDir(comps: readonly string[], entryName: string, create: false): string[] | null;
+  private resolveDir(comps: readonly string[], entryName: string, create = true): string[] | null {
     const pending = [...comps];
     const real: string[] = [];
     let hops = 0;
@@ -395,7 +426,7 @@ class LayerWriter {
       if (st === null || isWhiteout(st)) {
         if (!create) return null;
         if (st !== null) this.remove(rel);
-        await this.mkdirImplied([...real, c], st !== null);
+        this.mkdirImplied([...real, c], st !== null);
         real.push(c);
         continue;
       }
@@ -416,21 +447,18 @@ class LayerWriter {
     return real;
   }
 
-  /** A folder the tar implies (an entry under it) without listing it first. */
-  private async mkdirImplied(comps: string[], overWhiteout: boolean): Promise<void> {
+  /**
+   * A folder the tar implies (an entry under it) without listing it first: 0755 root now; the
+   * mode, owner and times the lower layers give it in finish(), when the lowers are known.
+   */
+  private mkdirImplied(comps: string[], overWhiteout: boolean): void {
     const rel = comps.join('/');
     const abs = this.abs(rel);
-    const lowerDir = await this.lower.lookup(comps);
-    fs.mkdirSync(abs, 0o700);
+    fs.mkdirSync(abs, 0o755);
+    fs.chmodSync(abs, 0o755); // whatever the umask
     this.made(rel);
-    if (lowerDir?.stat.isDirectory()) {
-      const st = lowerDir.stat;
-      fs.lchownSync(abs, st.uid, st.gid);
-      fs.chmodSync(abs, st.mode & 0o7777);
-      this.dirTimes.set(rel, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
-    } else {
-      fs.chmodSync(abs, 0o755);
-    }
+    this.implied.set(rel, comps);
+    this.dirTimes.delete(rel);
     if (overWhiteout) lsetxattr(abs, OPAQUE_XATTR, Buffer.from('y'));
     this.knownDirs.add(rel);
   }
@@ -440,6 +468,10 @@ class LayerWriter {
     // What was under it is gone, and a dir may come back as a symlink: forget what we knew.
     this.knownDirs.clear();
     this.knownDirs.add('');
+    const under = `${rel}/`;
+    for (const map of [this.implied, this.dirTimes]) {
+      for (const k of map.keys()) if (k === rel || k.startsWith(under)) map.delete(k);
+    }
   }
 }
 

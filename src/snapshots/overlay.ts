@@ -9,7 +9,7 @@ import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
 import { syncfs } from './libc.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
-import type { AppliedLayer, OverlayMount, Snapshotter } from './snapshotter.js';
+import type { AppliedLayer, ApplyOptions, OverlayMount, Snapshotter } from './snapshotter.js';
 
 /**
  * The overlayfs snapshotter. Layout under `<root>/snapshots/`:
@@ -45,11 +45,23 @@ export class OverlaySnapshotter implements Snapshotter {
 
   // ---- committed snapshots ----
 
-  async applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string): Promise<AppliedLayer> {
-    let lowers: string[] = [];
+  async applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string, opts: ApplyOptions = {}): Promise<AppliedLayer> {
+    // The folders of the parent chain: looked up now, or once the parent is committed.
+    let lowers: Promise<string[]>;
+    const parentReady = opts.parentReady;
     try {
       if (expectedDiffId !== undefined) chainHex(expectedDiffId, 'DiffID');
-      if (parent !== null) lowers = (await this.chain(parent)).map((id) => this.fsDir(id));
+      if (parent !== null) chainHex(parent, 'chain ID');
+      if (parentReady === undefined) {
+        const now = parent === null ? [] : (await this.chain(parent)).map((id) => this.fsDir(id));
+        lowers = Promise.resolve(now);
+      } else {
+        lowers = parentReady.then(async () => (parent === null ? [] : (await this.chain(parent)).map((id) => this.fsDir(id))));
+        // A parent that fails stops this layer at once (its stream fails with the reason).
+        lowers.catch((err: unknown) => {
+          if (!tar.destroyed) tar.destroy(err instanceof Error ? err : new Error(String(err)));
+        });
+      }
     } catch (err) {
       tar.destroy();
       throw err;
@@ -59,6 +71,7 @@ export class OverlaySnapshotter implements Snapshotter {
       const chainId = childChainId(parent, expectedDiffId);
       if (await this.has(chainId)) {
         const diffId = await hashStream(tar);
+        await lowers;
         if (diffId !== expectedDiffId) throw invalid(`layer ${expectedDiffId}: DiffID mismatch: the tar hashes to ${diffId}`);
         const meta = await this.meta(chainId);
         return { diffId, chainId, size: meta.size };
@@ -73,6 +86,7 @@ export class OverlaySnapshotter implements Snapshotter {
       if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
         throw invalid(`layer ${expectedDiffId}: DiffID mismatch: the tar hashes to ${diffId}`);
       }
+      await lowers; // settled by extractLayer; the parent is committed
       const chainId = childChainId(parent, diffId);
       if (await this.has(chainId)) return { diffId, chainId, size };
       const meta: SnapshotMeta = { chainId, parent, diffId, size };

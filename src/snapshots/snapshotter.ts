@@ -23,6 +23,20 @@ export interface AppliedLayer {
   size: number; // bytes of the uncompressed tar
 }
 
+export interface ApplyOptions {
+  /**
+   * Settles once the parent snapshot is committed (typically the parent's own `applyLayer`).
+   * The tar is unpacked at once all the same (the chain ID follows from the parent's chain ID
+   * alone); the parent's files are consulted only once it is ready: folders the tar implies
+   * without listing them take the parent chain's mode, owner and times at the end, and a hard
+   * link to a file only the parent chain has waits for it (the tar stream waits meanwhile).
+   * The snapshot is committed only after the parent, so a committed snapshot's parent always
+   * exists. When `parentReady` rejects, the tar stream is destroyed with its reason, the
+   * apply fails with that reason and leaves nothing behind.
+   */
+  parentReady?: Promise<unknown>;
+}
+
 export interface Snapshotter {
   /**
    * Unpack an uncompressed layer tar on top of the chain `parent` (null for the base layer),
@@ -32,8 +46,11 @@ export interface Snapshotter {
    * the existing one returned. Contained: no entry of the tar (`..`, absolute paths,
    * symlinks or hard links pointing out) writes outside the snapshot. Whiteouts
    * (`.wh.<name>`, `.wh..wh..opq`) become overlayfs whiteouts (char 0/0, `trusted.overlay.opaque`).
+   *
+   * Without `opts.parentReady` the parent must be committed already (notFound otherwise).
+   * With it, see `ApplyOptions`: the layer unpacks while its parent is still being applied.
    */
-  applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string): Promise<AppliedLayer>;
+  applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string, opts?: ApplyOptions): Promise<AppliedLayer>;
   /** Whether the committed snapshot for a chain exists. */
   has(chainId: string): Promise<boolean>;
   /** Disk usage of one committed snapshot, in bytes (sizes of its files, each inode once). notFound when absent. */
