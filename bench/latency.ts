@@ -7,7 +7,9 @@
  *   bash bench/run-latency.sh [--runs 30] [--warmup 3] [--idle 10] [--no-pier] [--no-raw] [--no-docker]
  *
  * Each figure is the wall time of one command, spawned from here and waited for; the docker
- * CLI's own start-up is in both the pier and the Docker figures. Needs root.
+ * CLI's own start-up is in both the pier and the Docker figures. All engines are up together
+ * and their commands run in rounds (one of each per round, the order rotating), so a drift of
+ * the machine's speed during the run falls on all of them alike. Needs root.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -65,15 +67,63 @@ const memory: Memory[] = [];
 const notes: string[] = [];
 
 
-/** Wall time of `fn` in milliseconds, WARMUP unrecorded calls first. */
-async function measure(name: string, fn: () => Promise<void>): Promise<void> {
-  for (let i = 0; i < WARMUP; i++) await fn();
-  const ms: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    ms.push(await wallMs(fn));
+interface Command {
+  name: string;
+  once: () => Promise<void>;
+}
+
+/**
+ * The timed phase. Each engine sets itself up, then hands in its commands (`join`) and waits;
+ * once every engine has, each command runs WARMUP unrecorded times, then RUNS rounds of one
+ * run of each command, in an order that rotates from round to round.
+ */
+class Rounds {
+  private readonly commands: Command[] = [];
+  private waiting: number;
+  private allIn!: () => void;
+  private readonly gathered = new Promise<void>((resolve) => (this.allIn = resolve));
+  private finish!: (err?: unknown) => void;
+  private readonly finished = new Promise<void>((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(JSON.stringify(err))))));
+
+  constructor(engines: number) {
+    this.waiting = engines;
+    if (engines === 0) this.allIn();
+    this.finished.catch(() => undefined); // each joiner gets the error; this one is the coordinator's
   }
-  timings.push({ name, ms });
-  process.stderr.write(`bench: ${name}: median ${median(ms).toFixed(1)} ms\n`);
+
+  /** An engine's commands; resolves once the rounds have run. */
+  async join(commands: Command[]): Promise<void> {
+    this.commands.push(...commands);
+    this.leave();
+    await this.finished;
+  }
+
+  /** An engine that will hand in nothing (it failed, or cannot run here). */
+  leave(): void {
+    if (--this.waiting === 0) this.allIn();
+  }
+
+  async run(): Promise<void> {
+    await this.gathered;
+    try {
+      for (const c of this.commands) for (let i = 0; i < WARMUP; i++) await c.once();
+      const ms = this.commands.map((): number[] => []);
+      for (let round = 0; round < RUNS; round++) {
+        for (let k = 0; k < this.commands.length; k++) {
+          const j = (round + k) % this.commands.length;
+          ms[j]!.push(await wallMs(this.commands[j]!.once));
+        }
+      }
+      for (const [j, c] of this.commands.entries()) {
+        timings.push({ name: c.name, ms: ms[j]! });
+        process.stderr.write(`bench: ${c.name}: median ${median(ms[j]!).toFixed(1)} ms\n`);
+      }
+      this.finish();
+    } catch (err) {
+      this.finish(err);
+      throw err;
+    }
+  }
 }
 
 
@@ -117,31 +167,39 @@ async function startIdle(docker: (args: string[]) => Promise<RunResult>): Promis
   return ids;
 }
 
-async function benchPier(): Promise<OciConfig | undefined> {
-  const d: Daemon = await startDaemon({ logLevel: 'warn' });
+/** pierd on a private root; `bundle` gets the config.json of its containers before the rounds. */
+async function benchPier(rounds: Rounds, bundle: (config: OciConfig | undefined) => void): Promise<void> {
+  let joined = false;
+  const d: Daemon = await startDaemon({ logLevel: 'warn' }).catch((err: unknown) => {
+    bundle(undefined);
+    rounds.leave();
+    throw err;
+  });
   try {
     const freshKiB = await settledRssKiB(() => rssKiB(d.pid!));
     await importBusybox(d);
     const info = await d.docker(['info', '--format', '{{.DefaultRuntime}}']);
     const runtime = info.code === 0 ? info.stdout.trim() : 'unknown';
-    await measure(`pier (docker CLI, runtime ${runtime})`, async () => {
-      check(await d.docker(RUN_ARGS), 'docker run against pierd');
-    });
-    if (existsSync(join(repoRoot, 'bin', 'pier'))) {
-      await measure('pier (pier CLI)', async () => {
-        check(await d.pier(RUN_ARGS), 'pier run');
-      });
-    }
+    const probe = check(await d.docker(['run', '-d', '--network', 'none', 'busybox', 'sleep', '1000']), 'docker run -d').trim();
+    bundle(await bundleConfig(d.execRoot, probe));
+    await d.docker(['rm', '-f', probe]);
+    const commands: Command[] = [{ name: `pier (docker CLI, runtime ${runtime})`, once: async () => void check(await d.docker(RUN_ARGS), 'docker run against pierd') }];
+    if (existsSync(join(repoRoot, 'bin', 'pier'))) commands.push({ name: 'pier (pier CLI)', once: async () => void check(await d.pier(RUN_ARGS), 'pier run') });
+    joined = true;
+    await rounds.join(commands);
     const pid = d.pid!;
     const idleKiB = await settledRssKiB(() => rssKiB(pid));
-    const ids = await startIdle((args) => d.docker(args));
+    await startIdle((args) => d.docker(args)); // d.stop() removes them
     const monitors = await processesOf(/^conmon$/, d.dir);
     memory.push({
       name: 'pierd', freshKiB, idleKiB, busyKiB: await settledRssKiB(() => rssKiB(pid)),
       monitor: 'conmon', monitorKiB: await Promise.all(monitors.map(rssKiB)),
     });
-    return await bundleConfig(d.execRoot, ids[0]!);
   } finally {
+    if (!joined) {
+      bundle(undefined);
+      rounds.leave();
+    }
     await d.stop();
   }
 }
@@ -167,11 +225,13 @@ async function bundleConfig(execRoot: string, id: string): Promise<OciConfig | u
  * of the busybox rootfs, with runc spec's namespaces (pid, net with loopback only, ipc, uts,
  * mount) and pier's seccomp filter when pier ran first. crun first; where it cannot run (the hybrid cgroup layout of these machines), runc.
  */
-async function benchRaw(pier: OciConfig | undefined): Promise<OciConfig> {
+async function benchRaw(rounds: Rounds, pierBundle: Promise<OciConfig | undefined>): Promise<OciConfig> {
   const dir = await mkdtemp('/tmp/pr-');
   const state = join(dir, 'state');
   let n = 0;
+  let joined = false;
   try {
+    const pier = await pierBundle;
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs);
     check(await run('tar', ['-xf', await busyboxTarPath(), '-C', rootfs], process.env), 'tar -x busybox');
@@ -191,11 +251,11 @@ async function benchRaw(pier: OciConfig | undefined): Promise<OciConfig> {
       notes.push(`crun cannot run here (${trial.stderr.trim() || `exit ${trial.code}`}): the raw figure is runc's`);
       runtime = 'runc';
     }
-    await measure(`raw ${runtime} run (bundle from runc spec)`, async () => {
-      check(await once(runtime), `${runtime} run`);
-    });
+    joined = true;
+    await rounds.join([{ name: `raw ${runtime} run (bundle from runc spec)`, once: async () => void check(await once(runtime), `${runtime} run`) }]);
     return config;
   } finally {
+    if (!joined) rounds.leave();
     for (const runtime of ['crun', 'runc']) {
       for (const id of await readdir(state).catch(() => [])) {
         await run(runtime, ['--root', state, 'delete', '--force', id], process.env).catch(() => undefined);
@@ -206,15 +266,17 @@ async function benchRaw(pier: OciConfig | undefined): Promise<OciConfig> {
 }
 
 /** Docker's own engine, started and stopped by ../shared/reference-docker. */
-async function benchDocker(): Promise<void> {
+async function benchDocker(rounds: Rounds): Promise<void> {
   const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
   if (!scripts) {
     notes.push('no shared/reference-docker/start.sh here: no Docker figures');
+    rounds.leave();
     return;
   }
+  let joined = false;
   const netfilter = await netfilterState();
-  const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
   try {
+    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
     const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
     if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
@@ -226,9 +288,8 @@ async function benchDocker(): Promise<void> {
       totalRssKiB([dockerdPid, ...(await processesOf(/^containerd$/, '/run/reference-docker'))]);
     const freshKiB = await settledRssKiB(daemons);
     await importBusybox({ docker });
-    await measure(`Docker ${version} (docker CLI)`, async () => {
-      check(await docker(RUN_ARGS), 'docker run against Docker');
-    });
+    joined = true;
+    await rounds.join([{ name: `Docker ${version} (docker CLI)`, once: async () => void check(await docker(RUN_ARGS), 'docker run against Docker') }]);
     const idleKiB = await settledRssKiB(daemons);
     const ids = await startIdle(docker);
     try {
@@ -241,6 +302,7 @@ async function benchDocker(): Promise<void> {
       await docker(['rm', '-f', ...ids]);
     }
   } finally {
+    if (!joined) rounds.leave();
     await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
     await restoreNetfilter(netfilter);
   }
@@ -261,9 +323,10 @@ function table(): string {
   const lines: string[] = [];
   const raw = timings.find((t) => t.name.startsWith('raw'));
   const docker = timings.find((t) => t.name.startsWith('Docker'));
-  lines.push(`run --rm --network none busybox true: ${RUNS} runs after ${WARMUP} warm-ups, wall ms`);
+  lines.push(`run --rm --network none busybox true: ${RUNS} rounds (one run of each, order rotating) after ${WARMUP} warm-ups each, wall ms`);
   lines.push(`${'what'.padEnd(44)}${'median'.padStart(8)}${'p90'.padStart(8)}${'min'.padStart(8)}${'× raw'.padStart(8)}${'× Docker'.padStart(10)}`);
-  for (const t of timings) {
+  const rank = (t: Timing): number => ['pier', 'raw', 'Docker'].findIndex((p) => t.name.startsWith(p));
+  for (const t of [...timings].sort((a, b) => rank(a) - rank(b))) {
     const m = median(t.ms);
     const ratio = (base: Timing | undefined): string => (base && base !== t ? (m / median(base.ms)).toFixed(2) : '');
     lines.push(`${t.name.padEnd(44)}${m.toFixed(1).padStart(8)}${percentile(t.ms, 90).toFixed(1).padStart(8)}${Math.min(...t.ms).toFixed(1).padStart(8)}${ratio(raw).padStart(8)}${ratio(docker).padStart(10)}`);
@@ -284,9 +347,20 @@ function table(): string {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
-  const pierConfig = opts['no-pier'] ? undefined : await benchPier();
-  const rawConfig = opts['no-raw'] ? undefined : await benchRaw(pierConfig);
-  if (!opts['no-docker']) await benchDocker();
+  const engines = [!opts['no-pier'], !opts['no-raw'], !opts['no-docker']];
+  const rounds = new Rounds(engines.filter((e) => e).length);
+  let pierConfig: OciConfig | undefined;
+  let gotBundle!: (c: OciConfig | undefined) => void;
+  const pierBundle = new Promise<OciConfig | undefined>((resolve) => (gotBundle = resolve));
+  if (opts['no-pier']) gotBundle(undefined);
+  const [pier, raw, docker, timed] = await Promise.allSettled([
+    opts['no-pier'] ? Promise.resolve() : benchPier(rounds, (c) => gotBundle((pierConfig = c))),
+    opts['no-raw'] ? Promise.resolve(undefined) : benchRaw(rounds, pierBundle),
+    opts['no-docker'] ? Promise.resolve() : benchDocker(rounds),
+    rounds.run(),
+  ]);
+  for (const r of [timed, pier, raw, docker]) if (r.status === 'rejected') throw r.reason;
+  const rawConfig = raw.status === 'fulfilled' ? raw.value : undefined;
   if (pierConfig && rawConfig) notes.push(...differences(pierConfig, rawConfig));
   else if (!opts['no-pier'] && !pierConfig) notes.push("pier's bundle config.json was not found: no comparison of bundles");
   process.stdout.write(`${table()}\n`);

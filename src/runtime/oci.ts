@@ -449,25 +449,10 @@ export class OciRuntime implements ContainerRuntime {
     } catch (err) {
       return errnoCode(err) === 'ENOENT' && !existsSync(stateDir);
     }
-    // Deepest first does not matter here: runc makes one leaf per controller.
+    // Order does not matter here: runc makes one leaf per controller, so they go side by side.
     const paths = [...new Set(Object.values(state.cgroup_paths ?? {}))].filter((c) => c.startsWith('/sys/fs/cgroup/'));
-    for (const path of paths) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await rmdir(path);
-          break;
-        } catch (err) {
-          const code = errnoCode(err);
-          if (code === 'ENOENT') break;
-          // The kernel is still tearing the container's last processes down.
-          if (code === 'EBUSY' && attempt < 20) {
-            await new Promise((r) => setTimeout(r, 5));
-            continue;
-          }
-          return false;
-        }
-      }
-    }
+    const removed = await Promise.all(paths.map(removeCgroup));
+    if (removed.includes(false)) return false;
     await rm(stateDir, { recursive: true, force: true });
     return true;
   }
@@ -630,5 +615,20 @@ async function writeResize(ctl: string, what: string, height: number, width: num
     await fh.write(`1 ${Math.trunc(height)} ${Math.trunc(width)}\n`);
   } finally {
     await fh.close();
+  }
+}
+
+/** rmdir a cgroup, retrying while the kernel still tears its last processes down; false when it stays busy or fails. */
+async function removeCgroup(path: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rmdir(path);
+      return true;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY' || attempt >= 20) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 }

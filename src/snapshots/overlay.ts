@@ -3,6 +3,7 @@ import { chmod, lchown, lstat, mkdir, open, readdir, readFile, readlink, rename,
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { conflict, errnoCode, internal, invalid, isKind, notFound } from '../errors.js';
+import { log } from '../log.js';
 import { fsyncDir } from '../util/fs.js';
 import { childChainId } from './chain.js';
 import { changes, diffBlocks, diskUsage } from './diff.js';
@@ -258,7 +259,9 @@ export class OverlaySnapshotter implements Snapshotter {
     if (mountinfo.includes(`upperdir=${upper},`)) throw conflict(`writable layer ${key} is mounted`);
     const trash = await this.makeTemp('rm');
     await rename(this.activeDir(key), `${trash}/a`);
-    await rm(trash, { recursive: true, force: true });
+    // Gone with the rename; its files go in the background (off the path of every `run --rm`;
+    // recover() finishes what a crash interrupts).
+    rm(trash, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, path: trash }, 'removing a writable layer'));
   }
 
   /** Keys of all writable layers. */
