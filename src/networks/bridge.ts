@@ -189,8 +189,7 @@ export class BridgeNetworks implements NetworkService {
     const mode = req.networkMode;
     if (mode === 'none' || mode === 'host') return this.local.prepare(req);
     if (mode.startsWith('container:')) {
-      const target = this.opts.findContainer(mode.slice('container:'.length));
-      if (!target) throw notFound(`No such container: ${mode.slice('container:'.length)}`);
+      const target = this.joinedContainer(mode);
       if (target.id === req.containerId) throw invalid('cannot join own network namespace');
       return this.local.prepare({ ...req, networkMode: 'none' });
     }
@@ -220,12 +219,19 @@ export class BridgeNetworks implements NetworkService {
     return ep;
   }
 
+  /** The container a `container:<name|id>` mode joins; notFound when there is none. */
+  private joinedContainer(mode: string): { id: string; running: boolean } {
+    const ref = mode.slice('container:'.length);
+    const target = this.opts.findContainer(ref);
+    if (!target) throw notFound(`No such container: ${ref}`);
+    return target;
+  }
+
   async connect(req: EndpointRequest): Promise<Endpoint> {
     const mode = req.networkMode;
     if (mode === 'none' || mode === 'host') return this.local.connect(req);
     if (mode.startsWith('container:')) {
-      const target = this.opts.findContainer(mode.slice('container:'.length));
-      if (!target) throw notFound(`No such container: ${mode.slice('container:'.length)}`);
+      const target = this.joinedContainer(mode);
       const path = join(this.nsDir, target.id);
       if (!target.running || !existsSync(path)) throw conflict(`cannot join network namespace of container ${target.id}: it is not running on a bridge network`);
       const ep = await this.local.connect({ ...req, networkMode: 'none' });
