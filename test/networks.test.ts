@@ -138,7 +138,10 @@ describe('networks through the docker CLI', () => {
   });
 
   test('containers on different networks cannot reach each other; an internal network has no route out', async () => {
-    assert.equal((await d.docker(['network', 'create', '--subnet', '10.231.0.0/24', 'other'])).code, 0);
+    // Outside the pool pier picks subnets from (172.17-31, 10.128-255), so that no other daemon
+    // of a concurrent test file can have taken it.
+    const other = await d.docker(['network', 'create', '--subnet', '10.99.231.0/24', 'other']);
+    assert.equal(other.code, 0, other.stderr);
     const ip = (await d.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "appnet").IPAddress}}', 'web'])).stdout.trim();
     assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
     const same = await d.docker(['run', '--rm', '--network', 'appnet', 'busybox', ...fetchCmd(ip)]);
@@ -152,9 +155,9 @@ describe('networks through the docker CLI', () => {
   });
 
   test('--ip, --add-host with host-gateway, --dns land in the container', async () => {
-    const r = await d.docker(['run', '--rm', '--network', 'other', '--ip', '10.231.0.77', '--add-host', 'gw:host-gateway', '--dns', '10.9.9.9', 'busybox', 'sh', '-c', 'ip -4 addr show eth0; cat /etc/hosts /etc/resolv.conf']);
+    const r = await d.docker(['run', '--rm', '--network', 'other', '--ip', '10.99.231.77', '--add-host', 'gw:host-gateway', '--dns', '10.9.9.9', 'busybox', 'sh', '-c', 'ip -4 addr show eth0; cat /etc/hosts /etc/resolv.conf']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /inet 10\.231\.0\.77\/24/);
+    assert.match(r.stdout, /inet 10\.99\.231\.77\/24/);
     assert.match(r.stdout, /^\d+\.\d+\.\d+\.1\tgw$/m);
     assert.match(r.stdout, /^nameserver 10\.9\.9\.9$/m);
   });
@@ -162,7 +165,7 @@ describe('networks through the docker CLI', () => {
   test('network connect and disconnect a running container', async () => {
     assert.equal((await d.docker(['network', 'connect', 'other', 'web'])).code, 0);
     const ip = (await d.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "other").IPAddress}}', 'web'])).stdout.trim();
-    assert.match(ip, /^10\.231\.0\.\d+$/);
+    assert.match(ip, /^10\.99\.231\.\d+$/);
     const byName = await d.docker(['run', '--rm', '--network', 'other', 'busybox', ...fetchCmd('web')]);
     assert.equal(byName.stdout, 'hello-from-web\n');
     assert.equal((await d.docker(['network', 'disconnect', 'other', 'web'])).code, 0);
@@ -171,7 +174,7 @@ describe('networks through the docker CLI', () => {
   });
 
   test('bad input: overlapping subnet 403, invalid CIDR 400, duplicate name 409, unknown network 404', async () => {
-    const overlap = await d.docker(['network', 'create', '--subnet', '10.231.0.0/16', 'clash']);
+    const overlap = await d.docker(['network', 'create', '--subnet', '10.99.0.0/16', 'clash']);
     assert.notEqual(overlap.code, 0);
     assert.match(overlap.stderr, /overlaps/);
     const bad = await d.docker(['network', 'create', '--subnet', '10.300.0.0/16', 'bad']);
