@@ -103,13 +103,16 @@ export class ContainerService {
     this.store.reserveName(name, id);
     const dir = this.store.containerDir(id);
     let prepared = false;
+    let layer: Promise<void> | undefined;
     try {
       const config = mergeConfig(body, imageConfig, id);
       const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
       if (args.length === 0) throw invalid('no command specified');
       await mkdir(dir, { recursive: true });
-      await this.snapshots.prepare(id, image.topChainId);
-      prepared = true;
+      // The writable layer and the network files (hosts, resolv.conf) are made side by side.
+      layer = this.snapshots.prepare(id, image.topChainId).then(() => {
+        prepared = true;
+      });
       const rec: ContainerRecord = {
         Id: id,
         Name: name,
@@ -141,7 +144,7 @@ export class ContainerService {
         Warnings: [],
         NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: {} },
       };
-      const endpoint = await this.networks.prepare(this.endpointRequest(rec));
+      const [endpoint] = await Promise.all([this.networks.prepare(this.endpointRequest(rec)), layer]);
       rec.NetworkSettings = endpoint.settings;
       rec.Warnings = endpoint.warnings;
       await this.store.save(rec);
@@ -149,6 +152,7 @@ export class ContainerService {
       return { Id: id, Warnings: rec.Warnings };
     } catch (err) {
       this.store.releaseName(name, id);
+      await layer?.catch(() => undefined);
       if (prepared) await this.snapshots.removeActive(id).catch((e: unknown) => log.warn({ err: e, id }, 'cleanup of a failed create'));
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -223,8 +227,10 @@ export class ContainerService {
       };
       this.emit('container', 'start', rec.Id, this.eventAttributes(rec));
       this.watchExit(rec);
-      await this.runtime.start(rec.Id);
-      await this.store.save(rec);
+      // The record says running while the process starts: both go to disk and the runtime at once.
+      const [started, saved] = await Promise.allSettled([this.runtime.start(rec.Id), this.store.save(rec, { durable: false })]);
+      if (started.status === 'rejected') throw started.reason;
+      if (saved.status === 'rejected') throw saved.reason;
     } catch (err) {
       const message = (err as Error).message;
       this.exitWatches.get(rec.Id)?.();
@@ -285,15 +291,19 @@ export class ContainerService {
         await this.cleanupAfterExit(rec);
         if (!this.shuttingDown && this.shouldRestart(rec)) this.scheduleRestart(rec);
         else if (!this.shuttingDown && rec.HostConfig.AutoRemove) return this.removeLocked(rec);
-        await this.store.save(rec);
+        await this.store.save(rec, { durable: false });
       })
       .catch((err: unknown) => log.error({ err, id }, 'handling a container exit failed'));
   }
 
   private async cleanupAfterExit(rec: ContainerRecord): Promise<void> {
-    await this.runtime.delete(rec.Id, { force: true }).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'runtime delete after exit'));
-    await this.snapshots.unmount(rec.RootfsPath).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'unmount after exit'));
-    await this.networks.disconnect(this.endpointRequest(rec)).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'network disconnect after exit'));
+    // Independent of each other: the process is gone, so its runtime state, its rootfs mount
+    // and its network endpoint go side by side.
+    await Promise.all([
+      this.runtime.delete(rec.Id, { force: true }).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'runtime delete after exit')),
+      this.snapshots.unmount(rec.RootfsPath).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'unmount after exit')),
+      this.networks.disconnect(this.endpointRequest(rec)).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'network disconnect after exit')),
+    ]);
   }
 
   private shouldRestart(rec: ContainerRecord): boolean {
@@ -486,10 +496,12 @@ export class ContainerService {
     this.exitWatches.delete(rec.Id);
     for (const sink of this.pendingAttach.get(rec.Id) ?? []) sink.abort('container removed');
     this.pendingAttach.delete(rec.Id);
+    // The process first (a forced remove kills it): its writable layer goes after it.
     await this.runtime.delete(rec.Id, { force: true });
-    await this.snapshots.unmount(rec.RootfsPath);
-    await this.networks.disconnect(this.endpointRequest(rec));
-    await this.snapshots.removeActive(rec.SnapshotKey);
+    await Promise.all([
+      this.snapshots.unmount(rec.RootfsPath).then(() => this.snapshots.removeActive(rec.SnapshotKey)),
+      this.networks.disconnect(this.endpointRequest(rec)),
+    ]);
     await this.store.remove(rec);
     this.emit('container', 'destroy', rec.Id, this.eventAttributes(rec));
     this.signals.emit(`removed:${rec.Id}`);

@@ -1,9 +1,12 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, invalid, notFound } from '../errors.js';
+import { conflict, errnoCode, invalid, notFound } from '../errors.js';
 import { log } from '../log.js';
-import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
+import { readJsonIfExists, replaceFile, writeJsonAtomic } from '../util/fs.js';
 import type { ContainerRecord } from './types.js';
+
+/** A removed container's folder while its files go (never a container ID: those are hex). */
+const TRASH_PREFIX = '.rm-';
 
 /**
  * The container records: one JSON file per container under `<root>/containers/<id>/`,
@@ -19,6 +22,10 @@ export class ContainerStore {
   async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     for (const id of await readdir(this.dir)) {
+      if (id.startsWith(TRASH_PREFIX)) {
+        await rm(join(this.dir, id), { recursive: true, force: true });
+        continue;
+      }
       try {
         const rec = (await readJsonIfExists(join(this.dir, id, 'container.json'))) as ContainerRecord | undefined;
         if (!rec) {
@@ -80,15 +87,35 @@ export class ContainerStore {
     return this.byName.has(name);
   }
 
-  async save(rec: ContainerRecord): Promise<void> {
+  /**
+   * Write a container's record, atomically. `durable: false` skips the fsyncs: for the run
+   * state a container moves through (running, exited), which only a power loss or kernel crash
+   * could roll back, and those end the container's processes too: the record left one step
+   * behind is then reconciled like any container found stopped at start-up.
+   */
+  async save(rec: ContainerRecord, opts: { durable?: boolean } = {}): Promise<void> {
     this.byId.set(rec.Id, rec);
     this.byName.set(rec.Name, rec.Id);
-    await writeJsonAtomic(join(this.dir, rec.Id, 'container.json'), rec);
+    const path = join(this.dir, rec.Id, 'container.json');
+    if (opts.durable === false) await replaceFile(path, JSON.stringify(rec));
+    else await writeJsonAtomic(path, rec);
   }
 
+  /**
+   * Forget a container and remove its folder. The folder is renamed away at once (its record
+   * is gone with that); its files, the log among them, go in the background, and load()
+   * finishes what a crash interrupts.
+   */
   async remove(rec: ContainerRecord): Promise<void> {
     this.byId.delete(rec.Id);
     this.releaseName(rec.Name, rec.Id);
-    await rm(join(this.dir, rec.Id), { recursive: true, force: true });
+    const trash = join(this.dir, `${TRASH_PREFIX}${rec.Id}`);
+    try {
+      await rename(join(this.dir, rec.Id), trash);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    rm(trash, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, path: trash }, 'removing a container folder'));
   }
 }

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     rm(config.socket, { force: true })
       .catch(() => undefined)
+      .then(() => engine.runtime.drain())
       // With no container attached, the bridges and chains go too (the next start recreates them).
       .then(() => engine.networks.shutdown())
       .catch((err: unknown) => log.warn({ err }, 'network teardown at shutdown'))

@@ -90,15 +90,18 @@ const PATH_DEFAULT = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * failed (kind `invalid` for a missing or non-executable command, bad working directory or
  * mount, as Docker answers 400 there; `internal` otherwise).
  */
-export async function runConmon(o: ConmonOptions): Promise<{ pid: number; conmonPid: number }> {
+export async function runConmon(o: ConmonOptions): Promise<{ pid: number; conmonPid: number; gone: Promise<void> }> {
   const c = launch(o.conmonPath, conmonArgs(o), o.cwd, {});
+  let ok = false;
   try {
     const msg = await c.report(o.id, `${o.runtimePath} create`);
     if (msg.data < 0) throw createError(msg.message ?? `${o.runtimePath} create failed`);
     const conmonPid = Number((await readFile(o.conmonPidFile, 'utf8')).trim());
-    return { pid: msg.data, conmonPid };
+    ok = true;
+    // The monitor holds the sync pipe until it exits: its closing tells us conmon is gone.
+    return { pid: msg.data, conmonPid, gone: c.sync.closed() };
   } finally {
-    c.sync.destroy();
+    if (!ok) c.sync.destroy();
   }
 }
 
@@ -299,6 +302,20 @@ class LineReader {
 
   destroy(): void {
     this.stream.destroy();
+  }
+
+  /**
+   * Settles once the other end has closed the pipe (every process holding it has exited),
+   * reading and dropping whatever else comes. The pipe no longer keeps the event loop alive.
+   */
+  closed(): Promise<void> {
+    const stream = this.stream as Readable & { unref?: () => void };
+    stream.unref?.();
+    return new Promise((resolve) => {
+      if (stream.destroyed || stream.readableEnded) resolve();
+      stream.once('close', () => resolve());
+      stream.once('end', () => stream.destroy());
+    });
   }
 
   private deliver(): void {

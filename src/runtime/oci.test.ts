@@ -100,6 +100,7 @@ after(async () => {
       console.error(`clean-up of ${id}:`, err);
     }
   }
+  await rt.drain();
   // runc removes each container's cgroup, not the parent made for this test.
   const root = '/sys/fs/cgroup';
   for (const c of readdirSync(root)) {
@@ -147,8 +148,9 @@ describe('OciRuntime with runc', () => {
     await assert.rejects(rt.attach(id), (e: Error) => isKind(e, 'conflict'));
     await assert.rejects(rt.resize(id, 10, 10), (e: Error) => isKind(e, 'conflict'));
     await rt.delete(id);
+    await rt.delete(id); // idempotent, also while its files go
+    await rt.drain();
     assert.equal(existsSync(rt.containerDir(id)), false);
-    await rt.delete(id); // idempotent
   });
 
   test('stdin piped to cat comes back and its end ends cat', async () => {
@@ -260,6 +262,7 @@ describe('OciRuntime with runc', () => {
     assert.equal(stats.pids.current, 1);
     assert.ok((stats.memory.usage ?? 0) > 0);
     await rt.delete(id, { force: true });
+    await rt.drain();
     assert.equal(existsSync(mem), false);
   });
 
@@ -309,6 +312,8 @@ describe('OciRuntime with runc', () => {
     assert.equal((await rt.state(id)).status, 'running');
     await assert.rejects(rt.delete(id), (e: Error) => isKind(e, 'conflict'));
     await rt.delete(id, { force: true });
+    await assert.rejects(rt.state(id), (e: Error) => isKind(e, 'notFound'));
+    await rt.drain();
     assert.equal(existsSync(rt.containerDir(id)), false);
     await assert.rejects(rt.state(id), (e: Error) => isKind(e, 'notFound'));
   });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, watch, type FSWatcher } from 'node:fs';
+import { constants, existsSync, openSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { Socket } from 'node:net';
 import { access, mkdir, open, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
@@ -20,6 +21,7 @@ import type {
 } from './runtime.js';
 import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
+import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 
 export interface OciRuntimeOptions {
   /** Runtime state root (`/run/pier`): containers live under `<execRoot>/containers/<id>/`. */
@@ -80,6 +82,12 @@ export class OciRuntime implements ContainerRuntime {
   private readonly host: HostInfo;
   private readonly seccomp: boolean;
   private readonly conmonLogLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Settles when the conmon of a container this daemon started has exited (its sync pipe closed). */
+  private readonly conmonGone = new Map<string, Promise<void>>();
+  /** Keeps runc's first write to cgroup.procs from waiting for an RCU grace period. */
+  private readonly warmer: MigrationWarmer;
+  /** Exited containers whose runtime state is being removed in the background. */
+  private readonly reaping = new Map<string, Promise<void>>();
 
   constructor(opts: OciRuntimeOptions) {
     this.execRoot = opts.execRoot;
@@ -89,6 +97,7 @@ export class OciRuntime implements ContainerRuntime {
     this.initPath = opts.initPath ?? TINI;
     this.layout = detectCgroupLayout(opts.cgroupRoot ?? DEFAULT_CGROUP_ROOT);
     this.host = readHostInfo(this.layout);
+    this.warmer = daemonMigrationWarmer(this.layout);
     this.seccomp = opts.seccomp ?? true;
     this.conmonLogLevel = conmonLogLevel(opts.logLevel ?? log.level);
 
@@ -136,6 +145,7 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async create(spec: ContainerSpec, logPath: string): Promise<CreatedContainer> {
+    await this.reaping.get(spec.id);
     const p = this.paths(spec.id);
     if (existsSync(p.dir)) await this.delete(spec.id);
     const [user] = await Promise.all([
@@ -153,7 +163,8 @@ export class OciRuntime implements ContainerRuntime {
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
     // bundle no one uses, replaced by the next create.
     await writeFile(p.config, serializeOciConfig(config));
-    return runConmon({
+    const warm = this.warmer.hold();
+    const created = await runConmon({
       conmonPath: this.conmonPath,
       runtimePath: this.path,
       runtimeArgs: this.globalArgs(),
@@ -169,7 +180,12 @@ export class OciRuntime implements ContainerRuntime {
       leaveStdinOpen: !spec.stdinOnce,
       tty: spec.tty,
       cwd: p.dir,
+    }).finally(warm);
+    const gone = created.gone.then(() => {
+      if (this.conmonGone.get(spec.id) === gone) this.conmonGone.delete(spec.id);
     });
+    this.conmonGone.set(spec.id, gone);
+    return { pid: created.pid, conmonPid: created.conmonPid };
   }
 
   attach(id: string): Promise<AttachStreams> {
@@ -195,34 +211,32 @@ export class OciRuntime implements ContainerRuntime {
    * Start a created runc container without spawning runc: what `runc start` does is read the
    * byte that the container's init writes into `exec.fifo` (which lets it exec the process) and
    * remove the fifo (runc then reports it running). This takes about 10 ms off every run. The
-   * fifo is opened non-blocking and polled, so an init that died never holds a thread; false
-   * (the caller runs `runc start`) when the fifo is not there or no byte comes.
+   * fifo is opened non-blocking and read as a pipe handle of the event loop, so the byte is
+   * taken the moment it comes and an init that died never holds a thread; false (the caller
+   * runs `runc start`) when the fifo is not there or no byte comes within 2 s.
    */
   private async startThroughFifo(id: string): Promise<boolean> {
     const fifo = join(this.runtimeRoot, id, 'exec.fifo');
-    let fh;
+    let fd: number;
     try {
-      fh = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return false;
     }
-    try {
-      const buf = Buffer.alloc(16);
-      for (let attempt = 0; attempt < 2000; attempt++) {
-        try {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-          if (bytesRead > 0) break;
-        } catch (err) {
-          if (errnoCode(err) !== 'EAGAIN') return false;
-        }
-        if (attempt === 1999) return false;
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    } finally {
-      await fh.close();
-    }
-    await rm(fifo, { force: true });
-    return true;
+    const got = await new Promise<boolean>((resolve) => {
+      const pipe = new Socket({ fd, readable: true, writable: false });
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        pipe.destroy();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), 2000);
+      pipe.once('data', () => done(true));
+      pipe.once('end', () => done(false));
+      pipe.once('error', () => done(false));
+    });
+    if (got) rmSync(fifo, { force: true });
+    return got;
   }
 
   async kill(id: string, signal: string | number): Promise<void> {
@@ -243,6 +257,7 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async state(id: string): Promise<RuntimeState> {
+    if (this.reaping.has(id)) throw notFound(`no such container in ${this.name}: ${id}`);
     const p = this.paths(id);
     if (existsSync(p.exitFile)) return { status: 'stopped', pid: 0 };
     const r = await this.run(['state', id]);
@@ -368,6 +383,7 @@ export class OciRuntime implements ContainerRuntime {
     await writeFile(join(dir, 'process.json'), serializeOciConfig(execProcess));
     let streams: AttachStreams | undefined;
     let handle;
+    const warm = this.warmer.hold();
     try {
       handle = await runConmonExec({
         conmonPath: this.conmonPath,
@@ -388,7 +404,7 @@ export class OciRuntime implements ContainerRuntime {
               streams = openAttach(join(dir, 'attach'));
             }
           : undefined,
-      });
+      }).finally(warm);
     } catch (err) {
       streams?.close();
       await rm(dir, { recursive: true, force: true });
@@ -420,8 +436,24 @@ export class OciRuntime implements ContainerRuntime {
     const force = opts.force ?? false;
     // The folder is made before the runtime's create and removed after its delete: without
     // it the runtime has no such container (and pierd's start-time delete costs no spawn).
-    if (!existsSync(p.dir)) return;
+    if (this.reaping.has(id) || !existsSync(p.dir)) return;
     if (force && !existsSync(p.exitFile)) await this.killAndWait(id);
+    if (!existsSync(p.exitFile)) return this.remove(id, force);
+    // Exited: nothing of it runs any more. Its cgroups, runtime state and bundle go in the
+    // background, off the path of every `run --rm`; a create of the same ID waits for them.
+    const reap = this.remove(id, force)
+      .catch((err: unknown) => log.warn({ err, container: id }, 'removing the runtime state of an exited container'))
+      .finally(() => this.reaping.delete(id));
+    this.reaping.set(id, reap);
+  }
+
+  /** Settles when the runtime state of every deleted container is gone (at shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all(this.reaping.values());
+  }
+
+  private async remove(id: string, force: boolean): Promise<void> {
+    const p = this.paths(id);
     if (!(existsSync(p.exitFile) && (await this.deleteExited(id)))) {
       const r = await this.run(force ? ['delete', '--force', id] : ['delete', id]);
       if (r.code !== 0) {
@@ -536,8 +568,19 @@ export class OciRuntime implements ContainerRuntime {
     }
   }
 
-  /** conmon writes its last files after the exit file: wait (bounded) until it is gone. */
+  /**
+   * conmon writes its last files after the exit file: wait (bounded) until it is gone. The
+   * close of its sync pipe says so for every conmon this daemon started; one started before
+   * (pierd restarted since) is looked for in /proc.
+   */
   private async waitConmonGone(id: string): Promise<void> {
+    const gone = this.conmonGone.get(id);
+    if (gone) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([gone.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 5000)))]);
+      clearTimeout(timer);
+      if (!late) return;
+    }
     const deadline = Date.now() + 5000;
     while (await this.conmonAlive(id)) {
       if (Date.now() > deadline) {

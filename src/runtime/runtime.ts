@@ -191,9 +191,13 @@ export interface ContainerRuntime {
   resize(id: string, height: number, width: number): Promise<void>;
   /**
    * Delete the runtime's container and the bundle (force: SIGKILL it first and wait for its
-   * exit). Idempotent. Without force, a running container is a `conflict`.
+   * exit). Idempotent. Without force, a running container is a `conflict`. Once it resolves
+   * the container is no longer the runtime's to run; the files and cgroups of one that had
+   * exited may still be going (a create of the same ID waits for them; `drain` too).
    */
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** Settles when what `delete` left to finish in the background is done (daemon shutdown). */
+  drain(): Promise<void>;
   /**
    * The container's counters from its cgroup (`docker stats`); fields are undefined once the
    * cgroup is gone.
