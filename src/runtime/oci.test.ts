@@ -266,17 +266,28 @@ describe('OciRuntime with runc', () => {
     assert.equal(existsSync(mem), false);
   });
 
-  test('a TTY gets the size set through the control fifo; output arrives on stdout', async () => {
+  test('a TTY starts with the size of the spec and takes a resize through the control fifo; output arrives on stdout', async () => {
     const id = newId();
-    await rt.create(spec(id, ['sh', '-c', 'stty size; echo to-err >&2'], { tty: true }), logPath(id));
-    await rt.resize(id, 33, 101);
+    // The second size is printed once it differs from the first (for at most 5 s).
+    const script = 'stty size; i=0; while [ "$(stty size)" = "20 60" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; stty size; echo to-err >&2';
+    await rt.create(spec(id, ['sh', '-c', script], { tty: true, consoleSize: { height: 20, width: 60 } }), logPath(id));
     const streams = await rt.attach(id);
     const out = collect(streams.stdout);
     const err = collect(streams.stderr);
+    // Resized once the first size is out.
+    let seen = '';
+    const firstSize = new Promise<void>((resolve) => {
+      streams.stdout.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('\n')) resolve();
+      });
+    });
     await rt.start(id);
+    await firstSize;
+    await rt.resize(id, 33, 101);
     const exit = await waitExit(rt, id);
     assert.equal(exit.exitCode, 0);
-    assert.equal(await out, '33 101\r\nto-err\r\n');
+    assert.equal(await out, '20 60\r\n33 101\r\nto-err\r\n');
     assert.equal(await err, '');
   });
 
