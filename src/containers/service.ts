@@ -593,6 +593,7 @@ export class ContainerService {
         log.error({ err, id: rec.Id }, 'reconcile failed');
       }
     }
+    await this.runtime.removeLeftovers(new Set(this.store.all().map((r) => r.Id))).catch((err: unknown) => log.warn({ err }, 'removing leftover runtime state'));
   }
 
   private async reconcileOne(rec: ContainerRecord): Promise<void> {

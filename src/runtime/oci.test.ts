@@ -312,6 +312,23 @@ describe('OciRuntime with runc', () => {
     assert.equal((await waitExit(rt, withInit)).exitCode, 143);
   });
 
+  test('removeLeftovers deletes exited containers without a record and leaves running ones', async () => {
+    const exited = newId();
+    await run(spec(exited, ['true']));
+    const running = newId();
+    await rt.create(spec(running, ['sleep', '60']), logPath(running));
+    await rt.start(running);
+    const kept = newId();
+    await run(spec(kept, ['true']));
+    await rt.removeLeftovers(new Set([kept]));
+    await rt.drain();
+    assert.equal(existsSync(rt.containerDir(exited)), false);
+    assert.equal((await rt.state(running)).status, 'running');
+    assert.equal((await rt.state(kept)).status, 'stopped');
+    await rt.delete(running, { force: true });
+    await rt.delete(kept);
+  });
+
   test('pause and resume', async () => {
     const id = newId();
     await rt.create(spec(id, ['sleep', '60']), logPath(id));

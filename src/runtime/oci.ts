@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync, openSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { Socket } from 'node:net';
-import { access, mkdir, open, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
@@ -445,6 +445,14 @@ export class OciRuntime implements ContainerRuntime {
       .catch((err: unknown) => log.warn({ err, container: id }, 'removing the runtime state of an exited container'))
       .finally(() => this.reaping.delete(id));
     this.reaping.set(id, reap);
+  }
+
+  async removeLeftovers(keep: ReadonlySet<string>): Promise<void> {
+    for (const id of await readdir(join(this.execRoot, 'containers'))) {
+      if (keep.has(id) || !existsSync(this.paths(id).exitFile)) continue;
+      log.info({ container: id }, 'removing what is left of a deleted container');
+      await this.delete(id, { force: true }).catch((err: unknown) => log.warn({ err, container: id }, 'removing a leftover container'));
+    }
   }
 
   /** Settles when the runtime state of every deleted container is gone (at shutdown). */

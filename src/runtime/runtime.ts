@@ -199,6 +199,11 @@ export interface ContainerRuntime {
   /** Settles when what `delete` left to finish in the background is done (daemon shutdown). */
   drain(): Promise<void>;
   /**
+   * Delete every exited container of the runtime whose ID is not in `keep`: what a removal
+   * left when the daemon died before its background cleanup ended. Running ones stay.
+   */
+  removeLeftovers(keep: ReadonlySet<string>): Promise<void>;
+  /**
    * The container's counters from its cgroup (`docker stats`); fields are undefined once the
    * cgroup is gone.
    */
