@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { errnoCode, invalid, notFound } from '../errors.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { replaceFile } from '../util/fs.js';
 import type { Endpoint, EndpointRequest, NetworkService, NetworkSettings } from './networks.js';
 
@@ -19,9 +18,9 @@ export class LocalNetworks implements NetworkService {
     const resolvPath = join(req.containerDir, 'resolv.conf');
     const hostnamePath = join(req.containerDir, 'hostname');
     const hostname = mode === 'host' ? hostHostname() : req.hostname;
-    await replaceFile(hostnamePath, `${hostname}\n`);
-    await replaceFile(hostsPath, await this.hostsFile(mode, hostname, req));
-    await replaceFile(resolvPath, await this.resolvConf(req, mode === 'host'));
+    const hosts = this.hostsFile(mode, hostname, req);
+    const resolv = this.resolvConf(req, mode === 'host');
+    await Promise.all([replaceFile(hostnamePath, `${hostname}\n`), replaceFile(hostsPath, hosts), replaceFile(resolvPath, resolv)]);
     return this.endpoint(req);
   }
 
@@ -77,10 +76,10 @@ export class LocalNetworks implements NetworkService {
     };
   }
 
-  private async hostsFile(mode: string, hostname: string, req: EndpointRequest): Promise<string> {
+  private hostsFile(mode: string, hostname: string, req: EndpointRequest): string {
     if (mode === 'host') {
       try {
-        return await readFile('/etc/hosts', 'utf8');
+        return readFileSync('/etc/hosts', 'utf8');
       } catch {
         // fall through to a standard file
       }
@@ -104,10 +103,10 @@ export class LocalNetworks implements NetworkService {
     return `${lines.join('\n')}\n`;
   }
 
-  private async resolvConf(req: EndpointRequest, hostNamespace: boolean): Promise<string> {
+  private resolvConf(req: EndpointRequest, hostNamespace: boolean): string {
     let base = '';
     try {
-      base = await readFile(this.hostResolvConf, 'utf8');
+      base = readFileSync(this.hostResolvConf, 'utf8');
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }

@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 
@@ -201,9 +200,10 @@ function readOptional(path: string): string | undefined {
   }
 }
 
+/** A cgroup file (small, in memory): read without the thread pool, whose round trips cost more. */
 async function readAsync(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await Promise.resolve(readFileSync(path, 'utf8'));
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENODEV' || code === 'EOPNOTSUPP') return undefined;

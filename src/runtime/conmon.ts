@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { EngineError, errnoCode, internal, invalid } from '../errors.js';
 
@@ -96,7 +97,7 @@ export async function runConmon(o: ConmonOptions): Promise<{ pid: number; conmon
   try {
     const msg = await c.report(o.id, `${o.runtimePath} create`);
     if (msg.data < 0) throw createError(msg.message ?? `${o.runtimePath} create failed`);
-    const conmonPid = Number((await readFile(o.conmonPidFile, 'utf8')).trim());
+    const conmonPid = Number(readFileSync(o.conmonPidFile, 'utf8').trim());
     ok = true;
     // The monitor holds the sync pipe until it exits: its closing tells us conmon is gone.
     return { pid: msg.data, conmonPid, gone: c.sync.closed() };

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, openSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { Socket } from 'node:net';
 import { access, mkdir, open, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -150,7 +150,7 @@ export class OciRuntime implements ContainerRuntime {
     if (existsSync(p.dir)) await this.delete(spec.id);
     const [user] = await Promise.all([
       resolveUser(spec.rootfs, spec.user, spec.groupAdd),
-      mkdir(p.bundle, { recursive: true }).then(() => Promise.all([mkdir(p.exitDir), mkdir(p.persistDir)])),
+      mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
     ]);
     const { config, warnings } = buildOciConfig(spec, {
       user,
@@ -162,7 +162,7 @@ export class OciRuntime implements ContainerRuntime {
     for (const w of warnings) log.warn({ container: spec.id }, w);
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
     // bundle no one uses, replaced by the next create.
-    await writeFile(p.config, serializeOciConfig(config));
+    writeFileSync(p.config, serializeOciConfig(config));
     const warm = this.warmer.hold();
     const created = await runConmon({
       conmonPath: this.conmonPath,
@@ -282,17 +282,17 @@ export class OciRuntime implements ContainerRuntime {
     const p = this.paths(id);
     let text: string;
     let finishedAt: Date;
+    // A few bytes conmon wrote: read without the thread pool (this is on the path of every exit).
+    let fd: number | undefined;
     try {
-      const fh = await open(p.exitFile, 'r');
-      try {
-        text = await fh.readFile('utf8');
-        finishedAt = (await fh.stat()).mtime;
-      } finally {
-        await fh.close();
-      }
+      fd = openSync(p.exitFile, 'r');
+      text = readFileSync(fd, 'utf8');
+      finishedAt = fstatSync(fd).mtime;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
     const exitCode = Number.parseInt(text.trim(), 10);
     if (Number.isNaN(exitCode)) throw internal(`exit file of ${id} holds ${JSON.stringify(text)}`);
@@ -485,7 +485,7 @@ export class OciRuntime implements ContainerRuntime {
     const stateDir = join(this.runtimeRoot, id);
     let state: { cgroup_paths?: Record<string, string> };
     try {
-      state = JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')) as typeof state;
+      state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as typeof state;
     } catch (err) {
       return errnoCode(err) === 'ENOENT' && !existsSync(stateDir);
     }
@@ -539,7 +539,7 @@ export class OciRuntime implements ContainerRuntime {
       const err = this.commandError(id, 'kill', r.stderr);
       if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;
     }
-    if (!(await this.conmonAlive(id))) return;
+    if (!(this.conmonAlive(id))) return;
     await new Promise<void>((resolve) => {
       const timeout = setTimeout(() => {
         cancel();
@@ -553,9 +553,9 @@ export class OciRuntime implements ContainerRuntime {
     });
   }
 
-  private async conmonPid(id: string): Promise<number | undefined> {
+  private conmonPid(id: string): number | undefined {
     try {
-      const n = Number((await readFile(this.paths(id).conmonPidFile, 'utf8')).trim());
+      const n = Number(readFileSync(this.paths(id).conmonPidFile, 'utf8').trim());
       return Number.isInteger(n) && n > 0 ? n : undefined;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return undefined;
@@ -563,12 +563,12 @@ export class OciRuntime implements ContainerRuntime {
     }
   }
 
-  private async conmonAlive(id: string): Promise<boolean> {
-    const pid = await this.conmonPid(id);
+  private conmonAlive(id: string): boolean {
+    const pid = this.conmonPid(id);
     if (pid === undefined) return false;
     try {
       // A live conmon for this container has its bundle on its command line.
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmdline.includes(this.paths(id).bundle);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ESRCH') return false;
@@ -590,7 +590,7 @@ export class OciRuntime implements ContainerRuntime {
       if (!late) return;
     }
     const deadline = Date.now() + 5000;
-    while (await this.conmonAlive(id)) {
+    while (this.conmonAlive(id)) {
       if (Date.now() > deadline) {
         log.warn({ container: id }, 'conmon still running after delete');
         return;

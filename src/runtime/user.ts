@@ -1,4 +1,4 @@
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, invalid } from '../errors.js';
 
@@ -126,18 +126,22 @@ export function resolveExecUser(
   return user;
 }
 
-/** Read /etc/passwd and /etc/group inside `rootfs` (symlinks resolved within it) and resolve. */
-export async function resolveUser(rootfs: string, userSpec: string, groupAdd: string[]): Promise<ExecUser> {
-  const [passwd, group] = await Promise.all([
-    readInRoot(rootfs, '/etc/passwd'),
-    readInRoot(rootfs, '/etc/group'),
-  ]);
-  return resolveExecUser(userSpec, groupAdd, passwd, group);
+/**
+ * Read /etc/passwd and /etc/group inside `rootfs` (symlinks resolved within it) and resolve.
+ * The files are small and local: read synchronously, which costs a few microseconds where
+ * node's thread pool costs a few hundred (this is on the path of every container start).
+ */
+export function resolveUser(rootfs: string, userSpec: string, groupAdd: string[]): Promise<ExecUser> {
+  try {
+    return Promise.resolve(resolveExecUser(userSpec, groupAdd, readInRoot(rootfs, '/etc/passwd'), readInRoot(rootfs, '/etc/group')));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
-async function readInRoot(root: string, path: string): Promise<string | undefined> {
+function readInRoot(root: string, path: string): string | undefined {
   try {
-    return await readFile(await resolveInRoot(root, path), 'utf8');
+    return readFileSync(resolveInRootSync(root, path), 'utf8');
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
@@ -150,7 +154,16 @@ async function readInRoot(root: string, path: string): Promise<string | undefine
  * absolute link target or `..` never leaves `root` (as moby's FollowSymlinkInScope). Missing
  * components are kept as they are.
  */
-export async function resolveInRoot(root: string, path: string): Promise<string> {
+export function resolveInRoot(root: string, path: string): Promise<string> {
+  try {
+    return Promise.resolve(resolveInRootSync(root, path));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/** resolveInRoot without the thread pool (a few lstat calls). */
+export function resolveInRootSync(root: string, path: string): string {
   const rest = path.split('/').filter((c) => c !== '' && c !== '.');
   const done: string[] = [];
   let links = 0;
@@ -163,7 +176,7 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
     const host = join(root, ...done, c);
     let isLink = false;
     try {
-      isLink = (await lstat(host)).isSymbolicLink();
+      isLink = lstatSync(host).isSymbolicLink();
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') throw err;
     }
@@ -172,7 +185,7 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
       continue;
     }
     if (++links > 255) throw Object.assign(new Error(`too many links resolving ${path}`), { code: 'ELOOP' });
-    const target = await readlink(host);
+    const target = readlinkSync(host);
     if (target.startsWith('/')) done.length = 0;
     rest.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
   }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lchown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, open, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { lstatSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { conflict, errnoCode, internal, invalid, isKind, notFound } from '../errors.js';
@@ -54,10 +55,10 @@ export class OverlaySnapshotter implements Snapshotter {
       if (expectedDiffId !== undefined) chainHex(expectedDiffId, 'DiffID');
       if (parent !== null) chainHex(parent, 'chain ID');
       if (parentReady === undefined) {
-        const now = parent === null ? [] : (await this.chain(parent)).map((id) => this.fsDir(id));
+        const now = parent === null ? [] : this.chain(parent).map((id) => this.fsDir(id));
         lowers = Promise.resolve(now);
       } else {
-        lowers = parentReady.then(async () => (parent === null ? [] : (await this.chain(parent)).map((id) => this.fsDir(id))));
+        lowers = parentReady.then(() => (parent === null ? [] : this.chain(parent).map((id) => this.fsDir(id))));
         // A parent that fails stops this layer at once (its stream fails with the reason).
         lowers.catch((err: unknown) => {
           if (!tar.destroyed) tar.destroy(err instanceof Error ? err : new Error(String(err)));
@@ -74,7 +75,7 @@ export class OverlaySnapshotter implements Snapshotter {
         const diffId = await hashStream(tar);
         await lowers;
         if (diffId !== expectedDiffId) throw invalid(`layer ${expectedDiffId}: DiffID mismatch: the tar hashes to ${diffId}`);
-        const meta = await this.meta(chainId);
+        const meta = this.meta(chainId);
         return { diffId, chainId, size: meta.size };
       }
     }
@@ -125,17 +126,17 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   async usage(chainId: string): Promise<number> {
-    await this.meta(chainId);
+    this.meta(chainId);
     return diskUsage(this.fsDir(chainId));
   }
 
   /** `conflict` while another snapshot is built on it (a child layer or a writable layer). */
   async remove(chainId: string): Promise<void> {
-    await this.meta(chainId);
+    this.meta(chainId);
     const child = (await this.list()).find((s) => s.parent === chainId);
     if (child) throw conflict(`snapshot ${chainId} is the parent of snapshot ${child.chainId}`);
     for (const key of await this.activeKeys()) {
-      const m = await this.activeMeta(key);
+      const m = this.activeMeta(key);
       if (m.lowers.includes(chainId)) throw conflict(`snapshot ${chainId} is used by writable layer ${key}`);
     }
     const trash = await this.makeTemp('rm');
@@ -151,7 +152,7 @@ export class OverlaySnapshotter implements Snapshotter {
     for (const name of await readdirOrEmpty(this.dir)) {
       if (!HEX_RE.test(name)) continue;
       try {
-        const m = await this.meta(`sha256:${name}`);
+        const m = this.meta(`sha256:${name}`);
         out.push({ chainId: m.chainId, parent: m.parent });
       } catch (err) {
         if (!isKind(err, 'notFound')) throw err; // removed meanwhile
@@ -164,23 +165,28 @@ export class OverlaySnapshotter implements Snapshotter {
 
   async prepare(key: string, parent: string | null): Promise<OverlayMount> {
     checkKey(key);
-    const lowers = parent === null ? [] : await this.chain(parent);
+    const lowers = parent === null ? [] : this.chain(parent);
     const work = await this.makeTemp('prepare');
     let placed = false;
     try {
-      await mkdir(`${work}/upper`);
-      await mkdir(`${work}/work`);
-      if (lowers.length > 0) {
-        // The merged root shows the upper dir's own mode and owner: take the image's.
-        const st = await lstat(this.fsDir(lowers[0]!));
-        await lchown(`${work}/upper`, st.uid, st.gid);
-        await chmod(`${work}/upper`, st.mode & 0o7777);
-      } else {
-        await chmod(`${work}/upper`, 0o755);
-      }
+      const upper = `${work}/upper`;
       const meta: ActiveMeta = { key, parent, lowers };
-      await writeSynced(`${work}/meta.json`, JSON.stringify(meta));
-      await mkdir(this.activeRoot, { recursive: true });
+      // The layer's folders and its record are made side by side (this is on every create's path).
+      await Promise.all([
+        mkdir(upper).then(async () => {
+          if (lowers.length > 0) {
+            // The merged root shows the upper dir's own mode and owner: take the image's.
+            const st = lstatSync(this.fsDir(lowers[0]!));
+            await lchown(upper, st.uid, st.gid);
+            await chmod(upper, st.mode & 0o7777);
+          } else {
+            await chmod(upper, 0o755);
+          }
+        }),
+        mkdir(`${work}/work`),
+        writeSynced(`${work}/meta.json`, JSON.stringify(meta)),
+        mkdir(this.activeRoot, { recursive: true }),
+      ]);
       try {
         await rename(work, this.activeDir(key));
         placed = true;
@@ -196,13 +202,16 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.overlayOf(key, lowers);
   }
 
-  async mounts(key: string): Promise<OverlayMount> {
-    const m = await this.activeMeta(key);
-    return this.overlayOf(key, m.lowers);
+  mounts(key: string): Promise<OverlayMount> {
+    try {
+      return Promise.resolve(this.overlayOf(key, this.activeMeta(key).lowers));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   async mount(key: string, target: string): Promise<void> {
-    const m = await this.activeMeta(key);
+    const m = this.activeMeta(key);
     const dirs = this.overlayOf(key, m.lowers);
     if (dirs.lowerDirs.length === 0) {
       await bindMount(dirs.upperDir, target);
@@ -228,10 +237,10 @@ export class OverlaySnapshotter implements Snapshotter {
   diff(key: string): Readable {
     checkKey(key);
     const upper = `${this.activeDir(key)}/upper`;
-    const meta = (): Promise<ActiveMeta> => this.activeMeta(key);
+    const meta = (): ActiveMeta => this.activeMeta(key);
     return Readable.from(
       (async function* () {
-        await meta();
+        meta();
         yield* diffBlocks(upper);
       })(),
       { objectMode: false },
@@ -239,7 +248,7 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   async changes(key: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>> {
-    const m = await this.activeMeta(key);
+    const m = this.activeMeta(key);
     return changes(
       `${this.activeDir(key)}/upper`,
       m.lowers.map((id) => this.fsDir(id)),
@@ -247,15 +256,15 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   async activeUsage(key: string): Promise<number> {
-    await this.activeMeta(key);
+    this.activeMeta(key);
     return diskUsage(`${this.activeDir(key)}/upper`);
   }
 
   /** `conflict` while the layer is mounted as an overlay (unmount it first). */
   async removeActive(key: string): Promise<void> {
-    await this.activeMeta(key);
+    this.activeMeta(key);
     const upper = `${this.activeDir(key)}/upper`;
-    const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
     if (mountinfo.includes(`upperdir=${upper},`)) throw conflict(`writable layer ${key} is mounted`);
     const trash = await this.makeTemp('rm');
     await rename(this.activeDir(key), `${trash}/a`);
@@ -303,17 +312,23 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   private async makeTemp(what: string): Promise<string> {
-    await mkdir(this.tmpDir, { recursive: true });
     const p = `${this.tmpDir}/${what}-${randomBytes(8).toString('hex')}`;
-    await mkdir(p, 0o700);
+    try {
+      await mkdir(p, 0o700);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      await mkdir(this.tmpDir, { recursive: true });
+      await mkdir(p, 0o700);
+    }
     return p;
   }
 
-  private async meta(chainId: string): Promise<SnapshotMeta> {
+  /** Read synchronously: a small local file, on the path of every container create and start. */
+  private meta(chainId: string): SnapshotMeta {
     const path = `${this.snapDir(chainId)}/meta.json`;
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') throw notFound(`snapshot ${chainId} not found`, err);
       throw err;
@@ -323,11 +338,12 @@ export class OverlaySnapshotter implements Snapshotter {
     return parsed.data;
   }
 
-  private async activeMeta(key: string): Promise<ActiveMeta> {
+  /** Read synchronously, as meta(). */
+  private activeMeta(key: string): ActiveMeta {
     const path = `${this.activeDir(key)}/meta.json`;
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') throw notFound(`writable layer ${key} not found`, err);
       throw err;
@@ -338,13 +354,13 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   /** The chain IDs of `chainId` and its ancestors, top-most first; notFound when one is missing. */
-  private async chain(chainId: string): Promise<string[]> {
+  private chain(chainId: string): string[] {
     const out: string[] = [];
     let id: string | null = chainId;
     while (id !== null) {
       if (out.length > 1000) throw internal(`snapshot ${chainId}: parent chain loops`);
       out.push(id);
-      id = (await this.meta(id)).parent;
+      id = this.meta(id).parent;
     }
     return out;
   }
