@@ -2,7 +2,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict, errnoCode, invalid, notFound } from '../errors.js';
 import { log } from '../log.js';
-import { readJsonIfExists, replaceFile, writeJsonAtomic } from '../util/fs.js';
+import { readJsonIfExists, replaceFileSync, writeJsonAtomic } from '../util/fs.js';
 import type { ContainerRecord } from './types.js';
 
 /** A removed container's folder while its files go (never a container ID: those are hex). */
@@ -88,16 +88,17 @@ export class ContainerStore {
   }
 
   /**
-   * Write a container's record, atomically. `durable: false` skips the fsyncs: for the run
-   * state a container moves through (running, exited), which only a power loss or kernel crash
-   * could roll back, and those end the container's processes too: the record left one step
-   * behind is then reconciled like any container found stopped at start-up.
+   * Write a container's record, atomically. `durable: false` skips the fsyncs, and the thread
+   * pool (the small write is synchronous): for the run state a container moves through
+   * (running, exited), which only a power loss or kernel crash could roll back, and those end
+   * the container's processes too: the record left one step behind is then reconciled like
+   * any container found stopped at start-up.
    */
   async save(rec: ContainerRecord, opts: { durable?: boolean } = {}): Promise<void> {
     this.byId.set(rec.Id, rec);
     this.byName.set(rec.Name, rec.Id);
     const path = join(this.dir, rec.Id, 'container.json');
-    if (opts.durable === false) await replaceFile(path, JSON.stringify(rec));
+    if (opts.durable === false) replaceFileSync(path, JSON.stringify(rec));
     else await writeJsonAtomic(path, rec);
   }
 

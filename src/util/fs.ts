@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode } from '../errors.js';
@@ -39,6 +40,21 @@ export async function replaceFile(path: string, data: string | Uint8Array, mode 
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * replaceFile without the thread pool: for a small file on the path of every container start
+ * and exit, where the pool's round trips cost more than the writes themselves.
+ */
+export function replaceFileSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  writeFileSync(tmp, data, { mode });
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
     throw err;
   }
 }
