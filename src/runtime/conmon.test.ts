@@ -35,6 +35,7 @@ test('conmon arguments in podman style; the runtime root goes through --runtime-
   assert.equal(value('-l'), `k8s-file:${OPTS.logPath}`);
   assert.equal(value('--conmon-pidfile'), OPTS.conmonPidFile);
   assert.ok(args.includes('--full-attach'));
+  assert.ok(args.includes('--no-sync-log'));
   assert.deepEqual(args.slice(-4), ['--runtime-arg', '--root=/run/pier/runtime-root', '--runtime-arg', '--log-format=json']);
   for (const f of ['-i', '-t', '--leave-stdin-open']) assert.ok(!args.includes(f), f);
 });
