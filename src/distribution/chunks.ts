@@ -1,4 +1,5 @@
-import { Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
+import { writable } from '../util/streams.js';
 
 /**
  * Chunks handed on at once by the download (the socket reads about 64 KiB at a time): each
@@ -34,4 +35,42 @@ export function coalesce(bytes: number): Transform {
       cb(null, size > 0 ? Buffer.concat(pending, size) : undefined);
     },
   });
+}
+
+/**
+ * Split a download between two consumers, one after the other: each chunk of `source` goes to
+ * `first` (an iterable, for the content store), then, once `first` asks for the next chunk
+ * (so it is done with this one), to `second`. Nobody touches a chunk after `second` got it, so
+ * its reader may take the chunk's memory over (hand it to a worker thread) without a copy.
+ *
+ * `source` is read only as fast as both take it (`second` holds at most its high-water mark).
+ * An error of `source` fails `first`'s iteration and destroys `second` with it; `first`
+ * stopping early destroys `second`; `second` destroyed before its end destroys `source`, so
+ * `first` fails. `first` may be iterated once.
+ */
+export function oneAfterTheOther(source: Readable, secondHighWaterMark = READ_AHEAD_BYTES): { first: AsyncIterable<Buffer>; second: PassThrough } {
+  const second = new PassThrough({ highWaterMark: secondHighWaterMark });
+  // At once, not only while `first` is iterated: an error before that is handled too.
+  source.on('error', (err) => second.destroy(err));
+  second.on('close', () => {
+    if (!second.writableFinished && !source.destroyed) source.destroy(new Error('stream consumer stopped early'));
+  });
+  async function* first(): AsyncGenerator<Buffer> {
+    let finished = false;
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        yield chunk;
+        if (second.destroyed) throw second.errored ?? new Error('stream consumer stopped early');
+        if (!second.write(chunk)) await writable(second);
+      }
+      finished = true;
+      second.end();
+    } catch (err) {
+      second.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    } finally {
+      if (!finished && !second.destroyed) second.destroy(new Error('stream consumer stopped early'));
+    }
+  }
+  return { first: first(), second };
 }

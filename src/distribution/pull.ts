@@ -3,7 +3,6 @@ import type { Readable } from 'node:stream';
 import type { Descriptor } from '../content/content.js';
 import { errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
-import { tee } from '../images/streams.js';
 import {
   hostPlatform,
   IndexSchema,
@@ -20,7 +19,7 @@ import { chainIds } from '../snapshots/chain.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
-import { coalesce, COALESCE_BYTES } from './chunks.js';
+import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
 import { uncompressed } from './decompress.js';
 import { unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressMeter, shortDigest, type ProgressSink } from './progress.js';
@@ -254,8 +253,8 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
         newChains.push(chains[i]!);
       };
       /** The layer blob (compressed or not) unpacked on a worker thread, or here. */
-      const applyBlob = async (blob: Readable): Promise<void> => {
-        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what));
+      const applyBlob = async (blob: Readable, owned = false): Promise<void> => {
+        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: owned }));
         else await apply(await uncompressed(blob, what));
       };
       /** The unpacking that ran while the blob downloaded, if it did. */
@@ -270,7 +269,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
         const unpack = haveSnapshot[i]
           ? undefined
           : async (compressed: Readable): Promise<void> => {
-              await applyBlob(compressed);
+              await applyBlob(compressed, true);
               // What the unpacker left unread (the gzip trailer) must still flow, or the
               // download stalls behind it.
               compressed.resume();
@@ -342,8 +341,9 @@ interface Fetched {
 
 /**
  * Download one layer blob into the content store, checked against its digest and size;
- * retried on network errors. On the first attempt `unpack` reads the same bytes as they arrive
- * (a tee: the download goes as fast as the slower of the two): resolves once the blob is
+ * retried on network errors. On the first attempt `unpack` reads the same bytes as they arrive,
+ * each chunk once the store has written it, and owns them (the download goes as fast as the
+ * slower of the two; see oneAfterTheOther): resolves once the blob is
  * stored, with that unpacking still going. A failure of either side stops the other and is
  * reported (the first one: the other only saw its stream stop); the unpacking has settled by
  * then. An abort of `signal` stops the download and every retry.
@@ -373,12 +373,16 @@ async function fetchLayer(
       metered.on('error', (err) => meter.destroy(err));
       metered.pipe(meter);
       const both = unpack !== undefined && attempt === 1;
-      const [toStore, toUnpack] = both ? tee(meter) : [meter, undefined];
+      // The store first, then the unpacking, which takes each chunk over (see oneAfterTheOther).
+      const split = both ? oneAfterTheOther(meter) : undefined;
+      const toStore = split?.first ?? meter;
+      const toUnpack = split?.second;
       let firstError: unknown;
       stop = (err: unknown): void => {
         if (firstError !== undefined) return;
         firstError = err ?? new Error('stopped');
         meter.destroy(err instanceof Error ? err : new Error(String(err)));
+        toUnpack?.destroy(err instanceof Error ? err : new Error(String(err)));
         body.destroy();
       };
       signal.addEventListener('abort', onAbort, { once: true });

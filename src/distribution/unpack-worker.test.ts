@@ -160,3 +160,24 @@ void test('workerLayer: the blob is read only a few MiB ahead of a worker that w
   assert.equal((await stat(`${dir}/d/data`)).size, total);
   assert.equal(await readFile(`${dir}/d/link`, 'utf8'), 'lower');
 });
+
+void test('workerLayer: with transfer, chunks that own their memory are handed to the worker, others copied', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  const tar = await tarOf([{ name: 'f', data: randomBytes(300_000) }]);
+  const owned: Buffer[] = [];
+  const cuts = [0, 100_000, 200_000, tar.length - 1024];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const b = Buffer.allocUnsafe(cuts[i + 1]! - cuts[i]!); // large: an ArrayBuffer of its own
+    tar.copy(b, 0, cuts[i], cuts[i + 1]);
+    owned.push(b);
+  }
+  const pooled = Buffer.from(tar.subarray(tar.length - 1024)); // a slice of node's shared pool
+  assert.notEqual(pooled.byteLength, pooled.buffer.byteLength);
+  await mkdir(`${dir}/d`);
+  const r = await workerLayer(Readable.from([...owned, pooled]), 'moved', { transfer: true }).unpack(`${dir}/d`, Promise.resolve([]));
+  assert.deepEqual(r, { diffId: sha256(tar), size: tar.length });
+  assert.ok(owned.every((b) => b.length === 0), 'handed over');
+  assert.equal(pooled.length, 1024, 'copied');
+  assert.ok((await readFile(`${dir}/d/f`)).equals(tar.subarray(512, 512 + 300_000)));
+});
