@@ -12,14 +12,16 @@ const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /**
  * A pass-through that hands on its input in chunks of at least `bytes` (the last one may be
- * smaller), holding up to READ_AHEAD_BYTES for a consumer that is busy.
+ * smaller), holding up to READ_AHEAD_BYTES for a consumer that is busy. `meter`, when given,
+ * is told the size of each chunk that comes in, and the end (a progress counter).
  */
-export function coalesce(bytes: number): Transform {
+export function coalesce(bytes: number, meter?: { add(bytes: number): void; end(): void }): Transform {
   let pending: Buffer[] = [];
   let size = 0;
   return new Transform({
     readableHighWaterMark: READ_AHEAD_BYTES,
     transform(chunk: Buffer, _enc, cb) {
+      meter?.add(chunk.length);
       pending.push(chunk);
       size += chunk.length;
       if (size >= bytes) {
@@ -32,6 +34,7 @@ export function coalesce(bytes: number): Transform {
       cb();
     },
     flush(cb) {
+      meter?.end();
       cb(null, size > 0 ? Buffer.concat(pending, size) : undefined);
     },
   });
