@@ -112,7 +112,7 @@ function workerEntry(): URL {
 
 function startWorker(): PoolWorker {
   const url = workerEntry();
-  const data = { [MARK]: true };
+  const data = { [MARK]: true, logLevel: log.level };
   // Under tsx (the unit tests) a worker needs tsx's loader for this TypeScript module.
   const worker = url.pathname.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: data })
@@ -445,4 +445,8 @@ function drain(s: Readable): Promise<void> {
   });
 }
 
-if (!isMainThread && (workerData as Record<string, unknown> | null)?.[MARK] === true && parentPort) serve(parentPort);
+if (!isMainThread && (workerData as Record<string, unknown> | null)?.[MARK] === true && parentPort) {
+  const level = (workerData as { logLevel?: unknown }).logLevel;
+  if (typeof level === 'string') log.level = level; // the daemon's --log-level
+  serve(parentPort);
+}
