@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { oneAfterTheOther } from './chunks.js';
+import { coalesce, oneAfterTheOther } from './chunks.js';
 
 async function readAll(s: Readable): Promise<Buffer[]> {
   const out: Buffer[] = [];
@@ -65,4 +65,18 @@ void test('oneAfterTheOther: an error of the source fails both; either consumer 
     /stream consumer stopped early|corrupt layer/,
   );
   assert.equal(src3.destroyed, true);
+});
+
+void test('coalesce: chunks of at least the size asked for, counted, and read one by one even when several wait', async () => {
+  let counted = 0;
+  let ended = 0;
+  const c = coalesce(256 * 1024, { add: (n) => (counted += n), end: () => ended++ });
+  for (let i = 0; i < 10; i++) c.write(Buffer.alloc(64 * 1024, i));
+  c.end();
+  await new Promise((r) => setTimeout(r, 20)); // all of it waits in the stream now
+  const sizes: number[] = [];
+  for await (const chunk of c as AsyncIterable<Buffer>) sizes.push(chunk.length);
+  assert.deepEqual(sizes, [256 * 1024, 256 * 1024, 128 * 1024]);
+  assert.equal(counted, 640 * 1024);
+  assert.equal(ended, 1);
 });

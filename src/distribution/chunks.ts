@@ -9,17 +9,23 @@ import { writable } from '../util/streams.js';
 export const COALESCE_BYTES = 1024 * 1024;
 /** What a download may read ahead of its two consumers (per layer), so the socket keeps flowing while they work. */
 const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+/** READ_AHEAD_BYTES in chunks of COALESCE_BYTES. */
+const READ_AHEAD_CHUNKS = 4;
 
 /**
  * A pass-through that hands on its input in chunks of at least `bytes` (the last one may be
- * smaller), holding up to READ_AHEAD_BYTES for a consumer that is busy. `meter`, when given,
- * is told the size of each chunk that comes in, and the end (a progress counter).
+ * smaller), holding up to READ_AHEAD_CHUNKS of them for a consumer that is busy. `meter`,
+ * when given, is told the size of each chunk that comes in, and the end (a progress counter).
+ *
+ * Its readable side is in object mode, one Buffer per read: a byte stream's `read()` (what
+ * async iteration calls) joins every chunk it holds into one new buffer, a copy of megabytes.
  */
 export function coalesce(bytes: number, meter?: { add(bytes: number): void; end(): void }): Transform {
   let pending: Buffer[] = [];
   let size = 0;
   return new Transform({
-    readableHighWaterMark: READ_AHEAD_BYTES,
+    readableObjectMode: true,
+    readableHighWaterMark: READ_AHEAD_CHUNKS,
     transform(chunk: Buffer, _enc, cb) {
       meter?.add(chunk.length);
       pending.push(chunk);
