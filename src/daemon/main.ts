@@ -1,5 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { registerBuildRoutes } from '../api/routes/build.js';
@@ -71,9 +72,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((err: unknown) => {
-  const message = err instanceof EngineError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`pierd: ${message}\n`);
-  process.exit(1);
-});
+// The bundle is also the entry of pierd's worker threads (src/distribution/unpack-worker.ts),
+// which serve from their own module and run no daemon.
+if (isMainThread) {
+  main().catch((err: unknown) => {
+    const message = err instanceof EngineError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`pierd: ${message}\n`);
+    process.exit(1);
+  });
+}
 

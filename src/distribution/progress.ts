@@ -51,24 +51,35 @@ export function layerStatus(sink: ProgressSink, id: string, status: string): voi
  * 100 ms (and once at the end), so a fast transfer does not flood the client.
  */
 export function progressMeter(sink: ProgressSink, id: string, status: string, total: number): Transform {
+  const counter = progressCounter(sink, id, status, total);
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      counter.add(chunk.length);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      counter.end();
+      cb();
+    },
+  });
+}
+
+/** What progressMeter reports, for a stream that counts its bytes itself: `add` as they pass, `end` once. */
+export function progressCounter(sink: ProgressSink, id: string, status: string, total: number): { add(bytes: number): void; end(): void } {
   let current = 0;
   let last = 0;
   const report = (): void => {
     sink({ status, progressDetail: { current, total }, progress: progressBar(current, total), id });
   };
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      current += chunk.length;
+  return {
+    add(bytes) {
+      current += bytes;
       const now = Date.now();
       if (now - last >= 100) {
         last = now;
         report();
       }
-      cb(null, chunk);
     },
-    flush(cb) {
-      report();
-      cb();
-    },
-  });
+    end: report,
+  };
 }

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { Descriptor } from '../content/content.js';
-import { EngineError, errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
+import { errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
-import { peek, sniff, tee } from '../images/streams.js';
 import {
   hostPlatform,
   IndexSchema,
@@ -19,11 +16,13 @@ import {
 } from '../images/types.js';
 import { log } from '../log.js';
 import { chainIds } from '../snapshots/chain.js';
-import { gunzip } from '../util/gzip.js';
+import type { LayerSource } from '../snapshots/snapshotter.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
-import { coalesce, COALESCE_BYTES } from './chunks.js';
-import { layerStatus, progressBar, progressMeter, shortDigest, type ProgressSink } from './progress.js';
+import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
+import { uncompressed } from './decompress.js';
+import { unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
+import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
 /** Media types of schema 1, refused with a clear error. */
@@ -89,42 +88,7 @@ export function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-const require = createRequire(import.meta.url);
-let zstd: { DecompressStream: new () => Transform } | undefined;
-/** zstd-napi, loaded on first use (a native module; kept out of the bundle). */
-function zstdDecompressor(): Transform {
-  if (!zstd) {
-    const name = 'zstd-napi';
-    zstd = require(name) as { DecompressStream: new () => Transform };
-  }
-  return new zstd.DecompressStream();
-}
-
-/** Undo gzip or zstd (told by the first bytes, whatever the media type says). */
-export async function uncompressed(source: Readable, what: string): Promise<Readable> {
-  const { head, stream } = await peek(source, 6);
-  const kind = sniff(head);
-  if (kind === 'none') return stream;
-  if (kind !== 'gzip' && kind !== 'zstd') {
-    stream.destroy();
-    throw invalid(`${what}: ${kind} compression is not supported`);
-  }
-  if (kind === 'gzip') return gunzip(stream, { what });
-  const decoder = zstdDecompressor();
-  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-  // Named before pipeline() destroys `out` with the decoder's bare error; the source's own errors pass as they are.
-  let sourceFailed = false;
-  stream.once('error', () => {
-    sourceFailed = true;
-  });
-  decoder.once('error', (err) => {
-    if (!sourceFailed && !(err instanceof EngineError)) out.destroy(invalid(`${what}: corrupt ${kind} stream: ${err.message}`, err));
-  });
-  pipeline(stream, decoder, out).catch((err: unknown) => {
-    out.destroy(err instanceof EngineError ? err : invalid(`${what}: corrupt ${kind} stream: ${(err as Error).message}`, err));
-  });
-  return out;
-}
+export { uncompressed };
 
 interface Resolved {
   /** The digest of what the reference named (index or manifest). */
@@ -284,9 +248,14 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       const id = shortDigest(layer.digest);
       const what = `${display}: layer ${layer.digest}`;
       const parent = i === 0 ? null : chains[i - 1]!;
-      const apply = async (tar: Readable): Promise<void> => {
+      const apply = async (tar: Readable | LayerSource): Promise<void> => {
         await deps.snapshots.applyLayer(parent, tar, diffIds[i], { parentReady });
         newChains.push(chains[i]!);
+      };
+      /** The layer blob (compressed or not) unpacked on a worker thread, or here. */
+      const applyBlob = async (blob: Readable, owned = false): Promise<void> => {
+        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: owned }));
+        else await apply(await uncompressed(blob, what));
       };
       /** The unpacking that ran while the blob downloaded, if it did. */
       let streamed: Promise<void> | undefined;
@@ -300,11 +269,9 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
         const unpack = haveSnapshot[i]
           ? undefined
           : async (compressed: Readable): Promise<void> => {
-              const tar = await uncompressed(compressed, what);
-              await apply(tar);
+              await applyBlob(compressed, true);
               // What the unpacker left unread (the gzip trailer) must still flow, or the
               // download stalls behind it.
-              tar.resume();
               compressed.resume();
             };
         const download = slots.run(() => fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, abort.signal, unpack));
@@ -325,7 +292,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
         const metered = file.pipe(meter);
         file.on('error', (err) => meter.destroy(err));
         try {
-          await apply(await uncompressed(metered, what));
+          await applyBlob(metered);
         } catch (err) {
           file.destroy();
           throw withContext(what, err);
@@ -374,8 +341,9 @@ interface Fetched {
 
 /**
  * Download one layer blob into the content store, checked against its digest and size;
- * retried on network errors. On the first attempt `unpack` reads the same bytes as they arrive
- * (a tee: the download goes as fast as the slower of the two): resolves once the blob is
+ * retried on network errors. On the first attempt `unpack` reads the same bytes as they arrive,
+ * each chunk once the store has written it, and owns them (the download goes as fast as the
+ * slower of the two; see oneAfterTheOther): resolves once the blob is
  * stored, with that unpacking still going. A failure of either side stops the other and is
  * reported (the first one: the other only saw its stream stop); the unpacking has settled by
  * then. An abort of `signal` stops the download and every retry.
@@ -398,19 +366,21 @@ async function fetchLayer(
     try {
       if (signal.aborted) throw signal.reason;
       const { body } = await client.getBlob(repo, layer.digest);
-      const metered = progressMeter(progress, id, 'Downloading', layer.size);
-      body.on('error', (err) => metered.destroy(err));
-      body.pipe(metered);
-      const meter = coalesce(COALESCE_BYTES);
-      metered.on('error', (err) => meter.destroy(err));
-      metered.pipe(meter);
+      // Counted and coalesced in one step (each step costs every 64 KiB read).
+      const meter = coalesce(COALESCE_BYTES, progressCounter(progress, id, 'Downloading', layer.size));
+      body.on('error', (err) => meter.destroy(err));
+      body.pipe(meter);
       const both = unpack !== undefined && attempt === 1;
-      const [toStore, toUnpack] = both ? tee(meter) : [meter, undefined];
+      // The store first, then the unpacking, which takes each chunk over (see oneAfterTheOther).
+      const split = both ? oneAfterTheOther(meter) : undefined;
+      const toStore = split?.first ?? meter;
+      const toUnpack = split?.second;
       let firstError: unknown;
       stop = (err: unknown): void => {
         if (firstError !== undefined) return;
         firstError = err ?? new Error('stopped');
         meter.destroy(err instanceof Error ? err : new Error(String(err)));
+        toUnpack?.destroy(err instanceof Error ? err : new Error(String(err)));
         body.destroy();
       };
       signal.addEventListener('abort', onAbort, { once: true });

@@ -71,22 +71,50 @@ export async function extractLayer(tar: Readable, dest: string, lowers: readonly
   let sourceError: unknown;
   let stopping = false;
 
-  const feeding = (async () => {
-    try {
-      for await (const chunk of tar as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        size += chunk.length;
-        if (stopping || isDestroyed(ex)) return;
-        if (!ex.write(chunk)) await writable(ex);
-      }
-      ex.end(null);
-    } catch (err) {
+  // Fed from 'data' events (an async iteration would cost a promise per chunk); settles once
+  // the tar ended, failed or was given up.
+  const feeding = new Promise<void>((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      tar.off('data', onData);
+      resolve();
+    };
+    const failed = (err: unknown): void => {
+      if (done) return;
       if (!stopping) {
         sourceError = err;
-        ex.destroy(err instanceof Error ? err : new Error(String(err)));
+        ex.destroy(asError(err));
       }
-    }
-  })();
+      finish();
+    };
+    const onData = (chunk: Buffer): void => {
+      hash.update(chunk);
+      size += chunk.length;
+      if (stopping || isDestroyed(ex)) {
+        finish();
+        tar.destroy();
+        return;
+      }
+      if (!ex.write(chunk)) {
+        tar.pause();
+        void writable(ex).then(() => {
+          if (!done) tar.resume();
+        });
+      }
+    };
+    tar.on('data', onData);
+    tar.on('error', failed);
+    tar.once('end', () => {
+      if (done) return;
+      ex.end(null);
+      finish();
+    });
+    tar.once('close', () => {
+      if (!tar.readableEnded) failed(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+  });
 
   let tarError: unknown;
   ex.on('error', (err: unknown) => {
@@ -150,6 +178,50 @@ function tarMessage(err: unknown): string {
   return msg.charAt(0).toLowerCase() + msg.slice(1);
 }
 
+
+/** The events of tar-stream's entry streams (streamx) that writeEntryData listens to. */
+interface EntryEvents {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', fn: () => void): unknown;
+  on(event: 'error', fn: (err: unknown) => void): unknown;
+  off(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  destroy(err?: Error): void;
+}
+
+/**
+ * Write the data of a file entry to `fd` as it arrives: each chunk with writeSync from the
+ * 'data' event (one event per chunk, where an async iteration costs a promise and a microtask
+ * turn per chunk, thousands per layer). Resolves at the entry's end; a failed write destroys
+ * the entry and rejects with the write's error; an entry that breaks off rejects.
+ */
+function writeEntryData(data: TarEntryStream, fd: number): Promise<void> {
+  const entry = data as unknown as EntryEvents;
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      entry.off('data', onData);
+      reject(asError(err));
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
+      } catch (err) {
+        fail(err);
+        entry.destroy(asError(err));
+      }
+    };
+    entry.on('data', onData);
+    entry.on('error', fail);
+    entry.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    });
+    entry.on('close', () => fail(new Error('premature close')));
+  });
+}
 
 async function drain(entry: TarEntryStream): Promise<void> {
   for await (const _ of entry) {
@@ -285,9 +357,7 @@ class LayerWriter {
         const fd = fs.openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
         this.created.add(rel);
         try {
-          for await (const chunk of data as AsyncIterable<Buffer>) {
-            for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
-          }
+          await writeEntryData(data, fd);
         } finally {
           fs.closeSync(fd);
         }

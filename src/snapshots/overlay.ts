@@ -11,7 +11,7 @@ import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
 import { syncfs } from './libc.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
-import type { AppliedLayer, ApplyOptions, OverlayMount, Snapshotter } from './snapshotter.js';
+import { isLayerSource, type AppliedLayer, type ApplyOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
 
 /**
  * The overlayfs snapshotter. Layout under `<root>/snapshots/`:
@@ -47,7 +47,7 @@ export class OverlaySnapshotter implements Snapshotter {
 
   // ---- committed snapshots ----
 
-  async applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string, opts: ApplyOptions = {}): Promise<AppliedLayer> {
+  async applyLayer(parent: string | null, tar: Readable | LayerSource, expectedDiffId?: string, opts: ApplyOptions = {}): Promise<AppliedLayer> {
     // The folders of the parent chain: looked up now, or once the parent is committed.
     let lowers: Promise<string[]>;
     const parentReady = opts.parentReady;
@@ -61,7 +61,9 @@ export class OverlaySnapshotter implements Snapshotter {
         lowers = parentReady.then(() => (parent === null ? [] : this.chain(parent).map((id) => this.fsDir(id))));
         // A parent that fails stops this layer at once (its stream fails with the reason).
         lowers.catch((err: unknown) => {
-          if (!tar.destroyed) tar.destroy(err instanceof Error ? err : new Error(String(err)));
+          const reason = err instanceof Error ? err : new Error(String(err));
+          if (isLayerSource(tar)) tar.destroy(reason);
+          else if (!tar.destroyed) tar.destroy(reason);
         });
       }
     } catch (err) {
@@ -72,7 +74,7 @@ export class OverlaySnapshotter implements Snapshotter {
     if (expectedDiffId !== undefined) {
       const chainId = childChainId(parent, expectedDiffId);
       if (await this.has(chainId)) {
-        const diffId = await hashStream(tar);
+        const diffId = isLayerSource(tar) ? (await tar.unpack(null, lowers)).diffId : await hashStream(tar);
         await lowers;
         if (diffId !== expectedDiffId) throw invalid(`layer ${expectedDiffId}: DiffID mismatch: the tar hashes to ${diffId}`);
         const meta = this.meta(chainId);
@@ -84,7 +86,7 @@ export class OverlaySnapshotter implements Snapshotter {
     let placed = false;
     try {
       await mkdir(`${work}/fs`, 0o755);
-      const { diffId, size } = await extractLayer(tar, `${work}/fs`, lowers);
+      const { diffId, size } = isLayerSource(tar) ? await tar.unpack(`${work}/fs`, lowers) : await extractLayer(tar, `${work}/fs`, lowers);
       if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
         throw invalid(`layer ${expectedDiffId}: DiffID mismatch: the tar hashes to ${diffId}`);
       }

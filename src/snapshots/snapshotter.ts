@@ -37,6 +37,28 @@ export interface ApplyOptions {
   parentReady?: Promise<unknown>;
 }
 
+/**
+ * A layer that unpacks itself somewhere else than in the caller's thread (the pull's workers,
+ * src/distribution/unpack-worker.ts), for `applyLayer`. Whoever implements it keeps the
+ * promises of `extractLayer`: containment, whiteouts, hard links, metadata, the DiffID of the
+ * uncompressed tar.
+ */
+export interface LayerSource {
+  /**
+   * Unpack the layer into `dest` (an existing empty folder) as `extractLayer(tar, dest, lowers)`
+   * does; with `dest` null only read it through, for its DiffID and size. Called at most once.
+   * Settles only once `lowers` has, and fails with its reason when it rejects.
+   */
+  unpack(dest: string | null, lowers: Promise<readonly string[]>): Promise<{ diffId: string; size: number }>;
+  /** Give up: the layer will not be (or no longer be) unpacked; a running `unpack` fails with `err`. */
+  destroy(err?: Error): void;
+}
+
+/** Whether a layer given to `applyLayer` is a LayerSource (else a tar stream). */
+export function isLayerSource(tar: Readable | LayerSource): tar is LayerSource {
+  return typeof (tar as Partial<LayerSource>).unpack === 'function';
+}
+
 export interface Snapshotter {
   /**
    * Unpack an uncompressed layer tar on top of the chain `parent` (null for the base layer),
@@ -49,8 +71,9 @@ export interface Snapshotter {
    *
    * Without `opts.parentReady` the parent must be committed already (notFound otherwise).
    * With it, see `ApplyOptions`: the layer unpacks while its parent is still being applied.
+   * `tar` may also be a LayerSource, which unpacks itself (elsewhere) with the same promises.
    */
-  applyLayer(parent: string | null, tar: Readable, expectedDiffId?: string, opts?: ApplyOptions): Promise<AppliedLayer>;
+  applyLayer(parent: string | null, tar: Readable | LayerSource, expectedDiffId?: string, opts?: ApplyOptions): Promise<AppliedLayer>;
   /** Whether the committed snapshot for a chain exists. */
   has(chainId: string): Promise<boolean>;
   /** Disk usage of one committed snapshot, in bytes (sizes of its files, each inode once). notFound when absent. */

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { EngineError } from '../errors.js';
+import { encodeHeader, END_OF_ARCHIVE } from '../snapshots/tar-format.js';
+import { sha256, tarOf } from '../snapshots/test-helpers.js';
+import { stopIdleUnpackWorkers, unpackWorkerCount, workerLayer } from './unpack-worker.js';
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp('/tmp/puw-');
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A stream of `b` in chunks of `size` bytes. */
+function chunks(b: Buffer, size = 64 * 1024): Readable {
+  const parts: Buffer[] = [];
+  for (let off = 0; off < b.length; off += size) parts.push(b.subarray(off, off + size));
+  return Readable.from(parts);
+}
+
+const kind = (k: string, re: RegExp) => (err: unknown): boolean => err instanceof EngineError && err.kind === k && re.test(err.message);
+
+void test('workerLayer: gzip and plain layers unpack on at most two workers, with their DiffIDs; the lowers may come later', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  const lower = `${dir}/lower`;
+  await mkdir(`${lower}/etc`, { recursive: true });
+  await writeFile(`${lower}/etc/base`, 'from the lower layer');
+  const big = randomBytes(3 * 1024 * 1024);
+  const tars = await Promise.all(
+    [0, 1, 2, 3].map((i) =>
+      tarOf([
+        { name: 'etc/', type: 'directory', mode: 0o750, uid: 3 },
+        { name: `etc/f${i}`, data: `file ${i}`, mode: 0o640, uid: 5, gid: 6 },
+        { name: `big${i}`, data: big },
+        { name: 'link', type: 'link', linkname: 'etc/base' }, // a file only the lower layer has
+      ]),
+    ),
+  );
+  let giveLowers!: (l: readonly string[]) => void;
+  const lowers = new Promise<readonly string[]>((resolve) => (giveLowers = resolve));
+  const dests = await Promise.all(tars.map(async (_, i) => mkdir(`${dir}/d${i}`).then(() => `${dir}/d${i}`)));
+  const results = Promise.all(tars.map((tar, i) => workerLayer(chunks(i % 2 === 0 ? gzipSync(tar) : tar), `layer ${i}`).unpack(dests[i]!, lowers)));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(unpackWorkerCount(), 2);
+  giveLowers([lower]);
+  const got = await results;
+  for (const [i, tar] of tars.entries()) {
+    assert.deepEqual(got[i], { diffId: sha256(tar), size: tar.length });
+    const d = dests[i]!;
+    assert.equal(await readFile(`${d}/etc/f${i}`, 'utf8'), `file ${i}`);
+    assert.ok(big.equals(await readFile(`${d}/big${i}`)));
+    assert.equal(await readFile(`${d}/link`, 'utf8'), 'from the lower layer');
+    const st = await stat(`${d}/etc/f${i}`);
+    assert.deepEqual({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }, { mode: 0o640, uid: 5, gid: 6 });
+  }
+  // Only hashing: the DiffID, nothing written.
+  const tar = tars[0]!;
+  assert.deepEqual(await workerLayer(chunks(gzipSync(tar)), 'again').unpack(null, Promise.resolve([])), { diffId: sha256(tar), size: tar.length });
+});
+
+void test('workerLayer: a corrupt gzip stream and a tar that climbs out fail with invalid, and nothing is written outside', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  await mkdir(`${dir}/a`);
+  const good = gzipSync(await tarOf([{ name: 'f', data: 'x'.repeat(100_000) }]));
+  const corrupt = Buffer.concat([good.subarray(0, 30), Buffer.alloc(200, 7), good.subarray(230)]);
+  await assert.rejects(workerLayer(chunks(corrupt, 1000), 'layer sha256:bad').unpack(`${dir}/a`, Promise.resolve([])), kind('invalid', /layer sha256:bad: corrupt gzip stream/));
+  await mkdir(`${dir}/b/inside`, { recursive: true });
+  const hostile = await tarOf([{ name: 'ok', data: 'fine' }, { name: '../escaped', data: 'no' }]);
+  await assert.rejects(workerLayer(chunks(gzipSync(hostile)), 'hostile').unpack(`${dir}/b/inside`, Promise.resolve([])), kind('invalid', /outside the layer/));
+  assert.deepEqual(await readdir(`${dir}/b`), ['inside']);
+});
+
+void test('workerLayer: an error of the blob stream, destroy() and a failed parent stop the unpacking with their own reason', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  const tar = await tarOf([{ name: 'big', data: randomBytes(2 * 1024 * 1024) }]);
+
+  // The download breaks halfway.
+  const broken = new Error('connection reset');
+  const source = new Readable({ read() {} });
+  source.push(tar.subarray(0, 100_000));
+  setTimeout(() => source.destroy(broken), 50);
+  await mkdir(`${dir}/1`);
+  await assert.rejects(workerLayer(source, 'l1').unpack(`${dir}/1`, Promise.resolve([])), (err) => err === broken);
+
+  // It broke before the unpacking even started.
+  const early = new Readable({ read() {} });
+  const earlyLayer = workerLayer(early, 'l2');
+  const earlyErr = new Error('gone early');
+  early.destroy(earlyErr);
+  await new Promise((r) => setImmediate(r));
+  await mkdir(`${dir}/2`);
+  await assert.rejects(earlyLayer.unpack(`${dir}/2`, Promise.resolve([])), (err) => err === earlyErr);
+
+  // Cancelled while it runs: the source stalls, then the layer is given up.
+  const stalled = new Readable({ read() {} });
+  stalled.push(tar.subarray(0, 50_000));
+  const layer = workerLayer(stalled, 'l3');
+  await mkdir(`${dir}/3`);
+  const running = layer.unpack(`${dir}/3`, Promise.resolve([]));
+  const cancel = new Error('pull cancelled');
+  setTimeout(() => layer.destroy(cancel), 50);
+  await assert.rejects(running, (err) => err === cancel);
+
+  // The parent layer failed.
+  const parentFailed = new Error('parent layer: digest mismatch');
+  await mkdir(`${dir}/4`);
+  await assert.rejects(workerLayer(chunks(tar), 'l4').unpack(`${dir}/4`, Promise.reject(parentFailed)), (err) => err === parentFailed);
+
+  // Destroyed before unpack(): the blob is released, unpack() fails with the reason.
+  const unused = chunks(tar);
+  const dropped = workerLayer(unused, 'l5');
+  const why = new Error('not needed');
+  dropped.destroy(why);
+  assert.equal(unused.destroyed, true);
+  await assert.rejects(dropped.unpack(`${dir}/4`, Promise.resolve([])), (err) => err === why);
+});
+
+void test('workerLayer: the blob is read only a few MiB ahead of a worker that waits', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  await mkdir(`${dir}/lower`);
+  await writeFile(`${dir}/lower/base`, 'lower');
+  // A hard link to a lower file first: the worker waits for the lowers, 64 MiB of data behind it.
+  const header = encodeHeader({ name: 'link', type: 'link', linkname: 'base', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 });
+  const dataHeader = encodeHeader({ name: 'data', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 64 * 1024 * 1024, mtime: 0 });
+  let produced = 0;
+  const total = 64 * 1024 * 1024;
+  const chunk = Buffer.alloc(1024 * 1024, 0x61);
+  let sent = 0;
+  const source = new Readable({
+    read() {
+      if (sent === 0) this.push(Buffer.concat([header, dataHeader]));
+      if (sent < total) {
+        sent += chunk.length;
+        produced += chunk.length;
+        this.push(chunk);
+      } else if (sent === total) {
+        sent++;
+        this.push(END_OF_ARCHIVE);
+        this.push(null);
+      }
+    },
+  });
+  let giveLowers!: (l: readonly string[]) => void;
+  const lowers = new Promise<readonly string[]>((resolve) => (giveLowers = resolve));
+  await mkdir(`${dir}/d`);
+  const running = workerLayer(source, 'waits').unpack(`${dir}/d`, lowers);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(produced <= 12 * 1024 * 1024, `read ${produced} bytes ahead`);
+  giveLowers([`${dir}/lower`]);
+  const r = await running;
+  assert.equal(r.size, 2 * 512 + total + 1024);
+  assert.equal((await stat(`${dir}/d/data`)).size, total);
+  assert.equal(await readFile(`${dir}/d/link`, 'utf8'), 'lower');
+});
+
+void test('workerLayer: with transfer, chunks that own their memory are handed to the worker, others copied', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  const tar = await tarOf([{ name: 'f', data: randomBytes(300_000) }]);
+  const owned: Buffer[] = [];
+  const cuts = [0, 100_000, 200_000, tar.length - 1024];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const b = Buffer.allocUnsafe(cuts[i + 1]! - cuts[i]!); // large: an ArrayBuffer of its own
+    tar.copy(b, 0, cuts[i], cuts[i + 1]);
+    owned.push(b);
+  }
+  const pooled = Buffer.from(tar.subarray(tar.length - 1024)); // a slice of node's shared pool
+  assert.notEqual(pooled.byteLength, pooled.buffer.byteLength);
+  await mkdir(`${dir}/d`);
+  const r = await workerLayer(Readable.from([...owned, pooled]), 'moved', { transfer: true }).unpack(`${dir}/d`, Promise.resolve([]));
+  assert.deepEqual(r, { diffId: sha256(tar), size: tar.length });
+  assert.ok(owned.every((b) => b.length === 0), 'handed over');
+  assert.equal(pooled.length, 1024, 'copied');
+  assert.ok((await readFile(`${dir}/d/f`)).equals(tar.subarray(512, 512 + 300_000)));
+});
