@@ -11,6 +11,7 @@ import type { DistributionDeps, PushedTag } from './distribution.js';
 import { layerStatus, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { mapLimit, sha256 } from './pull.js';
 import { RegistryClient } from './registry.js';
+import { COALESCE_BYTES, coalesce, oneAfterTheOther } from './chunks.js';
 
 function isCompressed(mediaType: string): boolean {
   return mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip') || mediaType.endsWith('+zstd');
@@ -154,26 +155,21 @@ async function pushLayer(
     location = remote.location;
   }
   if (!desc || !stored) {
-    const known = desc !== undefined;
+    // Compressed as it is uploaded: the registry takes the bytes while igzip makes them.
+    if (location === undefined) location = await newUpload(client, repo);
     try {
-      desc = await compressLayer(deps, lease, local, diffId, id, progress);
+      desc = await compressAndUpload(deps, lease, client, repo, location, local, diffId, id, progress);
     } catch (err) {
-      if (location !== undefined) await client.cancelUpload(repo, location);
+      await client.cancelUpload(repo, location);
       throw err;
     }
-    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed');
-    if (!known) {
-      const remote = await reuseRemote(deps, client, repo, fullRepo, desc, id, progress);
-      if (remote.done) return desc;
-      location = remote.location;
-    }
+    layerStatus(progress, id, 'Pushed');
+    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed and uploaded');
+    await deps.layers.rememberRepo(desc.digest, fullRepo);
+    return desc;
   }
-  if (location === undefined) {
-    const start = await client.startUpload(repo);
-    if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
-    location = start.location;
-  }
-  // A single PUT with its length is much faster for registries than a streamed PATCH of unknown length.
+  if (location === undefined) location = await newUpload(client, repo);
+  // A stored blob goes up in one PUT with its length.
   const file = await deps.content.createReadStream(desc.digest);
   const meter = progressMeter(progress, id, 'Pushing', desc.size);
   file.on('error', (err) => meter.destroy(err));
@@ -223,23 +219,48 @@ async function reuseRemote(
   return { done: false };
 }
 
+/** A new upload in `repo` (no mount asked for). */
+async function newUpload(client: RegistryClient, repo: string): Promise<string> {
+  const start = await client.startUpload(repo);
+  if (start.mounted) throw invalid('registry mounted a blob it was not asked to mount');
+  return start.location;
+}
+
 /**
- * Compress an uncompressed layer into the content store (gzip level 1, util/gzip.ts: the
- * fastest, for a few percent more bytes) and remember the blob for later pushes. The blob is
- * leased to `lease` before it is remembered, so a collection cannot remove it meanwhile.
+ * Compress an uncompressed layer (gzip level 1, util/gzip.ts: the fastest, for a few percent
+ * more bytes) into the content store and, chunk by chunk as it is made, into the upload at
+ * `location`, which is closed with the digest once both have every byte; the blob is
+ * remembered for later pushes. It is leased to `lease` before it is remembered, so a
+ * collection cannot remove it meanwhile. On failure the caller cancels the upload.
  */
-async function compressLayer(deps: DistributionDeps, lease: Lease, local: Descriptor, diffId: string, id: string, progress: ProgressSink): Promise<Descriptor> {
+async function compressAndUpload(
+  deps: DistributionDeps,
+  lease: Lease,
+  client: RegistryClient,
+  repo: string,
+  location: string,
+  local: Descriptor,
+  diffId: string,
+  id: string,
+  progress: ProgressSink,
+): Promise<Descriptor> {
   // Read in large chunks: with 64 KiB ones, moving the bytes costs more CPU than igzip's compression.
   const file = createReadStream(await deps.content.path(local.digest), { highWaterMark: 1024 * 1024 });
   const meter = progressMeter(progress, id, 'Pushing', local.size);
   file.on('error', (err) => meter.destroy(err));
   const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
-  const blob = await deps.content.ingest(compressed).catch((err: unknown) => {
-    compressed.destroy();
-    file.destroy();
-    throw err;
-  });
+  // Handed on in large chunks: each one costs a write in the store and a send to the registry.
+  const chunks = compressed.pipe(coalesce(COALESCE_BYTES));
+  compressed.on('error', (err) => chunks.destroy(err));
+  const { first, second } = oneAfterTheOther(chunks);
+  const [stored, sent] = await Promise.allSettled([deps.content.ingest(first), client.patchBlob(repo, location, second)]);
+  if (stored.status === 'rejected' || sent.status === 'rejected') {
+    for (const s of [second, chunks, compressed, file]) s.destroy();
+    throw stored.status === 'rejected' ? stored.reason : (sent as PromiseRejectedResult).reason;
+  }
+  const blob = stored.value;
   lease.addBlob(blob.digest);
+  await client.finishUpload(repo, sent.value, blob.digest);
   const desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
   await deps.layers.rememberCompressed(diffId, desc);
   return desc;
