@@ -97,15 +97,16 @@ export function unpackWorkersEnabled(): boolean {
 
 /**
  * The module a worker runs: this one. In the daemon's bundle (dist/pierd.mjs) that would be
- * the whole daemon, so the module tsc wrote beside it is preferred when there: a worker then
- * starts faster and keeps a smaller heap (5 MiB instead of 8), which its garbage collections
- * walk again and again.
+ * the whole daemon, so the worker's own bundle beside it (scripts/bundle.mjs) is preferred,
+ * else the module tsc wrote: a worker then starts faster and keeps a smaller heap (5 MiB
+ * instead of 8), which its garbage collections walk again and again.
  */
 function workerEntry(): URL {
   const self = new URL(import.meta.url);
   if (self.pathname.endsWith('.mjs')) {
-    const own = new URL('./src/distribution/unpack-worker.js', self);
-    if (existsSync(own)) return own;
+    for (const own of [new URL('./unpack-worker.mjs', self), new URL('./src/distribution/unpack-worker.js', self)]) {
+      if (existsSync(own)) return own;
+    }
   }
   return self;
 }
