@@ -9,7 +9,9 @@
  * Each figure is the wall time of one CLI command (the docker CLI against each daemon). The
  * image: busybox plus four layers of 50 MB of base64 text (compresses about 4:3, like
  * binaries do). Cold push: a repository and daemon that never pushed these layers. Pull: the
- * image Docker pushed, after removing every local copy. Needs root.
+ * image Docker pushed, after removing every local copy, in rounds that pull once with each
+ * engine and once with the limit, the order rotating (the machine's drift falls on all
+ * alike). Needs root.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -106,9 +108,10 @@ async function benchColdPushFromPull(label: string, docker: Docker, reg: Registr
 
 type Docker = (args: string[], o?: RunOptions) => Promise<RunResult>;
 
-async function benchEngine(label: string, docker: Docker, reg: Registry, reg2: Registry, archive: string | undefined, pullRef: string): Promise<void> {
+/** Load the archive and push it (cold, then again to a new repository), RUNS times. */
+async function benchPushes(label: string, docker: Docker, reg: Registry, archive: string): Promise<void> {
   const long = { timeoutMs: 600_000 };
-  for (let i = 0; archive !== undefined && i < RUNS; i++) {
+  for (let i = 0; i < RUNS; i++) {
     check(await docker(['load', '-i', archive], long), `${label} load`);
     const ref = `${reg.host}/${label.toLowerCase().replace(/[^a-z]/g, '')}-${i}/big:1`;
     check(await docker(['tag', 'bench/big:1', ref]), 'tag');
@@ -117,48 +120,71 @@ async function benchEngine(label: string, docker: Docker, reg: Registry, reg2: R
     });
     for (const r of [ref, 'bench/big:1']) await docker(['rmi', '-f', r]);
   }
-  for (let i = 0; i < RUNS; i++) {
-    await timed(`${label}: pull`, async () => {
-      check(await docker(['pull', pullRef], long), `${label} pull`);
+}
+
+/**
+ * One pull of `pullRef` by an engine, then a run of it; on the first round, the pulled image
+ * is also pushed to a registry that has none of its blobs. Removed afterwards.
+ */
+async function pullOnce(label: string, docker: Docker, reg2: Registry, pullRef: string, first: boolean): Promise<void> {
+  const long = { timeoutMs: 600_000 };
+  await timed(`${label}: pull`, async () => {
+    check(await docker(['pull', pullRef], long), `${label} pull`);
+  });
+  check(await docker(['run', '--rm', pullRef, 'true'], long), `${label} run the pulled image`);
+  if (first) {
+    const ref = `${reg2.host}/${label.toLowerCase().replace(/[^a-z]/g, '')}/big:1`;
+    check(await docker(['tag', pullRef, ref]), 'tag');
+    await timed(`${label}: push of the pulled image to an empty registry`, async () => {
+      check(await docker(['push', ref], long), `${label} push`);
     });
-    check(await docker(['run', '--rm', pullRef, 'true'], long), `${label} run the pulled image`);
-    if (i === 0) {
-      // The pulled image to a registry that has none of its blobs.
-      const ref = `${reg2.host}/${label.toLowerCase().replace(/[^a-z]/g, '')}/big:1`;
-      check(await docker(['tag', pullRef, ref]), 'tag');
-      await timed(`${label}: push of the pulled image to an empty registry`, async () => {
-        check(await docker(['push', ref], long), `${label} push`);
-      });
-      await docker(['rmi', '-f', ref]);
-    }
-    check(await docker(['rmi', '-f', pullRef]), 'rmi');
-    await docker(['image', 'prune', '-f']);
+    await docker(['rmi', '-f', ref]);
+  }
+  check(await docker(['rmi', '-f', pullRef]), 'rmi');
+  await docker(['image', 'prune', '-f']);
+}
+
+/**
+ * The pulls: RUNS rounds, each pulling once with every engine and once with the limit, the
+ * order rotating, so that the machine's drift falls on all of them alike.
+ */
+async function benchPulls(engines: Array<{ label: string; docker: Docker }>, reg: Registry, reg2: Registry, repo: string): Promise<void> {
+  const pullRef = `${reg.host}/${repo}:1`;
+  const layers = await layerDigests(reg, repo, '1');
+  const steps: Array<(round: number) => Promise<void>> = [
+    ...engines.map((e) => (round: number) => pullOnce(e.label, e.docker, reg2, pullRef, round === 0)),
+    () => limitOnce(reg, repo, layers),
+  ];
+  for (let round = 0; round < RUNS; round++) {
+    for (let k = 0; k < steps.length; k++) await steps[(round + k) % steps.length]!(round);
   }
 }
 
-/** The limit: every layer blob of `ref` fetched with curl and unpacked by tar xzf, all at once. */
-async function benchLimit(reg: Registry, repo: string, tag: string): Promise<void> {
+/** The layer digests of `repo:tag` in the registry. */
+async function layerDigests(reg: Registry, repo: string, tag: string): Promise<string[]> {
   const m = JSON.parse(
     check(await run('curl', ['-fsS', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `http://${reg.host}/v2/${repo}/manifests/${tag}`], process.env), 'curl manifest'),
   ) as { layers: Array<{ digest: string }> };
-  for (let i = 0; i < RUNS; i++) {
-    const dir = await mkdtemp('/tmp/plim-');
-    try {
-      await timed('limit: curl | tar xzf (all layers at once)', async () => {
-        await Promise.all(
-          m.layers.map(async (l, j) => {
-            const out = join(dir, String(j));
-            await mkdir(out);
-            check(await run('bash', ['-c', `curl -fsS http://${reg.host}/v2/${repo}/blobs/${l.digest} | tar xzf - -C ${out}`], process.env, { timeoutMs: 600_000 }), 'curl | tar');
-          }),
-        );
-      });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
+  return m.layers.map((l) => l.digest);
 }
 
+/** The limit: every layer blob fetched with curl and unpacked by tar xzf, all at once. */
+async function limitOnce(reg: Registry, repo: string, layers: string[]): Promise<void> {
+  const dir = await mkdtemp('/tmp/plim-');
+  try {
+    await timed('limit: curl | tar xzf (all layers at once)', async () => {
+      await Promise.all(
+        layers.map(async (digest, j) => {
+          const out = join(dir, String(j));
+          await mkdir(out);
+          check(await run('bash', ['-c', `curl -fsS http://${reg.host}/v2/${repo}/blobs/${digest} | tar xzf - -C ${out}`], process.env, { timeoutMs: 600_000 }), 'curl | tar');
+        }),
+      );
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 async function main(): Promise<void> {
   const work = await mkdtemp('/tmp/pbench-');
@@ -171,7 +197,6 @@ async function main(): Promise<void> {
     await uploadUncompressed(reg, 'plain/big', layers, config);
     const pierDocker: Docker = (args, o) => pier.docker(args, o);
     const scripts = '/work/shared/reference-docker';
-    let pullRepo = 'pier-0/big';
     if (!opts['no-docker'] && existsSync(join(scripts, 'start.sh'))) {
       const netfilter = await netfilterState();
       const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
@@ -181,29 +206,25 @@ async function main(): Promise<void> {
         const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
         const docker: Docker = (args, o) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, o);
         const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
-        notes.push(`Docker ${version} (Debian's docker.io) beside pierd`);
-        await benchEngine('Docker', docker, reg, reg2, archive, `${reg.host}/docker-0/big:1`);
+        notes.push(`Docker ${version} (Debian's docker.io) beside pierd; pulls in interleaved rounds (Docker, pier, the limit; order rotating)`);
+        await benchPushes('Docker', docker, reg, archive);
         // After the load and push above, so Docker's push compressed (it would otherwise mount
         // the uncompressed blobs it pulled here).
         await benchColdPushFromPull('Docker', docker, reg, reg3);
-        pullRepo = 'docker-0/big';
-        // pierd's docker load fails on archives with 50 MB layers ("invalid archive: premature
-        // close", images part): when it does, pier's figures start from the pull.
-        const loads = (await pierDocker(['load', '-i', archive], { timeoutMs: 600_000 })).code === 0;
-        if (!loads) notes.push('pierd could not load the archive (docker load of 50 MB layers fails: "premature close"): no cold push figure for pier');
-        else await pierDocker(['rmi', '-f', 'bench/big:1']);
-        await benchEngine('pier', pierDocker, reg, reg2, loads ? archive : undefined, `${reg.host}/docker-0/big:1`);
+        await benchPushes('pier', pierDocker, reg, archive);
         await benchColdPushFromPull('pier', pierDocker, reg, reg3);
+        // Everyone pulls the image Docker pushed.
+        await benchPulls([{ label: 'Docker', docker }, { label: 'pier', docker: pierDocker }], reg, reg2, 'docker-0/big');
       } finally {
         check(await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 }), 'reference-docker stop.sh');
         await restoreNetfilter(netfilter);
       }
     } else {
-      notes.push('no Docker figures (--no-docker or no reference-docker)');
+      notes.push('no Docker figures (--no-docker or no reference-docker); pulls in interleaved rounds with the limit');
       await benchColdPushFromPull('pier', pierDocker, reg, reg3);
-      await benchEngine('pier', pierDocker, reg, reg2, archive, `${reg.host}/pier-0/big:1`);
+      await benchPushes('pier', pierDocker, reg, archive);
+      await benchPulls([{ label: 'pier', docker: pierDocker }], reg, reg2, 'pier-0/big');
     }
-    await benchLimit(reg, pullRepo, '1');
   } finally {
     await pier.stop();
     await reg.stop();
