@@ -33,6 +33,25 @@ test('memory is released once the API has been quiet, and each request postpones
   assert.equal(released.length, 2, 'stopped: no more releases');
 });
 
+test('the end of a long answer postpones the release too', async () => {
+  const server = new EventEmitter();
+  const released: number[] = [];
+  const stop = releaseMemoryWhenIdle(server, { quietMs: 60, release: () => released.push(Date.now()) });
+  try {
+    const res = new EventEmitter();
+    server.emit('request', {}, res);
+    await sleep(100);
+    assert.equal(released.length, 1, 'released during the answer: the request came 100 ms ago');
+    res.emit('close');
+    await sleep(30);
+    assert.equal(released.length, 1);
+    await sleep(60);
+    assert.equal(released.length, 2, 'and again once the answer has ended and the API stayed quiet');
+  } finally {
+    stop();
+  }
+});
+
 test('releaseMemory collects and trims without throwing', () => {
   releaseMemory();
 });

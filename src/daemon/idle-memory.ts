@@ -1,5 +1,5 @@
 import koffi from 'koffi';
-import type { EventEmitter } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { log } from '../log.js';
 
 /**
@@ -13,7 +13,8 @@ import { log } from '../log.js';
  *   collection (when node runs with `--expose-gc`, as bin/pierd starts it) and returns free
  *   malloc pages to the kernel (`malloc_trim(0)`). About 10 ms of work per quiet spell.
  *
- * `server` is the API server: its `request` and `upgrade` events are the activity watched.
+ * `server` is the API server: its `request` and `upgrade` events, and the end of each answer,
+ * are the activity watched.
  * Returns a function that stops watching.
  */
 export function releaseMemoryWhenIdle(server: EventEmitter, opts: { quietMs?: number; release?: () => void } = {}): () => void {
@@ -29,11 +30,16 @@ export function releaseMemoryWhenIdle(server: EventEmitter, opts: { quietMs?: nu
       }, quietMs).unref();
     }
   };
-  server.on('request', activity);
+  // A request is activity when it comes and again when its answer ends (a pull lasts seconds).
+  const request = (_req: unknown, res?: unknown): void => {
+    activity();
+    if (res instanceof EventEmitter) res.once('close', activity);
+  };
+  server.on('request', request);
   server.on('upgrade', activity);
   activity(); // start-up was activity too
   return () => {
-    server.off('request', activity);
+    server.off('request', request);
     server.off('upgrade', activity);
     if (timer) clearTimeout(timer);
   };

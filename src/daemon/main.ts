@@ -13,7 +13,8 @@ import { EngineError } from '../errors.js';
 import { log } from '../log.js';
 import { loadConfig } from './config.js';
 import { buildEngine } from './engine.js';
-import { limitMallocArenas, releaseMemoryWhenIdle } from './idle-memory.js';
+import { limitMallocArenas, releaseMemory, releaseMemoryWhenIdle } from './idle-memory.js';
+import { whenUnpackWorkersGone } from '../distribution/unpack-worker.js';
 
 /**
  * pierd's entry: read the configuration, build the engine's parts, reconcile what ran
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
   });
   await chmod(config.socket, 0o660);
   releaseMemoryWhenIdle(server);
+  whenUnpackWorkersGone(releaseMemory);
   log.info({ socket: config.socket, root: config.root, runtime: engine.runtime.name, why: engine.facts.runtime.why }, 'pierd is serving the Docker API');
 
   let stopping = false;

@@ -163,9 +163,21 @@ function releaseWorker(pw: PoolWorker, id: number): void {
     const i = pool.indexOf(pw);
     if (i >= 0 && pw.jobs.size === 0) {
       pool.splice(i, 1);
-      void pw.worker.terminate();
+      void pw.worker.terminate().then(() => {
+        if (pool.length === 0) poolGone?.();
+      });
     }
   }, IDLE_MS).unref();
+}
+
+let poolGone: (() => void) | undefined;
+
+/**
+ * Call `fn` each time the last idle worker has stopped: the memory the workers and the pull
+ * used is free then (the daemon gives it back: idle-memory.ts).
+ */
+export function whenUnpackWorkersGone(fn: () => void): void {
+  poolGone = fn;
 }
 
 /** How many unpack workers run now (for tests). */
