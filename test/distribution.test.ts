@@ -127,6 +127,42 @@ describe('registries: docker push and pull through pierd', () => {
     assert.deepEqual(info.Platforms, [{ architecture: 'amd64', os: 'linux' }]);
   });
 
+  test('a compressed layer cut short on disk (a crash after a push) is compressed again at the next push', async (t) => {
+    // A layer of its own: a file of random bytes on top of nothing.
+    const dir = await mkdtemp('/tmp/pheal-');
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const payload = createHash('sha256').update(String(Math.random())).digest('hex').repeat(4000);
+    await writeFile(join(dir, 'payload'), payload);
+    assert.equal((await run('tar', ['-cf', join(dir, 'l.tar'), '-C', dir, 'payload'], process.env)).code, 0);
+    assert.equal((await d.docker(['import', join(dir, 'l.tar'), 'heal:1'])).code, 0);
+    const first = `${reg.host}/heal/x:1`;
+    assert.equal((await d.docker(['tag', 'heal:1', first])).code, 0);
+    const pushed = await d.docker(['push', first]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+
+    const diffId = (JSON.parse((await d.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', 'heal:1'])).stdout) as string[])[0]!;
+    const layersJson = JSON.parse(await readFile(join(d.root, 'distribution', 'layers.json'), 'utf8')) as { compressed: Record<string, { digest: string }> };
+    const blobFile = join(d.root, 'content', 'blobs', 'sha256', layersJson.compressed[diffId]!.digest.replace('sha256:', ''));
+    const whole = await readFile(blobFile);
+    await writeFile(blobFile, whole.subarray(0, whole.length >> 1));
+
+    // To a registry that has none of it: the damaged blob is found on the way and made again.
+    const reg2 = await startRegistry();
+    t.after(() => reg2.stop());
+    const second = `${reg2.host}/heal/x:1`;
+    assert.equal((await d.docker(['tag', 'heal:1', second])).code, 0);
+    const again = await d.docker(['push', second]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /Pushed/);
+    assert.deepEqual(await readFile(blobFile), whole, 'compressed again to the same bytes');
+
+    assert.equal((await d.docker(['rmi', first, second, 'heal:1'])).code, 0);
+    assert.equal((await d.docker(['pull', second])).code, 0);
+    const copy = await d.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', second]);
+    assert.deepEqual(JSON.parse(copy.stdout), [diffId], 'the registry had the whole layer: it unpacks to the same DiffID');
+    assert.equal((await d.docker(['rmi', second])).code, 0);
+  });
+
   test('a missing tag and a registry that is down are named in the error', async () => {
     const missing = await d.docker(['pull', `${reg.host}/tools/busybox:nope`]);
     assert.notEqual(missing.code, 0);

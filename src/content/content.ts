@@ -24,6 +24,11 @@ export interface IngestOptions {
   /** When given, the content must hash to it, or ingest fails with `invalid` and stores nothing. */
   expectedDigest?: string;
   expectedSize?: number;
+  /**
+   * false: no fsync, for a blob that can be made again (a layer compressed for a push). After
+   * a power loss such a blob may be cut short: whoever reads it again checks its digest.
+   */
+  durable?: boolean;
 }
 
 export interface ContentStore {

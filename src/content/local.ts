@@ -83,7 +83,8 @@ export class LocalContentStore implements ContentStore {
 
   /**
    * Store a stream. Hashes while writing to a temp file, checks the expected size (as soon as
-   * it is exceeded) and digest, fsyncs, and renames into place. On any failure, including an
+   * it is exceeded) and digest, fsyncs (unless `durable: false`), and renames into place. On
+   * any failure, including an
    * error of the source, the temp file is removed and the error reaches the caller: `invalid`
    * for a size or digest mismatch, the source's own error otherwise. Storing a blob that is
    * already there is not an error (the bytes are the same by definition).
@@ -108,7 +109,7 @@ export class LocalContentStore implements ContentStore {
           hash.update(buf);
           await fh.write(buf);
         }
-        await fh.sync();
+        if (opts.durable !== false) await fh.sync();
       } finally {
         await fh.close();
       }
@@ -122,7 +123,7 @@ export class LocalContentStore implements ContentStore {
       await mkdir(this.blobsDir, { recursive: true });
       await rename(tmp, this.blobPath(digest));
       renamed = true;
-      await fsyncDir(this.blobsDir);
+      if (opts.durable !== false) await fsyncDir(this.blobsDir);
       return { digest, size };
     } catch (err) {
       // Leaving the loop early has already destroyed the source (async iteration does).

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import type { Descriptor } from '../content/content.js';
 import { invalid, notFound, withContext } from '../errors.js';
 import { log } from '../log.js';
@@ -169,16 +171,29 @@ async function pushLayer(
     return desc;
   }
   if (location === undefined) location = await newUpload(client, repo);
-  // A stored blob goes up in one PUT with its length.
+  // A stored blob goes up in one PUT with its length. One compressed for an earlier push was
+  // stored without fsync: it is checked on the way, and made again if a crash cut it short.
+  const made = !isCompressed(local.mediaType);
   const file = await deps.content.createReadStream(desc.digest);
+  const check = digestCheck(desc.digest);
   const meter = progressMeter(progress, id, 'Pushing', desc.size);
-  file.on('error', (err) => meter.destroy(err));
+  file.on('error', (err) => check.destroy(err));
+  check.on('error', (err) => meter.destroy(err));
   try {
-    await client.putBlob(repo, location, desc.digest, desc.size, file.pipe(meter));
+    await client.putBlob(repo, location, desc.digest, desc.size, file.pipe(check).pipe(meter));
   } catch (err) {
     file.destroy();
     await client.cancelUpload(repo, location);
-    throw err;
+    if (!(made && check.mismatch)) throw err;
+    log.warn({ layer: id, digest: desc.digest }, 'push: the stored compressed layer is damaged; compressing it again');
+    await deps.content.delete(desc.digest);
+    location = await newUpload(client, repo);
+    try {
+      desc = await compressAndUpload(deps, lease, client, repo, location, local, diffId, id, progress);
+    } catch (again) {
+      await client.cancelUpload(repo, location);
+      throw again;
+    }
   }
   layerStatus(progress, id, 'Pushed');
   log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
@@ -253,7 +268,8 @@ async function compressAndUpload(
   const chunks = compressed.pipe(coalesce(COALESCE_BYTES));
   compressed.on('error', (err) => chunks.destroy(err));
   const { first, second } = oneAfterTheOther(chunks);
-  const [stored, sent] = await Promise.allSettled([deps.content.ingest(first), client.patchBlob(repo, location, second)]);
+  // Not flushed: the blob can be made again, and is checked when it is read (pushLayer).
+  const [stored, sent] = await Promise.allSettled([deps.content.ingest(first, { durable: false }), client.patchBlob(repo, location, second)]);
   if (stored.status === 'rejected' || sent.status === 'rejected') {
     for (const s of [second, chunks, compressed, file]) s.destroy();
     throw stored.status === 'rejected' ? stored.reason : (sent as PromiseRejectedResult).reason;
@@ -264,4 +280,26 @@ async function compressAndUpload(
   const desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
   await deps.layers.rememberCompressed(diffId, desc);
   return desc;
+}
+
+/**
+ * A pass-through that hashes what goes through and fails at the end when it does not hash to
+ * `digest` (`mismatch` says so then).
+ */
+function digestCheck(digest: string): Transform & { mismatch: boolean } {
+  const hash = createHash('sha256');
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got === digest) return cb();
+      t.mismatch = true;
+      cb(invalid(`stored blob ${digest} hashes to ${got}`));
+    },
+  }) as Transform & { mismatch: boolean };
+  t.mismatch = false;
+  return t;
 }
