@@ -449,7 +449,7 @@ export class OciRuntime implements ContainerRuntime {
 
   async removeLeftovers(keep: ReadonlySet<string>): Promise<void> {
     for (const id of await readdir(join(this.execRoot, 'containers'))) {
-      if (keep.has(id) || !existsSync(this.paths(id).exitFile)) continue;
+      if (keep.has(id) || !RUNTIME_ID.test(id) || !existsSync(this.paths(id).exitFile)) continue;
       log.info({ container: id }, 'removing what is left of a deleted container');
       await this.delete(id, { force: true }).catch((err: unknown) => log.warn({ err, container: id }, 'removing a leftover container'));
     }
@@ -539,7 +539,7 @@ export class OciRuntime implements ContainerRuntime {
       const err = this.commandError(id, 'kill', r.stderr);
       if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;
     }
-    if (!(this.conmonAlive(id))) return;
+    if (!this.conmonAlive(id)) return;
     await new Promise<void>((resolve) => {
       const timeout = setTimeout(() => {
         cancel();
@@ -619,8 +619,11 @@ export class OciRuntime implements ContainerRuntime {
 }
 
 /** Container ids become paths and runtime ids: letters, digits, `_.-`, not starting with a symbol. */
+/** What the runtimes take as a container ID. */
+const RUNTIME_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
 function checkId(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) throw invalid(`invalid container id: ${JSON.stringify(id)}`);
+  if (!RUNTIME_ID.test(id)) throw invalid(`invalid container id: ${JSON.stringify(id)}`);
   return id;
 }
 
