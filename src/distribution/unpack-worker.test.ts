@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../snapshots/tar-format.js';
 import { sha256, tarOf } from '../snapshots/test-helpers.js';
-import { stopIdleUnpackWorkers, unpackWorkerCount, workerLayer } from './unpack-worker.js';
+import { stopIdleUnpackWorkers, unpackWorkerCount, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp('/tmp/puw-');
@@ -61,6 +61,21 @@ void test('workerLayer: gzip and plain layers unpack on at most two workers, wit
   // Only hashing: the DiffID, nothing written.
   const tar = tars[0]!;
   assert.deepEqual(await workerLayer(chunks(gzipSync(tar)), 'again').unpack(null, Promise.resolve([])), { diffId: sha256(tar), size: tar.length });
+});
+
+void test('whenUnpackWorkersGone is told once the last worker has stopped, not before', async (t) => {
+  let gone = 0;
+  whenUnpackWorkersGone(() => gone++);
+  t.after(() => whenUnpackWorkersGone(() => undefined));
+  const tar = await tarOf([{ name: 'f', data: 'x' }]);
+  assert.deepEqual(await workerLayer(chunks(tar), 'one').unpack(null, Promise.resolve([])), { diffId: sha256(tar), size: tar.length });
+  assert.equal(unpackWorkerCount(), 1);
+  assert.equal(gone, 0, 'the worker stays a while');
+  await stopIdleUnpackWorkers();
+  assert.equal(unpackWorkerCount(), 0);
+  assert.equal(gone, 1);
+  await stopIdleUnpackWorkers();
+  assert.equal(gone, 1, 'no worker stopped: nothing to tell');
 });
 
 void test('workerLayer: a corrupt gzip stream and a tar that climbs out fail with invalid, and nothing is written outside', async (t) => {

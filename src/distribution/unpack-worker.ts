@@ -193,6 +193,7 @@ export async function stopIdleUnpackWorkers(): Promise<void> {
     pool.splice(pool.indexOf(pw), 1);
   }
   await Promise.all(idle.map((pw) => pw.worker.terminate()));
+  if (idle.length > 0 && pool.length === 0) poolGone?.();
 }
 
 export interface WorkerLayerOptions {
