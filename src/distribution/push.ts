@@ -156,24 +156,41 @@ async function pushLayer(
     if (remote.done) return desc;
     location = remote.location;
   }
-  if (!desc || !stored) {
-    // Compressed as it is uploaded: the registry takes the bytes while igzip makes them.
-    if (location === undefined) location = await newUpload(client, repo);
-    try {
-      desc = await compressAndUpload(deps, lease, client, repo, location, local, diffId, id, progress);
-    } catch (err) {
-      await client.cancelUpload(repo, location);
-      throw err;
-    }
-    layerStatus(progress, id, 'Pushed');
-    log.debug({ layer: id, ms: Date.now() - t0, bytes: local.size }, 'push: layer compressed and uploaded');
-    await deps.layers.rememberRepo(desc.digest, fullRepo);
-    return desc;
-  }
   if (location === undefined) location = await newUpload(client, repo);
-  // A stored blob goes up in one PUT with its length. One compressed for an earlier push was
-  // stored without fsync: it is checked on the way, and made again if a crash cut it short.
-  const made = !isCompressed(local.mediaType);
+  if (desc && stored) {
+    if (await uploadStored(deps, client, repo, location, desc, !isCompressed(local.mediaType), id, progress)) {
+      return pushed(deps, fullRepo, desc, id, t0, progress);
+    }
+    // Made for an earlier push and cut short by a crash (it is not fsynced): made again.
+    location = await newUpload(client, repo);
+  }
+  // Compressed as it is uploaded: the registry takes the bytes while igzip makes them.
+  desc = await compressAndUpload(deps, lease, client, repo, location, local, diffId, id, progress);
+  return pushed(deps, fullRepo, desc, id, t0, progress);
+}
+
+async function pushed(deps: DistributionDeps, fullRepo: string, desc: Descriptor, id: string, t0: number, progress: ProgressSink): Promise<Descriptor> {
+  layerStatus(progress, id, 'Pushed');
+  log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
+  await deps.layers.rememberRepo(desc.digest, fullRepo);
+  return desc;
+}
+
+/**
+ * Upload a stored blob in one PUT with its length, checking its digest on the way. False
+ * (the upload cancelled, the blob removed) when a blob `made` for an earlier push does not
+ * hash to its digest; any other failure cancels the upload and throws.
+ */
+async function uploadStored(
+  deps: DistributionDeps,
+  client: RegistryClient,
+  repo: string,
+  location: string,
+  desc: Descriptor,
+  made: boolean,
+  id: string,
+  progress: ProgressSink,
+): Promise<boolean> {
   const file = await deps.content.createReadStream(desc.digest);
   const check = digestCheck(desc.digest);
   const meter = progressMeter(progress, id, 'Pushing', desc.size);
@@ -181,24 +198,15 @@ async function pushLayer(
   check.on('error', (err) => meter.destroy(err));
   try {
     await client.putBlob(repo, location, desc.digest, desc.size, file.pipe(check).pipe(meter));
+    return true;
   } catch (err) {
     file.destroy();
     await client.cancelUpload(repo, location);
     if (!(made && check.mismatch)) throw err;
     log.warn({ layer: id, digest: desc.digest }, 'push: the stored compressed layer is damaged; compressing it again');
     await deps.content.delete(desc.digest);
-    location = await newUpload(client, repo);
-    try {
-      desc = await compressAndUpload(deps, lease, client, repo, location, local, diffId, id, progress);
-    } catch (again) {
-      await client.cancelUpload(repo, location);
-      throw again;
-    }
+    return false;
   }
-  layerStatus(progress, id, 'Pushed');
-  log.debug({ layer: id, ms: Date.now() - t0, bytes: desc.size }, 'push: layer uploaded');
-  await deps.layers.rememberRepo(desc.digest, fullRepo);
-  return desc;
 }
 
 /**
@@ -246,7 +254,7 @@ async function newUpload(client: RegistryClient, repo: string): Promise<string> 
  * more bytes) into the content store and, chunk by chunk as it is made, into the upload at
  * `location`, which is closed with the digest once both have every byte; the blob is
  * remembered for later pushes. It is leased to `lease` before it is remembered, so a
- * collection cannot remove it meanwhile. On failure the caller cancels the upload.
+ * collection cannot remove it meanwhile. On failure the upload is cancelled.
  */
 async function compressAndUpload(
   deps: DistributionDeps,
@@ -259,24 +267,32 @@ async function compressAndUpload(
   id: string,
   progress: ProgressSink,
 ): Promise<Descriptor> {
-  // Read in large chunks: with 64 KiB ones, moving the bytes costs more CPU than igzip's compression.
-  const file = createReadStream(await deps.content.path(local.digest), { highWaterMark: 1024 * 1024 });
-  const meter = progressMeter(progress, id, 'Pushing', local.size);
-  file.on('error', (err) => meter.destroy(err));
-  const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
-  // Handed on in large chunks: each one costs a write in the store and a send to the registry.
-  const chunks = compressed.pipe(coalesce(COALESCE_BYTES));
-  compressed.on('error', (err) => chunks.destroy(err));
-  const { first, second } = oneAfterTheOther(chunks);
-  // Not flushed: the blob can be made again, and is checked when it is read (pushLayer).
-  const [stored, sent] = await Promise.allSettled([deps.content.ingest(first, { durable: false }), client.patchBlob(repo, location, second)]);
-  if (stored.status === 'rejected' || sent.status === 'rejected') {
-    for (const s of [second, chunks, compressed, file]) s.destroy();
-    throw stored.status === 'rejected' ? stored.reason : (sent as PromiseRejectedResult).reason;
+  let upload = location;
+  let blob;
+  try {
+    // Read in large chunks: with 64 KiB ones, moving the bytes costs more CPU than igzip's compression.
+    const file = createReadStream(await deps.content.path(local.digest), { highWaterMark: 1024 * 1024 });
+    const meter = progressMeter(progress, id, 'Pushing', local.size);
+    file.on('error', (err) => meter.destroy(err));
+    const compressed = gzip(file.pipe(meter), { what: `layer ${diffId}` });
+    // Handed on in large chunks: each one costs a write in the store and a send to the registry.
+    const chunks = compressed.pipe(coalesce(COALESCE_BYTES));
+    compressed.on('error', (err) => chunks.destroy(err));
+    const { first, second } = oneAfterTheOther(chunks);
+    // Not flushed: the blob can be made again, and is checked when it is read (uploadStored).
+    const [stored, sent] = await Promise.allSettled([deps.content.ingest(first, { durable: false }), client.patchBlob(repo, location, second)]);
+    if (stored.status === 'rejected' || sent.status === 'rejected') {
+      for (const s of [second, chunks, compressed, file]) s.destroy();
+      throw stored.status === 'rejected' ? stored.reason : (sent as PromiseRejectedResult).reason;
+    }
+    blob = stored.value;
+    upload = sent.value;
+    lease.addBlob(blob.digest);
+    await client.finishUpload(repo, upload, blob.digest);
+  } catch (err) {
+    await client.cancelUpload(repo, upload);
+    throw err;
   }
-  const blob = stored.value;
-  lease.addBlob(blob.digest);
-  await client.finishUpload(repo, sent.value, blob.digest);
   const desc = { mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size };
   await deps.layers.rememberCompressed(diffId, desc);
   return desc;
