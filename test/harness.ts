@@ -64,6 +64,8 @@ export interface DaemonOptions {
   startTimeoutMs?: number;
   /** The daemon executable (default bin/pierd). */
   pierd?: string;
+  /** More environment variables for the daemon (benchmarks compare settings with it). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Daemon {
@@ -138,7 +140,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     const fd = openSync(logPath, 'a');
     let proc: ChildProcess;
     try {
-      proc = spawn(pierd, args, { stdio: ['ignore', fd, fd], env: withoutDockerVariables(process.env) });
+      proc = spawn(pierd, args, { stdio: ['ignore', fd, fd], env: { ...withoutDockerVariables(process.env), ...opts.env } });
     } finally {
       closeSync(fd);
     }

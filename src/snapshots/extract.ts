@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { constants as fsc } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { isMainThread } from 'node:worker_threads';
 import { EngineError, errnoCode, invalid, withContext } from '../errors.js';
 import { log } from '../log.js';
 import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
@@ -127,19 +128,33 @@ export async function extractLayer(tar: Readable, dest: string, lowers: readonly
   const writer = new LayerWriter(dest, view);
   let handlerError: unknown;
   try {
+    // Entries already buffered chain through microtasks without the event loop turning: after
+    // YIELD_EVERY_MS of that, let the I/O of others run. Time spent waiting (the loop turned
+    // meanwhile, which `turned` tells) does not count.
     let busySince = performance.now();
-    for await (const entry of ex as AsyncIterable<TarEntryStream>) {
-      try {
-        await writer.entry(entry.header as TarHeader, entry);
-      } catch (err) {
-        handlerError = err;
-        throw err;
+    let turned = false;
+    const markTurn = (): void => {
+      turned = true;
+    };
+    let marker = setImmediate(markTurn);
+    try {
+      for await (const entry of ex as AsyncIterable<TarEntryStream>) {
+        try {
+          await writer.entry(entry.header as TarHeader, entry);
+        } catch (err) {
+          handlerError = err;
+          throw err;
+        }
+        if (turned) {
+          turned = false;
+          busySince = performance.now();
+          marker = setImmediate(markTurn);
+        } else if (performance.now() - busySince > YIELD_EVERY_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }
-      // Entries already buffered chain through microtasks: let I/O of others run now and then.
-      if (performance.now() - busySince > YIELD_EVERY_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        busySince = performance.now();
-      }
+    } finally {
+      clearImmediate(marker);
     }
     try {
       await writer.finish();
@@ -260,9 +275,12 @@ interface Times {
  * The filesystem calls here are synchronous: each takes microseconds (the folder is new and
  * in the page cache), where an async call costs a thread-pool round trip, and a layer has
  * thousands of entries. The event loop still turns between entries, as their data arrives.
- * Symlinks are the exception: making one costs the journal up to a third of a millisecond
- * here, and a base image has hundreds (busybox's applets) while other layers of the same pull
- * stream through this event loop; they are made on the thread pool.
+ * Symlinks are the exception on the daemon's main thread: making one costs the journal up to
+ * a third of a millisecond here (several under a pull's write load), and a base image has
+ * hundreds (busybox's applets), so there they are made on the thread pool. On an unpack worker
+ * (unpack-worker.ts) they are made at once: a thread-pool round trip there waits behind the
+ * other layers' chunks, one event-loop turn per symlink, and the base layer, whose commit the
+ * others wait for, took most of a pull.
  */
 class LayerWriter {
   /** Every relative path (`/`-joined) this layer made; nothing else exists in the new folder. */
@@ -370,7 +388,8 @@ class LayerWriter {
         break;
       case 'symlink':
         if (!h.linkname) throw invalid(`layer tar: symlink ${JSON.stringify(h.name)} has no target`);
-        await fs.promises.symlink(h.linkname, abs);
+        if (isMainThread) await fs.promises.symlink(h.linkname, abs);
+        else fs.symlinkSync(h.linkname, abs);
         break;
       case 'character-device':
       case 'block-device':

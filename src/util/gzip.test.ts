@@ -12,9 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
-import { defaultGzipEngine, gunzip, gzip, type GzipEngine } from './gzip.js';
+import { defaultGunzipEngine, defaultGzipEngine, gunzip, gzip, type GunzipEngine } from './gzip.js';
 
-/** The same cases run against both engines; igzip's only where it is installed (scripts/setup.sh installs it). */
+/**
+ * The same cases run against every engine; ISA-L's (the library in-process for gunzip, the
+ * igzip program) only where it is installed (scripts/setup.sh installs it). The in-process
+ * engine only decodes: its cases compress with igzip.
+ */
 
 /** Compressible bytes: base64 of random data, as layers of text compress. */
 function sample(size: number): Buffer {
@@ -85,16 +89,18 @@ function whenClosed(r: Readable): Promise<void> {
   });
 }
 
-const engines: GzipEngine[] = defaultGzipEngine() === 'igzip' ? ['igzip', 'zlib'] : ['zlib'];
+const engines: GunzipEngine[] = defaultGzipEngine() === 'igzip' ? ['isal', 'igzip', 'zlib'] : ['zlib'];
 
-test('igzip is found on this machine (deps/debian/distribution.txt installs isal)', () => {
+test('igzip and ISA-L\'s library are found on this machine (deps/debian/distribution.txt installs isal)', () => {
   assert.equal(defaultGzipEngine(), 'igzip');
+  assert.equal(defaultGunzipEngine(), 'isal');
 });
 
 for (const engine of engines) {
+  const compressor = engine === 'isal' ? 'igzip' : engine;
   test(`${engine}: a few MB round trip, and node's zlib reads what gzip wrote`, async () => {
     const data = sample(5 * 1024 * 1024 + 123);
-    const compressed = await collect(gzip(source(data), { engine }));
+    const compressed = await collect(gzip(source(data), { engine: compressor }));
     assert.ok(compressed.length < data.length * 0.8, `compressed to ${compressed.length} of ${data.length}`);
     assert.ok(gunzipSync(compressed).equals(data));
     const back = await collect(gunzip(source(compressed, 10_000), { engine }));
@@ -104,14 +110,14 @@ for (const engine of engines) {
 
   test(`${engine}: gzip writes the same bytes for the same input, with no time in the header`, async () => {
     const data = sample(300_000);
-    const a = await collect(gzip(source(data, 1000), { engine }));
-    const b = await collect(gzip(source(data, 70_000), { engine }));
+    const a = await collect(gzip(source(data, 1000), { engine: compressor }));
+    const b = await collect(gzip(source(data, 70_000), { engine: compressor }));
     assert.ok(a.equals(b));
     assert.equal(a.readUInt32LE(4), 0);
   });
 
   test(`${engine}: empty input round trip`, async () => {
-    const compressed = await collect(gzip(Readable.from([]), { engine }));
+    const compressed = await collect(gzip(Readable.from([]), { engine: compressor }));
     assert.equal(gunzipSync(compressed).length, 0);
     assert.equal((await collect(gunzip(source(compressed), { engine }))).length, 0);
   });
@@ -123,6 +129,11 @@ for (const engine of engines) {
     assert.ok((await collect(gunzip(source(members), { engine }))).equals(Buffer.concat([a, b])));
     const padded = Buffer.concat([members, Buffer.alloc(1024)]);
     assert.ok((await collect(gunzip(source(padded), { engine }))).equals(Buffer.concat([a, b])));
+    // Cut anywhere: members, their headers and trailers split across chunks.
+    const small = Buffer.concat([gzipSync(a.subarray(0, 3000)), gzipSync(b.subarray(0, 2000)), Buffer.alloc(3)]);
+    for (const chunk of [1, 7, 4096]) {
+      assert.ok((await collect(gunzip(source(small, chunk), { engine }))).equals(Buffer.concat([a.subarray(0, 3000), b.subarray(0, 2000)])), `chunks of ${chunk}`);
+    }
   });
 
   test(`${engine}: corrupt input fails with invalid, and no process is left`, async () => {
@@ -130,12 +141,18 @@ for (const engine of engines) {
     const corrupt = Buffer.concat([good.subarray(0, 200), randomBytes(5000)]);
     const truncated = good.subarray(0, good.length - 1000);
     const fds = openFds();
-    for (const bad of [corrupt, truncated, Buffer.from('not gzip at all')]) {
+    const empty = Buffer.alloc(0);
+    const garbageAfter = Buffer.concat([good, Buffer.alloc(10), Buffer.from('x')]);
+    const badChecksum = Buffer.from(good);
+    badChecksum[badChecksum.length - 8]! ^= 1;
+    const cases = [corrupt, truncated, Buffer.from('not gzip at all'), badChecksum, ...(engine === 'isal' ? [empty, garbageAfter] : [])];
+    for (const bad of cases) {
       await assert.rejects(collect(gunzip(source(bad), { engine, what: 'layer sha256:abc' })), (err: unknown) => {
         assert.ok(err instanceof EngineError, String(err));
         assert.equal(err.kind, 'invalid');
         assert.match(err.message, /^layer sha256:abc: corrupt gzip stream: \S/);
         if (engine === 'igzip') assert.match(err.message, /igzip: Error/);
+        if (engine === 'isal') assert.match(err.message, /: (invalid|incorrect|unexpected end|data after)/);
         return true;
       });
       assert.deepEqual(igzipChildren(), []);
@@ -145,16 +162,20 @@ for (const engine of engines) {
 
   test(`${engine}: a consumer that stops early destroys the input and leaves no process`, async () => {
     const fds = openFds();
-    const input = source(sample(20 * 1024 * 1024));
-    const out = gzip(input, { engine });
-    const it = (out as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    assert.equal((await it.next()).done, false);
-    if (engine === 'igzip') assert.equal(igzipChildren().length, 1);
-    out.destroy();
-    await whenClosed(out);
-    assert.deepEqual(igzipChildren(), []);
-    assert.ok(input.destroyed);
-    assert.ok(input.pulled < 20 * 1024 * 1024);
+    const data = sample(20 * 1024 * 1024);
+    const compressed = gzipSync(data, { level: 1 });
+    for (const [fn, bytes] of [[gzip, data], [gunzip, compressed]] as const) {
+      const input = source(bytes);
+      const out = fn === gzip ? gzip(input, { engine: compressor }) : gunzip(input, { engine });
+      const it = (out as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      assert.equal((await it.next()).done, false);
+      if ((fn === gzip ? compressor : engine) === 'igzip') assert.equal(igzipChildren().length, 1);
+      out.destroy();
+      await whenClosed(out);
+      assert.deepEqual(igzipChildren(), []);
+      assert.ok(input.destroyed, `${fn.name}: input destroyed`);
+      assert.ok(input.pulled < bytes.length, `${fn.name}: read ${input.pulled} of ${bytes.length}`);
+    }
     assert.equal(await fdsBackTo(fds), fds, 'no file descriptor left open');
   });
 
@@ -175,7 +196,7 @@ for (const engine of engines) {
     const compressed = gzipSync(data, { level: 1 });
     for (const [fn, bytes] of [[gzip, data], [gunzip, compressed]] as const) {
       const input = source(bytes);
-      const out = fn(input, { engine });
+      const out = fn === gzip ? gzip(input, { engine: compressor }) : gunzip(input, { engine });
       await sleep(300);
       assert.ok(input.pulled < 8 * 1024 * 1024, `${fn.name} read ${input.pulled} bytes ahead of a consumer that reads nothing`);
       const result = await collect(out);
@@ -185,22 +206,24 @@ for (const engine of engines) {
   });
 }
 
-test('node zlib is the default engine with PIER_IGZIP=0, without igzip on PATH, or with one that does not run', async (t) => {
+test('node zlib is the default engine with PIER_IGZIP=0, without igzip on PATH, or with one that does not run; PIER_ISAL=0 gunzips through igzip', async (t) => {
   // This test runs from src/ (through tsx) and from the build in dist/.
   const fromSource = import.meta.url.endsWith('.ts');
   const module = fileURLToPath(new URL(fromSource ? './gzip.ts' : './gzip.js', import.meta.url));
-  const script = `const m = await import(${JSON.stringify(module)}); process.stdout.write(m.defaultGzipEngine());`;
+  const script = `const m = await import(${JSON.stringify(module)}); process.stdout.write(m.defaultGzipEngine() + ' ' + m.defaultGunzipEngine());`;
   const args = [...(fromSource ? ['--import', 'tsx'] : []), '--input-type=module', '-e', script];
   const run = promisify(execFile);
   const forced = await run(process.execPath, args, { env: { ...process.env, PIER_IGZIP: '0' } });
-  assert.equal(forced.stdout, 'zlib');
-  const plain = await run(process.execPath, args, { env: { ...process.env, PIER_IGZIP: '' } });
-  assert.equal(plain.stdout, defaultGzipEngine());
+  assert.equal(forced.stdout, 'zlib zlib');
+  const plain = await run(process.execPath, args, { env: { ...process.env, PIER_IGZIP: '', PIER_ISAL: '' } });
+  assert.equal(plain.stdout, 'igzip isal');
+  const noLibrary = await run(process.execPath, args, { env: { ...process.env, PIER_ISAL: '0' } });
+  assert.equal(noLibrary.stdout, 'igzip igzip');
   const dir = await mkdtemp(join(tmpdir(), 'pgz-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const none = await run(process.execPath, args, { env: { ...process.env, PATH: dir } });
-  assert.equal(none.stdout, 'zlib');
+  const none = await run(process.execPath, args, { env: { ...process.env, PATH: dir, PIER_ISAL: '0' } });
+  assert.equal(none.stdout, 'zlib zlib');
   await writeFile(join(dir, 'igzip'), '#!/bin/sh\necho "cannot execute: required file not found" >&2\nexit 127\n', { mode: 0o755 });
-  const broken = await run(process.execPath, args, { env: { ...process.env, PATH: dir } });
-  assert.equal(broken.stdout, 'zlib');
+  const broken = await run(process.execPath, args, { env: { ...process.env, PATH: dir, PIER_ISAL: '0' } });
+  assert.equal(broken.stdout, 'zlib zlib');
 });
