@@ -31,6 +31,20 @@ export interface IngestOptions {
   durable?: boolean;
 }
 
+/**
+ * A blob written by someone else (an unpack worker thread, which hashes and writes it as it
+ * streams): `path` names a new file in the store's ingest folder for the writer to create
+ * (exclusively, mode 0444) and to fsync when the ingest is durable. `commit` checks the size
+ * and digest the writer measured against the expected ones and renames the file into place
+ * (`invalid` on a mismatch, which removes the file); `discard` removes it. Exactly one of
+ * them is called, once the writer has closed the file.
+ */
+export interface IngestTarget {
+  readonly path: string;
+  commit(written: BlobInfo): Promise<BlobInfo>;
+  discard(): Promise<void>;
+}
+
 export interface ContentStore {
   /** Path of a stored blob on disk (for streaming readers); throws notFound. */
   path(digest: string): Promise<string>;
@@ -41,6 +55,8 @@ export interface ContentStore {
   createReadStream(digest: string): Promise<Readable>;
   /** Store a stream; hashes while writing, verifies, renames into place. */
   ingest(source: Readable | AsyncIterable<Uint8Array>, opts?: IngestOptions): Promise<BlobInfo>;
+  /** A file for a blob another thread writes (see IngestTarget). */
+  prepareIngest(opts?: IngestOptions): Promise<IngestTarget>;
   /** Store a small blob held in memory. */
   put(data: Uint8Array | string, opts?: IngestOptions): Promise<BlobInfo>;
   delete(digest: string): Promise<void>;

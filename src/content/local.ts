@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { errnoCode, invalid, notFound } from '../errors.js';
 import { fsyncDir } from '../util/fs.js';
-import type { BlobInfo, ContentStore, IngestOptions } from './content.js';
+import type { BlobInfo, ContentStore, IngestOptions, IngestTarget } from './content.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 
@@ -90,15 +90,12 @@ export class LocalContentStore implements ContentStore {
    * already there is not an error (the bytes are the same by definition).
    */
   async ingest(source: Readable | AsyncIterable<Uint8Array>, opts: IngestOptions = {}): Promise<BlobInfo> {
-    if (opts.expectedDigest !== undefined) digestHex(opts.expectedDigest);
+    const target = await this.prepareIngest(opts);
     const label = opts.expectedDigest ?? 'blob';
-    await mkdir(this.ingestDir, { recursive: true });
-    const tmp = join(this.ingestDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
-    let renamed = false;
     try {
-      const fh = await open(tmp, 'wx', 0o444);
+      const fh = await open(target.path, 'wx', 0o444);
       try {
         for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
           const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -113,23 +110,50 @@ export class LocalContentStore implements ContentStore {
       } finally {
         await fh.close();
       }
-      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
-        throw invalid(`${label}: size mismatch: expected ${opts.expectedSize} bytes, got ${size}`);
-      }
-      const digest = `sha256:${hash.digest('hex')}`;
-      if (opts.expectedDigest !== undefined && digest !== opts.expectedDigest) {
-        throw invalid(`${label}: digest mismatch: content hashes to ${digest}`);
-      }
-      await mkdir(this.blobsDir, { recursive: true });
-      await rename(tmp, this.blobPath(digest));
-      renamed = true;
-      if (opts.durable !== false) await fsyncDir(this.blobsDir);
-      return { digest, size };
     } catch (err) {
       // Leaving the loop early has already destroyed the source (async iteration does).
-      if (!renamed) await rm(tmp, { force: true });
+      await target.discard();
       throw err;
     }
+    return target.commit({ digest: `sha256:${hash.digest('hex')}`, size });
+  }
+
+  async prepareIngest(opts: IngestOptions = {}): Promise<IngestTarget> {
+    if (opts.expectedDigest !== undefined) digestHex(opts.expectedDigest);
+    const label = opts.expectedDigest ?? 'blob';
+    await mkdir(this.ingestDir, { recursive: true });
+    const tmp = join(this.ingestDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+    let used = false;
+    const once = (): void => {
+      if (used) throw new Error(`ingest of ${label}: committed or discarded twice`);
+      used = true;
+    };
+    return {
+      path: tmp,
+      commit: async ({ digest, size }) => {
+        once();
+        let renamed = false;
+        try {
+          if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+            throw invalid(`${label}: size mismatch: expected ${opts.expectedSize} bytes, got ${size}`);
+          }
+          if (opts.expectedDigest !== undefined && digest !== opts.expectedDigest) {
+            throw invalid(`${label}: digest mismatch: content hashes to ${digest}`);
+          }
+          await mkdir(this.blobsDir, { recursive: true });
+          await rename(tmp, this.blobPath(digest));
+          renamed = true;
+          if (opts.durable !== false) await fsyncDir(this.blobsDir);
+          return { digest, size };
+        } finally {
+          if (!renamed) await rm(tmp, { force: true });
+        }
+      },
+      discard: async () => {
+        once();
+        await rm(tmp, { force: true });
+      },
+    };
   }
 
   async put(data: Uint8Array | string, opts?: IngestOptions): Promise<BlobInfo> {

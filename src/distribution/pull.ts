@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Descriptor } from '../content/content.js';
+import type { BlobInfo, Descriptor } from '../content/content.js';
 import { errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
 import {
@@ -21,7 +21,7 @@ import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
 import { uncompressed } from './decompress.js';
-import { unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
+import { type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
@@ -253,8 +253,8 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
         newChains.push(chains[i]!);
       };
       /** The layer blob (compressed or not) unpacked on a worker thread, or here. */
-      const applyBlob = async (blob: Readable, owned = false): Promise<void> => {
-        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: owned }));
+      const applyBlob = async (blob: Readable): Promise<void> => {
+        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what));
         else await apply(await uncompressed(blob, what));
       };
       /** The unpacking that ran while the blob downloaded, if it did. */
@@ -265,14 +265,26 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       } else if (earlier !== undefined) {
         await earlier; // the same blob, downloaded for an earlier layer of the image
       } else {
-        // Unpacks from the bytes as they arrive (on the first attempt).
+        // Unpacks from the bytes as they arrive (on the first attempt); on a worker, which
+        // may store the blob too.
         const unpack = haveSnapshot[i]
           ? undefined
-          : async (compressed: Readable): Promise<void> => {
-              await applyBlob(compressed, true);
+          : (compressed: Readable, store?: StoreTarget): Unpacking => {
               // What the unpacker left unread (the gzip trailer) must still flow, or the
               // download stalls behind it.
-              compressed.resume();
+              if (unpackWorkersEnabled()) {
+                const source = workerLayer(compressed, what, { transfer: true, store });
+                const unpacked = apply(source).then(
+                  () => void compressed.resume(),
+                  (err: unknown) => {
+                    // Settles `stored` too, should the layer have failed before its unpacking started.
+                    source.destroy(err instanceof Error ? err : new Error(String(err)));
+                    throw err;
+                  },
+                );
+                return { unpacked, stored: source.stored };
+              }
+              return { unpacked: applyBlob(compressed).then(() => void compressed.resume()) };
             };
         const download = slots.run(() => fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, abort.signal, unpack));
         fetched.set(layer.digest, download);
@@ -334,6 +346,12 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
   }
 }
 
+/** An unpacking started on a download: its end, and the blob's when its worker stores it (see workerLayer). */
+interface Unpacking {
+  unpacked: Promise<void>;
+  stored?: Promise<BlobInfo>;
+}
+
 interface Fetched {
   /** The unpacking that read the blob as it downloaded; settles once that layer is committed or failed. */
   unpacked?: Promise<void>;
@@ -357,7 +375,7 @@ async function fetchLayer(
   storedBlobs: string[],
   display: string,
   signal: AbortSignal,
-  unpack?: (compressed: Readable) => Promise<void>,
+  unpack?: (compressed: Readable, store?: StoreTarget) => Unpacking,
 ): Promise<Fetched> {
   const id = shortDigest(layer.digest);
   for (let attempt = 1; ; attempt++) {
@@ -365,16 +383,34 @@ async function fetchLayer(
     const onAbort = (): void => stop(signal.reason);
     try {
       if (signal.aborted) throw signal.reason;
-      const { body } = await client.getBlob(repo, layer.digest);
-      // Counted and coalesced in one step (each step costs every 64 KiB read).
-      const meter = coalesce(COALESCE_BYTES, progressCounter(progress, id, 'Downloading', layer.size));
+      const ingest = { expectedDigest: layer.digest, expectedSize: layer.size };
+      // On the first attempt with an unpack worker, the worker stores the blob too: this
+      // thread hands the bytes over and nothing else.
+      const direct = unpack !== undefined && attempt === 1 && unpackWorkersEnabled() ? await deps.content.prepareIngest(ingest) : undefined;
+      let body: Readable;
+      try {
+        ({ body } = await client.getBlob(repo, layer.digest));
+      } catch (err) {
+        await direct?.discard();
+        throw err;
+      }
+      // Counted, checked against the size and coalesced in one step (each step costs every 64 KiB read).
+      const counter = progressCounter(progress, id, 'Downloading', layer.size);
+      let received = 0;
+      const meter = coalesce(COALESCE_BYTES, {
+        add(bytes) {
+          received += bytes;
+          if (received > layer.size) body.destroy(invalid(`${layer.digest}: size mismatch: more than the expected ${layer.size} bytes`));
+          counter.add(bytes);
+        },
+        end: () => counter.end(),
+      });
       body.on('error', (err) => meter.destroy(err));
       body.pipe(meter);
-      const both = unpack !== undefined && attempt === 1;
+      const both = unpack !== undefined && attempt === 1 && direct === undefined;
       // The store first, then the unpacking, which takes each chunk over (see oneAfterTheOther).
       const split = both ? oneAfterTheOther(meter) : undefined;
-      const toStore = split?.first ?? meter;
-      const toUnpack = split?.second;
+      const toUnpack: Readable | undefined = split ? split.second : direct ? meter : undefined;
       let firstError: unknown;
       stop = (err: unknown): void => {
         if (firstError !== undefined) return;
@@ -384,16 +420,24 @@ async function fetchLayer(
         body.destroy();
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      const storing = deps.content.ingest(toStore, { expectedDigest: layer.digest, expectedSize: layer.size }).catch((err: unknown) => {
+      const started = toUnpack && unpack ? unpack(toUnpack, direct ? { path: direct.path, durable: true } : undefined) : undefined;
+      const stored = direct
+        ? started!.stored!.then(
+            (written) => direct.commit(written),
+            async (err: unknown) => {
+              await direct.discard();
+              throw err;
+            },
+          )
+        : deps.content.ingest(split?.first ?? meter, ingest);
+      const storing = stored.catch((err: unknown) => {
         stop(err);
         throw err;
       });
-      const unpacking = toUnpack && unpack
-        ? unpack(toUnpack).catch((err: unknown) => {
-            stop(err);
-            throw err;
-          })
-        : undefined;
+      const unpacking = started?.unpacked.catch((err: unknown) => {
+        stop(err);
+        throw err;
+      });
       unpacking?.catch(() => undefined); // awaited by the caller, or below
       try {
         await storing;

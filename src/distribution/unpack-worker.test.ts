@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -195,4 +195,56 @@ void test('workerLayer: with transfer, chunks that own their memory are handed t
   assert.ok(owned.every((b) => b.length === 0), 'handed over');
   assert.equal(pooled.length, 1024, 'copied');
   assert.ok((await readFile(`${dir}/d/f`)).equals(tar.subarray(512, 512 + 300_000)));
+});
+
+void test('workerLayer with store: the worker writes the blob as it comes, and tells its digest before the layer is done', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  const tar = await tarOf([{ name: 'f', data: randomBytes(2 * 1024 * 1024) }]);
+  const blob = gzipSync(tar);
+  await mkdir(`${dir}/d`);
+  const source = workerLayer(chunks(blob), 'stored layer', { store: { path: `${dir}/blob`, durable: true } });
+  let storedFirst = false;
+  const stored = source.stored!.then((info) => {
+    storedFirst = true;
+    return info;
+  });
+  const result = await source.unpack(`${dir}/d`, Promise.resolve([]));
+  assert.ok(storedFirst, 'stored settles before the unpacking');
+  assert.deepEqual(result, { diffId: sha256(tar), size: tar.length });
+  assert.deepEqual(await stored, { digest: sha256(blob), size: blob.length });
+  assert.ok(blob.equals(await readFile(`${dir}/blob`)));
+  assert.equal((await stat(`${dir}/blob`)).mode & 0o777, 0o444);
+});
+
+void test('workerLayer with store: a broken layer still stores its blob to the end (its digest names a wrong blob); a stop rejects both', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  // Valid gzip of a cut tar, followed by more of the blob: the tar fails long before the blob ends.
+  const tar = await tarOf([{ name: 'f', data: randomBytes(4 * 1024 * 1024) }]);
+  const blob = gzipSync(tar.subarray(0, 1024 * 1024));
+  const source = workerLayer(chunks(blob, 16 * 1024), 'broken layer', { store: { path: `${dir}/blob`, durable: false } });
+  await mkdir(`${dir}/d`);
+  const unpacked = source.unpack(`${dir}/d`, Promise.resolve([]));
+  assert.deepEqual(await source.stored, { digest: sha256(blob), size: blob.length });
+  await assert.rejects(unpacked, kind('invalid', /unexpected end of data/));
+  assert.ok(blob.equals(await readFile(`${dir}/blob`)));
+
+  // Stopped mid-way: neither settles with success, and the file is closed (removable).
+  const slow = new Readable({ read() {} });
+  slow.push(gzipSync(tar).subarray(0, 100_000));
+  const stopped = workerLayer(slow, 'stopped layer', { store: { path: `${dir}/blob2`, durable: true } });
+  await mkdir(`${dir}/d2`);
+  const unpacking = stopped.unpack(`${dir}/d2`, Promise.resolve([]));
+  await new Promise((r) => setTimeout(r, 100));
+  stopped.destroy(new Error('stop now'));
+  await assert.rejects(unpacking, /stop now/);
+  await assert.rejects(stopped.stored!, /stop now/);
+  const open = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  assert.ok(!open.includes(`${dir}/blob2`), 'the blob file is closed');
+  await rm(`${dir}/blob2`);
+  // A layer source destroyed before it started rejects its stored blob too.
+  const never = workerLayer(chunks(blob), 'never started', { store: { path: `${dir}/blob3`, durable: true } });
+  never.destroy(new Error('not wanted'));
+  await assert.rejects(never.stored!, /not wanted/);
 });

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, existsSync, fsync, openSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { EngineError, internal, type ErrorKind } from '../errors.js';
 import { log } from '../log.js';
 import { extractLayer } from '../snapshots/extract.js';
+import type { BlobInfo } from '../content/content.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
 import { uncompressed } from './decompress.js';
 
@@ -28,6 +29,12 @@ import { uncompressed } from './decompress.js';
  *   and message;
  * - it settles only once the worker is done with the layer's folder (nothing writes there
  *   any more), and a worker that dies fails its layers with `internal`.
+ *
+ * With `store`, the worker also writes the blob as it comes (before unpacking it) into a file
+ * of the content store (`ContentStore.prepareIngest`), hashing it: `stored` resolves with its
+ * digest and size once the whole blob is written (and fsynced when durable), which is before
+ * the unpacking ends; it rejects when the job fails first. The daemon's main thread then only
+ * hands bytes over: it neither hashes nor writes them.
  */
 
 /** Workers at most: the machine's cores do the rest (igzip, the registry, the kernel). */
@@ -39,6 +46,12 @@ const WINDOW_BYTES = 4 * 1024 * 1024;
 /** Marks the worker of this module in workerData. */
 const MARK = 'pierUnpackWorker';
 
+/** Where the worker writes the blob: a new file, fsynced at the end when durable. */
+export interface StoreTarget {
+  path: string;
+  durable: boolean;
+}
+
 interface SerializedError {
   message: string;
   kind?: ErrorKind;
@@ -47,7 +60,7 @@ interface SerializedError {
 
 /** Main thread to worker. */
 type ToWorker =
-  | { type: 'start'; id: number; dest: string | null; what: string }
+  | { type: 'start'; id: number; dest: string | null; what: string; store: StoreTarget | null }
   | { type: 'lowers'; id: number; lowers: string[] }
   | { type: 'data'; id: number; chunk: Uint8Array }
   | { type: 'end'; id: number }
@@ -56,6 +69,7 @@ type ToWorker =
 /** Worker to main thread. */
 type FromWorker =
   | { type: 'ack'; id: number; bytes: number }
+  | { type: 'stored'; id: number; digest: string; size: number }
   | { type: 'done'; id: number; diffId: string; size: number }
   | { type: 'failed'; id: number; error: SerializedError };
 
@@ -79,6 +93,7 @@ interface Job {
   /** The worker died. */
   fail(err: Error): void;
   ack(bytes: number): void;
+  stored(info: BlobInfo): void;
 }
 
 interface PoolWorker {
@@ -123,6 +138,7 @@ function startWorker(): PoolWorker {
     const job = pw.jobs.get(msg.id);
     if (!job) return;
     if (msg.type === 'ack') job.ack(msg.bytes);
+    else if (msg.type === 'stored') job.stored({ digest: msg.digest, size: msg.size });
     else job.settle(msg);
   });
   const gone = (err: Error): void => {
@@ -202,21 +218,37 @@ export interface WorkerLayerOptions {
    * own is handed to the worker as it is (transferred, which empties it here), not copied.
    */
   transfer?: boolean;
+  /** The worker writes the blob into this file of the content store too (see the contract above). */
+  store?: StoreTarget;
+}
+
+/** A LayerSource unpacked on a worker; `stored` is there when the worker stores the blob too. */
+export interface WorkerLayer extends LayerSource {
+  stored?: Promise<BlobInfo>;
 }
 
 /** A layer blob stream as a LayerSource that unpacks on a worker thread (see the contract above). */
-export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptions = {}): LayerSource {
+export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptions = {}): WorkerLayer {
   let destroyedWith: Error | undefined;
   let abort: ((err: Error) => void) | undefined;
   let used = false;
+  let storedResult: Settle<BlobInfo> | undefined;
+  const stored = opts.store
+    ? new Promise<BlobInfo>((resolve, reject) => {
+        storedResult = { resolve, reject };
+      })
+    : undefined;
+  stored?.catch(() => undefined); // whoever awaits it sees the rejection
   // Errors before the unpacking starts are kept by the stream (`errored`); none is unhandled.
   blob.on('error', () => undefined);
   return {
+    stored,
     destroy(err?: Error): void {
       const reason = err ?? new Error(`${what}: unpacking stopped`);
       if (abort) abort(reason);
       else if (destroyedWith === undefined) {
         destroyedWith = reason;
+        storedResult?.reject(reason);
         blob.destroy();
       }
     },
@@ -227,17 +259,22 @@ export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptio
         const err = destroyedWith;
         return lowers.then(() => Promise.reject(err), () => Promise.reject(err));
       }
-      return run(blob, what, opts.transfer === true, dest, lowers, (fn) => {
+      return run(blob, what, { transfer: opts.transfer === true, store: opts.store ?? null, stored: storedResult }, dest, lowers, (fn) => {
         abort = fn;
       });
     },
   };
 }
 
+interface Settle<T> {
+  resolve(value: T): void;
+  reject(err: Error): void;
+}
+
 function run(
   blob: Readable,
   what: string,
-  transfer: boolean,
+  opts: { transfer: boolean; store: StoreTarget | null; stored: Settle<BlobInfo> | undefined },
   dest: string | null,
   lowers: Promise<readonly string[]>,
   onAbort: (abort: (err: Error) => void) => void,
@@ -256,7 +293,7 @@ function run(
 
     const onData = (chunk: Buffer): void => {
       // Handed over (not cloned) to the worker: the chunk itself when it may be, else a copy.
-      const own = transfer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
+      const own = opts.transfer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
       const data = own ? chunk : new Uint8Array(chunk);
       inFlight += data.length;
       post({ type: 'data', id, chunk: data }, [data.buffer as ArrayBuffer]);
@@ -288,13 +325,18 @@ function run(
       settled = true;
       detach();
       releaseWorker(pw, id);
-      if (reason !== undefined) reject(reason);
-      else if (answer.type === 'failed') reject(deserialize(answer.error));
-      else resolve({ diffId: answer.diffId, size: answer.size });
+      const failure = reason ?? (answer.type === 'failed' ? deserialize(answer.error) : undefined);
+      // A no-op when the blob was stored already.
+      opts.stored?.reject(failure ?? internal(`${what}: the layer was unpacked but its blob not stored`));
+      if (failure !== undefined) reject(failure);
+      else if (answer.type === 'done') resolve({ diffId: answer.diffId, size: answer.size });
     };
 
     pw.jobs.set(id, {
       id,
+      stored(info) {
+        opts.stored?.resolve(info);
+      },
       ack(bytes) {
         inFlight -= bytes;
         if (inFlight < WINDOW_BYTES && !ended && !settled && blob.isPaused()) blob.resume();
@@ -311,7 +353,7 @@ function run(
       },
     });
     onAbort(stop);
-    post({ type: 'start', id, dest, what });
+    post({ type: 'start', id, dest, what, store: opts.store });
     lowers.then(
       (l) => {
         lowersKnown = true;
@@ -338,9 +380,68 @@ function run(
 
 interface WorkerJob {
   input: Readable;
+  queue: Buffer[];
+  pump(): void;
+  end(): void;
   lowers: Promise<readonly string[]>;
   setLowers(l: readonly string[]): void;
   failLowers(err: Error): void;
+  /** The blob's file when the job stores it: written as chunks arrive. */
+  store?: BlobWriter;
+  /** Once the blob's end came: its file finished and `stored` sent. */
+  storing?: Promise<void>;
+  /** Writing or finishing the blob's file failed. */
+  storeFailed?: boolean;
+  /** The main thread stopped the job. */
+  aborted?: boolean;
+  /** The unpacking failed with this answer while the blob is still stored to its end. */
+  afterFailure?: FromWorker;
+  /** Clean up and send the job's last answer. */
+  finish?: (answer: FromWorker) => void;
+}
+
+/** Writes a blob into its content-store file as it arrives, hashing it. */
+class BlobWriter {
+  private readonly fd: number;
+  private readonly hash: Hash = createHash('sha256');
+  private size = 0;
+  private closed = false;
+  private finishing = false;
+
+  constructor(private readonly target: StoreTarget) {
+    this.fd = openSync(target.path, 'wx', 0o444);
+  }
+
+  write(chunk: Buffer): void {
+    for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off);
+    this.hash.update(chunk);
+    this.size += chunk.length;
+  }
+
+  /** The whole blob is written: fsync (off this thread) when durable, close, and tell. */
+  finish(): Promise<BlobInfo> {
+    this.finishing = true;
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null): void => {
+        this.closeFd();
+        if (err) reject(err);
+        else resolve({ digest: `sha256:${this.hash.digest('hex')}`, size: this.size });
+      };
+      if (this.target.durable) fsync(this.fd, done);
+      else done(null);
+    });
+  }
+
+  /** Close the file unless finish() is under way (it closes it). */
+  close(): void {
+    if (!this.finishing) this.closeFd();
+  }
+
+  private closeFd(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
 }
 
 /** The worker's side: one job per layer, as the main thread asks. */
@@ -348,7 +449,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
   const jobs = new Map<number, WorkerJob>();
   const send = (msg: FromWorker): void => port.postMessage(msg);
 
-  const start = (id: number, dest: string | null, what: string): void => {
+  const start = (id: number, dest: string | null, what: string, store: StoreTarget | null): void => {
     const queue: Buffer[] = [];
     let ended = false;
     let wanted = false;
@@ -375,45 +476,110 @@ function serve(port: NonNullable<typeof parentPort>): void {
       failLowers = reject;
     });
     lowers.catch(() => undefined); // the extraction reports it
-    const job: WorkerJob & { queue: Buffer[]; pump: () => void; end: () => void } = {
+    const job: WorkerJob = {
       input,
-      lowers,
-      setLowers,
-      failLowers,
       queue,
       pump,
       end: () => {
         ended = true;
         pump();
       },
+      lowers,
+      setLowers,
+      failLowers,
     };
     jobs.set(id, job);
-    void unpackJob(input, dest, lowers, what).then(
-      (r) => send({ type: 'done', id, diffId: r.diffId, size: r.size }),
-      (err: unknown) => send({ type: 'failed', id, error: serialize(err) }),
-    ).finally(() => {
+    let work: Promise<{ diffId: string; size: number }>;
+    try {
+      if (store) job.store = new BlobWriter(store);
+      // 'stored' goes out before 'done': the blob is there by the time the layer is.
+      work = unpackJob(input, dest, lowers, what).then(async (r) => {
+        if (job.store) {
+          if (!job.storing) throw internal(`${what}: the layer ended before its blob`);
+          await job.storing;
+        }
+        return r;
+      });
+    } catch (err) {
+      work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    // The blob's file is closed (unless its fsync is under way) before the answer goes out:
+    // the main thread removes it on a failure.
+    let answered = false;
+    const finish = (answer: FromWorker): void => {
+      if (answered) return;
+      answered = true;
       jobs.delete(id);
+      job.store?.close();
       // Chunks still coming are taken and forgotten.
       input.destroy();
-    });
+      send(answer);
+    };
+    work.then(
+      (r) => finish({ type: 'done', id, diffId: r.diffId, size: r.size }),
+      (err: unknown) => {
+        const failed: FromWorker = { type: 'failed', id, error: serialize(err) };
+        // A broken layer whose blob is still coming: the blob is stored to its end all the
+        // same, so that the main thread learns its digest (a wrong blob is named as such,
+        // not by the tar error it caused); an abort or a failure of the store ends it.
+        if (job.store && !job.aborted && !job.storeFailed) {
+          job.afterFailure = failed;
+          if (job.storing) {
+            const last = (): void => finish(failed);
+            job.storing.then(last, last);
+          } else {
+            for (const chunk of queue.splice(0)) send({ type: 'ack', id, bytes: chunk.length });
+          }
+        } else finish(failed);
+      },
+    );
+    job.finish = finish;
   };
 
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'start') {
-      start(msg.id, msg.dest, msg.what);
+      start(msg.id, msg.dest, msg.what, msg.store);
       return;
     }
-    const job = jobs.get(msg.id) as (WorkerJob & { queue: Buffer[]; pump: () => void; end: () => void }) | undefined;
+    const job = jobs.get(msg.id);
     if (!job) {
       if (msg.type === 'data') send({ type: 'ack', id: msg.id, bytes: msg.chunk.length });
       return;
     }
     switch (msg.type) {
-      case 'data':
-        job.queue.push(Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength));
+      case 'data': {
+        const chunk = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
+        try {
+          job.store?.write(chunk);
+        } catch (err) {
+          job.storeFailed = true;
+          if (job.afterFailure) job.finish!(job.afterFailure);
+          else job.input.destroy(err instanceof Error ? err : new Error(String(err)));
+          break;
+        }
+        if (job.afterFailure) {
+          send({ type: 'ack', id: msg.id, bytes: chunk.length });
+          break;
+        }
+        job.queue.push(chunk);
         job.pump();
         break;
+      }
       case 'end':
+        if (job.store) {
+          const id = msg.id;
+          job.storing = job.store.finish().then((info) => send({ type: 'stored', id, digest: info.digest, size: info.size }));
+          job.storing.then(
+            () => {
+              if (job.afterFailure) job.finish!(job.afterFailure);
+            },
+            (err: unknown) => {
+              job.storeFailed = true;
+              if (job.afterFailure) job.finish!(job.afterFailure);
+              else job.input.destroy(err instanceof Error ? err : new Error(String(err)));
+            },
+          );
+        }
         job.end();
         break;
       case 'lowers':
@@ -421,6 +587,11 @@ function serve(port: NonNullable<typeof parentPort>): void {
         break;
       case 'abort': {
         const err = new Error(msg.message);
+        job.aborted = true;
+        if (job.afterFailure) {
+          job.finish!(job.afterFailure);
+          break;
+        }
         job.failLowers(err);
         job.input.destroy(err);
         break;
