@@ -6,8 +6,9 @@
  * by thread (main, unpack workers, the thread pool) and its children (igzip), the registry,
  * and the limit's own processes. A pull on two cores is bound by the sum of these.
  *
- *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE]
+ *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE] [--push]
  *
+ * --push measures cold pushes of the same image (loaded from an archive) instead of pulls.
  * --timeline prints the last pull's steps as the daemon logged them (at debug level);
  * --compare runs a second pierd with NAME=VALUE in its environment in the same rounds (a
  * setting's effect, measured beside the default).
@@ -26,7 +27,7 @@ import { startRegistry, type Registry } from '../test/registry.js';
 import { check, median, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, timeline: { type: 'boolean', default: false }, compare: { type: 'string' } },
+  options: { runs: { type: 'string', default: '5' }, timeline: { type: 'boolean', default: false }, compare: { type: 'string' }, push: { type: 'boolean', default: false } },
 });
 const RUNS = Number(opts.runs);
 const TICK_MS = 1000 / 100; // USER_HZ
@@ -82,7 +83,7 @@ async function listener(port: number): Promise<number> {
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** busybox plus four layers of 50 MB of base64 text, gzip -6, as a Docker schema 2 image in `repo:1`. */
-async function upload(reg: Registry, repo: string, dir: string): Promise<string[]> {
+async function upload(reg: Registry, repo: string, dir: string): Promise<{ layers: string[]; archive: string }> {
   const tars: Buffer[] = [await readFile(await busyboxTarPath())];
   for (let i = 1; i <= 4; i++) {
     const d = join(dir, `l${i}`);
@@ -119,20 +120,43 @@ async function upload(reg: Registry, repo: string, dir: string): Promise<string[
     layers: gzipped.map((l) => ({ mediaType: layerType, digest: sha(l), size: l.length })),
   };
   await client.putManifest(repo, '1', Buffer.from(JSON.stringify(manifest)), manifest.mediaType);
-  return gzipped.map(sha);
+  // The same image as a `docker save` archive (uncompressed layers), for the pushes.
+  const out = join(dir, 'archive');
+  await mkdir(out);
+  const names = tars.map((_, i) => `layer${i}.tar`);
+  for (const [i, t] of tars.entries()) await writeFile(join(out, names[i]!), t);
+  await writeFile(join(out, 'config.json'), config);
+  await writeFile(join(out, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['bench/big:1'], Layers: names }]));
+  const archive = join(dir, 'big.tar');
+  check(await run('tar', ['-cf', archive, '-C', out, 'manifest.json', 'config.json', ...names], process.env), 'tar archive');
+  await rm(out, { recursive: true });
+  return { layers: gzipped.map(sha), archive };
 }
 
-/** One pull through `pier`, measured; the image is removed again afterwards. */
-async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: string, timeline?: string[]): Promise<Row> {
+/**
+ * One pull through `pier` (or with --push, one cold push of the loaded image to a new
+ * repository), measured; the image is removed again afterwards.
+ */
+async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: string, archive: string, round: number, timeline?: string[]): Promise<Row> {
+  const long = { timeoutMs: 600_000 };
+  // A cold push: a registry that has none of the blobs, from a daemon that compressed none.
+  const pushTo = opts.push ? await startRegistry() : undefined;
+  const target = `${pushTo?.host}/push-${round}/big:1`;
+  if (opts.push) {
+    check(await pier.docker(['load', '-i', archive], long), 'load');
+    check(await pier.docker(['tag', 'bench/big:1', target]), 'tag');
+  }
+  const registry = pushTo ? await listener(Number(pushTo.host.split(':')[1])) : registryPid;
   const p0 = cpuOf(pier.pid!);
-  const r0 = cpuOf(registryPid);
+  const r0 = cpuOf(registry);
   const logBefore = timeline ? (await pier.log()).length : 0;
   const started = Date.now();
   const wall = await wallMs(async () => {
-    check(await pier.docker(['pull', '-q', ref], { timeoutMs: 600_000 }), 'pull');
+    check(await pier.docker(opts.push ? ['push', '-q', target] : ['pull', '-q', ref], long), opts.push ? 'push' : 'pull');
   });
   const p = diff(cpuOf(pier.pid!), p0);
-  const r = diff(cpuOf(registryPid), r0);
+  const r = diff(cpuOf(registry), r0);
+  await pushTo?.stop();
   if (timeline) {
     timeline.length = 0;
     for (const line of (await pier.log()).slice(logBefore).split('\n')) {
@@ -147,7 +171,7 @@ async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: s
   for (const [k, v] of p.threads) if (v > 0) cpu.set(`pierd ${k}`, v);
   cpu.set('pierd children', p.children);
   cpu.set('registry', [...r.threads.values()].reduce((a, b) => a + b, 0));
-  check(await pier.docker(['rmi', '-f', ref]), 'rmi');
+  for (const r of opts.push ? [target, 'bench/big:1'] : [ref]) check(await pier.docker(['rmi', '-f', r]), 'rmi');
   await pier.docker(['image', 'prune', '-f']);
   return { what: label, wall, cpu };
 }
@@ -190,12 +214,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const timeline: string[] = [];
   try {
-    const layers = await upload(reg, 'bench/big', work);
+    const { layers, archive } = await upload(reg, 'bench/big', work);
     const registryPid = await listener(Number(reg.host.split(':')[1]));
     const ref = `${reg.host}/bench/big:1`;
     const steps: Array<(round: number) => Promise<Row>> = [
-      ...engines.map((e, i) => (round: number) => pierOnce(e.label, e.daemon, registryPid, ref, opts.timeline && i === 0 && round === RUNS - 1 ? timeline : undefined)),
-      () => limitOnce(reg, registryPid, layers, join(work, 'limit')),
+      ...engines.map((e, i) => (round: number) => pierOnce(e.label, e.daemon, registryPid, ref, archive, round, opts.timeline && i === 0 && round === RUNS - 1 ? timeline : undefined)),
+      ...(opts.push ? [] : [() => limitOnce(reg, registryPid, layers, join(work, 'limit'))]),
     ];
     // Rounds with every engine and the limit, the order rotating: the machine's drift falls on all alike.
     for (let round = 0; round < RUNS; round++) {
@@ -209,8 +233,12 @@ async function main(): Promise<void> {
     await reg.stop();
     await rm(work, { recursive: true, force: true });
   }
-  const lines: string[] = [`pull of busybox + 4 x 50 MB (gzip -6) from a loopback registry, ${RUNS} rounds, medians (CPU in ms)`];
-  for (const what of [...engines.map((e) => e.label), 'limit']) {
+  const lines: string[] = [
+    opts.push
+      ? `cold push of busybox + 4 x 50 MB (loaded uncompressed) to a loopback registry, ${RUNS} rounds, medians (CPU in ms)`
+      : `pull of busybox + 4 x 50 MB (gzip -6) from a loopback registry, ${RUNS} rounds, medians (CPU in ms)`,
+  ];
+  for (const what of [...engines.map((e) => e.label), ...(opts.push ? [] : ['limit'])]) {
     const mine = rows.filter((r) => r.what === what);
     lines.push(`${what}: wall ${(median(mine.map((r) => r.wall)) / 1000).toFixed(2)} s (${mine.map((r) => (r.wall / 1000).toFixed(2)).join(', ')})`);
     const keys = new Set(mine.flatMap((r) => [...r.cpu.keys()]));
