@@ -6,8 +6,8 @@ import { test, type TestContext } from 'node:test';
 import { EngineError } from '../errors.js';
 import { chainIds } from './chain.js';
 import { isMountPoint, unmount } from './mount.js';
-import { OverlaySnapshotter } from './overlay.js';
-import { lgetxattr, lsetxattr } from './libc.js';
+import { OverlaySnapshotter, syncTree } from './overlay.js';
+import { lgetxattr, lsetxattr, mknod, S_IFIFO } from './libc.js';
 import { listAll, sha256, tarOf, treeOf, type TarSpec } from './test-helpers.js';
 
 interface Env {
@@ -511,4 +511,26 @@ void test('a parent that fails fails its children and leaves nothing behind', as
   assert.deepEqual(await snap.list(), []);
   assert.deepEqual(await readdir(`${root}/snapshots/tmp`), []);
   assert.deepEqual((await readdir(`${root}/snapshots`)).sort(), ['tmp']);
+});
+
+void test('syncTree flushes a small tree file by file (never opening a fifo, a device or a symlink) and a large one with syncfs', async (t) => {
+  const dir = await mkdtemp('/tmp/psync-');
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const small = `${dir}/small`;
+  await mkdir(`${small}/a/b`, { recursive: true });
+  await writeFile(`${small}/a/b/file`, 'data');
+  await writeFile(`${small}/secret`, 'no one may read this', { mode: 0o000 });
+  await symlink('/nowhere', `${small}/a/dangling`);
+  mknod(`${small}/a/fifo`, S_IFIFO | 0o644); // opening it to fsync would block for ever
+  mknod(`${small}/whiteout`, 0o020000, 0n);
+  const before = await listAll(small);
+  await syncTree(small);
+  assert.deepEqual(await listAll(small), before);
+
+  const large = `${dir}/large`;
+  await mkdir(large);
+  await Promise.all(Array.from({ length: 600 }, (_, i) => writeFile(`${large}/f${i}`, String(i))));
+  mknod(`${large}/fifo`, S_IFIFO | 0o644);
+  await syncTree(large);
+  assert.equal((await readdir(large)).length, 601);
 });
