@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { EngineError, internal, type ErrorKind } from '../errors.js';
 import { log } from '../log.js';
-import { extractLayer } from '../snapshots/extract.js';
+import { extractLayer, WRITEBACK_BYTES } from '../snapshots/extract.js';
+import { startWriteback } from '../snapshots/libc.js';
 import type { BlobInfo } from '../content/content.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
 import { uncompressed } from './decompress.js';
@@ -407,6 +408,8 @@ class BlobWriter {
   private size = 0;
   private closed = false;
   private finishing = false;
+  /** Bytes handed to the disk already (see startWriteback). */
+  private flushed = 0;
 
   constructor(private readonly target: StoreTarget) {
     this.fd = openSync(target.path, 'wx', 0o444);
@@ -416,6 +419,10 @@ class BlobWriter {
     for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off);
     this.hash.update(chunk);
     this.size += chunk.length;
+    if (this.size - this.flushed >= WRITEBACK_BYTES) {
+      startWriteback(this.fd, this.flushed, this.size - this.flushed);
+      this.flushed = this.size;
+    }
   }
 
   /** The whole blob is written: fsync (off this thread) when durable, close, and tell. */
