@@ -8,7 +8,8 @@
  *
  * Each figure is the wall time of one CLI command (the docker CLI against each daemon). The
  * image: busybox plus four layers of 50 MB of base64 text (compresses about 4:3, like
- * binaries do). Cold push: a repository and daemon that never pushed these layers. Pull: the
+ * binaries do). Cold push: a registry that has none of the blobs, from a daemon that compressed
+ * none of the layers (the image loaded again), in rounds as the pulls. Pull: the
  * image Docker pushed, after removing every local copy, in rounds that pull once with each
  * engine and once with the limit, the order rotating (the machine's drift falls on all
  * alike). Needs root.
@@ -92,34 +93,79 @@ async function uploadUncompressed(reg: Registry, repo: string, layers: Buffer[],
   await client.putManifest(repo, '1', manifest, 'application/vnd.oci.image.manifest.v1+json');
 }
 
-/** Cold push from a pulled image with uncompressed layers: every layer is compressed and uploaded. */
-async function benchColdPushFromPull(label: string, docker: Docker, reg: Registry, reg2: Registry): Promise<void> {
-  const long = { timeoutMs: 600_000 };
-  const src = `${reg.host}/plain/big:1`;
-  check(await docker(['pull', src], long), `${label} pull of the uncompressed image`);
-  const dst = `${reg2.host}/cold-${label.toLowerCase().replace(/[^a-z]/g, '')}/big:1`;
-  check(await docker(['tag', src, dst]), 'tag');
-  await timed(`${label}: cold push of a pulled uncompressed image (compress + upload)`, async () => {
-    check(await docker(['push', dst], long), `${label} cold push`);
-  });
-  for (const r of [dst, src]) await docker(['rmi', '-f', r]);
-  await docker(['image', 'prune', '-f']);
-}
-
 type Docker = (args: string[], o?: RunOptions) => Promise<RunResult>;
 
-/** Load the archive and push it (cold, then again to a new repository), RUNS times. */
-async function benchPushes(label: string, docker: Docker, reg: Registry, archive: string): Promise<void> {
-  const long = { timeoutMs: 600_000 };
-  for (let i = 0; i < RUNS; i++) {
-    check(await docker(['load', '-i', archive], long), `${label} load`);
-    const ref = `${reg.host}/${label.toLowerCase().replace(/[^a-z]/g, '')}-${i}/big:1`;
-    check(await docker(['tag', 'bench/big:1', ref]), 'tag');
-    await timed(i === 0 ? `${label}: cold push (compress + upload)` : `${label}: push again (reloaded, new repository)`, async () => {
-      check(await docker(['push', ref], long), `${label} push`);
-    });
-    for (const r of [ref, 'bench/big:1']) await docker(['rmi', '-f', r]);
+interface Engine {
+  label: string;
+  docker: Docker;
+}
+
+/** RUNS rounds of `step` with every engine, the order rotating, so the machine's drift falls on all alike. */
+async function inRounds(engines: Engine[], step: (e: Engine, round: number) => Promise<void>): Promise<void> {
+  for (let round = 0; round < RUNS; round++) {
+    for (let k = 0; k < engines.length; k++) await step(engines[(round + k) % engines.length]!, round);
   }
+}
+
+/**
+ * Cold pushes: the archive loaded and pushed to a registry of its own that has none of its
+ * blobs (every layer compressed and uploaded); on the first round also pushed again to a new
+ * repository of that registry. Removed afterwards.
+ */
+async function benchColdPushes(engines: Engine[], archive: string): Promise<void> {
+  const long = { timeoutMs: 600_000 };
+  await inRounds(engines, async ({ label, docker }, round) => {
+    const fresh = await startRegistry();
+    const refs = [`${fresh.host}/cold/big:1`, `${fresh.host}/again/big:1`, 'bench/big:1'];
+    try {
+      check(await docker(['load', '-i', archive], long), `${label} load`);
+      check(await docker(['tag', 'bench/big:1', refs[0]!]), 'tag');
+      await timed(`${label}: cold push (compress + upload)`, async () => {
+        check(await docker(['push', refs[0]!], long), `${label} push`);
+      });
+      if (round === 0) {
+        check(await docker(['tag', 'bench/big:1', refs[1]!]), 'tag');
+        await timed(`${label}: push again (new repository)`, async () => {
+          check(await docker(['push', refs[1]!], long), `${label} push again`);
+        });
+      }
+    } finally {
+      for (const r of refs) await docker(['rmi', '-f', r]);
+      await docker(['image', 'prune', '-f']);
+      await fresh.stop();
+    }
+  });
+}
+
+/** Cold pushes of a pulled image with uncompressed layers (an OCI image as other tools push them), in rounds as above. */
+async function benchColdPushesFromPull(engines: Engine[], reg: Registry): Promise<void> {
+  const long = { timeoutMs: 600_000 };
+  const src = `${reg.host}/plain/big:1`;
+  await inRounds(engines, async ({ label, docker }) => {
+    const fresh = await startRegistry();
+    const dst = `${fresh.host}/cold/big:1`;
+    try {
+      check(await docker(['pull', src], long), `${label} pull of the uncompressed image`);
+      check(await docker(['tag', src, dst]), 'tag');
+      await timed(`${label}: cold push of a pulled uncompressed image (compress + upload)`, async () => {
+        check(await docker(['push', dst], long), `${label} cold push`);
+      });
+    } finally {
+      for (const r of [dst, src]) await docker(['rmi', '-f', r]);
+      await docker(['image', 'prune', '-f']);
+      await fresh.stop();
+    }
+  });
+}
+
+/** The image the pulls pull: the archive loaded and pushed by `engine` to `reg` as `repo:1` (not timed). */
+async function seed({ label, docker }: Engine, reg: Registry, archive: string, repo: string): Promise<void> {
+  const long = { timeoutMs: 600_000 };
+  check(await docker(['load', '-i', archive], long), `${label} load`);
+  check(await docker(['tag', 'bench/big:1', `${reg.host}/${repo}:1`]), 'tag');
+  check(await docker(['push', `${reg.host}/${repo}:1`], long), `${label} push`);
+  for (const r of [`${reg.host}/${repo}:1`, 'bench/big:1']) await docker(['rmi', '-f', r]);
+  await docker(['image', 'prune', '-f']);
 }
 
 /**
@@ -148,7 +194,7 @@ async function pullOnce(label: string, docker: Docker, reg2: Registry, pullRef: 
  * The pulls: RUNS rounds, each pulling once with every engine and once with the limit, the
  * order rotating, so that the machine's drift falls on all of them alike.
  */
-async function benchPulls(engines: Array<{ label: string; docker: Docker }>, reg: Registry, reg2: Registry, repo: string): Promise<void> {
+async function benchPulls(engines: Engine[], reg: Registry, reg2: Registry, repo: string): Promise<void> {
   const pullRef = `${reg.host}/${repo}:1`;
   const layers = await layerDigests(reg, repo, '1');
   const steps: Array<(round: number) => Promise<void>> = [
@@ -190,7 +236,6 @@ async function main(): Promise<void> {
   const work = await mkdtemp('/tmp/pbench-');
   const reg = await startRegistry();
   const reg2 = await startRegistry();
-  const reg3 = await startRegistry();
   const pier = await startDaemon();
   try {
     const { archive, layers, config } = await makeArchive(work);
@@ -206,30 +251,29 @@ async function main(): Promise<void> {
         const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
         const docker: Docker = (args, o) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, o);
         const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
-        notes.push(`Docker ${version} (Debian's docker.io) beside pierd; pulls in interleaved rounds (Docker, pier, the limit; order rotating)`);
-        await benchPushes('Docker', docker, reg, archive);
-        // After the load and push above, so Docker's push compressed (it would otherwise mount
-        // the uncompressed blobs it pulled here).
-        await benchColdPushFromPull('Docker', docker, reg, reg3);
-        await benchPushes('pier', pierDocker, reg, archive);
-        await benchColdPushFromPull('pier', pierDocker, reg, reg3);
+        notes.push(`Docker ${version} (Debian's docker.io) beside pierd; pushes and pulls in interleaved rounds (Docker, pier and, for pulls, the limit; order rotating)`);
+        const engines = [{ label: 'Docker', docker }, { label: 'pier', docker: pierDocker }];
+        await benchColdPushes(engines, archive);
+        await benchColdPushesFromPull(engines, reg);
         // Everyone pulls the image Docker pushed.
-        await benchPulls([{ label: 'Docker', docker }, { label: 'pier', docker: pierDocker }], reg, reg2, 'docker-0/big');
+        await seed(engines[0]!, reg, archive, 'seed/big');
+        await benchPulls(engines, reg, reg2, 'seed/big');
       } finally {
         check(await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 }), 'reference-docker stop.sh');
         await restoreNetfilter(netfilter);
       }
     } else {
       notes.push('no Docker figures (--no-docker or no reference-docker); pulls in interleaved rounds with the limit');
-      await benchColdPushFromPull('pier', pierDocker, reg, reg3);
-      await benchPushes('pier', pierDocker, reg, archive);
-      await benchPulls([{ label: 'pier', docker: pierDocker }], reg, reg2, 'pier-0/big');
+      const engines = [{ label: 'pier', docker: pierDocker }];
+      await benchColdPushes(engines, archive);
+      await benchColdPushesFromPull(engines, reg);
+      await seed(engines[0]!, reg, archive, 'seed/big');
+      await benchPulls(engines, reg, reg2, 'seed/big');
     }
   } finally {
     await pier.stop();
     await reg.stop();
     await reg2.stop();
-    await reg3.stop();
     await rm(work, { recursive: true, force: true });
   }
   const lines = [`image: busybox + 4 x 50 MB layers (about 200 MB uncompressed), registry on loopback, ${RUNS} runs, median`, ...notes, ''];

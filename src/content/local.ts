@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { errnoCode, invalid, notFound } from '../errors.js';
 import { fsyncDir } from '../util/fs.js';
+import { Writeback } from '../util/writeback.js';
 import type { BlobInfo, ContentStore, IngestOptions, IngestTarget } from './content.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
@@ -96,6 +97,8 @@ export class LocalContentStore implements ContentStore {
     let size = 0;
     try {
       const fh = await open(target.path, 'wx', 0o444);
+      // A durable blob's data goes to the disk as it comes, not all at its fsync.
+      const writeback = opts.durable !== false ? new Writeback(fh.fd) : undefined;
       try {
         for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
           const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -105,7 +108,9 @@ export class LocalContentStore implements ContentStore {
           }
           hash.update(buf);
           await fh.write(buf);
+          writeback?.wrote(buf.byteLength);
         }
+        writeback?.end();
         if (opts.durable !== false) await fh.sync();
       } finally {
         await fh.close();

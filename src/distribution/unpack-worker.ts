@@ -4,8 +4,8 @@ import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { EngineError, internal, type ErrorKind } from '../errors.js';
 import { log } from '../log.js';
-import { extractLayer, WRITEBACK_BYTES } from '../snapshots/extract.js';
-import { startWriteback } from '../snapshots/libc.js';
+import { extractLayer } from '../snapshots/extract.js';
+import { Writeback } from '../util/writeback.js';
 import type { BlobInfo } from '../content/content.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
 import { uncompressed } from './decompress.js';
@@ -408,26 +408,25 @@ class BlobWriter {
   private size = 0;
   private closed = false;
   private finishing = false;
-  /** Bytes handed to the disk already (see startWriteback). */
-  private flushed = 0;
+
+  private readonly writeback: Writeback;
 
   constructor(private readonly target: StoreTarget) {
     this.fd = openSync(target.path, 'wx', 0o444);
+    this.writeback = new Writeback(this.fd);
   }
 
   write(chunk: Buffer): void {
     for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off);
     this.hash.update(chunk);
     this.size += chunk.length;
-    if (this.size - this.flushed >= WRITEBACK_BYTES) {
-      startWriteback(this.fd, this.flushed, this.size - this.flushed);
-      this.flushed = this.size;
-    }
+    this.writeback.wrote(chunk.length);
   }
 
   /** The whole blob is written: fsync (off this thread) when durable, close, and tell. */
   finish(): Promise<BlobInfo> {
     this.finishing = true;
+    this.writeback.end();
     return new Promise((resolve, reject) => {
       const done = (err: Error | null): void => {
         this.closeFd();

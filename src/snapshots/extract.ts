@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
 import { EngineError, errnoCode, invalid, withContext } from '../errors.js';
 import { log } from '../log.js';
-import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, startWriteback } from './libc.js';
+import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
+import { Writeback } from '../util/writeback.js';
 import { isWhiteout, LowerView, OPAQUE_XATTR } from './lower.js';
 import { createExtract, entryXattrs, type TarEntryStream, type TarHeader } from './tar-format.js';
 import { isDestroyed, writable } from '../util/streams.js';
@@ -219,16 +220,11 @@ function writeEntryData(data: TarEntryStream, fd: number): Promise<void> {
       entry.off('data', onData);
       reject(asError(err));
     };
-    let written = 0;
-    let flushed = 0;
+    const writeback = new Writeback(fd);
     const onData = (chunk: Buffer): void => {
       try {
         for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
-        written += chunk.length;
-        if (written - flushed >= WRITEBACK_BYTES) {
-          startWriteback(fd, flushed, written - flushed);
-          flushed = written;
-        }
+        writeback.wrote(chunk.length);
       } catch (err) {
         fail(err);
         entry.destroy(asError(err));
@@ -239,18 +235,12 @@ function writeEntryData(data: TarEntryStream, fd: number): Promise<void> {
     entry.on('end', () => {
       if (settled) return;
       settled = true;
-      if (flushed > 0 && written > flushed) startWriteback(fd, flushed, written - flushed);
+      writeback.end();
       resolve();
     });
     entry.on('close', () => fail(new Error('premature close')));
   });
 }
-
-/**
- * A large file's data is handed to the disk every this many bytes as it is written
- * (startWriteback), so that the layer's sync finds little left to write.
- */
-export const WRITEBACK_BYTES = 8 * 1024 * 1024;
 
 async function drain(entry: TarEntryStream): Promise<void> {
   for await (const _ of entry) {

@@ -19,11 +19,7 @@ const c = {
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
   syncfs: libc.func('int syncfs(int fd)'),
-  sync_file_range: libc.func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)'),
 };
-
-/** sync_file_range(2)'s flag: start writing the range's dirty pages out, without waiting. */
-const SYNC_FILE_RANGE_WRITE = 2;
 
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
@@ -103,16 +99,6 @@ export function mount(source: string, target: string, fstype: string | null, fla
 /** umount2(2). */
 export function umount2(target: string, flags: number): void {
   if ((c.umount2(target, flags) as number) !== 0) throw sysError('umount2', target);
-}
-
-/**
- * Start writing `nbytes` of `fd` from `offset` out to disk now, without waiting for it
- * (sync_file_range(2) with SYNC_FILE_RANGE_WRITE). Data that streams into a file this way is
- * mostly on disk by the time the file is synced, instead of all of it waiting for that sync.
- * Errors are ignored: the later sync reports what matters.
- */
-export function startWriteback(fd: number, offset: number, nbytes: number): void {
-  c.sync_file_range(fd, offset, nbytes, SYNC_FILE_RANGE_WRITE);
 }
 
 /** syncfs(2) on the filesystem holding the open file `fd`, off the event loop. */
