@@ -6,8 +6,9 @@
  * by thread (main, unpack workers, the thread pool) and its children (igzip), the registry,
  * and the limit's own processes. A pull on two cores is bound by the sum of these.
  *
- *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE] [--push]
+ *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE] [--push] [--cold]
  *
+ * --cold waits 11 s before each of pier's pulls, so that its unpack workers have stopped.
  * --push measures cold pushes of the same image (loaded from an archive) instead of pulls.
  * --timeline prints the last pull's steps as the daemon logged them (at debug level);
  * --compare runs a second pierd with NAME=VALUE in its environment in the same rounds (a
@@ -27,7 +28,13 @@ import { startRegistry, type Registry } from '../test/registry.js';
 import { check, median, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, timeline: { type: 'boolean', default: false }, compare: { type: 'string' }, push: { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    timeline: { type: 'boolean', default: false },
+    compare: { type: 'string' },
+    push: { type: 'boolean', default: false },
+    cold: { type: 'boolean', default: false },
+  },
 });
 const RUNS = Number(opts.runs);
 const TICK_MS = 1000 / 100; // USER_HZ
@@ -147,6 +154,8 @@ async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: s
     check(await pier.docker(['tag', 'bench/big:1', target]), 'tag');
   }
   const registry = pushTo ? await listener(Number(pushTo.host.split(':')[1])) : registryPid;
+  // --cold: the daemon's unpack workers have stopped (10 s without a layer), as for the first pull in a while.
+  if (opts.cold) await new Promise((r) => setTimeout(r, 11_000));
   const p0 = cpuOf(pier.pid!);
   const r0 = cpuOf(registry);
   const logBefore = timeline ? (await pier.log()).length : 0;
