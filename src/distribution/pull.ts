@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BlobInfo, Descriptor } from '../content/content.js';
-import { errnoCode, invalid, isKind, notFound, withContext } from '../errors.js';
+import { errnoCode, internal, invalid, isKind, notFound, withContext } from '../errors.js';
 import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
 import {
   hostPlatform,
@@ -21,7 +21,7 @@ import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
 import { uncompressed } from './decompress.js';
-import { type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
+import { type BlobFetch, type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
@@ -267,24 +267,25 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       } else {
         // Unpacks from the bytes as they arrive (on the first attempt); on a worker, which
         // may store the blob too.
-        const unpack = haveSnapshot[i]
+        const unpack: Unpack | undefined = haveSnapshot[i]
           ? undefined
-          : (compressed: Readable, store?: StoreTarget): Unpacking => {
-              // What the unpacker left unread (the gzip trailer) must still flow, or the
-              // download stalls behind it.
+          : (source, store, onProgress) => {
+              // What the unpacker left unread of a stream (the gzip trailer) must still flow,
+              // or the download stalls behind it.
+              const rest = (): void => {
+                if (source instanceof Readable) source.resume();
+              };
               if (unpackWorkersEnabled()) {
-                const source = workerLayer(compressed, what, { transfer: true, store });
-                const unpacked = apply(source).then(
-                  () => void compressed.resume(),
-                  (err: unknown) => {
-                    // Settles `stored` too, should the layer have failed before its unpacking started.
-                    source.destroy(err instanceof Error ? err : new Error(String(err)));
-                    throw err;
-                  },
-                );
-                return { unpacked, stored: source.stored };
+                const layerSource = workerLayer(source, what, { transfer: true, store, onProgress });
+                const unpacked = apply(layerSource).then(rest, (err: unknown) => {
+                  // Settles `stored` too, should the layer have failed before its unpacking started.
+                  layerSource.destroy(err instanceof Error ? err : new Error(String(err)));
+                  throw err;
+                });
+                return { unpacked, stored: layerSource.stored, stop: (err) => layerSource.destroy(err) };
               }
-              return { unpacked: applyBlob(compressed).then(() => void compressed.resume()) };
+              if (!(source instanceof Readable)) throw internal(`${what}: only a worker GETs a blob itself`);
+              return { unpacked: applyBlob(source).then(rest), stop: (err) => source.destroy(err) };
             };
         const download = slots.run(() => fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, abort.signal, unpack));
         fetched.set(layer.digest, download);
@@ -346,11 +347,18 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
   }
 }
 
-/** An unpacking started on a download: its end, and the blob's when its worker stores it (see workerLayer). */
+/** An unpacking started on a download: its end, the blob's when its worker stores it (see workerLayer), and how to stop it. */
 interface Unpacking {
   unpacked: Promise<void>;
   stored?: Promise<BlobInfo>;
+  stop(err: Error): void;
 }
+
+/**
+ * Starts unpacking a layer from its blob: a stream this thread reads, or (on a worker) a blob
+ * the worker GETs itself, storing it into `store` and telling the bytes it got to `onProgress`.
+ */
+type Unpack = (source: Readable | BlobFetch, store?: StoreTarget, onProgress?: (bytes: number) => void) => Unpacking;
 
 interface Fetched {
   /** The unpacking that read the blob as it downloaded; settles once that layer is committed or failed. */
@@ -375,91 +383,137 @@ async function fetchLayer(
   storedBlobs: string[],
   display: string,
   signal: AbortSignal,
-  unpack?: (compressed: Readable, store?: StoreTarget) => Unpacking,
+  unpack?: Unpack,
 ): Promise<Fetched> {
   const id = shortDigest(layer.digest);
   for (let attempt = 1; ; attempt++) {
-    let stop = (_err: unknown): void => undefined;
-    const onAbort = (): void => stop(signal.reason);
     try {
       if (signal.aborted) throw signal.reason;
-      const ingest = { expectedDigest: layer.digest, expectedSize: layer.size };
-      // On the first attempt with an unpack worker, the worker stores the blob too: this
-      // thread hands the bytes over and nothing else.
-      const direct = unpack !== undefined && attempt === 1 && unpackWorkersEnabled() ? await deps.content.prepareIngest(ingest) : undefined;
-      let body: Readable;
-      try {
-        ({ body } = await client.getBlob(repo, layer.digest));
-      } catch (err) {
-        await direct?.discard();
-        throw err;
-      }
-      // Counted, checked against the size and coalesced in one step (each step costs every 64 KiB read).
-      const counter = progressCounter(progress, id, 'Downloading', layer.size);
-      let received = 0;
-      const meter = coalesce(COALESCE_BYTES, {
-        add(bytes) {
-          received += bytes;
-          if (received > layer.size) body.destroy(invalid(`${layer.digest}: size mismatch: more than the expected ${layer.size} bytes`));
-          counter.add(bytes);
-        },
-        end: () => counter.end(),
-      });
-      body.on('error', (err) => meter.destroy(err));
-      body.pipe(meter);
-      const both = unpack !== undefined && attempt === 1 && direct === undefined;
-      // The store first, then the unpacking, which takes each chunk over (see oneAfterTheOther).
-      const split = both ? oneAfterTheOther(meter) : undefined;
-      const toUnpack: Readable | undefined = split ? split.second : direct ? meter : undefined;
-      let firstError: unknown;
-      stop = (err: unknown): void => {
-        if (firstError !== undefined) return;
-        firstError = err ?? new Error('stopped');
-        meter.destroy(err instanceof Error ? err : new Error(String(err)));
-        toUnpack?.destroy(err instanceof Error ? err : new Error(String(err)));
-        body.destroy();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      const started = toUnpack && unpack ? unpack(toUnpack, direct ? { path: direct.path, durable: true } : undefined) : undefined;
-      const stored = direct
-        ? started!.stored!.then(
-            (written) => direct.commit(written),
-            async (err: unknown) => {
-              await direct.discard();
-              throw err;
-            },
-          )
-        : deps.content.ingest(split?.first ?? meter, ingest);
-      const storing = stored.catch((err: unknown) => {
-        stop(err);
-        throw err;
-      });
-      const unpacking = started?.unpacked.catch((err: unknown) => {
-        stop(err);
-        throw err;
-      });
-      unpacking?.catch(() => undefined); // awaited by the caller, or below
-      try {
-        await storing;
-      } catch (err) {
-        await unpacking?.catch(() => undefined);
-        // A bad blob (digest or size) or a cut connection is the reason to report (and to
-        // retry), whichever side saw it first; else the first failure (the other side only
-        // saw its stream stop).
-        throw isKind(err, 'invalid') || isNetworkError(err) ? err : firstError;
-      }
+      // The first attempt with unpack workers: the worker GETs, stores and unpacks the blob.
+      const fetched = unpack !== undefined && attempt === 1 && unpackWorkersEnabled()
+        ? await fetchOnWorker(deps, client, repo, layer, progress, signal, unpack)
+        : await fetchHere(deps, client, repo, layer, progress, signal, attempt === 1 ? unpack : undefined);
       storedBlobs.push(layer.digest);
       layerStatus(progress, id, 'Verifying Checksum');
       layerStatus(progress, id, 'Download complete');
-      return { unpacked: unpacking };
+      return fetched;
     } catch (err) {
       const retry = attempt < 3 && !signal.aborted && (isKind(err, 'unavailable') || isNetworkError(err));
       if (!retry) throw withContext(`${display}: layer ${layer.digest}`, err);
       layerStatus(progress, id, `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}`);
       await new Promise((r) => setTimeout(r, attempt * 1000));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
+  }
+}
+
+/**
+ * One attempt on an unpack worker, which GETs the blob itself, writes it into the content
+ * store and unpacks it as it arrives (this thread carries none of its bytes); here the blob
+ * is checked against its digest and size and renamed into place. Resolves once the blob is
+ * stored, with the unpacking still going.
+ */
+async function fetchOnWorker(
+  deps: DistributionDeps,
+  client: RegistryClient,
+  repo: string,
+  layer: OciDescriptor,
+  progress: ProgressSink,
+  signal: AbortSignal,
+  unpack: Unpack,
+): Promise<Fetched> {
+  const target = await deps.content.prepareIngest({ expectedDigest: layer.digest, expectedSize: layer.size });
+  let request;
+  try {
+    request = await client.blobRequest(repo, layer.digest);
+  } catch (err) {
+    await target.discard();
+    throw err;
+  }
+  const counter = progressCounter(progress, shortDigest(layer.digest), 'Downloading', layer.size);
+  const started = unpack({ ...request, size: layer.size }, { path: target.path, durable: true }, (bytes) => counter.add(bytes));
+  started.unpacked.catch(() => undefined); // the caller awaits it, or the failure is reported below
+  const onAbort = (): void => started.stop(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    let written: BlobInfo;
+    try {
+      written = await started.stored!;
+    } catch (err) {
+      await target.discard();
+      const status = (err as { status?: unknown }).status;
+      throw typeof status === 'number' ? client.statusError(status, client.blobWhat(repo, layer.digest), '') : err;
+    }
+    try {
+      await target.commit(written);
+    } catch (err) {
+      started.stop(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    counter.end();
+    return { unpacked: started.unpacked };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * One attempt on this thread: the blob streams into the content store, checked against its
+ * digest and size; with `unpack` (unpack workers off), the same bytes are unpacked as they
+ * arrive, each chunk once the store has written it (the download goes as fast as the slower
+ * of the two; see oneAfterTheOther). Resolves once the blob is stored, with that unpacking
+ * still going. A failure of either side stops the other and is reported (the first one: the
+ * other only saw its stream stop); the unpacking has settled by then.
+ */
+async function fetchHere(
+  deps: DistributionDeps,
+  client: RegistryClient,
+  repo: string,
+  layer: OciDescriptor,
+  progress: ProgressSink,
+  signal: AbortSignal,
+  unpack: Unpack | undefined,
+): Promise<Fetched> {
+  const { body } = await client.getBlob(repo, layer.digest);
+  // Counted and coalesced in one step (each step costs every 64 KiB read).
+  const meter = coalesce(COALESCE_BYTES, progressCounter(progress, shortDigest(layer.digest), 'Downloading', layer.size));
+  body.on('error', (err) => meter.destroy(err));
+  body.pipe(meter);
+  // The store first, then the unpacking, which takes each chunk over (see oneAfterTheOther).
+  const split = unpack ? oneAfterTheOther(meter) : undefined;
+  let firstError: unknown;
+  const stop = (err: unknown): void => {
+    if (firstError !== undefined) return;
+    firstError = err ?? new Error('stopped');
+    meter.destroy(err instanceof Error ? err : new Error(String(err)));
+    split?.second.destroy(err instanceof Error ? err : new Error(String(err)));
+    body.destroy();
+  };
+  const onAbort = (): void => stop(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const storing = deps.content.ingest(split?.first ?? meter, { expectedDigest: layer.digest, expectedSize: layer.size }).catch((err: unknown) => {
+      stop(err);
+      throw err;
+    });
+    const unpacking = split && unpack
+      ? unpack(split.second).unpacked.catch((err: unknown) => {
+          stop(err);
+          throw err;
+        })
+      : undefined;
+    unpacking?.catch(() => undefined); // awaited by the caller, or below
+    try {
+      await storing;
+    } catch (err) {
+      await unpacking?.catch(() => undefined);
+      // A bad blob (digest or size) or a cut connection is the reason to report (and to
+      // retry), whichever side saw it first; else the first failure (the other side only
+      // saw its stream stop).
+      throw isKind(err, 'invalid') || isNetworkError(err) ? err : firstError;
+    }
+    return { unpacked: unpacking };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -125,6 +125,14 @@ const STATUS_TEXT: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
+/** A blob GET prepared for another thread (RegistryClient.blobRequest). */
+export interface BlobRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** The registry's origin: a redirect elsewhere goes without the Authorization header. */
+  origin: string;
+}
+
 export class RegistryClient {
   readonly domain: string;
   readonly base: string;
@@ -370,10 +378,26 @@ export class RegistryClient {
     const res = await this.fetch('GET', `/v2/${repo}/blobs/${digest}`, { repo });
     if (res.status !== 200) {
       const detail = await errorText(res.body);
-      throw this.statusError(res.status, `blob ${digest} of ${this.domain}/${repo}`, detail);
+      throw this.statusError(res.status, this.blobWhat(repo, digest), detail);
     }
     const len = headerString(res.headers['content-length']);
     return { body: res.body, size: len !== undefined ? Number(len) : undefined };
+  }
+
+  /**
+   * What another thread needs to GET a blob itself (an unpack worker): the URL and headers,
+   * credentials included, of `GET /v2/<repo>/blobs/<digest>`, and the registry's origin, which
+   * a redirect must not leave with the credentials. A status other than 200 that the other
+   * thread got is reported with `statusError(status, blobWhat(...), '')`, as getBlob does.
+   */
+  async blobRequest(repo: string, digest: string): Promise<BlobRequest> {
+    const auth = await this.authHeaders([`repository:${repo}:pull`]);
+    return { url: `${this.base}/v2/${repo}/blobs/${digest}`, headers: { 'user-agent': this.userAgent, ...auth }, origin: new URL(this.base).origin };
+  }
+
+  /** How errors name a blob of this registry. */
+  blobWhat(repo: string, digest: string): string {
+    return `blob ${digest} of ${this.domain}/${repo}`;
   }
 
   /** `HEAD /v2/<repo>/blobs/<digest>`: whether the registry has the blob in that repository. */

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../snapshots/tar-format.js';
 import { sha256, tarOf } from '../snapshots/test-helpers.js';
-import { stopIdleUnpackWorkers, unpackWorkerCount, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
+import { type BlobFetch, stopIdleUnpackWorkers, unpackWorkerCount, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp('/tmp/puw-');
@@ -247,4 +249,62 @@ void test('workerLayer with store: a broken layer still stores its blob to the e
   const never = workerLayer(chunks(blob), 'never started', { store: { path: `${dir}/blob3`, durable: true } });
   never.destroy(new Error('not wanted'));
   await assert.rejects(never.stored!, /not wanted/);
+});
+
+void test('workerLayer GETs a blob itself: follows a redirect without the credentials once it leaves the registry, stores and unpacks it; errors keep their status or code', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  const dir = await tempDir(t);
+  const tar = await tarOf([{ name: 'f', data: randomBytes(3 * 1024 * 1024) }]);
+  const blob = gzipSync(tar);
+  const seen: Array<{ server: string; url: string; auth: string | undefined }> = [];
+  const listen = async (name: string, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
+    const server = createServer((req, res) => {
+      seen.push({ server: name, url: req.url ?? '', auth: req.headers.authorization });
+      handler(req, res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const cdn = await listen('cdn', (_req, res) => {
+    res.writeHead(200, { 'content-length': blob.length });
+    res.end(blob);
+  });
+  const registry = await listen('registry', (req, res) => {
+    if (req.headers.authorization !== 'Bearer secret') {
+      res.writeHead(401).end();
+    } else if (req.url === '/blob') {
+      res.writeHead(307, { location: `${cdn}/signed?x=1` }).end();
+    } else if (req.url === '/cut') {
+      res.writeHead(200, { 'content-length': blob.length });
+      res.write(blob.subarray(0, 100_000), () => res.socket?.destroy());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const fetchOf = (path: string, size = blob.length): BlobFetch => ({ url: `${registry}${path}`, headers: { authorization: 'Bearer secret' }, origin: registry, size });
+
+  await mkdir(`${dir}/d`);
+  let progressed = 0;
+  const got = workerLayer(fetchOf('/blob'), 'fetched layer', { store: { path: `${dir}/blob`, durable: true }, onProgress: (n) => (progressed += n) });
+  assert.deepEqual(await got.unpack(`${dir}/d`, Promise.resolve([])), { diffId: sha256(tar), size: tar.length });
+  assert.deepEqual(await got.stored, { digest: sha256(blob), size: blob.length });
+  assert.ok(blob.equals(await readFile(`${dir}/blob`)));
+  assert.equal(progressed, blob.length);
+  assert.deepEqual(
+    seen.map((s) => [s.server, s.url, s.auth]),
+    [['registry', '/blob', 'Bearer secret'], ['cdn', '/signed?x=1', undefined]],
+  );
+
+  const failing = async (path: string, size: number, check: (err: unknown) => boolean): Promise<void> => {
+    const name = path.slice(1) + String(size);
+    await mkdir(`${dir}/${name}`);
+    const source = workerLayer(fetchOf(path, size), `layer ${name}`, { store: { path: `${dir}/${name}.blob`, durable: true } });
+    await assert.rejects(source.unpack(`${dir}/${name}`, Promise.resolve([])), check);
+    await assert.rejects(source.stored!, check);
+  };
+  await failing('/missing', blob.length, (err) => (err as { status?: number }).status === 404);
+  await failing('/cut', blob.length, (err) => (err as { code?: string }).code === 'ECONNRESET');
+  await failing('/blob', blob.length - 10, kind('invalid', /size mismatch: more than the expected/));
+  await failing('/blob', blob.length + 10, kind('invalid', /size mismatch: expected \d+ bytes, got \d+/));
 });

@@ -1,12 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fsync, openSync, writeSync } from 'node:fs';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { EngineError, internal, type ErrorKind } from '../errors.js';
+import { EngineError, internal, invalid, type ErrorKind } from '../errors.js';
 import { log } from '../log.js';
 import { extractLayer } from '../snapshots/extract.js';
 import { Writeback } from '../util/writeback.js';
 import type { BlobInfo } from '../content/content.js';
+import type { BlobRequest } from './registry.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
 import { uncompressed } from './decompress.js';
 
@@ -53,15 +56,22 @@ export interface StoreTarget {
   durable: boolean;
 }
 
+/** A blob the worker GETs itself: the prepared request and the blob's size. */
+export interface BlobFetch extends BlobRequest {
+  size: number;
+}
+
 interface SerializedError {
   message: string;
   kind?: ErrorKind;
   code?: string;
+  /** The HTTP status a registry answered a blob GET with. */
+  status?: number;
 }
 
 /** Main thread to worker. */
 type ToWorker =
-  | { type: 'start'; id: number; dest: string | null; what: string; store: StoreTarget | null }
+  | { type: 'start'; id: number; dest: string | null; what: string; store: StoreTarget | null; fetch: BlobFetch | null }
   | { type: 'lowers'; id: number; lowers: string[] }
   | { type: 'data'; id: number; chunk: Uint8Array }
   | { type: 'end'; id: number }
@@ -71,18 +81,22 @@ type ToWorker =
 type FromWorker =
   | { type: 'ack'; id: number; bytes: number }
   | { type: 'stored'; id: number; digest: string; size: number }
+  | { type: 'progress'; id: number; bytes: number }
   | { type: 'done'; id: number; diffId: string; size: number }
   | { type: 'failed'; id: number; error: SerializedError };
 
 function serialize(err: unknown): SerializedError {
   if (err instanceof EngineError) return { message: err.message, kind: err.kind };
-  if (err instanceof Error) return { message: err.message, code: (err as NodeJS.ErrnoException).code };
+  if (err instanceof Error) {
+    const { code, status } = err as Error & { code?: string; status?: number };
+    return { message: err.message, ...(code !== undefined ? { code } : {}), ...(status !== undefined ? { status } : {}) };
+  }
   return { message: String(err) };
 }
 
 function deserialize(e: SerializedError): Error {
   if (e.kind !== undefined) return new EngineError(e.kind, e.message);
-  return Object.assign(new Error(e.message), e.code !== undefined ? { code: e.code } : {});
+  return Object.assign(new Error(e.message), e.code !== undefined ? { code: e.code } : {}, e.status !== undefined ? { status: e.status } : {});
 }
 
 // ---------------------------------------------------------------- main thread
@@ -95,6 +109,7 @@ interface Job {
   fail(err: Error): void;
   ack(bytes: number): void;
   stored(info: BlobInfo): void;
+  progress(bytes: number): void;
 }
 
 interface PoolWorker {
@@ -140,6 +155,7 @@ function startWorker(): PoolWorker {
     if (!job) return;
     if (msg.type === 'ack') job.ack(msg.bytes);
     else if (msg.type === 'stored') job.stored({ digest: msg.digest, size: msg.size });
+    else if (msg.type === 'progress') job.progress(msg.bytes);
     else job.settle(msg);
   });
   const gone = (err: Error): void => {
@@ -221,6 +237,8 @@ export interface WorkerLayerOptions {
   transfer?: boolean;
   /** The worker writes the blob into this file of the content store too (see the contract above). */
   store?: StoreTarget;
+  /** Told the bytes of a blob the worker GETs itself as they arrive (a progress counter). */
+  onProgress?: (bytes: number) => void;
 }
 
 /** A LayerSource unpacked on a worker; `stored` is there when the worker stores the blob too. */
@@ -228,8 +246,15 @@ export interface WorkerLayer extends LayerSource {
   stored?: Promise<BlobInfo>;
 }
 
-/** A layer blob stream as a LayerSource that unpacks on a worker thread (see the contract above). */
-export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptions = {}): WorkerLayer {
+/**
+ * A layer blob as a LayerSource that unpacks on a worker thread (see the contract above): a
+ * stream this thread reads and hands over, or a blob the worker GETs from the registry itself
+ * (this thread then carries none of its bytes). A GET that fails rejects with the worker's
+ * error: a network error keeps its `code` (ECONNRESET...), a status other than 200 is an
+ * Error with `status`.
+ */
+export function workerLayer(input: Readable | BlobFetch, what: string, opts: WorkerLayerOptions = {}): WorkerLayer {
+  const blob = input instanceof Readable ? input : undefined;
   let destroyedWith: Error | undefined;
   let abort: ((err: Error) => void) | undefined;
   let used = false;
@@ -241,7 +266,7 @@ export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptio
     : undefined;
   stored?.catch(() => undefined); // whoever awaits it sees the rejection
   // Errors before the unpacking starts are kept by the stream (`errored`); none is unhandled.
-  blob.on('error', () => undefined);
+  blob?.on('error', () => undefined);
   return {
     stored,
     destroy(err?: Error): void {
@@ -250,7 +275,7 @@ export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptio
       else if (destroyedWith === undefined) {
         destroyedWith = reason;
         storedResult?.reject(reason);
-        blob.destroy();
+        blob?.destroy();
       }
     },
     unpack(dest: string | null, lowers: Promise<readonly string[]>): Promise<{ diffId: string; size: number }> {
@@ -260,7 +285,8 @@ export function workerLayer(blob: Readable, what: string, opts: WorkerLayerOptio
         const err = destroyedWith;
         return lowers.then(() => Promise.reject(err), () => Promise.reject(err));
       }
-      return run(blob, what, { transfer: opts.transfer === true, store: opts.store ?? null, stored: storedResult }, dest, lowers, (fn) => {
+      const source = blob ?? { fetch: input as BlobFetch, onProgress: opts.onProgress };
+      return run(source, what, { transfer: opts.transfer === true, store: opts.store ?? null, stored: storedResult }, dest, lowers, (fn) => {
         abort = fn;
       });
     },
@@ -273,13 +299,15 @@ interface Settle<T> {
 }
 
 function run(
-  blob: Readable,
+  source: Readable | { fetch: BlobFetch; onProgress?: (bytes: number) => void },
   what: string,
   opts: { transfer: boolean; store: StoreTarget | null; stored: Settle<BlobInfo> | undefined },
   dest: string | null,
   lowers: Promise<readonly string[]>,
   onAbort: (abort: (err: Error) => void) => void,
 ): Promise<{ diffId: string; size: number }> {
+  const blob = source instanceof Readable ? source : undefined;
+  const fetch = source instanceof Readable ? undefined : source;
   return new Promise((resolve, reject) => {
     const pw = takeWorker();
     const id = nextId++;
@@ -298,7 +326,7 @@ function run(
       const data = own ? chunk : new Uint8Array(chunk);
       inFlight += data.length;
       post({ type: 'data', id, chunk: data }, [data.buffer as ArrayBuffer]);
-      if (inFlight >= WINDOW_BYTES) blob.pause();
+      if (inFlight >= WINDOW_BYTES) blob?.pause();
     };
     const onEnd = (): void => {
       ended = true;
@@ -314,6 +342,7 @@ function run(
       if (!ended) stop(Object.assign(new Error(`${what}: the layer stream closed before its end`), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     };
     const detach = (): void => {
+      if (!blob) return;
       blob.off('data', onData);
       blob.off('end', onEnd);
       blob.off('close', onClose);
@@ -338,9 +367,12 @@ function run(
       stored(info) {
         opts.stored?.resolve(info);
       },
+      progress(bytes) {
+        fetch?.onProgress?.(bytes);
+      },
       ack(bytes) {
         inFlight -= bytes;
-        if (inFlight < WINDOW_BYTES && !ended && !settled && blob.isPaused()) blob.resume();
+        if (blob && inFlight < WINDOW_BYTES && !ended && !settled && blob.isPaused()) blob.resume();
       },
       settle(msg) {
         answer = msg;
@@ -354,7 +386,7 @@ function run(
       },
     });
     onAbort(stop);
-    post({ type: 'start', id, dest, what, store: opts.store });
+    post({ type: 'start', id, dest, what, store: opts.store, fetch: fetch?.fetch ?? null });
     lowers.then(
       (l) => {
         lowersKnown = true;
@@ -367,6 +399,7 @@ function run(
         finish();
       },
     );
+    if (!blob) return;
     // The blob may have failed before the unpacking started (the download broke meanwhile).
     if (blob.errored) stop(blob.errored);
     else if (blob.destroyed && !blob.readableEnded) onClose();
@@ -382,6 +415,8 @@ function run(
 interface WorkerJob {
   input: Readable;
   queue: Buffer[];
+  /** Bytes in `queue`, when this worker GETs the blob (its response is paused past WINDOW_BYTES). */
+  queued: number;
   pump(): void;
   end(): void;
   lowers: Promise<readonly string[]>;
@@ -399,6 +434,11 @@ interface WorkerJob {
   afterFailure?: FromWorker;
   /** Clean up and send the job's last answer. */
   finish?: (answer: FromWorker) => void;
+  /** The blob's GET, when this worker makes it, and its response once it came. */
+  request?: ClientRequest;
+  response?: IncomingMessage;
+  /** Why the GET failed. */
+  fetchFailed?: Error;
 }
 
 /** Writes a blob into its content-store file as it arrives, hashing it. */
@@ -455,11 +495,12 @@ function serve(port: NonNullable<typeof parentPort>): void {
   const jobs = new Map<number, WorkerJob>();
   const send = (msg: FromWorker): void => port.postMessage(msg);
 
-  const start = (id: number, dest: string | null, what: string, store: StoreTarget | null): void => {
+  const start = (id: number, dest: string | null, what: string, store: StoreTarget | null, fetch: BlobFetch | null): void => {
     const queue: Buffer[] = [];
     let ended = false;
     let wanted = false;
-    // The blob as it arrives; a chunk is acknowledged once the unpacking takes it.
+    // The blob as it arrives; a chunk is acknowledged (or, when this worker GETs the blob, its
+    // response resumed) once the unpacking takes it.
     const input = new Readable({
       highWaterMark: 0,
       read() {
@@ -470,10 +511,18 @@ function serve(port: NonNullable<typeof parentPort>): void {
     const pump = (): void => {
       while (wanted && queue.length > 0) {
         const chunk = queue.shift()!;
-        send({ type: 'ack', id, bytes: chunk.length });
+        taken(chunk.length);
         wanted = input.push(chunk);
       }
       if (wanted && ended && queue.length === 0) input.push(null);
+    };
+    const taken = (bytes: number): void => {
+      if (!job.response) {
+        send({ type: 'ack', id, bytes });
+        return;
+      }
+      job.queued -= bytes;
+      if (job.queued < WINDOW_BYTES && job.response.isPaused()) job.response.resume();
     };
     let setLowers!: (l: readonly string[]) => void;
     let failLowers!: (err: Error) => void;
@@ -485,6 +534,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     const job: WorkerJob = {
       input,
       queue,
+      queued: 0,
       pump,
       end: () => {
         ended = true;
@@ -509,14 +559,15 @@ function serve(port: NonNullable<typeof parentPort>): void {
     } catch (err) {
       work = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    // The blob's file is closed (unless its fsync is under way) before the answer goes out:
-    // the main thread removes it on a failure.
+    // The blob's file is closed (unless its fsync is under way) and its GET stopped before the
+    // answer goes out: the main thread removes the file on a failure.
     let answered = false;
     const finish = (answer: FromWorker): void => {
       if (answered) return;
       answered = true;
       jobs.delete(id);
       job.store?.close();
+      job.request?.destroy();
       // Chunks still coming are taken and forgotten.
       input.destroy();
       send(answer);
@@ -524,27 +575,68 @@ function serve(port: NonNullable<typeof parentPort>): void {
     work.then(
       (r) => finish({ type: 'done', id, diffId: r.diffId, size: r.size }),
       (err: unknown) => {
-        const failed: FromWorker = { type: 'failed', id, error: serialize(err) };
+        const failed: FromWorker = { type: 'failed', id, error: serialize(job.fetchFailed ?? err) };
         // A broken layer whose blob is still coming: the blob is stored to its end all the
         // same, so that the main thread learns its digest (a wrong blob is named as such,
-        // not by the tar error it caused); an abort or a failure of the store ends it.
-        if (job.store && !job.aborted && !job.storeFailed) {
+        // not by the tar error it caused); an abort or a failure of the store or the GET ends it.
+        if (job.store && !job.aborted && !job.storeFailed && !job.fetchFailed) {
           job.afterFailure = failed;
           if (job.storing) {
             const last = (): void => finish(failed);
             job.storing.then(last, last);
           } else {
-            for (const chunk of queue.splice(0)) send({ type: 'ack', id, bytes: chunk.length });
+            for (const chunk of queue.splice(0)) taken(chunk.length);
           }
         } else finish(failed);
       },
     );
     job.finish = finish;
+    if (fetch) getBlob(fetch, job, what, (chunk) => receive(id, job, chunk), () => inputEnd(id, job), (bytes) => send({ type: 'progress', id, bytes }));
+  };
+
+  /** A chunk of the blob: into its file first, then to the unpacking (or, after a failure, only into the file). */
+  const receive = (id: number, job: WorkerJob, chunk: Buffer): void => {
+    try {
+      job.store?.write(chunk);
+    } catch (err) {
+      job.storeFailed = true;
+      if (job.afterFailure) job.finish!(job.afterFailure);
+      else job.input.destroy(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (job.afterFailure) {
+      if (!job.response) send({ type: 'ack', id, bytes: chunk.length });
+      return;
+    }
+    job.queue.push(chunk);
+    if (job.response) {
+      job.queued += chunk.length;
+      if (job.queued >= WINDOW_BYTES) job.response.pause();
+    }
+    job.pump();
+  };
+
+  /** The blob's end: its file is finished (and `stored` sent), the unpacking reads to its end. */
+  const inputEnd = (id: number, job: WorkerJob): void => {
+    if (job.store) {
+      job.storing = job.store.finish().then((info) => send({ type: 'stored', id, digest: info.digest, size: info.size }));
+      job.storing.then(
+        () => {
+          if (job.afterFailure) job.finish!(job.afterFailure);
+        },
+        (err: unknown) => {
+          job.storeFailed = true;
+          if (job.afterFailure) job.finish!(job.afterFailure);
+          else job.input.destroy(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    }
+    job.end();
   };
 
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'start') {
-      start(msg.id, msg.dest, msg.what, msg.store);
+      start(msg.id, msg.dest, msg.what, msg.store, msg.fetch);
       return;
     }
     const job = jobs.get(msg.id);
@@ -553,40 +645,11 @@ function serve(port: NonNullable<typeof parentPort>): void {
       return;
     }
     switch (msg.type) {
-      case 'data': {
-        const chunk = Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
-        try {
-          job.store?.write(chunk);
-        } catch (err) {
-          job.storeFailed = true;
-          if (job.afterFailure) job.finish!(job.afterFailure);
-          else job.input.destroy(err instanceof Error ? err : new Error(String(err)));
-          break;
-        }
-        if (job.afterFailure) {
-          send({ type: 'ack', id: msg.id, bytes: chunk.length });
-          break;
-        }
-        job.queue.push(chunk);
-        job.pump();
+      case 'data':
+        receive(msg.id, job, Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength));
         break;
-      }
       case 'end':
-        if (job.store) {
-          const id = msg.id;
-          job.storing = job.store.finish().then((info) => send({ type: 'stored', id, digest: info.digest, size: info.size }));
-          job.storing.then(
-            () => {
-              if (job.afterFailure) job.finish!(job.afterFailure);
-            },
-            (err: unknown) => {
-              job.storeFailed = true;
-              if (job.afterFailure) job.finish!(job.afterFailure);
-              else job.input.destroy(err instanceof Error ? err : new Error(String(err)));
-            },
-          );
-        }
-        job.end();
+        inputEnd(msg.id, job);
         break;
       case 'lowers':
         job.setLowers(msg.lowers);
@@ -594,6 +657,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
       case 'abort': {
         const err = new Error(msg.message);
         job.aborted = true;
+        job.request?.destroy();
         if (job.afterFailure) {
           job.finish!(job.afterFailure);
           break;
@@ -604,6 +668,80 @@ function serve(port: NonNullable<typeof parentPort>): void {
       }
     }
   });
+}
+
+const httpAgent = new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000 });
+const httpsAgent = new https.Agent({ keepAlive: true, keepAliveMsecs: 10_000 });
+/** A blob GET that gets no data for this long fails (ETIMEDOUT), as the main thread's do. */
+const IDLE_TIMEOUT_MS = 120_000;
+/** Progress of a blob this worker GETs is told at most this often. */
+const PROGRESS_MS = 100;
+
+/**
+ * GET a blob for a job: redirects are followed (at most five, without the Authorization header
+ * once they leave the registry's origin), the body goes to `onChunk` and must not exceed its
+ * size. A failure (the connection, a status other than 200, a bad size) is kept as the job's
+ * `fetchFailed` and stops its unpacking.
+ */
+function getBlob(f: BlobFetch, job: WorkerJob, what: string, onChunk: (chunk: Buffer) => void, onEnd: () => void, onProgress: (bytes: number) => void): void {
+  const fail = (err: Error): void => {
+    if (job.fetchFailed) return;
+    job.fetchFailed = err;
+    job.request?.destroy();
+    job.input.destroy(err);
+  };
+  const go = (url: string, headers: Record<string, string>, hop: number): void => {
+    const u = new URL(url);
+    const secure = u.protocol === 'https:';
+    const req = (secure ? https : http).get(u, { headers, agent: secure ? httpsAgent : httpAgent });
+    job.request = req;
+    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`no data from ${u.host} within ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => fail(err));
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if ([301, 302, 303, 307, 308].includes(status) && location !== undefined && hop < 5) {
+        res.resume();
+        const next = new URL(location, url);
+        const { authorization: _, ...without } = headers;
+        go(next.toString(), next.origin === f.origin ? headers : without, hop + 1);
+        return;
+      }
+      if (status !== 200) {
+        res.resume();
+        fail(Object.assign(new Error(`${what}: ${u.host} answered ${status}`), { status }));
+        return;
+      }
+      job.response = res;
+      let size = 0;
+      let told = 0;
+      let last = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > f.size) {
+          fail(invalid(`${what}: size mismatch: more than the expected ${f.size} bytes`));
+          return;
+        }
+        onChunk(chunk);
+        const now = Date.now();
+        if (now - last >= PROGRESS_MS) {
+          last = now;
+          onProgress(size - told);
+          told = size;
+        }
+      });
+      res.on('end', () => {
+        if (size > told) onProgress(size - told);
+        if (size !== f.size) fail(invalid(`${what}: size mismatch: expected ${f.size} bytes, got ${size}`));
+        else if (!job.fetchFailed) onEnd();
+      });
+      res.on('error', (err) => fail(err));
+      res.on('close', () => {
+        if (!res.complete) fail(Object.assign(new Error(`${what}: the connection to ${u.host} was cut`), { code: 'ECONNRESET' }));
+      });
+    });
+  };
+  go(f.url, f.headers, 0);
 }
 
 /** Undo the compression, then extract into `dest` (or only hash when null); the rest of the blob is drained. */
