@@ -46,12 +46,28 @@ interface Times {
   children: number;
 }
 
-/** utime+stime (and the reaped children's) of a process and of each of its threads, in ms. */
+/** The live child processes of `pid` (their threads' CPU is not the parent's until they are reaped). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter((x) => x !== '').map(Number));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * utime+stime of a process and of each of its threads, in ms; its children's (those it reaped,
+ * and the live ones, such as unpacker processes, by command) under `children`.
+ */
 function cpuOf(pid: number): Times {
   const fields = (stat: string): string[] => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const f = fields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   // After the comm: state is fields[0], utime fields[11], stime [12], cutime [13], cstime [14].
-  const children = (Number(f[13]) + Number(f[14])) * TICK_MS;
+  let children = (Number(f[13]) + Number(f[14])) * TICK_MS;
   const threads = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
@@ -70,6 +86,14 @@ function cpuOf(pid: number): Times {
   const own = (Number(f[11]) + Number(f[12])) * TICK_MS;
   const seen = [...threads.values()].reduce((a, b) => a + b, 0);
   if (own > seen) threads.set('(ended threads)', own - seen);
+  for (const child of childrenOf(pid)) {
+    try {
+      const c = fields(readFileSync(`/proc/${child}/stat`, 'utf8'));
+      children += (Number(c[11]) + Number(c[12]) + Number(c[13]) + Number(c[14])) * TICK_MS;
+    } catch {
+      // ended meanwhile: reaped into cutime
+    }
+  }
   return { threads, children };
 }
 
@@ -178,7 +202,7 @@ async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: s
   }
   const cpu = new Map<string, number>();
   for (const [k, v] of p.threads) if (v > 0) cpu.set(`pierd ${k}`, v);
-  cpu.set('pierd children', p.children);
+  cpu.set('pierd children (unpackers, conmon...)', p.children);
   cpu.set('registry', [...r.threads.values()].reduce((a, b) => a + b, 0));
   for (const r of opts.push ? [target, 'bench/big:1'] : [ref]) check(await pier.docker(['rmi', '-f', r]), 'rmi');
   await pier.docker(['image', 'prune', '-f']);
