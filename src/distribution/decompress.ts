@@ -19,6 +19,14 @@ function zstdDecompressor(): Transform {
 /** Undo gzip or zstd (told by the first bytes, whatever the media type says). */
 export async function uncompressed(source: Readable, what: string): Promise<Readable> {
   const { head, stream } = await peek(source, 6);
+  return uncompressedAs(stream, head, what);
+}
+
+/**
+ * Undo gzip or zstd on `source`, whose first bytes (at least six, unless it is shorter) are
+ * `head`, known without reading them off the stream (as `uncompressed` does with peek).
+ */
+export function uncompressedAs(stream: Readable, head: Uint8Array, what: string): Readable {
   const kind = sniff(head);
   if (kind === 'none') return stream;
   if (kind !== 'gzip' && kind !== 'zstd') {

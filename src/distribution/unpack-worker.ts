@@ -11,7 +11,7 @@ import { Writeback } from '../util/writeback.js';
 import type { BlobInfo } from '../content/content.js';
 import type { BlobRequest } from './registry.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
-import { uncompressed } from './decompress.js';
+import { uncompressed, uncompressedAs } from './decompress.js';
 
 /**
  * Layers unpacked on worker threads: the pull's data path off the daemon's event loop.
@@ -47,6 +47,8 @@ const POOL_SIZE = 2;
 const IDLE_MS = 10_000;
 /** Bytes of a blob forwarded to its worker and not yet taken by the unpacking. */
 const WINDOW_BYTES = 4 * 1024 * 1024;
+/** The first bytes of a blob that tell its compression (xz's magic number is the longest). */
+const HEAD_BYTES = 6;
 /** Marks the worker of this module in workerData. */
 const MARK = 'pierUnpackWorker';
 
@@ -417,6 +419,8 @@ interface WorkerJob {
   queue: Buffer[];
   /** Bytes in `queue`, when this worker GETs the blob (its response is paused past WINDOW_BYTES). */
   queued: number;
+  /** Look whether the first bytes of the blob are in `queue` now. */
+  noteHead(): void;
   pump(): void;
   end(): void;
   lowers: Promise<readonly string[]>;
@@ -531,13 +535,40 @@ function serve(port: NonNullable<typeof parentPort>): void {
       failLowers = reject;
     });
     lowers.catch(() => undefined); // the extraction reports it
+    // The blob's first bytes, to tell its compression, as they come into the queue.
+    let giveHead!: (b: Buffer) => void;
+    let failHead!: (err: Error) => void;
+    const head = new Promise<Buffer>((resolve, reject) => {
+      giveHead = resolve;
+      failHead = reject;
+    });
+    head.catch(() => undefined); // the unpacking reports it
+    let headKnown = false;
+    const noteHead = (all: boolean): void => {
+      if (headKnown) return;
+      const parts: Buffer[] = [];
+      let n = 0;
+      for (const c of queue) {
+        parts.push(c);
+        n += c.length;
+        if (n >= HEAD_BYTES) break;
+      }
+      if (n < HEAD_BYTES && !all) return;
+      headKnown = true;
+      giveHead(Buffer.concat(parts, n));
+    };
+    // An error before the unpacking reads the input fails the head (and with it the job).
+    input.on('error', () => undefined);
+    input.once('close', () => failHead(input.errored ?? new Error(`${what}: the layer stream closed before its start`)));
     const job: WorkerJob = {
       input,
       queue,
       queued: 0,
+      noteHead: () => noteHead(false),
       pump,
       end: () => {
         ended = true;
+        noteHead(true);
         pump();
       },
       lowers,
@@ -549,7 +580,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     try {
       if (store) job.store = new BlobWriter(store);
       // 'stored' goes out before 'done': the blob is there by the time the layer is.
-      work = unpackJob(input, dest, lowers, what).then(async (r) => {
+      work = unpackJob(input, dest, lowers, what, head).then(async (r) => {
         if (job.store) {
           if (!job.storing) throw internal(`${what}: the layer ended before its blob`);
           await job.storing;
@@ -609,6 +640,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
       return;
     }
     job.queue.push(chunk);
+    job.noteHead();
     if (job.response) {
       job.queued += chunk.length;
       if (job.queued >= WINDOW_BYTES) job.response.pause();
@@ -745,8 +777,16 @@ function getBlob(f: BlobFetch, job: WorkerJob, what: string, onChunk: (chunk: Bu
 }
 
 /** Undo the compression, then extract into `dest` (or only hash when null); the rest of the blob is drained. */
-async function unpackJob(input: Readable, dest: string | null, lowers: Promise<readonly string[]>, what: string): Promise<{ diffId: string; size: number }> {
-  const tar = await uncompressed(input, what);
+async function unpackJob(
+  input: Readable,
+  dest: string | null,
+  lowers: Promise<readonly string[]>,
+  what: string,
+  head?: Promise<Buffer>,
+): Promise<{ diffId: string; size: number }> {
+  // The first bytes from the job's queue when it gives them (no peek, which would re-wrap the
+  // whole stream, several promises per chunk), else peeked.
+  const tar = head ? uncompressedAs(input, await head, what) : await uncompressed(input, what);
   let result: { diffId: string; size: number };
   if (dest === null) {
     const hash = createHash('sha256');
