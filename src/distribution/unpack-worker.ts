@@ -11,7 +11,7 @@ import { Writeback } from '../util/writeback.js';
 import type { BlobInfo } from '../content/content.js';
 import type { BlobRequest } from './registry.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
-import { uncompressed, uncompressedAs } from './decompress.js';
+import { uncompressedAs } from './decompress.js';
 
 /**
  * Layers unpacked on worker threads: the pull's data path off the daemon's event loop.
@@ -782,11 +782,11 @@ async function unpackJob(
   dest: string | null,
   lowers: Promise<readonly string[]>,
   what: string,
-  head?: Promise<Buffer>,
+  head: Promise<Buffer>,
 ): Promise<{ diffId: string; size: number }> {
-  // The first bytes from the job's queue when it gives them (no peek, which would re-wrap the
-  // whole stream, several promises per chunk), else peeked.
-  const tar = head ? uncompressedAs(input, await head, what) : await uncompressed(input, what);
+  // The first bytes come from the job's queue, not from peek(), which would re-wrap the whole
+  // stream (several promises per chunk).
+  const tar = uncompressedAs(input, await head, what);
   let result: { diffId: string; size: number };
   if (dest === null) {
     const hash = createHash('sha256');
