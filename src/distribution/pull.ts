@@ -21,7 +21,7 @@ import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
 import { uncompressed } from './decompress.js';
-import { type BlobFetch, type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
+import { type BlobFetch, type StoreTarget, unpackWorkersEnabled, warmUnpackWorkers, workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
@@ -227,6 +227,8 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
     // Which layers are there already.
     const haveSnapshot = await Promise.all(chains.map((c) => deps.snapshots.has(c)));
     const haveBlob = await Promise.all(manifest.layers.map((l) => deps.content.has(l.digest)));
+    // The workers boot now, not when the first layer's bytes arrive.
+    warmUnpackWorkers(haveSnapshot.filter((have) => !have).length);
     const seen = new Set<string>();
     for (const [i, layer] of manifest.layers.entries()) {
       const id = shortDigest(layer.digest);

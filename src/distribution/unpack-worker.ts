@@ -189,10 +189,24 @@ function takeWorker(): PoolWorker {
   return pw;
 }
 
+/**
+ * Have workers for `layers` layers about to come (at most POOL_SIZE) start now, so that they
+ * boot (about 50 ms each) while the pull still fetches its config, not when its first layer
+ * arrives. Unused, they stop after IDLE_MS as any idle worker.
+ */
+export function warmUnpackWorkers(layers: number): void {
+  if (!unpackWorkersEnabled()) return;
+  while (pool.length < Math.min(layers, POOL_SIZE)) idle(startWorker());
+}
+
 function releaseWorker(pw: PoolWorker, id: number): void {
   pw.jobs.delete(id);
   if (pw.jobs.size > 0 || !pool.includes(pw)) return;
-  // Idle: it no longer keeps the process alive, and stops after a while.
+  idle(pw);
+}
+
+/** A worker with no job: it no longer keeps the process alive, and stops after a while. */
+function idle(pw: PoolWorker): void {
   pw.worker.unref();
   pw.idle = setTimeout(() => {
     const i = pool.indexOf(pw);
