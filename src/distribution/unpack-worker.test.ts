@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../snapshots/tar-format.js';
 import { sha256, tarOf } from '../snapshots/test-helpers.js';
-import { type BlobFetch, stopIdleUnpackWorkers, unpackWorkerCount, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
+import { type BlobFetch, stopIdleUnpackWorkers, unpackWorkerCount, warmUnpackWorkers, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp('/tmp/puw-');
@@ -307,4 +307,21 @@ void test('workerLayer GETs a blob itself: follows a redirect without the creden
   await failing('/cut', blob.length, (err) => (err as { code?: string }).code === 'ECONNRESET');
   await failing('/blob', blob.length - 10, kind('invalid', /size mismatch: more than the expected/));
   await failing('/blob', blob.length + 10, kind('invalid', /size mismatch: expected \d+ bytes, got \d+/));
+});
+
+void test('warmUnpackWorkers starts the workers a pull will need, at most the pool, and idle ones stop as usual', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  await stopIdleUnpackWorkers();
+  warmUnpackWorkers(0);
+  assert.equal(unpackWorkerCount(), 0);
+  warmUnpackWorkers(1);
+  assert.equal(unpackWorkerCount(), 1);
+  warmUnpackWorkers(5);
+  assert.equal(unpackWorkerCount(), 2);
+  // A warmed worker takes the next layer.
+  const tar = await tarOf([{ name: 'f', data: 'x' }]);
+  assert.deepEqual(await workerLayer(chunks(tar), 'one').unpack(null, Promise.resolve([])), { diffId: sha256(tar), size: tar.length });
+  assert.equal(unpackWorkerCount(), 2);
+  await stopIdleUnpackWorkers();
+  assert.equal(unpackWorkerCount(), 0);
 });
