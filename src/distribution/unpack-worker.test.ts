@@ -87,6 +87,9 @@ void test('workerLayer: a corrupt gzip stream and a tar that climbs out fail wit
   const good = gzipSync(await tarOf([{ name: 'f', data: 'x'.repeat(100_000) }]));
   const corrupt = Buffer.concat([good.subarray(0, 30), Buffer.alloc(200, 7), good.subarray(230)]);
   await assert.rejects(workerLayer(chunks(corrupt, 1000), 'layer sha256:bad').unpack(`${dir}/a`, Promise.resolve([])), kind('invalid', /layer sha256:bad: corrupt gzip stream/));
+  await mkdir(`${dir}/cut`);
+  const cut = good.subarray(0, good.length - 5);
+  await assert.rejects(workerLayer(chunks(cut, 1000), 'layer sha256:cut').unpack(`${dir}/cut`, Promise.resolve([])), kind('invalid', /layer sha256:cut: corrupt gzip stream: unexpected end of data/));
   await mkdir(`${dir}/b/inside`, { recursive: true });
   const hostile = await tarOf([{ name: 'ok', data: 'fine' }, { name: '../escaped', data: 'no' }]);
   await assert.rejects(workerLayer(chunks(gzipSync(hostile)), 'hostile').unpack(`${dir}/b/inside`, Promise.resolve([])), kind('invalid', /outside the layer/));

@@ -12,6 +12,9 @@ import type { BlobInfo } from '../content/content.js';
 import type { BlobRequest } from './registry.js';
 import type { LayerSource } from '../snapshots/snapshotter.js';
 import { uncompressedAs } from './decompress.js';
+import { sniff } from '../images/streams.js';
+import { defaultGunzipEngine } from '../util/gzip.js';
+import { isalDecoder, type GunzipDecoder } from '../util/isal.js';
 
 /**
  * Layers unpacked on worker threads: the pull's data path off the daemon's event loop.
@@ -435,6 +438,8 @@ interface WorkerJob {
   queued: number;
   /** Look whether the first bytes of the blob are in `queue` now. */
   noteHead(): void;
+  /** A gzip blob is decoded as `input` gives it out (no stream between them); set before it is read. */
+  decoder?: GunzipDecoder;
   pump(): void;
   end(): void;
   lowers: Promise<readonly string[]>;
@@ -526,13 +531,24 @@ function serve(port: NonNullable<typeof parentPort>): void {
         pump();
       },
     });
+    const push = (b: Buffer): void => {
+      wanted = input.push(b);
+    };
     const pump = (): void => {
-      while (wanted && queue.length > 0) {
-        const chunk = queue.shift()!;
-        taken(chunk.length);
-        wanted = input.push(chunk);
+      try {
+        while (wanted && queue.length > 0) {
+          const chunk = queue.shift()!;
+          taken(chunk.length);
+          if (job.decoder) job.decoder.write(chunk, push);
+          else wanted = input.push(chunk);
+        }
+        if (wanted && ended && queue.length === 0 && !input.readableEnded) {
+          job.decoder?.end(push);
+          input.push(null);
+        }
+      } catch (err) {
+        input.destroy(err instanceof Error ? err : new Error(String(err)));
       }
-      if (wanted && ended && queue.length === 0) input.push(null);
     };
     const taken = (bytes: number): void => {
       if (!job.response) {
@@ -594,7 +610,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     try {
       if (store) job.store = new BlobWriter(store);
       // 'stored' goes out before 'done': the blob is there by the time the layer is.
-      work = unpackJob(input, dest, lowers, what, head).then(async (r) => {
+      work = unpackJob(input, dest, lowers, what, head, job).then(async (r) => {
         if (job.store) {
           if (!job.storing) throw internal(`${what}: the layer ended before its blob`);
           await job.storing;
@@ -797,10 +813,15 @@ async function unpackJob(
   lowers: Promise<readonly string[]>,
   what: string,
   head: Promise<Buffer>,
+  job: WorkerJob,
 ): Promise<{ diffId: string; size: number }> {
   // The first bytes come from the job's queue, not from peek(), which would re-wrap the whole
-  // stream (several promises per chunk).
-  const tar = uncompressedAs(input, await head, what);
+  // stream (several promises per chunk). gzip is decoded as the job's input gives the bytes
+  // out, when ISA-L is there: the tar stream is that input, with no stream in between.
+  const first = await head;
+  const decoder = sniff(first) === 'gzip' && defaultGunzipEngine() === 'isal' ? isalDecoder(what) : undefined;
+  if (decoder) job.decoder = decoder;
+  const tar = decoder ? input : uncompressedAs(input, first, what);
   let result: { diffId: string; size: number };
   if (dest === null) {
     const hash = createHash('sha256');

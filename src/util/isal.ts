@@ -175,6 +175,18 @@ class Inflater {
   }
 }
 
+/** A gzip decoder fed by hand: `write` each chunk, then `end`; decoded bytes go to `emit`; corrupt input throws `invalid`. */
+export interface GunzipDecoder {
+  write(chunk: Buffer, emit: (b: Buffer) => void): void;
+  end(emit: (b: Buffer) => void): void;
+}
+
+/** A decoder for a stream that is not a Node stream (see GunzipDecoder); undefined without ISA-L. */
+export function isalDecoder(what: string): GunzipDecoder | undefined {
+  const isal = load();
+  return isal === null ? undefined : new Inflater(isal, what);
+}
+
 /**
  * gunzip `input` in-process (see gzip.ts for the contract). Call only when
  * `isalInflateAvailable()`.
