@@ -436,6 +436,7 @@ async function fetchOnWorker(
   started.unpacked.catch(() => undefined); // the caller awaits it, or the failure is reported below
   const onAbort = (): void => started.stop(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
   signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort(); // while the request was prepared
   try {
     let written: BlobInfo;
     try {

@@ -19,32 +19,38 @@ import { isalDecoder, type GunzipDecoder } from '../util/isal.js';
 /**
  * Layers unpacked on worker threads: the pull's data path off the daemon's event loop.
  *
- * `workerLayer(blob, what)` makes a LayerSource of a layer blob stream (gzip, zstd or plain,
- * told by its first bytes) for `Snapshotter.applyLayer`. The main thread only forwards the
- * blob's bytes; a worker undoes the compression, hashes the tar (DiffID), parses it and writes
- * the files (`extractLayer`, with all its promises), so the second core works too and the
- * garbage of those streams stays out of the daemon's heap. Up to POOL_SIZE workers, started on
- * first use, each serving several layers at once; a worker with nothing to do for IDLE_MS
- * stops. PIER_UNPACK_WORKERS=0 in the environment unpacks on the main thread instead.
+ * `workerLayer(blob, what)` makes a LayerSource of a layer blob (gzip, zstd or plain, told by
+ * its first bytes) for `Snapshotter.applyLayer`: either a stream the main thread reads and
+ * hands over chunk by chunk (transferred, not copied), or a blob the worker GETs from the
+ * registry itself (a BlobFetch: URL, headers and size), so that the main thread carries none
+ * of its bytes. A worker undoes the compression (gzip through ISA-L as the bytes are given
+ * out, with no stream in between), hashes the tar (DiffID), parses it and writes the files
+ * (`extractLayer`, with all its promises), so the second core works too and the garbage of
+ * those streams stays out of the daemon's heap. Up to POOL_SIZE workers, started on first use
+ * or by `warmUnpackWorkers` as a pull begins, each serving several layers at once; a worker
+ * with nothing to do for IDLE_MS stops. PIER_UNPACK_WORKERS=0 in the environment unpacks on
+ * the main thread instead.
  *
  * Contract of `unpack` (besides LayerSource's):
  * - the blob is read only as fast as the worker unpacks it (at most WINDOW_BYTES ahead), and
  *   read to its end (what follows the tar, a gzip trailer, is drained);
  * - an error of the blob stream fails the unpacking with that same error; a blob stream that
- *   closes before its end fails it too; `destroy(err)` or a rejection of `lowers` fails it
- *   with that reason; errors of the worker (`invalid` for a corrupt layer...) keep their kind
- *   and message;
+ *   closes before its end fails it too; a GET that fails fails it with the worker's error (a
+ *   network error keeps its `code`, a status other than 200 is an Error with `status`, a size
+ *   other than the expected one is `invalid`); `destroy(err)` or a rejection of `lowers` fails
+ *   it with that reason; errors of the worker (`invalid` for a corrupt layer...) keep their
+ *   kind and message;
  * - it settles only once the worker is done with the layer's folder (nothing writes there
  *   any more), and a worker that dies fails its layers with `internal`.
  *
  * With `store`, the worker also writes the blob as it comes (before unpacking it) into a file
  * of the content store (`ContentStore.prepareIngest`), hashing it: `stored` resolves with its
  * digest and size once the whole blob is written (and fsynced when durable), which is before
- * the unpacking ends; it rejects when the job fails first. The daemon's main thread then only
- * hands bytes over: it neither hashes nor writes them.
+ * the unpacking ends; it rejects when the job fails first (a layer whose tar breaks still has
+ * its blob stored to the end, so that a wrong blob is named by its digest).
  */
 
-/** Workers at most: the machine's cores do the rest (igzip, the registry, the kernel). */
+/** Workers at most: the machine's cores do the rest (the registry, the kernel's writes). */
 const POOL_SIZE = 2;
 /** A worker with no layer for this long stops. */
 const IDLE_MS = 10_000;
