@@ -528,6 +528,8 @@ function serve(port: NonNullable<typeof parentPort>): void {
     const queue: Buffer[] = [];
     let ended = false;
     let wanted = false;
+    /** The end of the input was pushed. */
+    let eof = false;
     // The blob as it arrives; a chunk is acknowledged (or, when this worker GETs the blob, its
     // response resumed) once the unpacking takes it.
     const input = new Readable({
@@ -548,7 +550,8 @@ function serve(port: NonNullable<typeof parentPort>): void {
           if (job.decoder) job.decoder.write(chunk, push);
           else wanted = input.push(chunk);
         }
-        if (wanted && ended && queue.length === 0 && !input.readableEnded) {
+        if (wanted && ended && queue.length === 0 && !eof) {
+          eof = true;
           job.decoder?.end(push);
           input.push(null);
         }
