@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -109,4 +109,25 @@ void test('delete removes a blob', async (t) => {
   await cs.delete(a.digest);
   assert.equal(await cs.has(a.digest), false);
   assert.deepEqual(await cs.list(), [b]);
+});
+
+void test('prepareIngest: a blob written elsewhere is committed when its digest and size are the expected ones, else removed', async (t) => {
+  const { root, cs } = await store(t);
+  const data = Buffer.from('written by a worker');
+  const ok = await cs.prepareIngest({ expectedDigest: sha(data), expectedSize: data.length });
+  await writeFile(ok.path, data, { flag: 'wx', mode: 0o444 });
+  assert.deepEqual(await ok.commit({ digest: sha(data), size: data.length }), { digest: sha(data), size: data.length });
+  assert.equal(await cs.read(sha(data)).then((b) => b.toString()), 'written by a worker');
+  await assert.rejects(ok.discard(), kindOf('internal', /twice/));
+
+  const wrong = await cs.prepareIngest({ expectedDigest: sha('other'), expectedSize: data.length });
+  await writeFile(wrong.path, data);
+  await assert.rejects(wrong.commit({ digest: sha(data), size: data.length }), kindOf('invalid', /digest mismatch/));
+  const short = await cs.prepareIngest({ expectedSize: 100 });
+  await writeFile(short.path, data);
+  await assert.rejects(short.commit({ digest: sha(data), size: data.length }), kindOf('invalid', /size mismatch/));
+  const dropped = await cs.prepareIngest();
+  await writeFile(dropped.path, data);
+  await dropped.discard();
+  assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
 });

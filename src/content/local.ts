@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { errnoCode, invalid, notFound } from '../errors.js';
+import { errnoCode, internal, invalid, notFound } from '../errors.js';
 import { fsyncDir } from '../util/fs.js';
 import { Writeback } from '../util/writeback.js';
 import type { BlobInfo, ContentStore, IngestOptions, IngestTarget } from './content.js';
@@ -130,7 +130,7 @@ export class LocalContentStore implements ContentStore {
     const tmp = join(this.ingestDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
     let used = false;
     const once = (): void => {
-      if (used) throw new Error(`ingest of ${label}: committed or discarded twice`);
+      if (used) throw internal(`ingest of ${label}: committed or discarded twice`);
       used = true;
     };
     return {
