@@ -18,7 +18,11 @@ import { log } from '../log.js';
  * says false and gunzip falls back to the igzip program or zlib). PIER_ISAL=0 turns it off.
  */
 
-const STATE_BYTES = 87_368;
+/**
+ * sizeof(struct inflate_state) in ISA-L 2.30 is 87,368 bytes; the state is given room to spare,
+ * so that a library whose struct grew cannot write past it before the layout check refuses it.
+ */
+const STATE_BYTES = 256 * 1024;
 const NEXT_OUT = 0;
 const AVAIL_OUT = 8;
 const NEXT_IN = 16;
