@@ -254,9 +254,12 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
         await deps.snapshots.applyLayer(parent, tar, diffIds[i], { parentReady });
         newChains.push(chains[i]!);
       };
-      /** The layer blob (compressed or not) unpacked on a worker thread, or here. */
+      /**
+       * A layer blob (compressed or not) unpacked on a worker thread, or here. On a worker it
+       * is a stored blob read for this alone, so the worker takes its chunks over, uncopied.
+       */
       const applyBlob = async (blob: Readable): Promise<void> => {
-        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what));
+        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: true }));
         else await apply(await uncompressed(blob, what));
       };
       /** The unpacking that ran while the blob downloaded, if it did. */
@@ -278,7 +281,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
                 if (source instanceof Readable) source.resume();
               };
               if (unpackWorkersEnabled()) {
-                const layerSource = workerLayer(source, what, { transfer: true, store, onProgress });
+                const layerSource = workerLayer(source, what, { store, onProgress });
                 const unpacked = apply(layerSource).then(rest, (err: unknown) => {
                   // Settles `stored` too, should the layer have failed before its unpacking started.
                   layerSource.destroy(err instanceof Error ? err : new Error(String(err)));
