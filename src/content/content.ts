@@ -25,8 +25,9 @@ export interface IngestOptions {
   expectedDigest?: string;
   expectedSize?: number;
   /**
-   * false: no fsync, for a blob that can be made again (a layer compressed for a push). After
-   * a power loss such a blob may be cut short: whoever reads it again checks its digest.
+   * false: no fsync, for a blob that can be made again (a layer compressed for a push), or
+   * that is flushed later (`sync`, a pull's: src/daemon/flush-behind.ts). After a power loss
+   * such a blob may be cut short: whoever reads it again checks its digest.
    */
   durable?: boolean;
 }
@@ -61,4 +62,8 @@ export interface ContentStore {
   put(data: Uint8Array | string, opts?: IngestOptions): Promise<BlobInfo>;
   delete(digest: string): Promise<void>;
   list(): Promise<BlobInfo[]>;
+  /** Flush a blob stored with `durable: false` to the disk (its data and its folder); a missing one is nothing to do. */
+  sync(digest: string): Promise<void>;
+  /** Whether a stored blob still hashes to its digest (notFound when absent). */
+  verify(digest: string): Promise<boolean>;
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -173,6 +174,32 @@ export class LocalContentStore implements ContentStore {
     } catch (err) {
       throw this.mapMissing(err, digest);
     }
+  }
+
+  async sync(digest: string): Promise<void> {
+    let fh;
+    try {
+      fh = await open(this.blobPath(digest), 'r');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return; // removed since
+      throw err;
+    }
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(this.blobsDir);
+  }
+
+  async verify(digest: string): Promise<boolean> {
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(this.blobPath(digest), { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+    } catch (err) {
+      throw this.mapMissing(err, digest);
+    }
+    return `sha256:${hash.digest('hex')}` === digest;
   }
 
   async list(): Promise<BlobInfo[]> {

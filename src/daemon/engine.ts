@@ -23,6 +23,7 @@ import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { DaemonConfig } from './config.js';
+import { FlushBehind, repairPull } from './flush-behind.js';
 import { lockRoot } from './lock.js';
 
 /** The engine's parts, wired. Built by pierd's main, and by tests that need no socket. */
@@ -36,6 +37,8 @@ export interface Engine {
   facts: SystemFacts;
   builder: Builder;
   distribution: Distribution;
+  /** Pulls' writes flushed after them; the daemon waits for it as it stops. */
+  flushBehind: FlushBehind;
 }
 
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
@@ -56,9 +59,15 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     versionsKept: config.versionsKept ?? 5,
   });
   await images.init();
+  // A pull's writes that were not flushed when the daemon (or the machine) stopped.
+  const flushBehind = new FlushBehind(join(config.root, 'unflushed.json'), {
+    syncBlob: (digest) => content.sync(digest),
+    syncSnapshot: (chain) => snapshots.sync(chain),
+  });
+  await flushBehind.recover((items) => repairPull(items, { images, content, snapshots }));
   const layerCache = new LayerCache(config.root);
   await layerCache.init();
-  const distribution = new RegistryDistribution({ images, content, snapshots, layers: layerCache, insecure: config.insecureRegistries });
+  const distribution = new RegistryDistribution({ images, content, snapshots, layers: layerCache, insecure: config.insecureRegistries, flushLater: flushBehind });
   // The compressed blobs made for pushes go with the last image of their layer (and at start,
   // those an earlier run left).
   const collectLayers = (): void => {
@@ -144,7 +153,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     warnings,
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution };
+  return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution, flushBehind };
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

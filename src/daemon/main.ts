@@ -62,12 +62,14 @@ async function main(): Promise<void> {
     engine.containers.shutdown();
     server.close();
     server.closeAllConnections();
-    rm(config.socket, { force: true })
+    void rm(config.socket, { force: true })
       .catch(() => undefined)
       .then(() => engine.runtime.drain())
       // With no container attached, the bridges and chains go too (the next start recreates them).
       .then(() => engine.networks.shutdown())
       .catch((err: unknown) => log.warn({ err }, 'network teardown at shutdown'))
+      // What the last pulls wrote reaches the disk before the daemon goes.
+      .then(() => engine.flushBehind.idle())
       .finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -86,4 +86,28 @@ export interface DistributionDeps {
   maxDownloads?: number;
   /** Layers uploaded at once (Docker: 5). */
   maxUploads?: number;
+  /**
+   * When given, a pull publishes its blobs and layers before they reach the disk and has
+   * them flushed after it (src/daemon/flush-behind.ts); else each is flushed before it is
+   * published.
+   */
+  flushLater?: FlushLater;
+}
+
+/** Blobs and layer snapshots published before they are on the disk. */
+export interface Unflushed {
+  /** Blob digests. */
+  blobs: readonly string[];
+  /** Chain IDs of layer snapshots. */
+  chains: readonly string[];
+}
+
+/** Lets a pull publish its writes before they are flushed (see DistributionDeps.flushLater). */
+export interface FlushLater {
+  /**
+   * Record `items` for a crash (see src/daemon/flush-behind.ts); resolves once that record
+   * is on the disk, after which they may be published unflushed. Returns the function that
+   * flushes them in the background: call it once, when the writes are done, failed or not.
+   */
+  hold(items: Unflushed): Promise<() => void>;
 }

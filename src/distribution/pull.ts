@@ -190,6 +190,8 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
   let succeeded = false;
   // One promise per layer, each with a handler from the start; the first failure is reported.
   const tasks: Array<Promise<void>> = [];
+  /** Flushes the layers and blobs this pull published unflushed (see DistributionDeps.flushLater). */
+  let flush: (() => void) | undefined;
   try {
     progress({ status: `Pulling from ${repo}`, id: parsed.digest ?? parsed.tag ?? 'latest' });
     const resolved = await resolveManifest(client, repo, parsed, want, display);
@@ -229,6 +231,12 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
     const haveBlob = await Promise.all(manifest.layers.map((l) => deps.content.has(l.digest)));
     // The workers boot now, not when the first layer's bytes arrive.
     warmUnpackWorkers(haveSnapshot.filter((have) => !have).length);
+    // What this pull will write is recorded for a crash; it is flushed once the pull ends.
+    const durable = deps.flushLater === undefined;
+    flush = await deps.flushLater?.hold({
+      blobs: manifest.layers.filter((_, i) => !haveBlob[i]).map((l) => l.digest),
+      chains: chains.filter((_, i) => !haveSnapshot[i]),
+    });
     const seen = new Set<string>();
     for (const [i, layer] of manifest.layers.entries()) {
       const id = shortDigest(layer.digest);
@@ -251,7 +259,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       const what = `${display}: layer ${layer.digest}`;
       const parent = i === 0 ? null : chains[i - 1]!;
       const apply = async (tar: Readable | LayerSource): Promise<void> => {
-        await deps.snapshots.applyLayer(parent, tar, diffIds[i], { parentReady });
+        await deps.snapshots.applyLayer(parent, tar, diffIds[i], { parentReady, durable });
         newChains.push(chains[i]!);
       };
       /**
@@ -259,7 +267,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
        * is a stored blob read for this alone, so the worker takes its chunks over, uncopied.
        */
       const applyBlob = async (blob: Readable): Promise<void> => {
-        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: true }));
+        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: true, flushLater: !durable }));
         else await apply(await uncompressed(blob, what));
       };
       /** The unpacking that ran while the blob downloaded, if it did. */
@@ -281,7 +289,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
                 if (source instanceof Readable) source.resume();
               };
               if (unpackWorkersEnabled()) {
-                const layerSource = workerLayer(source, what, { store, onProgress });
+                const layerSource = workerLayer(source, what, { store, onProgress, flushLater: !durable });
                 const unpacked = apply(layerSource).then(rest, (err: unknown) => {
                   // Settles `stored` too, should the layer have failed before its unpacking started.
                   layerSource.destroy(err instanceof Error ? err : new Error(String(err)));
@@ -292,7 +300,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
               if (!(source instanceof Readable)) throw internal(`${what}: only a worker GETs a blob itself`);
               return { unpacked: applyBlob(source).then(rest), stop: (err) => source.destroy(err) };
             };
-        const download = slots.run(() => fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, abort.signal, unpack));
+        const download = slots.run(() => fetchLayer(deps, client, repo, layer, progress, storedBlobs, display, abort.signal, unpack, durable));
         fetched.set(layer.digest, download);
         streamed = (await download).unpacked;
       }
@@ -349,6 +357,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
       await Promise.allSettled(tasks);
       await images.discardUnused(storedBlobs, newChains);
     }
+    flush?.();
   }
 }
 
@@ -389,6 +398,7 @@ async function fetchLayer(
   display: string,
   signal: AbortSignal,
   unpack?: Unpack,
+  durable = true,
 ): Promise<Fetched> {
   const id = shortDigest(layer.digest);
   for (let attempt = 1; ; attempt++) {
@@ -396,8 +406,8 @@ async function fetchLayer(
       if (signal.aborted) throw signal.reason;
       // The first attempt with unpack workers: the worker GETs, stores and unpacks the blob.
       const fetched = unpack !== undefined && attempt === 1 && unpackWorkersEnabled()
-        ? await fetchOnWorker(deps, client, repo, layer, progress, signal, unpack)
-        : await fetchHere(deps, client, repo, layer, progress, signal, attempt === 1 ? unpack : undefined);
+        ? await fetchOnWorker(deps, client, repo, layer, progress, signal, unpack, durable)
+        : await fetchHere(deps, client, repo, layer, progress, signal, attempt === 1 ? unpack : undefined, durable);
       storedBlobs.push(layer.digest);
       layerStatus(progress, id, 'Verifying Checksum');
       layerStatus(progress, id, 'Download complete');
@@ -425,8 +435,9 @@ async function fetchOnWorker(
   progress: ProgressSink,
   signal: AbortSignal,
   unpack: Unpack,
+  durable: boolean,
 ): Promise<Fetched> {
-  const target = await deps.content.prepareIngest({ expectedDigest: layer.digest, expectedSize: layer.size });
+  const target = await deps.content.prepareIngest({ expectedDigest: layer.digest, expectedSize: layer.size, durable });
   let request;
   try {
     request = await client.blobRequest(repo, layer.digest);
@@ -435,7 +446,7 @@ async function fetchOnWorker(
     throw err;
   }
   const counter = progressCounter(progress, shortDigest(layer.digest), 'Downloading', layer.size);
-  const started = unpack({ ...request, size: layer.size }, { path: target.path, durable: true }, (bytes) => counter.add(bytes));
+  const started = unpack({ ...request, size: layer.size }, { path: target.path, durable }, (bytes) => counter.add(bytes));
   started.unpacked.catch(() => undefined); // the caller awaits it, or the failure is reported below
   const onAbort = (): void => started.stop(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
   signal.addEventListener('abort', onAbort, { once: true });
@@ -478,6 +489,7 @@ async function fetchHere(
   progress: ProgressSink,
   signal: AbortSignal,
   unpack: Unpack | undefined,
+  durable: boolean,
 ): Promise<Fetched> {
   const { body } = await client.getBlob(repo, layer.digest);
   // Counted and coalesced in one step (each step costs every 64 KiB read).
@@ -497,7 +509,7 @@ async function fetchHere(
   const onAbort = (): void => stop(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const storing = deps.content.ingest(split?.first ?? meter, { expectedDigest: layer.digest, expectedSize: layer.size }).catch((err: unknown) => {
+    const storing = deps.content.ingest(split?.first ?? meter, { expectedDigest: layer.digest, expectedSize: layer.size, durable }).catch((err: unknown) => {
       stop(err);
       throw err;
     });

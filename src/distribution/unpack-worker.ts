@@ -82,7 +82,7 @@ interface SerializedError {
 
 /** Main thread to worker. */
 type ToWorker =
-  | { type: 'start'; id: number; dest: string | null; what: string; store: StoreTarget | null; fetch: BlobFetch | null }
+  | { type: 'start'; id: number; dest: string | null; what: string; store: StoreTarget | null; fetch: BlobFetch | null; writeback: boolean }
   | { type: 'lowers'; id: number; lowers: string[] }
   | { type: 'data'; id: number; chunk: Uint8Array }
   | { type: 'end'; id: number }
@@ -264,6 +264,11 @@ export interface WorkerLayerOptions {
   store?: StoreTarget;
   /** Told the bytes of a blob the worker GETs itself as they arrive (a progress counter). */
   onProgress?: (bytes: number) => void;
+  /**
+   * The layer's files are flushed later, after the pull (src/daemon/flush-behind.ts): they
+   * are not handed to the disk as they are written.
+   */
+  flushLater?: boolean;
 }
 
 /** A LayerSource unpacked on a worker; `stored` is there when the worker stores the blob too. */
@@ -311,7 +316,8 @@ export function workerLayer(input: Readable | BlobFetch, what: string, opts: Wor
         return lowers.then(() => Promise.reject(err), () => Promise.reject(err));
       }
       const source = blob ?? { fetch: input as BlobFetch, onProgress: opts.onProgress };
-      return run(source, what, { transfer: opts.transfer === true, store: opts.store ?? null, stored: storedResult }, dest, lowers, (fn) => {
+      const runOpts = { transfer: opts.transfer === true, store: opts.store ?? null, stored: storedResult, writeback: opts.flushLater !== true };
+      return run(source, what, runOpts, dest, lowers, (fn) => {
         abort = fn;
       });
     },
@@ -326,7 +332,7 @@ interface Settle<T> {
 function run(
   source: Readable | { fetch: BlobFetch; onProgress?: (bytes: number) => void },
   what: string,
-  opts: { transfer: boolean; store: StoreTarget | null; stored: Settle<BlobInfo> | undefined },
+  opts: { transfer: boolean; store: StoreTarget | null; stored: Settle<BlobInfo> | undefined; writeback: boolean },
   dest: string | null,
   lowers: Promise<readonly string[]>,
   onAbort: (abort: (err: Error) => void) => void,
@@ -411,7 +417,7 @@ function run(
       },
     });
     onAbort(stop);
-    post({ type: 'start', id, dest, what, store: opts.store, fetch: fetch?.fetch ?? null });
+    post({ type: 'start', id, dest, what, store: opts.store, fetch: fetch?.fetch ?? null, writeback: opts.writeback });
     lowers.then(
       (l) => {
         lowersKnown = true;
@@ -478,24 +484,25 @@ class BlobWriter {
   private closed = false;
   private finishing = false;
 
-  private readonly writeback: Writeback;
+  /** A durable blob's data goes to the disk as it comes, not all at its fsync. */
+  private readonly writeback: Writeback | undefined;
 
   constructor(private readonly target: StoreTarget) {
     this.fd = openSync(target.path, 'wx', 0o444);
-    this.writeback = new Writeback(this.fd);
+    this.writeback = target.durable ? new Writeback(this.fd) : undefined;
   }
 
   write(chunk: Buffer): void {
     for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off);
     this.hash.update(chunk);
     this.size += chunk.length;
-    this.writeback.wrote(chunk.length);
+    this.writeback?.wrote(chunk.length);
   }
 
   /** The whole blob is written: fsync (off this thread) when durable, close, and tell. */
   finish(): Promise<BlobInfo> {
     this.finishing = true;
-    this.writeback.end();
+    this.writeback?.end();
     return new Promise((resolve, reject) => {
       const done = (err: Error | null): void => {
         this.closeFd();
@@ -524,7 +531,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
   const jobs = new Map<number, WorkerJob>();
   const send = (msg: FromWorker): void => port.postMessage(msg);
 
-  const start = (id: number, dest: string | null, what: string, store: StoreTarget | null, fetch: BlobFetch | null): void => {
+  const start = (id: number, dest: string | null, what: string, store: StoreTarget | null, fetch: BlobFetch | null, writeback: boolean): void => {
     const queue: Buffer[] = [];
     let ended = false;
     let wanted = false;
@@ -619,7 +626,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     try {
       if (store) job.store = new BlobWriter(store);
       // 'stored' goes out before 'done': the blob is there by the time the layer is.
-      work = unpackJob(input, dest, lowers, what, head, job).then(async (r) => {
+      work = unpackJob(input, dest, lowers, what, head, job, writeback).then(async (r) => {
         if (job.store) {
           if (!job.storing) throw internal(`${what}: the layer ended before its blob`);
           await job.storing;
@@ -707,7 +714,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
 
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'start') {
-      start(msg.id, msg.dest, msg.what, msg.store, msg.fetch);
+      start(msg.id, msg.dest, msg.what, msg.store, msg.fetch, msg.writeback);
       return;
     }
     const job = jobs.get(msg.id);
@@ -823,6 +830,7 @@ async function unpackJob(
   what: string,
   head: Promise<Buffer>,
   job: WorkerJob,
+  writeback: boolean,
 ): Promise<{ diffId: string; size: number }> {
   // The first bytes come from the job's queue, not from peek(), which would re-wrap the whole
   // stream (several promises per chunk). gzip is decoded as the job's input gives the bytes
@@ -841,7 +849,7 @@ async function unpackJob(
     }
     result = { diffId: `sha256:${hash.digest('hex')}`, size };
   } else {
-    result = await extractLayer(tar, dest, lowers);
+    result = await extractLayer(tar, dest, lowers, { writeback });
   }
   // What the tar reader left (end-of-archive padding, a gzip trailer) must still flow to the end.
   await drain(tar);

@@ -55,6 +55,14 @@ export interface ExtractResult {
   size: number;
 }
 
+export interface ExtractOptions {
+  /**
+   * false: large files are not handed to the disk as they are written (src/util/writeback.ts),
+   * for a layer flushed later, after the pull (src/daemon/flush-behind.ts). Default true.
+   */
+  writeback?: boolean;
+}
+
 /**
  * Unpack `tar` into `dest`, an existing empty folder. `lowers` are the layer folders under it,
  * top-most first, consulted for hard links to lower files and for the metadata of folders
@@ -66,7 +74,12 @@ export interface ExtractResult {
  * promise (its stream waits meanwhile). Either way the result comes only once `lowers` is
  * known, and when the promise rejects the extraction fails with its reason.
  */
-export async function extractLayer(tar: Readable, dest: string, lowers: readonly string[] | Promise<readonly string[]> = []): Promise<ExtractResult> {
+export async function extractLayer(
+  tar: Readable,
+  dest: string,
+  lowers: readonly string[] | Promise<readonly string[]> = [],
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
   const hash = createHash('sha256');
   let size = 0;
   const ex = createExtract();
@@ -126,7 +139,7 @@ export async function extractLayer(tar: Readable, dest: string, lowers: readonly
 
   const view = Promise.resolve(lowers).then((layers) => new LowerView(layers));
   view.catch(() => undefined); // handled in finish(), or by whoever gave the promise
-  const writer = new LayerWriter(dest, view);
+  const writer = new LayerWriter(dest, view, opts.writeback !== false);
   let handlerError: unknown;
   try {
     // Entries already buffered chain through microtasks without the event loop turning: after
@@ -207,10 +220,11 @@ interface EntryEvents {
 /**
  * Write the data of a file entry to `fd` as it arrives: each chunk with writeSync from the
  * 'data' event (one event per chunk, where an async iteration costs a promise and a microtask
- * turn per chunk, thousands per layer). Resolves at the entry's end; a failed write destroys
+ * turn per chunk, thousands per layer); with `early`, handed to the disk every WRITEBACK_BYTES
+ * (Writeback). Resolves at the entry's end; a failed write destroys
  * the entry and rejects with the write's error; an entry that breaks off rejects.
  */
-function writeEntryData(data: TarEntryStream, fd: number): Promise<void> {
+function writeEntryData(data: TarEntryStream, fd: number, early: boolean): Promise<void> {
   const entry = data as unknown as EntryEvents;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
@@ -220,11 +234,11 @@ function writeEntryData(data: TarEntryStream, fd: number): Promise<void> {
       entry.off('data', onData);
       reject(asError(err));
     };
-    const writeback = new Writeback(fd);
+    const writeback = early ? new Writeback(fd) : undefined;
     const onData = (chunk: Buffer): void => {
       try {
         for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
-        writeback.wrote(chunk.length);
+        writeback?.wrote(chunk.length);
       } catch (err) {
         fail(err);
         entry.destroy(asError(err));
@@ -235,7 +249,7 @@ function writeEntryData(data: TarEntryStream, fd: number): Promise<void> {
     entry.on('end', () => {
       if (settled) return;
       settled = true;
-      writeback.end();
+      writeback?.end();
       resolve();
     });
     entry.on('close', () => fail(new Error('premature close')));
@@ -300,6 +314,7 @@ class LayerWriter {
   constructor(
     private readonly root: string,
     private readonly lower: Promise<LowerView>,
+    private readonly writeback: boolean,
   ) {}
 
   async entry(h: TarHeader, data: TarEntryStream): Promise<void> {
@@ -379,7 +394,7 @@ class LayerWriter {
         const fd = fs.openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
         this.created.add(rel);
         try {
-          await writeEntryData(data, fd);
+          await writeEntryData(data, fd, this.writeback);
         } finally {
           fs.closeSync(fd);
         }

@@ -42,14 +42,16 @@ export async function syncTree(root: string): Promise<void> {
       else if (e.isFile()) files.push(`${dirs[i]}/${e.name}`);
     }
   }
-  await Promise.all([...files, ...dirs].map(async (path) => {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }));
+  await Promise.all([...files, ...dirs].map(fsyncPath));
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -133,7 +135,8 @@ export class OverlaySnapshotter implements Snapshotter {
       const chainId = childChainId(parent, diffId);
       if (await this.has(chainId)) return { diffId, chainId, size };
       const meta: SnapshotMeta = { chainId, parent, diffId, size };
-      await Promise.all([writeSynced(`${work}/meta.json`, JSON.stringify(meta)), syncTree(`${work}/fs`)]);
+      const durable = opts.durable !== false;
+      await Promise.all([writeMeta(`${work}/meta.json`, JSON.stringify(meta), durable), durable ? syncTree(`${work}/fs`) : undefined]);
       try {
         await rename(work, this.snapDir(chainId));
         placed = true;
@@ -142,12 +145,24 @@ export class OverlaySnapshotter implements Snapshotter {
         if (code === 'ENOTEMPTY' || code === 'EEXIST') return { diffId, chainId, size }; // applied meanwhile
         throw err;
       }
-      await fsyncDir(this.dir);
+      if (durable) await fsyncDir(this.dir);
       await this.ensureLink(chainId);
       return { diffId, chainId, size };
     } finally {
       if (!placed) await rm(work, { recursive: true, force: true });
     }
+  }
+
+  async sync(chainId: string): Promise<void> {
+    const dir = this.snapDir(chainId);
+    try {
+      await Promise.all([syncTree(`${dir}/fs`), fsyncPath(`${dir}/meta.json`)]);
+      await fsyncDir(dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return; // removed since
+      throw err;
+    }
+    await fsyncDir(this.dir);
   }
 
   async has(chainId: string): Promise<boolean> {
@@ -219,7 +234,7 @@ export class OverlaySnapshotter implements Snapshotter {
           }
         }),
         mkdir(`${work}/work`),
-        writeSynced(`${work}/meta.json`, JSON.stringify(meta)),
+        writeMeta(`${work}/meta.json`, JSON.stringify(meta), true),
         mkdir(this.activeRoot, { recursive: true }),
       ]);
       try {
@@ -473,11 +488,11 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-async function writeSynced(path: string, data: string): Promise<void> {
+async function writeMeta(path: string, data: string, durable: boolean): Promise<void> {
   const fh = await open(path, 'wx', 0o644);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }

@@ -35,6 +35,12 @@ export interface ApplyOptions {
    * apply fails with that reason and leaves nothing behind.
    */
   parentReady?: Promise<unknown>;
+  /**
+   * false: the snapshot is committed without waiting for its files to reach the disk; the
+   * caller flushes it later with `sync` (and has recorded it for a crash meanwhile: see
+   * src/daemon/flush-behind.ts). Default true: flushed before it is committed.
+   */
+  durable?: boolean;
 }
 
 /**
@@ -74,6 +80,8 @@ export interface Snapshotter {
    * `tar` may also be a LayerSource, which unpacks itself (elsewhere) with the same promises.
    */
   applyLayer(parent: string | null, tar: Readable | LayerSource, expectedDiffId?: string, opts?: ApplyOptions): Promise<AppliedLayer>;
+  /** Flush a snapshot committed with `durable: false` to the disk; a missing one is nothing to do. */
+  sync(chainId: string): Promise<void>;
   /** Whether the committed snapshot for a chain exists. */
   has(chainId: string): Promise<boolean>;
   /** Disk usage of one committed snapshot, in bytes (sizes of its files, each inode once). notFound when absent. */
