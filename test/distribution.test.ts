@@ -163,6 +163,34 @@ describe('registries: docker push and pull through pierd', () => {
     assert.equal((await d.docker(['rmi', second])).code, 0);
   });
 
+  test('a pull is flushed after it; after a restart of the machine its layers are unpacked again', async (t) => {
+    const dir = await mkdtemp('/tmp/pflush-');
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'hello'), 'hello from a pulled layer\n');
+    assert.equal((await run('tar', ['-cf', join(dir, 'l.tar'), '-C', dir, 'hello'], process.env)).code, 0);
+    assert.equal((await d.docker(['import', join(dir, 'l.tar'), 'flushme:1'])).code, 0);
+    const name = `${reg.host}/flush/me:1`;
+    assert.equal((await d.docker(['tag', 'flushme:1', name])).code, 0);
+    assert.equal((await d.docker(['push', name])).code, 0);
+    assert.equal((await d.docker(['rmi', name, 'flushme:1'])).code, 0);
+
+    const pulled = await d.docker(['pull', name]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const journal = join(d.root, 'unflushed.json');
+    await waitFor(async () => !(await exists(journal)), 'the journal is gone once the pull is flushed');
+
+    // The machine went down right after the pull: its journal names another boot, and a file lost its data.
+    const diffId = (JSON.parse((await d.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', name])).stdout) as string[])[0]!;
+    const layerFile = join(d.root, 'snapshots', diffId.replace('sha256:', ''), 'fs', 'hello');
+    await writeFile(layerFile, '');
+    await writeFile(journal, JSON.stringify({ bootId: 'an-earlier-boot', blobs: [], chains: [diffId] }));
+    await d.restart();
+    assert.equal(await readFile(layerFile, 'utf8'), 'hello from a pulled layer\n');
+    assert.equal(await exists(journal), false);
+    assert.match(await d.log(), /unpacking its layers again/);
+    assert.equal((await d.docker(['rmi', name])).code, 0);
+  });
+
   test('a missing tag and a registry that is down are named in the error', async () => {
     const missing = await d.docker(['pull', `${reg.host}/tools/busybox:nope`]);
     assert.notEqual(missing.code, 0);

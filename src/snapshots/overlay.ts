@@ -66,7 +66,8 @@ async function fsyncPath(path: string): Promise<void> {
  * A snapshot (committed or active) is built complete in tmp/ and renamed into place, and
  * removed by renaming it back to tmp/ first, so it either exists whole or not at all; a crash
  * leaves only tmp/ entries, which `recover()` removes. Committed layers are flushed to disk
- * (syncTree) before they are renamed into place.
+ * (syncTree) before they are renamed into place, unless applied with `durable: false` (a
+ * pull's: flushed after it with `sync`, see src/daemon/flush-behind.ts).
  *
  * Mounting: overlayfs through mount(2) (about a millisecond). When the lower dirs do not fit
  * the one page of mount options (about 40 layers of full paths), the `l/` links are used
