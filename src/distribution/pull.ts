@@ -353,11 +353,14 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
     return { image: await images.get(image.id), digest: resolved.digest, upToDate };
   } finally {
     lease.release();
-    if (!succeeded) {
-      await Promise.allSettled(tasks);
-      await images.discardUnused(storedBlobs, newChains);
+    try {
+      if (!succeeded) {
+        await Promise.allSettled(tasks);
+        await images.discardUnused(storedBlobs, newChains);
+      }
+    } finally {
+      flush?.();
     }
-    flush?.();
   }
 }
 
