@@ -114,6 +114,15 @@ describe('FlushBehind', () => {
     await new FlushBehind(file, recorder(), 'boot-1').recover(() => assert.fail('nothing to repair'));
   });
 
+  test('an unreadable journal is dropped at start, nothing repaired', async (t) => {
+    const file = join(await tempDir(t), 'unflushed.json');
+    await writeFile(file, '{"bootId": ');
+    const targets = recorder();
+    await new FlushBehind(file, targets, 'boot-1').recover(() => assert.fail('nothing to repair'));
+    assert.deepEqual(targets.synced, []);
+    assert.equal(await journal(file), undefined);
+  });
+
   test("this boot's ID is the kernel's", () => {
     assert.match(currentBootId(), /^[0-9a-f-]{36}$/);
   });

@@ -97,13 +97,14 @@ export class FlushBehind implements FlushLater {
    * fails, the error is thrown and the journal stays for the next start.
    */
   async recover(repair: (items: Unflushed) => Promise<void>): Promise<void> {
-    const raw = await readJsonIfExists(this.file).catch((err: unknown) => {
-      log.error({ err, file: this.file }, 'unreadable flush journal: its blobs and layers are checked as after a restart of the machine');
-      return { bootId: '', blobs: [], chains: [] };
-    });
+    const raw = await readJsonIfExists(this.file).catch((err: unknown) => err);
     if (raw === undefined) return;
     const parsed = JournalSchema.safeParse(raw);
-    const journal = parsed.success ? parsed.data : { bootId: '', blobs: [], chains: [] };
+    if (!parsed.success) {
+      // Written atomically by pierd, so not half a journal: something else wrote it.
+      log.error({ file: this.file, err: raw instanceof Error ? raw : parsed.error }, 'unreadable flush journal dropped: its blobs and layers are not checked');
+    }
+    const journal = parsed.success ? parsed.data : { bootId: this.bootId, blobs: [], chains: [] };
     const items: Unflushed = { blobs: journal.blobs, chains: journal.chains };
     if (journal.bootId !== this.bootId) {
       log.warn({ blobs: items.blobs.length, layers: items.chains.length }, 'the machine restarted before a pull was flushed to disk: checking its blobs and unpacking its layers again');
