@@ -4,7 +4,9 @@
  * loopback through pierd, in rounds alternating with the limit (curl | tar xzf, all layers at
  * once), and prints for each the wall time and the CPU time of every process involved: pierd
  * by thread (main, unpack workers, the thread pool) and its children (igzip), the registry,
- * and the limit's own processes. A pull on two cores is bound by the sum of these.
+ * and the limit's own processes; and how long the machine's cores sat idle meanwhile. A pull
+ * on two cores is bound by the sum of these, unless it leaves a core idle (a layer's work
+ * left to one thread at the end, waiting on the network or the disk).
  *
  *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE] [--push] [--cold]
  *
@@ -97,6 +99,12 @@ function cpuOf(pid: number): Times {
   return { threads, children };
 }
 
+/** Time all the machine's cores spent idle or waiting for the disk, in ms (/proc/stat). */
+function idleMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  return (Number(f[4]) + Number(f[5])) * TICK_MS;
+}
+
 function diff(after: Times, before: Times): Times {
   const threads = new Map<string, number>();
   for (const [k, v] of after.threads) threads.set(k, v - (before.threads.get(k) ?? 0));
@@ -182,11 +190,13 @@ async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: s
   if (opts.cold) await new Promise((r) => setTimeout(r, 11_000));
   const p0 = cpuOf(pier.pid!);
   const r0 = cpuOf(registry);
+  const idle0 = idleMs();
   const logBefore = timeline ? (await pier.log()).length : 0;
   const started = Date.now();
   const wall = await wallMs(async () => {
     check(await pier.docker(opts.push ? ['push', '-q', target] : ['pull', '-q', ref], long), opts.push ? 'push' : 'pull');
   });
+  const idle = idleMs() - idle0;
   const p = diff(cpuOf(pier.pid!), p0);
   const r = diff(cpuOf(registry), r0);
   await pushTo?.stop();
@@ -203,6 +213,7 @@ async function pierOnce(label: string, pier: Daemon, registryPid: number, ref: s
   const cpu = new Map<string, number>();
   for (const [k, v] of p.threads) if (v > 0) cpu.set(`pierd ${k}`, v);
   cpu.set('pierd children (unpackers, conmon...)', p.children);
+  cpu.set('(every core idle or waiting for the disk)', idle);
   cpu.set('registry', [...r.threads.values()].reduce((a, b) => a + b, 0));
   for (const r of opts.push ? [target, 'bench/big:1'] : [ref]) check(await pier.docker(['rmi', '-f', r]), 'rmi');
   await pier.docker(['image', 'prune', '-f']);
@@ -214,6 +225,7 @@ async function limitOnce(reg: Registry, registryPid: number, layers: string[], o
   await rm(out, { recursive: true, force: true });
   const script = layers.map((d, j) => `mkdir -p ${out}/${j}; curl -fsS http://${reg.host}/v2/bench/big/blobs/${d} | tar xzf - -C ${out}/${j} &`).join('\n');
   const r0 = cpuOf(registryPid);
+  const idle0 = idleMs();
   let own = 0;
   const wall = await wallMs(async () => {
     // /usr/bin/time prints the user and system seconds of the shell and all it waited for.
@@ -222,9 +234,18 @@ async function limitOnce(reg: Registry, registryPid: number, layers: string[], o
     const [u, sys] = res.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
     own = (u! + sys!) * 1000;
   });
+  const idle = idleMs() - idle0;
   const r = diff(cpuOf(registryPid), r0);
   await rm(out, { recursive: true, force: true });
-  return { what: 'limit', wall, cpu: new Map([['registry', [...r.threads.values()].reduce((a, b) => a + b, 0)], ['curl + tar + gzip', own]]) };
+  return {
+    what: 'limit',
+    wall,
+    cpu: new Map([
+      ['registry', [...r.threads.values()].reduce((a, b) => a + b, 0)],
+      ['curl + tar + gzip', own],
+      ['(every core idle or waiting for the disk)', idle],
+    ]),
+  };
 }
 
 interface Row {
@@ -275,14 +296,14 @@ async function main(): Promise<void> {
     const mine = rows.filter((r) => r.what === what);
     lines.push(`${what}: wall ${(median(mine.map((r) => r.wall)) / 1000).toFixed(2)} s (${mine.map((r) => (r.wall / 1000).toFixed(2)).join(', ')})`);
     const keys = new Set(mine.flatMap((r) => [...r.cpu.keys()]));
-    let total = 0;
     for (const k of keys) {
       const v = median(mine.map((r) => r.cpu.get(k) ?? 0));
       if (v === 0) continue;
-      total += v;
       lines.push(`  ${k.padEnd(32)} ${v.toFixed(0).padStart(6)}`);
     }
-    lines.push(`  ${'sum'.padEnd(32)} ${total.toFixed(0).padStart(6)}`);
+    // The median of each round's sum (threads come and go: a cold pull's workers are new each round).
+    const sums = mine.map((r) => [...r.cpu].filter(([k]) => !k.startsWith('(every core')).reduce((a, [, v]) => a + v, 0));
+    lines.push(`  ${'sum'.padEnd(32)} ${median(sums).toFixed(0).padStart(6)}   (${sums.map((v) => v.toFixed(0)).join(', ')})`);
   }
   if (timeline.length > 0) lines.push('', 'the last pull, as the daemon logged it:', ...timeline);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -342,6 +342,7 @@ function run(
   return new Promise((resolve, reject) => {
     const pw = takeWorker();
     const id = nextId++;
+    log.debug({ what, worker: pw.worker.threadId, jobs: pw.jobs.size }, 'unpack: a layer on a worker');
     const post = (msg: ToWorker, transfer?: ArrayBuffer[]): void => pw.worker.postMessage(msg, transfer);
     let inFlight = 0;
     let ended = false;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmod, lchown, lstat, mkdir, mkdtemp, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { EngineError } from '../errors.js';
@@ -338,4 +339,69 @@ void test('implied folders take the lower layers metadata; a folder replaced by 
   const st = await lstat(`${base}/dest/opt`);
   assert.deepEqual({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs }, { mode: 0o750, uid: 7, gid: 8, mtime: 1_400_000_000_000 });
   assert.equal(await readFile(`${base}/dest/d`, 'utf8'), 'now a file');
+});
+
+void test('symlinks keep owners and times; paths through them, entries over them and over folders holding them', async (t) => {
+  const { dest } = await dirs(t);
+  const applets = Array.from({ length: 100 }, (_, i) => `applet${i}`);
+  const tar = await tarOf([
+    { name: 'bin/', type: 'directory', mode: 0o755, mtime: new Date(1_500_000_000_000) },
+    ...applets.map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox', uid: 7, gid: 8, mtime: new Date(1_400_000_000_000) })),
+    { name: 'usr/lib/', type: 'directory', mode: 0o755 },
+    { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+    { name: 'lib/libc.so', data: 'libc' }, // through the symlink just made
+    { name: 'bin/applet3', data: 'a file over a symlink' },
+    { name: 'bin/applet4', type: 'symlink', linkname: 'other' }, // a symlink over a symlink
+    { name: 'bin/ln', type: 'link', linkname: 'bin/applet5' }, // a hard link to a symlink
+    { name: 'old/', type: 'directory', mode: 0o755 },
+    ...applets.slice(0, 40).map((a) => ({ name: `old/${a}`, type: 'symlink' as const, linkname: 'x' })),
+    { name: 'old', data: 'a file over a folder of symlinks' },
+    { name: 'sbin/', type: 'directory', mode: 0o755, mtime: new Date(1_300_000_000_000) },
+    ...applets.slice(0, 40).map((a) => ({ name: `sbin/${a}`, type: 'symlink' as const, linkname: '../bin/busybox' })),
+  ]);
+  await extractLayer(Readable.from([tar]), dest);
+  const tree = await treeOf(dest, { mtimes: true });
+  for (const a of applets.filter((x) => x !== 'applet3' && x !== 'applet4')) {
+    assert.deepEqual(
+      { type: tree[`/bin/${a}`]?.type, target: tree[`/bin/${a}`]?.target, uid: tree[`/bin/${a}`]?.uid, gid: tree[`/bin/${a}`]?.gid, mtime: tree[`/bin/${a}`]?.mtime },
+      { type: 'symlink', target: 'busybox', uid: 7, gid: 8, mtime: 1_400_000_000 },
+      a,
+    );
+  }
+  assert.equal(await readFile(`${dest}/usr/lib/libc.so`, 'utf8'), 'libc');
+  assert.equal(await readFile(`${dest}/bin/applet3`, 'utf8'), 'a file over a symlink');
+  assert.equal(await readlink(`${dest}/bin/applet4`), 'other');
+  assert.equal(await readlink(`${dest}/bin/ln`), 'busybox');
+  assert.equal(await readFile(`${dest}/old`, 'utf8'), 'a file over a folder of symlinks');
+  assert.equal((await readdir(`${dest}/sbin`)).length, 40);
+  // A folder's time is set after its content.
+  assert.equal(Math.floor((await lstat(`${dest}/bin`)).mtimeMs / 1000), 1_500_000_000);
+  assert.equal(Math.floor((await lstat(`${dest}/sbin`)).mtimeMs / 1000), 1_300_000_000);
+});
+
+void test('a symlink that cannot be made fails the layer with its name, once nothing writes any more', async (t) => {
+  const { dest } = await dirs(t);
+  const tar = await tarOf([
+    { name: 'bin/', type: 'directory', mode: 0o755 },
+    { name: 'bin/ok', type: 'symlink', linkname: 'busybox' },
+    { name: 'bin/toolong', type: 'symlink', linkname: 'x'.repeat(5000) },
+    ...Array.from({ length: 50 }, (_, i) => ({ name: `bin/after${i}`, type: 'symlink' as const, linkname: 'busybox' })),
+    { name: 'etc/hostname', data: 'box\n' },
+  ]);
+  // What is there the moment the extraction fails.
+  let atFailure: string[] = [];
+  const extracting = extractLayer(Readable.from([tar]), dest).catch((err: unknown) => {
+    atFailure = readdirSync(`${dest}/bin`).sort();
+    throw err;
+  });
+  await assert.rejects(extracting, (err: unknown) => {
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /layer tar: bin\/toolong/);
+    assert.match(err.message, /ENAMETOOLONG|name too long/i);
+    return true;
+  });
+  // Nothing is made after the failure was told.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual((await readdir(`${dest}/bin`)).sort(), atFailure);
+  assert.ok(atFailure.includes('ok'));
 });

@@ -1,9 +1,10 @@
 import koffi from 'koffi';
+import fs from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 
 /**
  * The few libc calls that Node's fs lacks, through koffi: mknod, extended attributes,
- * mount/umount2 and syncfs. Each wrapper throws an Error carrying `code` (`ENOENT`, ...),
+ * mount/umount2, syncfs and inode flags (chattr). Each wrapper throws an Error carrying `code` (`ENOENT`, ...),
  * `errno`, `syscall` and `path` like Node's own fs errors, so `errnoCode()` works on them.
  * The calls are synchronous (a few microseconds each) except `syncfs`, which runs on a
  * worker thread.
@@ -19,6 +20,8 @@ const c = {
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
   syncfs: libc.func('int syncfs(int fd)'),
+  // ioctl(2) is variadic; FS_IOC_[GS]ETFLAGS pass one int by address.
+  ioctlInt: libc.func('int ioctl(int fd, unsigned long request, _Inout_ int *arg)'),
 };
 
 export const S_IFIFO = 0o010000;
@@ -99,6 +102,41 @@ export function mount(source: string, target: string, fstype: string | null, fla
 /** umount2(2). */
 export function umount2(target: string, flags: number): void {
   if ((c.umount2(target, flags) as number) !== 0) throw sysError('umount2', target);
+}
+
+/** FS_IOC_GETFLAGS and FS_IOC_SETFLAGS of linux/fs.h (lsattr, chattr). */
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+/** chattr +T: the folder is the top of directory hierarchies (ext2/3/4's Orlov allocator). */
+export const FS_TOPDIR_FL = 0x00020000;
+
+/**
+ * Add `flags` to the inode flags of the folder `dir` (chattr +flags). Throws where its
+ * filesystem has no such flags (ENOTTY, EOPNOTSUPP, EINVAL).
+ */
+export function addInodeFlags(dir: string, flags: number): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  try {
+    const value = [0];
+    if ((c.ioctlInt(fd, FS_IOC_GETFLAGS, value) as number) !== 0) throw sysError('ioctl FS_IOC_GETFLAGS', dir);
+    if ((value[0]! & flags) === flags) return;
+    value[0] = value[0]! | flags;
+    if ((c.ioctlInt(fd, FS_IOC_SETFLAGS, value) as number) !== 0) throw sysError('ioctl FS_IOC_SETFLAGS', dir);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The inode flags of the folder `dir` (lsattr -d). */
+export function inodeFlags(dir: string): number {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  try {
+    const value = [0];
+    if ((c.ioctlInt(fd, FS_IOC_GETFLAGS, value) as number) !== 0) throw sysError('ioctl FS_IOC_GETFLAGS', dir);
+    return value[0]!;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** syncfs(2) on the filesystem holding the open file `fd`, off the event loop. */

@@ -7,7 +7,7 @@ import { EngineError } from '../errors.js';
 import { chainIds } from './chain.js';
 import { isMountPoint, unmount } from './mount.js';
 import { OverlaySnapshotter, syncTree } from './overlay.js';
-import { lgetxattr, lsetxattr, mknod, S_IFIFO } from './libc.js';
+import { addInodeFlags, FS_TOPDIR_FL, inodeFlags, lgetxattr, lsetxattr, mknod, S_IFIFO } from './libc.js';
 import { listAll, sha256, tarOf, treeOf, type TarSpec } from './test-helpers.js';
 
 interface Env {
@@ -533,4 +533,24 @@ void test('syncTree flushes a small tree file by file (never opening a fifo, a d
   mknod(`${large}/fifo`, S_IFIFO | 0o644);
   await syncTree(large);
   assert.equal((await readdir(large)).length, 601);
+});
+
+void test('layers are made in a folder marked as the top of directory trees (chattr +T), where the filesystem knows the flag', async (t) => {
+  // ext4 (this machine's /tmp): each new layer goes to a block group of its own.
+  const { root, snap } = await env(t);
+  const probe = await mkdtemp('/tmp/pov-flags-');
+  t.after(() => rm(probe, { recursive: true, force: true }));
+  addInodeFlags(probe, FS_TOPDIR_FL); // throws if /tmp's filesystem has no such flag: the assertion below would mean nothing
+  const a = await snap.applyLayer(null, Readable.from([await tarOf(BASE)]));
+  assert.equal(inodeFlags(`${root}/snapshots/tmp`) & FS_TOPDIR_FL, FS_TOPDIR_FL);
+  assert.equal(await snap.has(a.chainId), true);
+
+  // tmpfs has no such flag: layers are made all the same.
+  const shm = await mkdtemp('/dev/shm/pov-');
+  t.after(() => rm(shm, { recursive: true, force: true }));
+  assert.throws(() => addInodeFlags(shm, FS_TOPDIR_FL), /ENOTSUP|ENOTTY|EINVAL|EOPNOTSUPP/);
+  const onShm = new OverlaySnapshotter(shm);
+  const b = await onShm.applyLayer(null, Readable.from([await tarOf(BASE)]));
+  assert.equal(b.chainId, a.chainId);
+  assert.equal(await onShm.has(b.chainId), true);
 });

@@ -9,7 +9,7 @@ import { fsyncDir } from '../util/fs.js';
 import { childChainId } from './chain.js';
 import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
-import { syncfs } from './libc.js';
+import { addInodeFlags, FS_TOPDIR_FL, syncfs } from './libc.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
 import { isLayerSource, type AppliedLayer, type ApplyOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
 
@@ -369,6 +369,7 @@ export class OverlaySnapshotter implements Snapshotter {
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
       await mkdir(this.tmpDir, { recursive: true });
+      topOfTrees(this.tmpDir);
       await mkdir(p, 0o700);
     }
     return p;
@@ -503,4 +504,23 @@ async function hashStream(stream: Readable): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of stream as AsyncIterable<Buffer>) hash.update(chunk);
   return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Mark the folder where snapshots are made as the top of directory hierarchies (chattr +T),
+ * where the filesystem knows the flag (ext2/3/4): ext4 then places each new folder in it (a
+ * layer being unpacked, a container's layer) in a block group of its own, as it does the
+ * root's folders, and that layer's files beside it. Without it, ext4 puts every new snapshot
+ * in the block group of the folder, beside the inodes of the snapshots removed before it; on
+ * an ext4 without a journal it skips each inode freed within the last minute (five while the
+ * inode table is not yet on the disk) for every inode it allocates: the busybox layer of an image removed and pulled again took 100 to 250 ms
+ * more, in the kernel (bench/run-pull-cpu.sh: 0.93 s a pull against 1.15 s, same run).
+ * Elsewhere (xfs, btrfs, tmpfs) nothing changes.
+ */
+function topOfTrees(dir: string): void {
+  try {
+    addInodeFlags(dir, FS_TOPDIR_FL);
+  } catch (err) {
+    log.debug({ err, dir }, 'snapshots: the filesystem has no top-of-hierarchy flag');
+  }
 }
