@@ -332,7 +332,7 @@ void test('pull of several layers: each unpacks while it downloads; snapshots an
     (await h.snapshots.list()).sort((a, b) => chains.indexOf(a.chainId) - chains.indexOf(b.chainId)),
     chains.map((c, i) => ({ chainId: c, parent: i === 0 ? null : chains[i - 1]! })),
   );
-  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'new')), []);
+  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
   const opt = await stat(join(h.snapshots.fsDir(chains[1]!), 'opt'));
   assert.deepEqual({ mode: opt.mode & 0o7777, uid: opt.uid, gid: opt.gid }, { mode: 0o750, uid: 7, gid: 8 }, 'an implied folder takes the lower mode and owner');
   assert.equal(await readFile(join(h.snapshots.fsDir(chains[2]!), 'bin', 'tool-link'), 'utf8'), 'tool v1');
@@ -359,7 +359,7 @@ void test('pull of several layers where a later blob is bad stores nothing and l
   const before = await stateOf(h);
   const nothingLeft = async (): Promise<void> => {
     assert.deepEqual(await stateOf(h), before);
-    assert.deepEqual(await readdir(join(h.root, 'snapshots', 'new')), []);
+    assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
     await assert.rejects(h.svc.resolve(`${reg.host}/multi:1`), kind('notFound', /No such image/));
   };
 
@@ -400,7 +400,7 @@ void test('pull of several layers: a download cut short is retried, and that lay
   assert.deepEqual(r.image.diffIds, tars.map((x) => sha256(x)));
   const chains = chainIds(r.image.diffIds);
   assert.equal((await h.snapshots.list()).length, 4);
-  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'new')), []);
+  assert.deepEqual(await readdir(join(h.root, 'snapshots', 'tmp')), []);
   assert.equal(await readFile(join(h.snapshots.fsDir(chains[1]!), 'opt', 'one', 'file'), 'utf8'), 'one');
   const opt = await stat(join(h.snapshots.fsDir(chains[1]!), 'opt'));
   assert.deepEqual({ mode: opt.mode & 0o7777, uid: opt.uid }, { mode: 0o750, uid: 7 });

@@ -210,7 +210,7 @@ void test('applyLayer is idempotent, and checks the expected DiffID', async (t) 
   assert.equal(await snap.has(wrong), false);
   assert.equal(await snap.has(sha256(other)), false);
   assert.deepEqual(await snap.list(), [{ chainId: a.chainId, parent: null }]);
-  assert.deepEqual(await readdir(`${root}/snapshots/new`), []);
+  assert.deepEqual(await readdir(`${root}/snapshots/tmp`), []);
   assert.ok((await snap.usage(a.chainId)) >= 'shellroot:x:0:0\nhello\nab'.length);
 });
 
@@ -221,8 +221,8 @@ void test('a truncated or hostile layer leaves no snapshot behind', async (t) =>
   const hostile = await tarOf([{ name: 'ok', data: 'ok' }, { name: '../../../../../tmp/pier-escape', data: 'x' }]);
   await assert.rejects(snap.applyLayer(null, Readable.from([hostile])), kind('invalid', /outside the layer/));
   assert.deepEqual(await snap.list(), []);
-  assert.deepEqual(await readdir(`${root}/snapshots/new`), []);
-  assert.deepEqual((await readdir(`${root}/snapshots`)).sort(), ['new']);
+  assert.deepEqual(await readdir(`${root}/snapshots/tmp`), []);
+  assert.deepEqual((await readdir(`${root}/snapshots`)).sort(), ['tmp']);
   await assert.rejects(stat('/tmp/pier-escape'), /ENOENT/);
 });
 
@@ -267,7 +267,7 @@ void test('writable layers: conflicts, notFound, removal', async (t) => {
   await snap.remove(l1.chainId);
   await assert.rejects(snap.remove(l1.chainId), kind('notFound'));
   assert.deepEqual(await snap.list(), []);
-  assert.deepEqual(await listAll(`${root}/snapshots`), ['/active', '/l', '/new', '/tmp']);
+  assert.deepEqual(await listAll(`${root}/snapshots`), ['/active', '/l', '/tmp']);
 });
 
 void test('the root of a writable layer takes the mode and owner of the image root', async (t) => {
@@ -384,7 +384,7 @@ function readToEnd(s: Readable): Promise<void> {
 
 /** The snapshots being built under tmp/, and the files in them. */
 async function building(root: string): Promise<string[]> {
-  return (await listAll(`${root}/snapshots/new`)).filter((p) => /^\/apply-\w+\/fs\//.test(p)).map((p) => p.replace(/^\/apply-\w+\/fs/, ''));
+  return (await listAll(`${root}/snapshots/tmp`)).filter((p) => /^\/apply-\w+\/fs\//.test(p)).map((p) => p.replace(/^\/apply-\w+\/fs/, ''));
 }
 
 void test('a child layer unpacks before its parent is committed, and commits after it', async (t) => {
@@ -419,7 +419,7 @@ void test('a child layer unpacks before its parent is committed, and commits aft
       { chainId: c2!, parent: c1! },
     ].sort((a, b) => (a.chainId < b.chainId ? -1 : 1)),
   );
-  assert.deepEqual(await readdir(`${root}/snapshots/new`), []);
+  assert.deepEqual(await readdir(`${root}/snapshots/tmp`), []);
   await snap.prepare('early', c2!);
   const rootfs = await target();
   await snap.mount('early', rootfs);
@@ -509,8 +509,8 @@ void test('a parent that fails fails its children and leaves nothing behind', as
   await assert.rejects(grandchild, failed);
   assert.equal(slow.destroyed, true, 'the stream still downloading is stopped');
   assert.deepEqual(await snap.list(), []);
-  assert.deepEqual(await readdir(`${root}/snapshots/new`), []);
-  assert.deepEqual((await readdir(`${root}/snapshots`)).sort(), ['new']);
+  assert.deepEqual(await readdir(`${root}/snapshots/tmp`), []);
+  assert.deepEqual((await readdir(`${root}/snapshots`)).sort(), ['tmp']);
 });
 
 void test('syncTree flushes a small tree file by file (never opening a fifo, a device or a symlink) and a large one with syncfs', async (t) => {
@@ -535,16 +535,20 @@ void test('syncTree flushes a small tree file by file (never opening a fifo, a d
   assert.equal((await readdir(large)).length, 601);
 });
 
-void test('layers are unpacked in a folder marked as the top of directory trees (chattr +T), where the filesystem knows the flag; containers layers not', async (t) => {
+void test('a pull\'s layers (flushed later) are unpacked in a folder marked as the top of directory trees (chattr +T); layers flushed at once and containers layers not', async (t) => {
   // ext4 (this machine's /tmp): each new layer goes to a block group of its own.
   const { root, snap } = await env(t);
   const probe = await mkdtemp('/tmp/pov-flags-');
   t.after(() => rm(probe, { recursive: true, force: true }));
-  addInodeFlags(probe, FS_TOPDIR_FL); // throws if /tmp's filesystem has no such flag: the assertion below would mean nothing
-  const a = await snap.applyLayer(null, Readable.from([await tarOf(BASE)]));
+  addInodeFlags(probe, FS_TOPDIR_FL); // throws if /tmp's filesystem has no such flag: the assertions below would mean nothing
+  const tar = await tarOf(BASE);
+  const a = await snap.applyLayer(null, Readable.from([tar]), undefined, { durable: false });
   assert.equal(inodeFlags(`${root}/snapshots/new`) & FS_TOPDIR_FL, FS_TOPDIR_FL);
   assert.equal(await snap.has(a.chainId), true);
-  // A container's layer stays beside the others (a new block group costs `docker run` time).
+  assert.deepEqual(await readdir(`${root}/snapshots/new`), []);
+  // A layer flushed before it is committed (a build step's), and a container's layer, stay
+  // beside the others: a block group of their own would cost them its metadata I/O.
+  await snap.applyLayer(a.chainId, Readable.from([await tarOf([{ name: 'x', data: 'x' }])]));
   await snap.prepare('c1', a.chainId);
   assert.equal(inodeFlags(`${root}/snapshots/tmp`) & FS_TOPDIR_FL, 0);
 
@@ -553,7 +557,7 @@ void test('layers are unpacked in a folder marked as the top of directory trees 
   t.after(() => rm(shm, { recursive: true, force: true }));
   assert.throws(() => addInodeFlags(shm, FS_TOPDIR_FL), /ENOTSUP|ENOTTY|EINVAL|EOPNOTSUPP/);
   const onShm = new OverlaySnapshotter(shm);
-  const b = await onShm.applyLayer(null, Readable.from([await tarOf(BASE)]));
+  const b = await onShm.applyLayer(null, Readable.from([tar]), undefined, { durable: false });
   assert.equal(b.chainId, a.chainId);
   assert.equal(await onShm.has(b.chainId), true);
 });

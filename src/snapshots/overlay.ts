@@ -124,7 +124,8 @@ export class OverlaySnapshotter implements Snapshotter {
       }
     }
 
-    const work = await this.makeTemp('apply');
+    // A layer flushed later (a pull's) goes to a block group of its own (see topOfTrees).
+    const work = await this.makeTemp(opts.durable === false ? 'spread' : 'apply');
     let placed = false;
     try {
       await mkdir(`${work}/fs`, 0o755);
@@ -340,7 +341,7 @@ export class OverlaySnapshotter implements Snapshotter {
     return `${this.dir}/tmp`;
   }
 
-  /** Where layers are unpacked before they are committed. */
+  /** Where layers flushed later are unpacked before they are committed. */
   private get newDir(): string {
     return `${this.dir}/new`;
   }
@@ -369,13 +370,15 @@ export class OverlaySnapshotter implements Snapshotter {
 
   /**
    * A new folder to build something in before it is renamed into place: in `<dir>/new` for a
-   * layer being unpacked (marked as the top of directory trees: see topOfTrees), in `<dir>/tmp`
-   * for the rest (a container's layer, a removal's trash), which a new block group would only
-   * slow down (ext4 reads its bitmaps from the disk: `docker run` took 8 ms more).
+   * layer that is flushed later (`spread`: a pull's, in a folder marked as the top of
+   * directory trees, see topOfTrees), in `<dir>/tmp` for the rest (a layer flushed before it
+   * is committed, a container's layer, a removal's trash), which a block group of its own
+   * would slow down: ext4 reads the group's bitmaps from the disk and writes them again with
+   * the layer (`docker run` took 8 ms more, a build without its cache 0.35 s more).
    */
-  private async makeTemp(what: 'apply' | 'prepare' | 'rm'): Promise<string> {
-    const parent = what === 'apply' ? this.newDir : this.tmpDir;
-    const p = `${parent}/${what}-${randomBytes(8).toString('hex')}`;
+  private async makeTemp(what: 'apply' | 'spread' | 'prepare' | 'rm'): Promise<string> {
+    const parent = what === 'spread' ? this.newDir : this.tmpDir;
+    const p = `${parent}/${what === 'spread' ? 'apply' : what}-${randomBytes(8).toString('hex')}`;
     try {
       await mkdir(p, 0o700);
     } catch (err) {
@@ -519,15 +522,16 @@ async function hashStream(stream: Readable): Promise<string> {
 }
 
 /**
- * Mark the folder where layers are unpacked as the top of directory hierarchies (chattr +T),
- * where the filesystem knows the flag (ext2/3/4): ext4 then places each new folder in it in a
- * block group of its own, as it does the root's folders, and that layer's files beside it.
- * Without it, ext4 puts every new layer in the block group of the folder, beside the inodes of
- * the layers removed before it; on
- * an ext4 without a journal it skips each inode freed within the last minute (five while the
- * inode table is not yet on the disk) for every inode it allocates: the busybox layer of an image removed and pulled again took 100 to 250 ms
- * more, in the kernel (bench/run-pull-cpu.sh: 0.93 s a pull against 1.15 s, same run).
- * Elsewhere (xfs, btrfs, tmpfs) nothing changes.
+ * Mark the folder where a pull's layers are unpacked as the top of directory hierarchies
+ * (chattr +T), where the filesystem knows the flag (ext2/3/4): ext4 then places each new
+ * folder in it in a block group of its own, as it does the root's folders, and that layer's
+ * files beside it. Without it, ext4 puts every new layer in the block group of the folder,
+ * beside the inodes of the layers removed before it; on an ext4 without a journal it skips
+ * each inode freed within the last minute (five while the inode table is not yet on the disk)
+ * for every inode it allocates: the busybox layer of an image removed and pulled again took
+ * 100 to 250 ms more, in the kernel (bench/run-pull-cpu.sh: 0.93 s a pull against 1.15 s,
+ * same run). A new block group costs metadata reads and writes of its own, paid when the pull
+ * is flushed, behind it. Elsewhere (xfs, btrfs, tmpfs) nothing changes.
  */
 function topOfTrees(dir: string): void {
   try {
