@@ -4,8 +4,9 @@ import { getSystemErrorName } from 'node:util';
 
 /**
  * The few libc calls that Node's fs lacks, through koffi: mknod, extended attributes,
- * mount/umount2, syncfs and inode flags (chattr). Each wrapper throws an Error carrying `code` (`ENOENT`, ...),
- * `errno`, `syscall` and `path` like Node's own fs errors, so `errnoCode()` works on them.
+ * mount/umount2, syncfs and inode flags (chattr). Each wrapper throws an Error carrying
+ * `code` (`ENOENT`, ...), `errno`, `syscall` and `path` like Node's own fs errors, so
+ * `errnoCode()` works on them.
  * The calls are synchronous (a few microseconds each) except `syncfs`, which runs on a
  * worker thread.
  */
