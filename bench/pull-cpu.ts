@@ -1,17 +1,19 @@
 /**
  * Benchmark (not a test): where a pull's CPU goes. Pulls a 200 MB image with five gzip layers
- * (compressed at gzip's level 6, as Docker pushes them) from Debian's docker-registry on
- * loopback through pierd, in rounds alternating with the limit (curl | tar xzf, all layers at
- * once), and prints for each the wall time and the CPU time of every process involved: pierd
+ * (other sizes with --layers; compressed at gzip's level 6, as Docker pushes them) from
+ * Debian's docker-registry on loopback through pierd, in rounds alternating with the limit
+ * (curl | tar xzf, all layers at once), and prints for each the wall time and the CPU time of every process involved: pierd
  * by thread (main, unpack workers, the thread pool) and its children (igzip), the registry,
  * and the limit's own processes; and how long the machine's cores sat idle meanwhile. A pull
  * on two cores is bound by the sum of these, unless it leaves a core idle (a layer's work
  * left to one thread at the end, waiting on the network or the disk).
  *
- *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE] [--push] [--cold]
+ *   bash bench/run-pull-cpu.sh [--runs 5] [--timeline] [--compare NAME=VALUE] [--push] [--cold] [--layers 50,50,50,50]
  *
  * --cold waits 11 s before each of pier's pulls, so that its unpack workers have stopped.
  * --push measures cold pushes of the same image (loaded from an archive) instead of pulls.
+ * --layers gives the sizes of the layers after busybox's (MB of base64 text, which gzip
+ * makes about 3/4 of that), to see how uneven layers share the unpack workers.
  * --timeline prints the last pull's steps as the daemon logged them (at debug level);
  * --compare runs a second pierd with NAME=VALUE in its environment in the same rounds (a
  * setting's effect, measured beside the default).
@@ -36,8 +38,12 @@ const { values: opts } = parseArgs({
     compare: { type: 'string' },
     push: { type: 'boolean', default: false },
     cold: { type: 'boolean', default: false },
+    layers: { type: 'string', default: '50,50,50,50' },
   },
 });
+/** The sizes of the layers after busybox's, in MB of base64 text (--layers). */
+const LAYER_MB = opts.layers.split(',').map(Number);
+if (LAYER_MB.some((n) => !(n > 0))) throw new Error(`--layers: sizes in MB, comma-separated, not ${opts.layers}`);
 const RUNS = Number(opts.runs);
 const TICK_MS = 1000 / 100; // USER_HZ
 
@@ -121,13 +127,14 @@ async function listener(port: number): Promise<number> {
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/** busybox plus four layers of 50 MB of base64 text, gzip -6, as a Docker schema 2 image in `repo:1`. */
+/** busybox plus layers of base64 text (four of 50 MB unless --layers), gzip -6, as a Docker schema 2 image in `repo:1`. */
 async function upload(reg: Registry, repo: string, dir: string): Promise<{ layers: string[]; archive: string }> {
   const tars: Buffer[] = [await readFile(await busyboxTarPath())];
-  for (let i = 1; i <= 4; i++) {
+  for (const [k, mb] of LAYER_MB.entries()) {
+    const i = k + 1;
     const d = join(dir, `l${i}`);
     await mkdir(join(d, 'data'), { recursive: true });
-    await writeFile(join(d, 'data', `blob${i}`), randomBytes(37_500_000).toString('base64'));
+    await writeFile(join(d, 'data', `blob${i}`), randomBytes(Math.round(mb * 750_000)).toString('base64'));
     check(await run('tar', ['--owner=0', '--group=0', '--mtime=@0', '-cf', join(dir, `l${i}.tar`), '-C', d, 'data'], process.env), 'tar');
     tars.push(await readFile(join(dir, `l${i}.tar`)));
   }
@@ -289,8 +296,8 @@ async function main(): Promise<void> {
   }
   const lines: string[] = [
     opts.push
-      ? `cold push of busybox + 4 x 50 MB (loaded uncompressed) to a loopback registry, ${RUNS} rounds, medians (CPU in ms)`
-      : `pull of busybox + 4 x 50 MB (gzip -6) from a loopback registry, ${RUNS} rounds, medians (CPU in ms)`,
+      ? `cold push of busybox + ${LAYER_MB.join(" + ")} MB (loaded uncompressed) to a loopback registry, ${RUNS} rounds, medians (CPU in ms)`
+      : `pull of busybox + ${LAYER_MB.join(" + ")} MB (gzip -6) from a loopback registry, ${RUNS} rounds, medians (CPU in ms)`,
   ];
   for (const what of [...engines.map((e) => e.label), ...(opts.push ? [] : ['limit'])]) {
     const mine = rows.filter((r) => r.what === what);

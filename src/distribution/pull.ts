@@ -21,7 +21,7 @@ import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
 import { uncompressed } from './decompress.js';
-import { type BlobFetch, type StoreTarget, unpackWorkersEnabled, warmUnpackWorkers, workerLayer } from './unpack-worker.js';
+import { type BlobFetch, planUnpack, type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
@@ -229,8 +229,9 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
     // Which layers are there already.
     const haveSnapshot = await Promise.all(chains.map((c) => deps.snapshots.has(c)));
     const haveBlob = await Promise.all(manifest.layers.map((l) => deps.content.has(l.digest)));
-    // The workers boot now, not when the first layer's bytes arrive.
-    warmUnpackWorkers(haveSnapshot.filter((have) => !have).length);
+    // The workers boot now, not when the first layer's bytes arrive, and each layer to unpack
+    // has its worker, the largest layers spread first.
+    const placements = planUnpack(manifest.layers.map((l, i) => (haveSnapshot[i] ? 0 : l.size)));
     // What this pull will write is recorded for a crash; it is flushed once the pull ends.
     const durable = deps.flushLater === undefined;
     flush = await deps.flushLater?.hold({
@@ -267,7 +268,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
        * is a stored blob read for this alone, so the worker takes its chunks over, uncopied.
        */
       const applyBlob = async (blob: Readable): Promise<void> => {
-        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: true, flushLater: !durable }));
+        if (unpackWorkersEnabled()) await apply(workerLayer(blob, what, { transfer: true, flushLater: !durable, placement: placements[i], size: layer.size }));
         else await apply(await uncompressed(blob, what));
       };
       /** The unpacking that ran while the blob downloaded, if it did. */
@@ -289,7 +290,7 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
                 if (source instanceof Readable) source.resume();
               };
               if (unpackWorkersEnabled()) {
-                const layerSource = workerLayer(source, what, { store, onProgress, flushLater: !durable });
+                const layerSource = workerLayer(source, what, { store, onProgress, flushLater: !durable, placement: placements[i], size: layer.size });
                 const unpacked = apply(layerSource).then(rest, (err: unknown) => {
                   // Settles `stored` too, should the layer have failed before its unpacking started.
                   layerSource.destroy(err instanceof Error ? err : new Error(String(err)));

@@ -3,13 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../snapshots/tar-format.js';
 import { sha256, tarOf } from '../snapshots/test-helpers.js';
-import { type BlobFetch, stopIdleUnpackWorkers, unpackWorkerCount, warmUnpackWorkers, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
+import { type BlobFetch, planUnpack, stopIdleUnpackWorkers, unpackWorkerCount, warmUnpackWorkers, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp('/tmp/puw-');
@@ -327,4 +327,38 @@ void test('warmUnpackWorkers starts the workers a pull will need, at most the po
   assert.equal(unpackWorkerCount(), 2);
   await stopIdleUnpackWorkers();
   assert.equal(unpackWorkerCount(), 0);
+});
+
+void test('planUnpack spreads the largest layers first over the workers, and counts the bytes a worker has still to get', async (t) => {
+  t.after(() => stopIdleUnpackWorkers());
+  await stopIdleUnpackWorkers();
+  // A large base layer among smaller ones gets a worker of its own (given one by one to the
+  // worker with the fewest layers, it would share one with three of them).
+  const plan = planUnpack([211, 49, 24, 64, 0, 6, 20, 3]);
+  assert.equal(unpackWorkerCount(), 2);
+  assert.equal(plan[4], undefined, 'a layer that is not unpacked has no worker');
+  const base = plan[0]!.threadId;
+  const others = plan.flatMap((p, i) => (i === 0 || p === undefined ? [] : [p.threadId]));
+  assert.equal(others.length, 6);
+  assert.ok(others.every((id) => id !== base && id === others[0]), JSON.stringify({ base, others }));
+  // The largest first: the last layer, as large as the two before it together, goes alone.
+  const last = planUnpack([1, 1, 2]).map((p) => p!.threadId);
+  assert.ok(last[0] === last[1] && last[2] !== last[0], JSON.stringify(last));
+  // Four equal layers and a small one: two each, the small one beside two.
+  const even = planUnpack([1, 37, 37, 37, 37]).map((p) => p!.threadId);
+  assert.deepEqual([...new Set(even)].map((id) => even.filter((x) => x === id).length).sort(), [2, 3]);
+
+  // A layer still coming counts for its worker: the next plan puts a layer on the other one.
+  const tar = await tarOf([{ name: 'f', data: randomBytes(200_000) }]);
+  const held = new PassThrough();
+  held.write(tar.subarray(0, 10_000));
+  const running = workerLayer(held, 'held', { placement: plan[0], size: tar.length }).unpack(null, Promise.resolve([]));
+  const next = planUnpack([5]);
+  assert.notEqual(next[0]!.threadId, base);
+  held.end(tar.subarray(10_000));
+  assert.deepEqual(await running, { diffId: sha256(tar), size: tar.length });
+  // Once it is in, both workers are free again; a placed layer unpacks as any other.
+  const small = await tarOf([{ name: 'g', data: 'y' }]);
+  assert.deepEqual(await workerLayer(chunks(small), 'placed', { placement: next[0] }).unpack(null, Promise.resolve([])), { diffId: sha256(small), size: small.length });
+  assert.equal(planUnpack([7, 7]).filter((p) => p!.threadId === base).length, 1);
 });

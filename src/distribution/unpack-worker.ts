@@ -127,6 +127,15 @@ interface PoolWorker {
   worker: Worker;
   jobs: Map<number, Job>;
   idle?: NodeJS.Timeout;
+  /** Bytes of its layers' blobs not yet received: the work ahead of it. */
+  load: number;
+}
+
+/** Where planUnpack put a layer: the worker that unpacks it (its thread's id, for logs and tests). */
+export interface UnpackPlacement {
+  readonly threadId: number;
+  /** @internal */
+  readonly pw: PoolWorker;
 }
 
 const pool: PoolWorker[] = [];
@@ -160,7 +169,7 @@ function startWorker(): PoolWorker {
   const worker = url.pathname.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: data })
     : new Worker(url, { workerData: data });
-  const pw: PoolWorker = { worker, jobs: new Map() };
+  const pw: PoolWorker = { worker, jobs: new Map(), load: 0 };
   worker.on('message', (msg: FromWorker) => {
     const job = pw.jobs.get(msg.id);
     if (!job) return;
@@ -185,11 +194,17 @@ function startWorker(): PoolWorker {
   return pw;
 }
 
-/** A worker for one more layer: the least busy one, or a new one while the pool is not full and all are busy. */
-function takeWorker(): PoolWorker {
-  let best: PoolWorker | undefined;
-  for (const pw of pool) if (best === undefined || pw.jobs.size < best.jobs.size) best = pw;
-  const pw = best === undefined || (best.jobs.size > 0 && pool.length < POOL_SIZE) ? startWorker() : best;
+/**
+ * A worker for one more layer: the one planUnpack placed it on while that one runs; else the
+ * least busy one, or a new one while the pool is not full and all are busy.
+ */
+function takeWorker(placement?: UnpackPlacement): PoolWorker {
+  let pw = placement !== undefined && pool.includes(placement.pw) ? placement.pw : undefined;
+  if (pw === undefined) {
+    let best: PoolWorker | undefined;
+    for (const w of pool) if (best === undefined || w.jobs.size < best.jobs.size) best = w;
+    pw = best === undefined || (best.jobs.size > 0 && pool.length < POOL_SIZE) ? startWorker() : best;
+  }
   if (pw.idle) {
     clearTimeout(pw.idle);
     pw.idle = undefined;
@@ -206,6 +221,32 @@ function takeWorker(): PoolWorker {
 export function warmUnpackWorkers(layers: number): void {
   if (!unpackWorkersEnabled()) return;
   while (pool.length < Math.min(layers, POOL_SIZE)) idle(startWorker());
+}
+
+/**
+ * Plan where the layers of a pull unpack, so that its workers end together: a pull takes as
+ * long as its busiest worker, and layers that go to the least busy worker one by one, in
+ * layer order, can leave a 200 MB base layer sharing its worker with the next largest while
+ * the other gets the small ones. The workers start now (as with warmUnpackWorkers); then the
+ * largest layers are placed first, each on the worker with the fewest bytes ahead of it (its
+ * running layers' and those placed before): longest processing time first, by compressed size.
+ * `sizes[i]` is the blob size of the i-th layer, 0 for one that is not unpacked; the answer
+ * has the i-th layer's placement, for workerLayer (none without workers or for a 0).
+ */
+export function planUnpack(sizes: readonly number[]): Array<UnpackPlacement | undefined> {
+  const placements: Array<UnpackPlacement | undefined> = sizes.map(() => undefined);
+  if (!unpackWorkersEnabled()) return placements;
+  const order = [...sizes.keys()].filter((i) => sizes[i]! > 0).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
+  warmUnpackWorkers(order.length);
+  const workers = [...pool];
+  const ahead = new Map(workers.map((pw) => [pw, pw.load]));
+  for (const i of order) {
+    let pw = workers[0]!;
+    for (const w of workers) if (ahead.get(w)! < ahead.get(pw)!) pw = w;
+    ahead.set(pw, ahead.get(pw)! + sizes[i]!);
+    placements[i] = { threadId: pw.worker.threadId, pw };
+  }
+  return placements;
 }
 
 function releaseWorker(pw: PoolWorker, id: number): void {
@@ -269,6 +310,10 @@ export interface WorkerLayerOptions {
    * are not handed to the disk as they are written.
    */
   flushLater?: boolean;
+  /** The worker planUnpack placed the layer on. */
+  placement?: UnpackPlacement;
+  /** The size of a blob given as a stream (a BlobFetch has its own): the work it brings its worker. */
+  size?: number;
 }
 
 /** A LayerSource unpacked on a worker; `stored` is there when the worker stores the blob too. */
@@ -316,7 +361,14 @@ export function workerLayer(input: Readable | BlobFetch, what: string, opts: Wor
         return lowers.then(() => Promise.reject(err), () => Promise.reject(err));
       }
       const source = blob ?? { fetch: input as BlobFetch, onProgress: opts.onProgress };
-      const runOpts = { transfer: opts.transfer === true, store: opts.store ?? null, stored: storedResult, writeback: opts.flushLater !== true };
+      const runOpts = {
+        transfer: opts.transfer === true,
+        store: opts.store ?? null,
+        stored: storedResult,
+        writeback: opts.flushLater !== true,
+        placement: opts.placement,
+        size: blob ? (opts.size ?? 0) : (input as BlobFetch).size,
+      };
       return run(source, what, runOpts, dest, lowers, (fn) => {
         abort = fn;
       });
@@ -332,7 +384,14 @@ interface Settle<T> {
 function run(
   source: Readable | { fetch: BlobFetch; onProgress?: (bytes: number) => void },
   what: string,
-  opts: { transfer: boolean; store: StoreTarget | null; stored: Settle<BlobInfo> | undefined; writeback: boolean },
+  opts: {
+    transfer: boolean;
+    store: StoreTarget | null;
+    stored: Settle<BlobInfo> | undefined;
+    writeback: boolean;
+    placement: UnpackPlacement | undefined;
+    size: number;
+  },
   dest: string | null,
   lowers: Promise<readonly string[]>,
   onAbort: (abort: (err: Error) => void) => void,
@@ -340,9 +399,17 @@ function run(
   const blob = source instanceof Readable ? source : undefined;
   const fetch = source instanceof Readable ? undefined : source;
   return new Promise((resolve, reject) => {
-    const pw = takeWorker();
+    const pw = takeWorker(opts.placement);
     const id = nextId++;
-    log.debug({ what, worker: pw.worker.threadId, jobs: pw.jobs.size }, 'unpack: a layer on a worker');
+    log.debug({ what, worker: pw.worker.threadId, jobs: pw.jobs.size, ahead: pw.load }, 'unpack: a layer on a worker');
+    // The blob's bytes not yet received count as the worker's work ahead (planUnpack).
+    let left = opts.size;
+    pw.load += left;
+    const received = (bytes: number): void => {
+      const n = Math.min(bytes, left);
+      left -= n;
+      pw.load -= n;
+    };
     const post = (msg: ToWorker, transfer?: ArrayBuffer[]): void => pw.worker.postMessage(msg, transfer);
     let inFlight = 0;
     let ended = false;
@@ -356,6 +423,7 @@ function run(
       // Handed over (not cloned) to the worker: the chunk itself when it may be, else a copy.
       const own = opts.transfer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
       const data = own ? chunk : new Uint8Array(chunk);
+      received(data.length);
       inFlight += data.length;
       post({ type: 'data', id, chunk: data }, [data.buffer as ArrayBuffer]);
       if (inFlight >= WINDOW_BYTES) blob?.pause();
@@ -386,6 +454,7 @@ function run(
       if (settled || answer === undefined || !lowersKnown) return;
       settled = true;
       detach();
+      received(left);
       releaseWorker(pw, id);
       const failure = reason ?? (answer.type === 'failed' ? deserialize(answer.error) : undefined);
       // A no-op when the blob was stored already.
@@ -400,6 +469,7 @@ function run(
         opts.stored?.resolve(info);
       },
       progress(bytes) {
+        received(bytes);
         fetch?.onProgress?.(bytes);
       },
       ack(bytes) {
