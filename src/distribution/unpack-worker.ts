@@ -27,8 +27,8 @@ import { isalDecoder, type GunzipDecoder } from '../util/isal.js';
  * out, with no stream in between), hashes the tar (DiffID), parses it and writes the files
  * (`extractLayer`, with all its promises), so the second core works too and the garbage of
  * those streams stays out of the daemon's heap. Up to POOL_SIZE workers, started on first use
- * or by `warmUnpackWorkers` as a pull begins, each serving several layers at once; a worker
- * with nothing to do for IDLE_MS stops. PIER_UNPACK_WORKERS=0 in the environment unpacks on
+ * or as a pull begins (`planUnpack`, which also places each of its layers on one), each
+ * serving several layers at once; a worker with nothing to do for IDLE_MS stops. PIER_UNPACK_WORKERS=0 in the environment unpacks on
  * the main thread instead.
  *
  * Contract of `unpack` (besides LayerSource's):
