@@ -23,7 +23,7 @@ export async function readBody(req: IncomingMessage, limit = MAX_JSON_BODY): Pro
  * accepts bodiless POSTs where every field is optional). A malformed body is a 400.
  */
 export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema: S): Promise<z.infer<S>> {
-  const raw = (await readBody(ctx.req)).toString('utf8').trim();
+  const raw = (ctx.upgradeBody ?? (await readBody(ctx.req))).toString('utf8').trim();
   let value: unknown = {};
   if (raw !== '') {
     try {
@@ -89,7 +89,8 @@ export function queryString(ctx: RequestContext, name: string): string | undefin
 }
 
 /** Docker filters: `{"status":["running"]}`, or the legacy `{"status":{"running":true}}`. */
-export type Filters = Map<string, string[]>;
+export type { Filters } from '../util/filters.js';
+import type { Filters } from '../util/filters.js';
 
 export function queryFilters(ctx: RequestContext, name = 'filters'): Filters {
   return parseFilters(ctx.query.get(name));

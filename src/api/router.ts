@@ -12,6 +12,8 @@ export interface RequestContext {
   req: IncomingMessage;
   /** Present for ordinary requests; absent for upgrade requests until hijack() is called. */
   res: ServerResponse | undefined;
+  /** The body of an upgrade request, read before the stream begins (absent for ordinary requests). */
+  upgradeBody?: Buffer;
   /** Path parameters, decoded. */
   params: Record<string, string>;
   query: URLSearchParams;

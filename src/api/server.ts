@@ -72,9 +72,14 @@ export function createApiServer(opts: ApiServerOptions): Server {
       const found = opts.router.match(req.method ?? 'GET', path);
       if (found === undefined) throw notFound(`page not found`);
       if (found === 'methodNotAllowed') throw notFound(`page not found`);
+      // An upgrade request's body (exec start's JSON, dockerode's attach options) comes on the
+      // socket before the stream: it is read off here, so it never reaches a process's stdin.
+      const upgradeBody = socket ? await readUpgradeBody(req, socket, head) : undefined;
+      head = undefined;
       const ctx: RequestContext = {
         req,
         res,
+        upgradeBody,
         params: found.params,
         query: url.searchParams,
         apiVersion: version,
@@ -87,7 +92,6 @@ export function createApiServer(opts: ApiServerOptions): Server {
                 Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
                 '\r\n',
             );
-            if (head && head.length > 0) socket.unshift(head);
             return socket;
           }
           // No Upgrade header: answer 200 and hand over the raw socket, as Docker does.
@@ -117,4 +121,43 @@ export function createApiServer(opts: ApiServerOptions): Server {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
   });
   return server;
+}
+
+/** Largest body an upgrade request may carry (a few hundred bytes of JSON in practice). */
+const MAX_UPGRADE_BODY = 1024 * 1024;
+
+/**
+ * The `Content-Length` bytes of an upgrade request's body, from what node read past the
+ * headers (`head`) and then the socket; anything after them is put back for the stream.
+ */
+async function readUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer | undefined): Promise<Buffer> {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (!Number.isInteger(length) || length < 0 || length > MAX_UPGRADE_BODY) throw invalid('invalid Content-Length on an upgrade request');
+  let got = head ?? Buffer.alloc(0);
+  while (got.length < length) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (c: Buffer): void => {
+        cleanup();
+        socket.pause();
+        resolve(c);
+      };
+      const onEnd = (): void => {
+        cleanup();
+        resolve(null);
+      };
+      const cleanup = (): void => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+      };
+      socket.on('data', onData);
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+      socket.resume();
+    });
+    if (chunk === null) throw invalid('connection closed before the request body ended');
+    got = Buffer.concat([got, chunk]);
+  }
+  if (got.length > length) socket.unshift(got.subarray(length));
+  return got.subarray(0, length);
 }

@@ -1,4 +1,4 @@
-import type { ContainerService } from '../containers/service.js';
+import type { ContainerLifecycle, ContainerReader } from '../containers/containers.js';
 import { conflict } from '../errors.js';
 import { applyChanges } from '../images/changes.js';
 import type { Image, ImageService } from '../images/images.js';
@@ -27,7 +27,7 @@ export interface CommitOptions {
 export interface CommitDeps {
   images: ImageService;
   snapshots: Snapshotter;
-  containers: ContainerService;
+  containers: { reader: ContainerReader; lifecycle: Pick<ContainerLifecycle, 'pause' | 'unpause'> };
 }
 
 const CONFIG_FIELDS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal', 'Healthcheck', 'OnBuild', 'Shell'] as const;
@@ -35,7 +35,7 @@ const CONFIG_FIELDS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volu
 export async function commitContainer(deps: CommitDeps, opts: CommitOptions): Promise<Image> {
   // Everything the request says is checked before any layer is read.
   const ref = repoTagReference(opts.repo, opts.tag);
-  const rec = deps.containers.store.get(opts.container);
+  const rec = deps.containers.reader.get(opts.container);
   const base = await deps.images.get(rec.Image);
   const baseConfig = await deps.images.config(base);
   const fromContainer: Record<string, unknown> = {};
@@ -52,7 +52,7 @@ export async function commitContainer(deps: CommitDeps, opts: CommitOptions): Pr
   if (status === 'removing' || status === 'dead') throw conflict(`container ${rec.Id} is being removed`);
   let paused = false;
   if (opts.pause && status === 'running') {
-    await deps.containers.pause(rec.Id);
+    await deps.containers.lifecycle.pause(rec.Id);
     paused = true;
   }
   const lease = deps.images.lease();
@@ -61,7 +61,7 @@ export async function commitContainer(deps: CommitDeps, opts: CommitOptions): Pr
     try {
       layer = await deps.images.ingestLayer(deps.images.topChainId(base), deps.snapshots.diff(rec.SnapshotKey), { lease });
     } finally {
-      if (paused) await deps.containers.unpause(rec.Id);
+      if (paused) await deps.containers.lifecycle.unpause(rec.Id);
     }
     const created = new Date().toISOString();
     const image: OciImage = {

@@ -3,7 +3,21 @@ import type { ContainerRecord } from './types.js';
 
 /** Docker's JSON shapes for a container: `GET /containers/{id}/json` and the list summary. */
 
-export function containerInspect(rec: ContainerRecord, extra: { sizeRw?: number; sizeRootFs?: number; driver: string; runtime: string }): Record<string, unknown> {
+/** What inspect shows beyond the record itself. */
+export interface InspectExtras {
+  driver: string;
+  runtime: string;
+  /** The container's exec sessions (null: none). */
+  execIds: string[] | null;
+  /** `Mounts` as Docker shows them; absent: the record's binds. */
+  mounts?: Array<Record<string, unknown>>;
+  /** The log driver in force and its options. */
+  logConfig: { Type: string; Config: Record<string, string> };
+  sizeRw?: number;
+  sizeRootFs?: number;
+}
+
+export function containerInspect(rec: ContainerRecord, extra: InspectExtras): Record<string, unknown> {
   const s = rec.State;
   return {
     Id: rec.Id,
@@ -22,6 +36,7 @@ export function containerInspect(rec: ContainerRecord, extra: { sizeRw?: number;
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: rec.Image,
     ResolvConfPath: rec.ResolvConfPath,
@@ -35,22 +50,22 @@ export function containerInspect(rec: ContainerRecord, extra: { sizeRw?: number;
     MountLabel: '',
     ProcessLabel: '',
     AppArmorProfile: '',
-    ExecIDs: null,
-    HostConfig: hostConfigOut(rec, extra.runtime),
+    ExecIDs: extra.execIds,
+    HostConfig: hostConfigOut(rec, extra),
     GraphDriver: { Name: extra.driver, Data: null },
     ...(extra.sizeRw !== undefined ? { SizeRw: extra.sizeRw, SizeRootFs: extra.sizeRootFs ?? extra.sizeRw } : {}),
-    Mounts: mountsOf(rec),
+    Mounts: extra.mounts ?? mountsOf(rec),
     Config: configOut(rec),
     NetworkSettings: rec.NetworkSettings,
   };
 }
 
-function hostConfigOut(rec: ContainerRecord, runtime: string): Record<string, unknown> {
+function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<string, unknown> {
   const hc = rec.HostConfig;
   return {
     Binds: hc.Binds ?? null,
     ContainerIDFile: '',
-    LogConfig: { Type: 'k8s-file', Config: {} },
+    LogConfig: extra.logConfig,
     NetworkMode: hc.NetworkMode ?? 'bridge',
     PortBindings: hc.PortBindings ?? {},
     RestartPolicy: hc.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
@@ -80,7 +95,7 @@ function hostConfigOut(rec: ContainerRecord, runtime: string): Record<string, un
     UsernsMode: '',
     ShmSize: hc.ShmSize || 67108864,
     Sysctls: hc.Sysctls,
-    Runtime: runtime,
+    Runtime: extra.runtime,
     Isolation: '',
     CpuShares: hc.CpuShares ?? 0,
     Memory: hc.Memory ?? 0,
@@ -144,12 +159,19 @@ function commandOf(rec: ContainerRecord): string {
   return [rec.Path, ...rec.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
 }
 
+/** ` (healthy)`, ` (unhealthy)`, ` (health: starting)` after `Up ...`, as `docker ps` shows them. */
+function healthText(rec: ContainerRecord): string {
+  const h = rec.State.Health?.Status;
+  if (h === undefined) return '';
+  return h === 'starting' ? ' (health: starting)' : ` (${h})`;
+}
+
 /** Docker's `Status` text: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`. */
 export function statusText(rec: ContainerRecord, now = Date.now()): string {
   const s = rec.State;
   switch (s.Status) {
     case 'running':
-      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}${healthText(rec)}`;
     case 'paused':
       return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
     case 'restarting':
@@ -165,21 +187,44 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
   }
 }
 
-export function containerSummary(rec: ContainerRecord, imageName: string, size?: { rw: number; rootFs: number }): Record<string, unknown> {
+export function containerSummary(rec: ContainerRecord, extra: InspectExtras, size?: { rw: number; rootFs: number }): Record<string, unknown> {
   return {
     Id: rec.Id,
     Names: [`/${rec.Name}`],
-    Image: imageName,
+    Image: rec.Config.Image,
     ImageID: rec.Image,
     Command: commandOf(rec),
     Created: Math.floor(Date.parse(rec.Created) / 1000),
-    Ports: [],
+    Ports: portsOf(rec),
     Labels: rec.Config.Labels,
     State: rec.State.Status,
     Status: statusText(rec),
     HostConfig: { NetworkMode: rec.HostConfig.NetworkMode ?? 'bridge' },
     NetworkSettings: { Networks: rec.NetworkSettings.Networks },
-    Mounts: mountsOf(rec),
+    Mounts: extra.mounts ?? mountsOf(rec),
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
   };
+}
+
+/**
+ * The `Ports` of a list summary, as Docker builds them: each published binding
+ * (`{IP, PrivatePort, PublicPort, Type}`), and each exposed port that is not published
+ * (`{PrivatePort, Type}`).
+ */
+export function portsOf(rec: ContainerRecord): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = [];
+  const published = rec.NetworkSettings.Ports ?? {};
+  const keys = new Set([...Object.keys(rec.Config.ExposedPorts ?? {}), ...Object.keys(published)]);
+  for (const key of keys) {
+    const [port = '', type = 'tcp'] = key.split('/');
+    const privatePort = Number(port);
+    if (!Number.isInteger(privatePort)) continue;
+    const bindings = published[key];
+    if (!bindings || bindings.length === 0) {
+      out.push({ PrivatePort: privatePort, Type: type });
+      continue;
+    }
+    for (const b of bindings) out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: privatePort, PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
 }

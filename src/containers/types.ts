@@ -121,6 +121,24 @@ export interface ContainerState {
   ConmonPid: number;
   /** Set by stop/kill from a user, so `unless-stopped` and `always` do not bring it back. */
   StoppedByUser: boolean;
+  /** Present while the container has a health check (Docker's `State.Health`). */
+  Health?: HealthState;
+}
+
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
+
+/** Docker's `State.Health`: the status and the last five probes. */
+export interface HealthState {
+  Status: HealthStatus;
+  FailingStreak: number;
+  Log: HealthProbe[];
+}
+
+export interface HealthProbe {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
 }
 
 /** The record of one container, stored at `<root>/containers/<id>/container.json`. */
@@ -148,6 +166,12 @@ export interface ContainerRecord {
   RootfsPath: string;
   Warnings: string[];
   NetworkSettings: NetworkSettings;
+  /**
+   * pier: disconnected from every network while stopped (docker-compose does this before it
+   * connects a new container again): it keeps its NetworkMode but joins no network until one
+   * is connected again.
+   */
+  NetworkDetached?: boolean;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -3,7 +3,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SystemFacts } from '../api/routes/system.js';
 import { Builder } from '../build/builder.js';
-import { ContainerService, type ImageRunConfig } from '../containers/service.js';
+import type { Containers, ImageRunConfig } from '../containers/containers.js';
+import { containerService } from '../containers/service.js';
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
 import { EventBus } from '../events/events.js';
@@ -32,7 +33,7 @@ export interface Engine {
   images: ImageService;
   snapshots: Snapshotter;
   runtime: ContainerRuntime;
-  containers: ContainerService;
+  containers: Containers;
   networks: BridgeNetworks;
   facts: SystemFacts;
   builder: Builder;
@@ -90,6 +91,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       const cfg = await images.config(image);
       return { id: image.id, runConfig: (cfg.config ?? {}) as ImageRunConfig, topChainId: images.topChainId(image) };
     },
+    idOf: (name: string) => images.resolve(name).then((i) => i.id, () => undefined),
   };
   const networks = new BridgeNetworks({
     root: config.root,
@@ -110,14 +112,20 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       .filter((c) => c.HostConfig.NetworkMode === net.Name || c.HostConfig.NetworkMode === net.Id || Object.keys(c.NetworkingConfig?.EndpointsConfig ?? {}).some((k) => k === net.Name || k === net.Id))
       .map((c) => c.Name);
   await networks.init();
-  const containers = new ContainerService(store, imageLookup, snapshots, runtime, networks, events.emit, {
-    defaultInit: config.init,
-    defaultUlimits: config.defaultUlimits,
-    defaultShmSize: config.defaultShmSize,
+  const containers = containerService({
+    store,
+    images: imageLookup,
+    snapshots,
+    runtime,
+    networks,
+    emit: events.emit,
+    defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize },
+    removal: {
+      afterRemove: () => {
+        images.gc().catch((err: unknown) => log.warn({ err }, 'image layer collection failed'));
+      },
+    },
   });
-  containers.afterRemove = () => {
-    images.gc().catch((err: unknown) => log.warn({ err }, 'image layer collection failed'));
-  };
   images.setUsage((imageId) => {
     const users = store.all().filter((c) => c.Image === imageId);
     const live = (s: string): boolean => s === 'running' || s === 'paused' || s === 'restarting';

@@ -4,7 +4,10 @@ import { isMainThread } from 'node:worker_threads';
 import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { registerBuildRoutes } from '../api/routes/build.js';
+import { registerArchiveRoutes } from '../api/routes/archive.js';
+import { registerContainerStreamRoutes } from '../api/routes/container-streams.js';
 import { registerContainerRoutes } from '../api/routes/containers.js';
+import { registerExecRoutes } from '../api/routes/exec.js';
 import { pullHandler, registerDistributionRoutes } from '../api/routes/distribution.js';
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
@@ -27,20 +30,19 @@ async function main(): Promise<void> {
   log.level = config.logLevel;
 
   const engine = await buildEngine(config);
-  await engine.containers.reconcile();
+  await engine.containers.daemon.reconcile();
 
   const router = new Router();
   registerSystemRoutes(router, engine.events, engine.facts);
-  registerContainerRoutes(router, {
-    containers: engine.containers,
-    snapshots: engine.snapshots,
-    imageIdOf: async (name) => engine.images.resolve(name).then((i) => i.id, () => undefined),
-    runtimeName: engine.runtime.name,
-  });
+  const c = engine.containers;
+  registerContainerRoutes(router, { reader: c.reader, lifecycle: c.lifecycle });
+  registerContainerStreamRoutes(router, { reader: c.reader, attach: c.attach, monitor: c.monitor });
+  registerExecRoutes(router, c.exec);
+  registerArchiveRoutes(router, c.archive);
   registerDistributionRoutes(router, { distribution: engine.distribution, images: engine.images });
   registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
-  registerNetworkRoutes(router, { networks: engine.networks, containers: engine.containers });
-  registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: engine.containers });
+  registerNetworkRoutes(router, { networks: engine.networks, containers: c.networking });
+  registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: c });
 
   await mkdir(dirname(config.socket), { recursive: true });
   await rm(config.socket, { force: true });
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down; containers keep running');
-    engine.containers.shutdown();
+    engine.containers.daemon.shutdown();
     server.close();
     server.closeAllConnections();
     void rm(config.socket, { force: true })

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { invalid } from '../errors.js';
+import { isSignal } from '../util/signals.js';
 import type { Healthcheck, ImageConfig } from './types.js';
 
 /**
@@ -273,18 +274,6 @@ function exposedPorts(word: string): string[] {
   const out: string[] = [];
   for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
   return out;
-}
-
-const SIGNALS = new Set([
-  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF', 'PWR',
-  'QUIT', 'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
-]);
-
-function isSignal(sig: string): boolean {
-  if (/^\d+$/.test(sig)) return Number(sig) > 0 && Number(sig) <= 64;
-  const name = sig.toUpperCase().replace(/^SIG/, '');
-  if (/^RTMIN(\+\d+)?$|^RTMAX(-\d+)?$/.test(name)) return true;
-  return SIGNALS.has(name);
 }
 
 /** `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=..] [--timeout=..] [--start-period=..] [--start-interval=..] [--retries=N] CMD ...`. */

@@ -25,7 +25,8 @@ import type {
  */
 
 /** Docker's list filters (`{"dangling":["true"]}`), as api/http.ts parses them. */
-export type Filters = Map<string, string[]>;
+export type { Filters } from '../util/filters.js';
+import type { Filters } from '../util/filters.js';
 
 /** Why a tag moved. Every tag move records one (see `setTag`). */
 export type TagCause = 'import' | 'load' | 'build' | 'pull' | 'tag' | 'commit' | 'rollback';

@@ -4,7 +4,7 @@ import { invalid } from '../errors.js';
 import type { Image, ListOptions } from './images.js';
 import { familiarMatch, parseReference } from './reference.js';
 import type { LocalImageService } from './store.js';
-import { matchLabels, untilFilter } from './store.js';
+import { matchLabels, untilFilter } from '../util/filters.js';
 import type { HistoryResponseItem, ImageConfig, ImageInspect, ImageSummary } from './types.js';
 
 /** Docker's wire shapes of one image: inspect, history, and the list summaries. */

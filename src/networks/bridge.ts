@@ -1,3 +1,4 @@
+import { matchLabels } from '../util/filters.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
@@ -414,7 +415,7 @@ export class BridgeNetworks implements NetworkService {
     const deleted: string[] = [];
     for (const rec of [...this.nets.values()]) {
       if (rec.Default || Object.keys(rec.Endpoints).length > 0 || this.usersOf(rec).length > 0) continue;
-      if (!matchesLabels(rec.Labels, filters)) continue;
+      if (!matchLabels(filters, rec.Labels)) continue;
       await this.remove(rec.Id);
       deleted.push(rec.Name);
     }
@@ -828,14 +829,6 @@ function emptySettings(networkId: string): EndpointSettings {
   return { NetworkID: networkId, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', Aliases: null, DNSNames: null };
 }
 
-function matchesLabels(labels: Record<string, string>, filters: Map<string, string[]>): boolean {
-  for (const l of filters.get('label') ?? []) {
-    const i = l.indexOf('=');
-    if (i < 0 ? !(l in labels) : labels[l.slice(0, i)] !== l.slice(i + 1)) return false;
-  }
-  return true;
-}
-
 function matches(n: Record<string, unknown>, filters: Map<string, string[]>): boolean {
   const name = n.Name as string;
   const id = n.Id as string;
@@ -859,7 +852,7 @@ function matches(n: Record<string, unknown>, filters: Map<string, string[]>): bo
         if (!values.some((v) => (v === 'builtin') === builtin)) return false;
         break;
       case 'label':
-        if (!matchesLabels(n.Labels as Record<string, string>, filters)) return false;
+        if (!matchLabels(filters, n.Labels as Record<string, string>)) return false;
         break;
       case 'dangling':
         break;

@@ -2,10 +2,9 @@ import type { NetworkAttachment } from '../runtime/runtime.js';
 
 /**
  * Networks give a container its network namespace and the files /etc/hosts,
- * /etc/resolv.conf and /etc/hostname. The engine core supplies `none`, `host` and, until
- * bridges arrive (networks issue), a default mode with a private namespace that has only
- * loopback. The bridge implementation extends this interface; the containers part calls
- * only these methods.
+ * /etc/resolv.conf and /etc/hostname: `none` and `host` (networks/local.ts), bridges
+ * (networks/bridge.ts), `container:<x>` (the namespace of another container). The containers
+ * part calls only the methods of the interfaces below.
  */
 
 export interface EndpointRequest {
@@ -77,4 +76,18 @@ export interface NetworkService {
   connect(req: EndpointRequest): Promise<Endpoint>;
   /** Undo connect after the container stopped (addresses back to the pool, rules removed). */
   disconnect(req: EndpointRequest): Promise<void>;
+}
+
+/** What the containers part needs to move a container between networks (`docker network connect|disconnect`). */
+export interface NetworkMembership {
+  /** The network a reference names (notFound otherwise). */
+  get(ref: string): { Id: string; Name: string };
+  /** The canonical name of a network reference (`default`/'' → bridge; host, none, container:x as they are). */
+  canonicalName(ref: string): string;
+  /** Give a running container an endpoint on one more network. */
+  attach(req: EndpointRequest, network: string): Promise<void>;
+  /** Take a running container's endpoint on one network away (nothing when it has none). */
+  detach(req: EndpointRequest, network: string): Promise<void>;
+  /** NetworkSettings for a container as its endpoints now are. */
+  settingsOf(req: EndpointRequest): NetworkSettings;
 }

@@ -94,6 +94,15 @@ export interface CgroupStats {
   };
   /** OOM events (the cgroup hit its limit; v2 only) and OOM kills (a process was killed for it). */
   oom: { events?: number; kills?: number };
+  /** Bytes read and written per block device (v1 blkio.throttle.io_service_bytes, v2 io.stat). */
+  io: Array<{ major: number; minor: number; op: 'read' | 'write'; bytes: number }>;
+}
+
+/** The PIDs (host view) in a container's cgroup, from `cgroup.procs`; empty when the cgroup is gone. */
+export function readCgroupProcs(layout: CgroupLayout, cgroupsPath: string): number[] {
+  const controller = layout.mode === 'v2' ? '' : layout.controllers.includes('pids') ? 'pids' : 'memory';
+  const text = readOptional(join(controllerPath(layout, controller, cgroupsPath), 'cgroup.procs'));
+  return text === undefined ? [] : words(text).map(Number).filter((n) => Number.isInteger(n) && n > 0);
 }
 
 /**
@@ -119,7 +128,8 @@ async function readV1(layout: CgroupLayout, cg: string): Promise<CgroupStats> {
   const pids = controllerPath(layout, 'pids', cg);
   const cpuacct = controllerPath(layout, 'cpuacct', cg);
   const cpu = controllerPath(layout, 'cpu', cg);
-  const [usage, maxUsage, limit, failcnt, stat, oomCtl, pidsCur, pidsMax, cpuUsage, cpuStat, perCpu, throttle] = await Promise.all([
+  const blkio = controllerPath(layout, 'blkio', cg);
+  const [usage, maxUsage, limit, failcnt, stat, oomCtl, pidsCur, pidsMax, cpuUsage, cpuStat, perCpu, throttle, ioBytes] = await Promise.all([
     readAsync(join(mem, 'memory.usage_in_bytes')),
     readAsync(join(mem, 'memory.max_usage_in_bytes')),
     readAsync(join(mem, 'memory.limit_in_bytes')),
@@ -132,6 +142,7 @@ async function readV1(layout: CgroupLayout, cg: string): Promise<CgroupStats> {
     readAsync(join(cpuacct, 'cpuacct.stat')),
     readAsync(join(cpuacct, 'cpuacct.usage_percpu')),
     readAsync(join(cpu, 'cpu.stat')),
+    readAsync(join(blkio, 'blkio.throttle.io_service_bytes')),
   ]);
   const acct = kv(cpuStat);
   const th = kv(throttle);
@@ -159,13 +170,39 @@ async function readV1(layout: CgroupLayout, cg: string): Promise<CgroupStats> {
     // v1 has no count of OOM events (failcnt counts every charge that hit the limit, under_oom
     // is a state); oom_kill (kernel >= 4.13) counts kills.
     oom: { kills: oom?.oom_kill },
+    io: v1Io(ioBytes),
   };
+}
+
+/** `8:0 Read 4096` lines of blkio.throttle.io_service_bytes. */
+function v1Io(text: string | undefined): CgroupStats['io'] {
+  const out: CgroupStats['io'] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const m = /^(\d+):(\d+) (Read|Write) (\d+)$/.exec(line.trim());
+    if (m) out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3] === 'Read' ? 'read' : 'write', bytes: Number(m[4]) });
+  }
+  return out;
+}
+
+/** `8:0 rbytes=4096 wbytes=0 ...` lines of io.stat. */
+function v2Io(text: string | undefined): CgroupStats['io'] {
+  const out: CgroupStats['io'] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const m = /^(\d+):(\d+) (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const fields = Object.fromEntries(m[3]!.split(' ').map((f) => f.split('=') as [string, string]));
+    const major = Number(m[1]);
+    const minor = Number(m[2]);
+    if (fields.rbytes !== undefined) out.push({ major, minor, op: 'read', bytes: Number(fields.rbytes) });
+    if (fields.wbytes !== undefined) out.push({ major, minor, op: 'write', bytes: Number(fields.wbytes) });
+  }
+  return out;
 }
 
 async function readV2(layout: CgroupLayout, cg: string): Promise<CgroupStats> {
   const dir = controllerPath(layout, '', cg);
   const f = (name: string) => readAsync(join(dir, name));
-  const [usage, max, stat, events, pidsCur, pidsMax, cpuStat] = await Promise.all([
+  const [usage, max, stat, events, pidsCur, pidsMax, cpuStat, ioStat] = await Promise.all([
     f('memory.current'),
     f('memory.max'),
     f('memory.stat'),
@@ -173,6 +210,7 @@ async function readV2(layout: CgroupLayout, cg: string): Promise<CgroupStats> {
     f('pids.current'),
     f('pids.max'),
     f('cpu.stat'),
+    f('io.stat'),
   ]);
   const cs = kv(cpuStat);
   const ev = kv(events);
@@ -187,6 +225,7 @@ async function readV2(layout: CgroupLayout, cg: string): Promise<CgroupStats> {
       throttling: { periods: cs?.nr_periods, throttledPeriods: cs?.nr_throttled, throttledTimeNs: us(cs?.throttled_usec) },
     },
     oom: { events: ev?.oom, kills: ev?.oom_kill },
+    io: v2Io(ioStat),
   };
 }
 

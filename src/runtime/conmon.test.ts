@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKind } from '../errors.js';
 import { conmonArgs, createError, parseSyncMessage, runtimeMessage, type ConmonOptions } from './conmon.js';
-import { normalizeSignal } from './oci.js';
+import { runtimeSignal } from './oci.js';
 
 const OPTS: ConmonOptions = {
   conmonPath: '/usr/bin/conmon',
@@ -76,13 +76,13 @@ test('create errors: a command that cannot run is invalid, the rest internal', (
   assert.ok(isKind(createError('{"level":"error","msg":"cgroups in hybrid mode not supported"}'), 'internal'));
 });
 
-test('signals by name, short name or number', () => {
-  assert.equal(normalizeSignal('SIGTERM'), 'TERM');
-  assert.equal(normalizeSignal('kill'), 'KILL');
-  assert.equal(normalizeSignal('SIGRTMIN+3'), 'RTMIN+3');
-  assert.equal(normalizeSignal(9), '9');
-  assert.equal(normalizeSignal('15'), '15');
-  assert.throws(() => normalizeSignal(0), /invalid signal/);
-  assert.throws(() => normalizeSignal('SIG'), /invalid signal/);
-  assert.throws(() => normalizeSignal('TERM; rm'), /invalid signal/);
+test('signals reach the runtime as numbers, by name, short name or number', () => {
+  assert.equal(runtimeSignal('SIGTERM'), '15');
+  assert.equal(runtimeSignal('kill'), '9');
+  assert.equal(runtimeSignal('SIGRTMIN+3'), '37');
+  assert.equal(runtimeSignal(9), '9');
+  assert.equal(runtimeSignal('15'), '15');
+  assert.throws(() => runtimeSignal(0), /Invalid signal/);
+  assert.throws(() => runtimeSignal('SIG'), /Invalid signal/);
+  assert.throws(() => runtimeSignal('TERM; rm'), /Invalid signal/);
 });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { EngineError, errnoCode, internal, invalid } from '../errors.js';
+import { CommandError } from './runtime.js';
 
 /**
  * Launching conmon 2.1.6, the per-container monitor. What it does, read from its source
@@ -154,6 +155,8 @@ export function conmonExecArgs(o: ConmonExecOptions): string[] {
   ];
   if (o.beforeStart) args.push('--exec-attach');
   if (o.stdin) args.push('-i');
+  // As Docker: a TTY exec's stdin stays open when its client goes (a detach); a plain one's closes.
+  if (o.stdin && o.tty) args.push('--leave-stdin-open');
   if (o.tty) args.push('-t');
   for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
   return args;
@@ -398,13 +401,9 @@ export function runtimeMessage(stderr: string): string {
 export function createError(stderr: string): EngineError {
   const msg = runtimeMessage(stderr);
   const lower = msg.toLowerCase();
-  if (
-    lower.includes('executable file not found') ||
-    lower.includes('no such file or directory') ||
-    lower.includes('permission denied') ||
-    lower.includes('not a directory')
-  )
-    return invalid(msg);
+  if (lower.includes('executable file not found') || lower.includes('no such file or directory')) return new CommandError('notFound', msg);
+  if (lower.includes('permission denied')) return new CommandError('notExecutable', msg);
+  if (lower.includes('not a directory')) return invalid(msg);
   return internal(msg);
 }
 

@@ -6,8 +6,9 @@ import { access, mkdir, open, readdir, readFile, rm, rmdir, writeFile } from 'no
 import { join } from 'node:path';
 import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
+import { parseSignal } from '../util/signals.js';
 import { openAttach } from './attach.js';
-import { canUseCrun, detectCgroupLayout, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
+import { canUseCrun, detectCgroupLayout, readCgroupProcs, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
 import { createError, runConmon, runConmonExec, runtimeMessage } from './conmon.js';
 import type {
   AttachStreams,
@@ -17,9 +18,10 @@ import type {
   ExecProcess,
   ExecSession,
   ExitStatus,
+  Resources,
   RuntimeState,
 } from './runtime.js';
-import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { buildExecProcess, buildOciConfig, resourceLimits, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 
@@ -177,7 +179,8 @@ export class OciRuntime implements ContainerRuntime {
       logPath,
       logLevel: this.conmonLogLevel,
       stdin: spec.openStdin,
-      leaveStdinOpen: !spec.stdinOnce,
+      // Docker closes a TTY container's stdin at no client's end (a detach is not an end of input).
+      leaveStdinOpen: !spec.stdinOnce || spec.tty,
       tty: spec.tty,
       cwd: p.dir,
     }).finally(warm);
@@ -242,7 +245,7 @@ export class OciRuntime implements ContainerRuntime {
   async kill(id: string, signal: string | number): Promise<void> {
     const p = this.paths(id);
     if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
-    const r = await this.run(['kill', id, normalizeSignal(signal)]);
+    const r = await this.run(['kill', id, runtimeSignal(signal)]);
     if (r.code !== 0) throw this.commandError(id, 'kill', r.stderr);
   }
 
@@ -358,6 +361,26 @@ export class OciRuntime implements ContainerRuntime {
 
   stats(id: string): Promise<CgroupStats> {
     return readCgroupStats(this.layout, this.cgroupsPath(checkId(id)));
+  }
+
+  async update(id: string, resources: Resources): Promise<void> {
+    const p = this.paths(id);
+    if (existsSync(p.exitFile) || !existsSync(p.dir)) throw conflict(`container ${id} is not running`);
+    const warnings: string[] = [];
+    const limits = resourceLimits(resources, this.host, warnings);
+    for (const w of warnings) log.warn({ container: id }, w);
+    const file = join(p.dir, 'update.json');
+    await writeFile(file, JSON.stringify(limits));
+    try {
+      const r = await this.run(['update', '--resources', file, checkId(id)]);
+      if (r.code !== 0) throw this.commandError(id, 'update', r.stderr);
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  processes(id: string): number[] {
+    return readCgroupProcs(this.layout, this.cgroupsPath(checkId(id)));
   }
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
@@ -627,17 +650,9 @@ function checkId(id: string): string {
   return id;
 }
 
-/** `SIGTERM`, `TERM`, `term`, 15, `15` → what runc and crun accept (`TERM`, `15`). */
-export function normalizeSignal(signal: string | number): string {
-  if (typeof signal === 'number') {
-    if (!Number.isInteger(signal) || signal <= 0 || signal > 64) throw invalid(`invalid signal: ${signal}`);
-    return String(signal);
-  }
-  const s = signal.trim().toUpperCase();
-  if (/^\d+$/.test(s)) return normalizeSignal(Number(s));
-  const name = s.startsWith('SIG') ? s.slice(3) : s;
-  if (!/^[A-Z0-9+-]+$/.test(name) || name === '') throw invalid(`invalid signal: ${signal}`);
-  return name;
+/** A signal as runc and crun take it: its number (`parseSignal` refuses what is no signal). */
+export function runtimeSignal(signal: string | number): string {
+  return String(parseSignal(signal).number);
 }
 
 function conmonLogLevel(l: string): 'debug' | 'info' | 'warn' | 'error' {

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { EngineError } from '../errors.js';
 import type { CgroupStats } from './cgroups.js';
 
 /**
@@ -82,6 +83,25 @@ export interface Resources {
   cpusetCpus?: string;
   pidsLimit?: number;
   blkioWeight?: number;
+}
+
+/**
+ * A process the runtime could not start because of its command: not found (Docker's exit code
+ * 127) or not executable (126). Kind `invalid`: the request named a command that cannot run.
+ */
+export class CommandError extends EngineError {
+  constructor(
+    readonly reason: 'notFound' | 'notExecutable',
+    message: string,
+  ) {
+    super('invalid', message);
+    this.name = 'CommandError';
+  }
+
+  /** The exit code Docker gives a container whose command cannot run. */
+  get exitCode(): 126 | 127 {
+    return this.reason === 'notFound' ? 127 : 126;
+  }
 }
 
 export interface ExitStatus {
@@ -208,6 +228,13 @@ export interface ContainerRuntime {
    * cgroup is gone.
    */
   stats?(id: string): Promise<CgroupStats>;
+  /** The PIDs (host view) of the container's processes, from its cgroup (`docker top`). */
+  processes?(id: string): number[];
+  /**
+   * Change the resources of a running container's cgroups (`docker update`); conflict when it
+   * does not run. Fields left undefined keep their value.
+   */
+  update?(id: string, resources: Resources): Promise<void>;
   /**
    * Run a process in a running container (`docker exec`) under its own conmon. With `attach`,
    * the streams are connected before the process starts, so no output is lost. Rejects like

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalid } from '../errors.js';
 import type { CgroupLayout } from './cgroups.js';
-import type { ContainerSpec, Mount } from './runtime.js';
+import type { Resources, ContainerSpec, Mount } from './runtime.js';
 import { seccompProfile, type SeccompProfile } from './seccomp.js';
 import type { ExecUser } from './user.js';
 
@@ -442,10 +442,15 @@ function mounts(spec: ContainerSpec, initPath: string): Mount[] {
 }
 
 function resources(spec: ContainerSpec, host: HostInfo, warnings: string[]): OciResources {
-  const r = spec.resources;
-  const out: OciResources = {
+  return {
     devices: spec.privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES.map((d) => ({ ...d })),
+    ...resourceLimits(spec.resources, host, warnings),
   };
+}
+
+/** The OCI limits (memory, cpu, pids, block I/O) for `r`, as `config.json` and `<runtime> update` take them. */
+export function resourceLimits(r: Resources, host: HostInfo, warnings: string[]): Omit<OciResources, 'devices'> {
+  const out: Omit<OciResources, 'devices'> = {};
   const memory: NonNullable<OciResources['memory']> = {};
   if (r.memory !== undefined && r.memory > 0) memory.limit = r.memory;
   if (r.memoryReservation !== undefined && r.memoryReservation > 0) memory.reservation = r.memoryReservation;

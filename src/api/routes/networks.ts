@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { ContainerService } from '../../containers/service.js';
-import { conflict, forbidden } from '../../errors.js';
+import type { ContainerNetworking } from '../../containers/containers.js';
 import type { BridgeNetworks, NetworkCreateBody } from '../../networks/bridge.js';
 import type { EndpointConfig } from '../../networks/networks.js';
 import { checkFilterKeys, queryFilters, readJson, sendJson, sendNoContent } from '../http.js';
@@ -36,7 +35,7 @@ const DisconnectSchema = z.object({ Container: z.string(), Force: nullish(z.bool
 
 export interface NetworkRouteDeps {
   networks: BridgeNetworks;
-  containers: ContainerService;
+  containers: ContainerNetworking;
 }
 
 /** The /networks endpoints (Docker API v1.51). */
@@ -74,48 +73,13 @@ export function registerNetworkRoutes(r: Router, deps: NetworkRouteDeps): void {
 
   r.post('/networks/{id}/connect', async (ctx) => {
     const body = await readJson(ctx, ConnectSchema);
-    const net = nets.get(ctx.params.id!);
-    const rec = deps.containers.store.get(body.Container);
-    const mode = rec.HostConfig.NetworkMode ?? '';
-    if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
-      throw forbidden(`container cannot be connected to network ${net.Name}: it uses network mode ${mode}`);
-    }
-    const endpoints = { ...(rec.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, unknown>;
-    const primary = nets.canonicalName(mode);
-    if (endpoints[net.Name] !== undefined || primary === net.Name) throw forbidden(`endpoint with name ${rec.Name} already exists in network ${net.Name}`);
-    const cfg = (body.EndpointConfig ?? {}) as EndpointConfig;
-    endpoints[net.Name] = cfg;
-    const running = rec.State.Status === 'running' || rec.State.Status === 'paused';
-    const req = { ...deps.containers.endpointRequest(rec), endpointsConfig: endpoints as Record<string, EndpointConfig> };
-    if (running) await nets.attach(req, net.Name);
-    rec.NetworkingConfig = { ...(rec.NetworkingConfig ?? {}), EndpointsConfig: endpoints };
-    rec.NetworkSettings = nets.settingsOf(req);
-    await deps.containers.store.save(rec);
+    await deps.containers.connect(body.Container, ctx.params.id!, (body.EndpointConfig ?? {}) as EndpointConfig);
     sendJson(ctx, 200, null);
   });
 
   r.post('/networks/{id}/disconnect', async (ctx) => {
     const body = await readJson(ctx, DisconnectSchema);
-    const net = nets.get(ctx.params.id!);
-    const rec = deps.containers.store.get(body.Container);
-    const endpoints = { ...(rec.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, unknown>;
-    const mode = rec.HostConfig.NetworkMode ?? '';
-    const primary = nets.canonicalName(mode) === net.Name;
-    const key = Object.keys(endpoints).find((k) => k === net.Name || k === net.Id);
-    if (!primary && key === undefined) throw forbidden(`container ${rec.Id} is not connected to network ${net.Name}`);
-    if (primary && Object.keys(endpoints).filter((k) => k !== net.Name).length === 0 && rec.State.Status === 'running') {
-      throw conflict(`container ${rec.Name} would have no network left: pier cannot disconnect it from its only network ${net.Name}`);
-    }
-    const req = deps.containers.endpointRequest(rec);
-    await nets.detach(req, net.Name);
-    if (key !== undefined) Reflect.deleteProperty(endpoints, key);
-    rec.NetworkingConfig = { ...(rec.NetworkingConfig ?? {}), EndpointsConfig: endpoints };
-    if (primary) {
-      const next = Object.keys(endpoints)[0];
-      rec.HostConfig.NetworkMode = next ?? 'none';
-    }
-    rec.NetworkSettings = nets.settingsOf(deps.containers.endpointRequest(rec));
-    await deps.containers.store.save(rec);
+    await deps.containers.disconnect(body.Container, ctx.params.id!, body.Force ?? false);
     sendJson(ctx, 200, null);
   });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mergeConfig, normalizeSignal, validateHostConfig } from './service.js';
+import { mergeConfig, validateConfig, validateHostConfig } from './config.js';
 
 const id = 'a'.repeat(64);
 
@@ -31,8 +31,12 @@ test('bad host configs are refused', () => {
   assert.doesNotThrow(() => validateHostConfig({ Memory: 64 * 1024 * 1024, AutoRemove: true }));
 });
 
-test('signals are normalised', () => {
-  assert.equal(normalizeSignal('term'), 'SIGTERM');
-  assert.equal(normalizeSignal('SIGKILL'), 'SIGKILL');
-  assert.equal(normalizeSignal('9'), '9');
+test('a bad stop signal and bad health check times are refused at create, as Docker does', () => {
+  const base = mergeConfig({ Image: 'i', Cmd: ['true'] }, {}, id);
+  const hc = (h: Record<string, unknown>) => h as NonNullable<typeof base.Healthcheck>;
+  assert.throws(() => validateConfig({ ...base, StopSignal: 'SIGNOPE' }), /Invalid signal: SIGNOPE/);
+  assert.doesNotThrow(() => validateConfig({ ...base, StopSignal: 'USR1' }));
+  assert.throws(() => validateConfig({ ...base, Healthcheck: hc({ Test: ['CMD', 'true'], Interval: 500 }) }), /Interval in Healthcheck cannot be less than 1ms/);
+  assert.throws(() => validateConfig({ ...base, Healthcheck: hc({ Test: ['CMD', 'true'], Retries: -1 }) }), /Retries in Healthcheck cannot be negative/);
+  assert.doesNotThrow(() => validateConfig({ ...base, Healthcheck: hc({ Test: ['CMD', 'true'], Interval: 0, Timeout: 2_000_000_000 }) }));
 });

@@ -1,0 +1,52 @@
+import { pipeline } from 'node:stream/promises';
+import type { ContainerArchive, PathStat } from '../../containers/containers.js';
+import { invalid } from '../../errors.js';
+import { queryBool, queryString, res, sendJson } from '../http.js';
+import type { Router } from '../router.js';
+
+/** `docker cp`, `docker export`, `docker diff`: /containers/{id}/archive, /export, /changes. */
+export function registerArchiveRoutes(r: Router, archive: ContainerArchive): void {
+  const pathOf = (ctx: Parameters<Parameters<Router['get']>[1]>[0]): string => {
+    const path = queryString(ctx, 'path');
+    if (!path) throw invalid('path is required');
+    return path;
+  };
+
+  r.head('/containers/{id}/archive', async (ctx) => {
+    const stat = await archive.statPath(ctx.params.id!, pathOf(ctx));
+    res(ctx).writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
+    res(ctx).end();
+  });
+
+  r.get('/containers/{id}/archive', async (ctx) => {
+    const { stat, tar } = await archive.getArchive(ctx.params.id!, pathOf(ctx));
+    const out = res(ctx);
+    out.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
+    await pipeline(tar, out);
+  });
+
+  r.put('/containers/{id}/archive', async (ctx) => {
+    await archive.putArchive(ctx.params.id!, pathOf(ctx), ctx.req, {
+      noOverwriteDirNonDir: queryBool(ctx, 'noOverwriteDirNonDir'),
+      copyUIDGID: queryBool(ctx, 'copyUIDGID'),
+    });
+    res(ctx).writeHead(200, { 'Content-Length': 0 });
+    res(ctx).end();
+  });
+
+  r.get('/containers/{id}/export', async (ctx) => {
+    const tar = await archive.export(ctx.params.id!);
+    const out = res(ctx);
+    out.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    await pipeline(tar, out);
+  });
+
+  r.get('/containers/{id}/changes', async (ctx) => {
+    sendJson(ctx, 200, await archive.changes(ctx.params.id!));
+  });
+}
+
+/** The stat header: base64 of its JSON, as Docker sends it. */
+function statHeader(stat: PathStat): string {
+  return Buffer.from(JSON.stringify(stat)).toString('base64');
+}

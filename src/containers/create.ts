@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalid } from '../errors.js';
+import { log } from '../log.js';
+import type { NetworkService } from '../networks/networks.js';
+import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { mergeConfig, validateConfig, validateHostConfig } from './config.js';
+import type { ImageLookup } from './containers.js';
+import { nowIso, type ContainerCore } from './core.js';
+import { generateName } from './names.js';
+import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
+
+export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** What a new container's record gets from other parts before it is saved. */
+export interface CreateHooks {
+  /**
+   * Check and complete the container's mounts (named and anonymous volumes created, binds
+   * checked) before the record is saved; throws `invalid` for a bad mount.
+   */
+  prepareMounts?(rec: ContainerRecord): Promise<void>;
+  /** A create failed after prepareMounts: give back what it made. */
+  discardMounts?(rec: ContainerRecord): Promise<void>;
+}
+
+/**
+ * `POST /containers/create`: a new container's record, its writable layer and network files.
+ * Either everything is made and the record saved (`create` event), or nothing is left.
+ */
+export async function createContainer(
+  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks },
+  body: CreateBody,
+  requestedName?: string,
+): Promise<{ Id: string; Warnings: string[] }> {
+  const { core, snapshots, networks, hooks } = deps;
+  if (requestedName !== undefined && requestedName !== '' && !NAME_RE.test(requestedName)) {
+    throw invalid(`Invalid container name (${requestedName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  if (!body.Image) throw invalid('config cannot be empty in order to create a container');
+  const hostConfig: HostConfig = body.HostConfig ?? {};
+  validateHostConfig(hostConfig);
+  const image = await deps.images.resolve(body.Image);
+
+  const id = randomBytes(32).toString('hex');
+  const config = mergeConfig(body, image.runConfig, id);
+  validateConfig(config);
+  const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
+  if (args.length === 0) throw invalid('no command specified');
+
+  const name = requestedName ? requestedName.replace(/^\//, '') : uniqueName(core);
+  core.store.reserveName(name, id);
+  const dir = core.store.containerDir(id);
+  let prepared = false;
+  let mountsPrepared = false;
+  let layer: Promise<void> | undefined;
+  let mounts: Promise<void> | undefined;
+  const rec: ContainerRecord = {
+    Id: id,
+    Name: name,
+    Created: nowIso(),
+    Path: args[0]!,
+    Args: args.slice(1),
+    Config: config,
+    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge' },
+    NetworkingConfig: body.NetworkingConfig,
+    Image: image.id,
+    State: {
+      Status: 'created',
+      Pid: 0,
+      ExitCode: 0,
+      Error: '',
+      StartedAt: ZERO_TIME,
+      FinishedAt: ZERO_TIME,
+      OOMKilled: false,
+      ConmonPid: 0,
+      StoppedByUser: false,
+    },
+    RestartCount: 0,
+    LogPath: join(dir, 'ctr.log'),
+    HostnamePath: join(dir, 'hostname'),
+    HostsPath: join(dir, 'hosts'),
+    ResolvConfPath: join(dir, 'resolv.conf'),
+    SnapshotKey: id,
+    RootfsPath: join(dir, 'rootfs'),
+    Warnings: [],
+    NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: {} },
+  };
+  try {
+    await mkdir(dir, { recursive: true });
+    // The writable layer, the mounts and the network files (hosts, resolv.conf) are made side by side.
+    layer = snapshots.prepare(id, image.topChainId).then(() => {
+      prepared = true;
+    });
+    mounts = hooks.prepareMounts?.(rec).then(() => {
+      mountsPrepared = true;
+    });
+    const [endpoint] = await Promise.all([networks.prepare(core.endpointRequest(rec)), layer, mounts]);
+    rec.NetworkSettings = endpoint.settings;
+    rec.Warnings = endpoint.warnings;
+    await core.store.save(rec);
+    core.emit('create', rec);
+    return { Id: id, Warnings: rec.Warnings };
+  } catch (err) {
+    core.store.releaseName(name, id);
+    await Promise.all([layer?.catch(() => undefined), mounts?.catch(() => undefined)]);
+    if (prepared) await snapshots.removeActive(id).catch((e: unknown) => log.warn({ err: e, id }, 'cleanup of a failed create'));
+    if (mountsPrepared) await hooks.discardMounts?.(rec).catch((e: unknown) => log.warn({ err: e, id }, 'cleanup of the mounts of a failed create'));
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function uniqueName(core: ContainerCore): string {
+  for (;;) {
+    const name = generateName();
+    if (!core.store.hasName(name)) return name;
+  }
+}
