@@ -217,6 +217,51 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     passThrough.add(c);
     c.action(act(() => import('./commands/exec.js'), (m) => m.exec as Handler));
   };
+  const monitorMod = () => import('./commands/monitor.js');
+  const defTop = (parent: Command): void => {
+    const c = parent
+      .command('top')
+      .usage('CONTAINER [ps OPTIONS]')
+      .description('Display the running processes of a container')
+      .argument('<container>')
+      .argument('[psOptions...]')
+      .passThroughOptions()
+      .allowUnknownOption();
+    passThrough.add(c);
+    c.action(act(monitorMod, (m) => m.top as Handler));
+  };
+  const defStats = (parent: Command): void => {
+    parent
+      .command('stats')
+      .usage('[OPTIONS] [CONTAINER...]')
+      .description('Display a live stream of container(s) resource usage statistics')
+      .argument('[containers...]')
+      .option('-a, --all', 'Show all containers (default shows just running)')
+      .option('--no-stream', 'Disable streaming stats and only pull the first result')
+      .option('--no-trunc', 'Do not truncate output')
+      .option('--format <string>', 'Format output using a custom template')
+      .action(act(monitorMod, (m) => ((cli: Cli, names: string[], o: { all?: boolean; stream?: boolean; format?: string }) => m.stats(cli, names, { ...o, noStream: o.stream === false }))));
+  };
+  const defUpdate = (parent: Command): void => {
+    parent
+      .command('update')
+      .usage('[OPTIONS] CONTAINER [CONTAINER...]')
+      .description('Update configuration of one or more containers')
+      .argument('<containers...>')
+      .option('-m, --memory <bytes>', 'Memory limit')
+      .option('--memory-reservation <bytes>', 'Memory soft limit')
+      .option('--memory-swap <bytes>', "Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+      .option('--cpus <number>', 'Number of CPUs')
+      .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
+      .option('--cpu-period <int>', 'Limit CPU CFS (Completely Fair Scheduler) period')
+      .option('--cpu-quota <int>', 'Limit CPU CFS (Completely Fair Scheduler) quota')
+      .option('--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)')
+      .option('--cpuset-mems <mems>', 'MEMs in which to allow execution (0-3, 0,1)')
+      .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
+      .option('--blkio-weight <int>', 'Block IO (relative weight), between 10 and 1000, or 0 to disable')
+      .option('--restart <policy>', 'Restart policy to apply when a container exits')
+      .action(act(monitorMod, (m) => m.update as Handler));
+  };
   const defStart = (parent: Command): void => {
     parent
       .command('start')
@@ -679,6 +724,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     wait: () => defWait(program),
     inspect: () => defInspect(program),
     rename: () => defRename(program),
+    top: () => defTop(program),
+    stats: () => defStats(program),
+    update: () => defUpdate(program),
     images: () => defImages(program, 'images'),
     rmi: () => defRmi(program, 'rmi'),
     tag: () => defTag(program),
@@ -733,6 +781,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       defInspect(container, 'container');
       defRename(container);
       defContainerPrune(container);
+      defTop(container);
+      defStats(container);
+      defUpdate(container);
       defCommit(container);
       defPort(container);
     },
@@ -759,6 +810,13 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       nameCommands(sys);
       defInfo(sys);
       defEvents(sys);
+      sys
+        .command('df')
+        .usage('[OPTIONS]')
+        .description('Show docker disk usage')
+        .option('-v, --verbose', 'Show detailed information on space usage')
+        .option('--format <string>', 'Format output using a custom template')
+        .action(act(monitorMod, (m) => m.systemDf as Handler));
       sys
         .command('prune')
         .usage('[OPTIONS]')

@@ -21,6 +21,8 @@ import type {
   NetworkSummary,
   SystemInfo,
   SystemVersion,
+  ContainerStats,
+  SystemDf,
 } from './types.js';
 
 /**
@@ -406,6 +408,19 @@ export class Client {
     return (await this.request<ContainerInspect>('GET', `/containers/${encodeURIComponent(id)}/json`, { query: { size: opts.size } })).body;
   }
 
+  async containerTop(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    return (await this.request<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${encodeURIComponent(id)}/top`, { query: { ps_args: psArgs } })).body;
+  }
+
+  /** One stats sample (`stream=false`: with precpu_stats, for a CPU percentage). */
+  async containerStats(id: string): Promise<ContainerStats> {
+    return (await this.request<ContainerStats>('GET', `/containers/${encodeURIComponent(id)}/stats`, { query: { stream: '0' } })).body;
+  }
+
+  async containerUpdate(id: string, body: Record<string, unknown>): Promise<{ Warnings: string[] | null }> {
+    return (await this.request<{ Warnings: string[] | null }>('POST', `/containers/${encodeURIComponent(id)}/update`, { body })).body;
+  }
+
   async containerPrune(filters?: string): Promise<ContainerPruneResponse> {
     return (await this.request<ContainerPruneResponse>('POST', '/containers/prune', { query: { filters } })).body;
   }
@@ -573,5 +588,9 @@ export class Client {
 
   async info(): Promise<SystemInfo> {
     return (await this.request<SystemInfo>('GET', '/info')).body;
+  }
+
+  async systemDf(): Promise<SystemDf> {
+    return (await this.request<SystemDf>('GET', '/system/df')).body;
   }
 }

@@ -357,3 +357,25 @@ export interface NetworkEndpointConfig {
   Links?: string[];
   DriverOpts?: Record<string, string>;
 }
+
+/** `GET /containers/{id}/stats` (the fields the CLI reads). */
+export interface ContainerStats {
+  name: string;
+  id: string;
+  read: string;
+  cpu_stats: { cpu_usage: { total_usage: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number };
+  precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
+  memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
+  pids_stats: { current?: number };
+  blkio_stats: { io_service_bytes_recursive: Array<{ op: string; value: number }> | null };
+  networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
+}
+
+/** `GET /system/df`. */
+export interface SystemDf {
+  LayersSize?: number;
+  Images?: Array<{ Id: string; RepoTags: string[] | null; Created: number; Size: number; SharedSize: number; Containers: number }>;
+  Containers?: Array<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; SizeRw?: number; State: string; Status: string; Mounts?: Array<{ Driver?: string }> }>;
+  Volumes?: Array<{ Name: string; UsageData?: { Size: number; RefCount: number } | null }>;
+  BuildCache?: Array<{ ID: string; Type: string; Size: number; InUse: boolean; Shared: boolean; CreatedAt: string; LastUsedAt: string | null; UsageCount: number }>;
+}

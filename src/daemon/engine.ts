@@ -24,6 +24,7 @@ import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { DaemonConfig } from './config.js';
+import { diskUsage } from './disk-usage.js';
 import { FlushBehind, repairPull } from './flush-behind.js';
 import { lockRoot } from './lock.js';
 
@@ -159,6 +160,8 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     insecureRegistries: config.insecureRegistries,
     defaultInit: config.init,
     warnings,
+    loggingDriver: 'json-file',
+    diskUsage: (types) => diskUsage({ images, containers: containers.reader, buildCache: () => builder.usage() }, types),
   };
   log.debug({ cgroups }, 'cgroup layout');
   return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution, flushBehind };

@@ -1,4 +1,5 @@
 import { cpus, hostname, release, totalmem } from 'node:os';
+import type { DiskUsageType } from '../../daemon/disk-usage.js';
 import { withLegacyFields, type EngineEvent, type EventBus } from '../../events/events.js';
 import { invalid } from '../../errors.js';
 import { checkFilterKeys, queryFilters, queryString, res, sendJson, sendText } from '../http.js';
@@ -17,7 +18,13 @@ export interface SystemFacts {
   insecureRegistries: string[];
   defaultInit: boolean;
   warnings: string[];
+  /** The log driver containers get unless they ask for another. */
+  loggingDriver: string;
+  /** `GET /system/df` for the given kinds of objects. */
+  diskUsage(types: ReadonlySet<DiskUsageType>): Promise<Record<string, unknown>>;
 }
+
+const DF_TYPES: readonly DiskUsageType[] = ['image', 'container', 'volume', 'build-cache'];
 
 const EVENT_FILTERS = ['container', 'image', 'event', 'type', 'label', 'network', 'volume', 'daemon', 'scope', 'plugin', 'node', 'service', 'secret', 'config'];
 
@@ -72,7 +79,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       Images: await facts.images(),
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'overlayfs'], ['Supports d_type', 'true']],
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file', 'local', 'none'] },
       MemoryLimit: true,
       SwapLimit: true,
       CpuCfsPeriod: true,
@@ -86,7 +93,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       OomKillDisable: false,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: 'k8s-file',
+      LoggingDriver: facts.loggingDriver,
       CgroupDriver: facts.cgroupDriver,
       CgroupVersion: facts.cgroupVersion,
       NEventsListener: 0,
@@ -113,11 +120,19 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      SecurityOptions: ['name=seccomp,profile=builtin', `name=cgroupns`],
+      // A cgroup namespace is given to containers on cgroup v2 only.
+      SecurityOptions: ['name=seccomp,profile=builtin', ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : [])],
       Warnings: facts.warnings,
       PierRuntimeReason: facts.runtime.why,
       PierDefaultInit: facts.defaultInit,
     });
+  });
+
+  r.get('/system/df', async (ctx) => {
+    const asked = ctx.query.getAll('type').filter((t) => t !== '');
+    for (const t of asked) if (!DF_TYPES.includes(t as DiskUsageType)) throw invalid(`unknown object type: ${t}`);
+    const types = new Set<DiskUsageType>(asked.length > 0 ? (asked as DiskUsageType[]) : DF_TYPES);
+    sendJson(ctx, 200, await facts.diskUsage(types));
   });
 
   r.get('/events', async (ctx) => {
