@@ -98,6 +98,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     root: config.root,
     execRoot: config.execRoot,
     defaultSubnet: config.bip,
+    emit: events.emit,
     knownContainers: () => new Set(store.all().map((c) => c.Id)),
     findContainer: (ref) => {
       try {

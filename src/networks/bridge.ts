@@ -1,3 +1,4 @@
+import type { EmitFn } from '../events/events.js';
 import { matchLabels } from '../util/filters.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -78,6 +79,8 @@ export interface BridgeOptions {
   knownContainers(): Set<string>;
   /** Resolve a container reference (for `container:<name|id>`). */
   findContainer(ref: string): { id: string; running: boolean } | undefined;
+  /** Network events (`create`, `destroy`); connect and disconnect are the containers part's. */
+  emit?: EmitFn;
 }
 
 /** Five hex digits naming a daemon's bridges, veths and chains, derived from its root. */
@@ -379,6 +382,7 @@ export class BridgeNetworks implements NetworkService {
         await exec('ip', ['link', 'del', rec.Bridge]).catch(() => undefined);
         throw err;
       }
+      this.opts.emit?.('network', 'create', rec.Id, { name: rec.Name, type: 'bridge' });
       return { Id: rec.Id, Warning: '' };
     });
   }
@@ -408,6 +412,7 @@ export class BridgeNetworks implements NetworkService {
       await rm(join(this.dir, `${rec.Id}.json`), { force: true });
       await this.applyAllRules();
       await exec('ip', ['link', 'del', rec.Bridge]).catch((err: unknown) => log.warn({ err }, 'bridge removal'));
+      this.opts.emit?.('network', 'destroy', rec.Id, { name: rec.Name, type: 'bridge' });
     });
   }
 
@@ -798,7 +803,7 @@ export class BridgeNetworks implements NetworkService {
       ConfigFrom: { Network: '' },
       ConfigOnly: false,
       Containers: containers,
-      Options: { ...n.Options, 'com.docker.network.bridge.name': n.Bridge },
+      Options: n.Options,
       Labels: n.Labels,
     };
   }
