@@ -51,7 +51,9 @@ export function createApiServer(opts: ApiServerOptions): Server {
     const sendError = (err: unknown): void => {
       const status = statusOf(err);
       const message = messageOf(err);
-      if (status >= 500) opts.log.error({ err, method: req.method, url: req.url }, 'request failed');
+      // A client that went away mid-answer (a cancelled `logs -f`, an aborted pull) is normal traffic.
+      if (clientGone(req, err)) opts.log.debug({ method: req.method, url: req.url, err: messageOf(err) }, 'client went away');
+      else if (status >= 500) opts.log.error({ err, method: req.method, url: req.url }, 'request failed');
       else opts.log.debug({ method: req.method, url: req.url, status, message }, 'request refused');
       if (res) {
         if (res.headersSent) {
@@ -160,4 +162,10 @@ async function readUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffe
   }
   if (got.length > length) socket.unshift(got.subarray(length));
   return got.subarray(0, length);
+}
+
+/** Whether a request failed only because its client closed the connection. */
+function clientGone(req: IncomingMessage, err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return req.socket.destroyed || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
 }
