@@ -12,17 +12,18 @@ export function registerArchiveRoutes(r: Router, archive: ContainerArchive): voi
     return path;
   };
 
-  r.head('/containers/{id}/archive', async (ctx) => {
-    const stat = await archive.statPath(ctx.params.id!, pathOf(ctx));
-    res(ctx).writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
-    res(ctx).end();
-  });
-
   r.get('/containers/{id}/archive', async (ctx) => {
     const { stat, tar } = await archive.getArchive(ctx.params.id!, pathOf(ctx));
     const out = res(ctx);
     out.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
     await pipeline(tar, out);
+  });
+
+  // After the GET: a GET registers a HEAD of its own, which this one replaces.
+  r.head('/containers/{id}/archive', async (ctx) => {
+    const stat = await archive.statPath(ctx.params.id!, pathOf(ctx));
+    res(ctx).writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
+    res(ctx).end();
   });
 
   r.put('/containers/{id}/archive', async (ctx) => {
