@@ -91,6 +91,35 @@ describe('docker cp, export, diff, commit', () => {
     assert.deepEqual(mountsUnder(join(d.root, 'containers', id)), []);
   });
 
+  test('a bind mount is seen as the container sees it, running or stopped; a read-only one is refused', async () => {
+    const vol = join(work, 'vol');
+    await mkdir(vol);
+    await writeFile(join(vol, 'on-host'), 'from the host\n');
+    const id = (await docker('create', '--name', 'bind1', '-v', `${vol}:/data`, '-v', `${canaryDir}:/ro:ro`, 'busybox', 'sleep', '1000')).trim();
+    await docker('cp', join(work, 'src', 'file.txt'), 'bind1:/data/stopped.txt');
+    assert.equal(await readFile(join(vol, 'stopped.txt'), 'utf8'), 'hello\n');
+    const out = join(work, 'out-bind');
+    await docker('cp', 'bind1:/data/on-host', out);
+    assert.equal(await readFile(out, 'utf8'), 'from the host\n');
+    const ro = await d.docker(['cp', join(work, 'src', 'file.txt'), 'bind1:/ro/']);
+    assert.equal(ro.code, 1);
+    assert.match(ro.stderr, /mounted volume is marked read-only/);
+    assert.deepEqual(mountsUnder(join(d.root, 'containers', id)), []);
+    await docker('start', 'bind1');
+    await docker('cp', join(work, 'src', 'dir'), 'bind1:/data/');
+    assert.equal(await readFile(join(vol, 'dir', 'sub', 'b'), 'utf8'), 'B\n');
+    await assertCanaryUntouched();
+    await docker('rm', '-f', 'bind1');
+  });
+
+  test('cp -a gives what it copies the container\'s user; without it the tar\'s owner stays', async () => {
+    await docker('run', '-d', '--name', 'user1', '-u', 'nobody', 'busybox', 'sleep', '1000');
+    await docker('cp', '-a', join(work, 'src', 'dir'), 'user1:/tmp/');
+    await docker('cp', join(work, 'src', 'file.txt'), 'user1:/tmp/');
+    assert.equal(await docker('exec', 'user1', 'stat', '-c', '%u:%g %n', '/tmp/dir', '/tmp/dir/sub/b', '/tmp/file.txt'), '65534:65534 /tmp/dir\n65534:65534 /tmp/dir/sub/b\n0:0 /tmp/file.txt\n');
+    await docker('rm', '-f', 'user1');
+  });
+
   test('a path ending in /. copies the folder\'s contents, both ways', async () => {
     await docker('cp', `${join(work, 'src', 'dir')}/.`, 'run1:/tmp/contents');
     assert.equal(await docker('exec', 'run1', 'ls', '-A', '/tmp/contents'), 'a\nsub\n');

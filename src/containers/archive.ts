@@ -8,7 +8,8 @@ import { log } from '../log.js';
 import { resolveExecUser } from '../runtime/user.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { parseArchivePath, pathStat } from './archive-path.js';
-import { containerView, rootfsView, type ContainerView } from './archive-view.js';
+import { containerView, rootfsView, type ContainerView, type MountsOf } from './archive-view.js';
+import { bindMounts } from './spec.js';
 import { MOUNT_POINTS, type ContainerArchive, type PathStat } from './containers.js';
 import type { ContainerCore } from './core.js';
 import type { ContainerRecord } from './types.js';
@@ -29,12 +30,16 @@ export class Archives implements ContainerArchive {
   constructor(
     private readonly core: ContainerCore,
     private readonly snapshots: Snapshotter,
+    /** The container's mounts as its start would make them (bound into a stopped container's view). */
+    private readonly mountsOf: MountsOf = (rec) => Promise.resolve(bindMounts(rec.HostConfig)),
   ) {}
+
+  private view = (rec: ContainerRecord): Promise<ContainerView> => containerView(rec, this.snapshots, this.mountsOf);
 
   async statPath(ref: string, path: string): Promise<PathStat> {
     const rec = this.core.store.get(ref);
     return this.core.locked(rec, async () => {
-      const view = await containerView(rec, this.snapshots);
+      const view = await this.view(rec);
       try {
         const found = lookup(view.root, path, ref);
         closeLocation(found.loc);
@@ -47,7 +52,7 @@ export class Archives implements ContainerArchive {
 
   async getArchive(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }> {
     const rec = this.core.store.get(ref);
-    const { result, stream } = await this.streamLocked(rec, containerView, (root) => {
+    const { result, stream } = await this.streamLocked(rec, this.view, (root) => {
       const found = lookup(root, path, ref);
       return { result: found.stat, loc: found.loc, blocks: packBlocks(found.loc, { top: found.top }) };
     });
@@ -58,7 +63,7 @@ export class Archives implements ContainerArchive {
   async putArchive(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
     const rec = this.core.store.get(ref);
     await this.core.locked(rec, async () => {
-      const view = await containerView(rec, this.snapshots);
+      const view = await this.view(rec);
       try {
         const p = parseArchivePath(path);
         let loc: Location;
@@ -91,7 +96,7 @@ export class Archives implements ContainerArchive {
 
   async export(ref: string): Promise<Readable> {
     const rec = this.core.store.get(ref);
-    const { stream } = await this.streamLocked(rec, rootfsView, (root) => {
+    const { stream } = await this.streamLocked(rec, (r) => rootfsView(r, this.snapshots), (root) => {
       const loc = root.locate('/');
       return { result: undefined, loc, blocks: packBlocks(loc, { top: null }) };
     });
@@ -110,14 +115,14 @@ export class Archives implements ContainerArchive {
    */
   private streamLocked<T>(
     rec: ContainerRecord,
-    open: (rec: ContainerRecord, snapshots: Snapshotter) => Promise<ContainerView>,
+    open: (rec: ContainerRecord) => Promise<ContainerView>,
     make: (root: RootDir) => { result: T; loc: Location; blocks: AsyncGenerator<Buffer> },
   ): Promise<{ result: T; stream: Readable }> {
     return new Promise((resolve, reject) => {
       let handedOver = false;
       this.core
         .locked(rec, async () => {
-          const view = await open(rec, this.snapshots);
+          const view = await open(rec);
           let made: ReturnType<typeof make>;
           try {
             made = make(view.root);
