@@ -55,6 +55,11 @@ export function isGoDir(mode: number): boolean {
   return mode >= 2 ** 31;
 }
 
+/** Whether Go's FileMode `mode` is a regular file's: no type bit (dir, symlink, device, pipe, socket, char device, irregular). */
+export function isGoRegular(mode: number): boolean {
+  return [31, 27, 26, 25, 24, 21, 19].every((bit) => Math.floor(mode / 2 ** bit) % 2 === 0);
+}
+
 /** Whether Go's FileMode `mode` is a symlink's. */
 export function isGoSymlink(mode: number): boolean {
   return Math.floor(mode / 2 ** 27) % 2 === 1;
