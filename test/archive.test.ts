@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -268,6 +268,47 @@ describe('docker cp, export, diff, commit', () => {
     assert.deepEqual(events.trim().split('\n').filter((a) => a !== 'exec_create' && a !== 'exec_start' && !a.startsWith('exec_die')), ['archive-path', 'extract-to-dir', 'export']);
   });
 
+  test('pier cp, diff and export do what the docker CLI does', async () => {
+    await docker('run', '-d', '--name', 'pier1', 'busybox', 'sleep', '1000');
+    const pier = async (...args: string[]): Promise<string> => {
+      const r = await d.pier(args);
+      assert.equal(r.code, 0, `pier ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await pier('cp', join(work, 'src', 'file.txt'), 'pier1:/tmp/');
+    await pier('cp', join(work, 'src', 'dir'), 'pier1:/tmp/');
+    await pier('cp', `${join(work, 'src', 'dir')}/.`, 'pier1:/tmp/contents');
+    assert.equal(await docker('exec', 'pier1', 'find', '/tmp'), '/tmp\n/tmp/dir\n/tmp/dir/sub\n/tmp/dir/sub/b\n/tmp/dir/a\n/tmp/file.txt\n/tmp/contents\n/tmp/contents/sub\n/tmp/contents/sub/b\n/tmp/contents/a\n');
+    // Out again, by both CLIs: the same trees.
+    for (const [tool, out] of [['pier', join(work, 'pier-out')], ['docker', join(work, 'docker-out')]] as const) {
+      await mkdir(out);
+      for (const [src, dst] of [['pier1:/tmp/dir', out], ['pier1:/tmp/contents/.', join(out, 'contents')], ['pier1:/tmp/file.txt', join(out, 'f')], ['pier1:/bin/sh', join(out, 'sh-link')]]) {
+        const r = await d[tool](['cp', src!, dst!]);
+        assert.equal(r.code, 0, `${tool} cp ${src} ${dst}: ${r.stderr}`);
+      }
+      const r = await d[tool](['cp', '-L', 'pier1:/bin/sh', join(out, 'sh-followed')]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual(await treeSummary(join(work, 'pier-out')), await treeSummary(join(work, 'docker-out')));
+    assert.equal((await lstat(join(work, 'pier-out', 'sh-link'))).isSymbolicLink(), true);
+    assert.equal((await lstat(join(work, 'pier-out', 'sh-followed'))).isFile(), true);
+
+    assert.equal(await pier('diff', 'pier1'), await docker('diff', 'pier1'));
+    await pier('export', '-o', join(work, 'pier-export.tar'), 'pier1');
+    await docker('export', '-o', join(work, 'docker-export.tar'), 'pier1');
+    const names = async (f: string): Promise<string[]> => (await tarEntries(await readFile(f))).map((e) => `${e.type} ${e.name}`);
+    assert.deepEqual(await names(join(work, 'pier-export.tar')), await names(join(work, 'docker-export.tar')));
+
+    // Errors in the docker CLI's words.
+    for (const args of [['cp', 'pier1:/nope', join(work, 'x')], ['cp', join(work, 'src', 'dir'), 'pier1:/tmp/file.txt'], ['cp', 'pier1:/tmp/file.txt', '/nonexistent-dir/x'], ['cp', 'pier1:/tmp', 'pier1:/tmp']]) {
+      const p = await d.pier(args);
+      const dk = await d.docker(args);
+      // (the docker CLI also logs its tar writer's complaints on the way: its last line is the error)
+      assert.deepEqual([p.code, p.stderr.trim()], [dk.code, dk.stderr.trim().split('\n').at(-1)], args.join(' '));
+    }
+    await docker('rm', '-f', 'pier1');
+  });
+
   /** What a docker command writes to its stdout, as bytes (through a file: the harness decodes text). */
   async function stdoutBytes(args: string[]): Promise<Buffer> {
     const out = join(work, `stdout-${randomBytes(4).toString('hex')}`);
@@ -295,6 +336,22 @@ describe('docker cp, export, diff, commit', () => {
     });
   }
 });
+
+/** Each path under `dir` with its type, mode and content, for comparing two copies. */
+async function treeSummary(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(dir, rel))).sort()) {
+      const p = join(rel, name);
+      const st = await lstat(join(dir, p));
+      const content = st.isFile() ? (await readFile(join(dir, p))).length : st.isSymbolicLink() ? 'link' : 'dir';
+      out.push(`${p} ${(st.mode & 0o7777).toString(8)} ${content}`);
+      if (st.isDirectory()) await walk(p);
+    }
+  };
+  await walk('');
+  return out;
+}
 
 interface Entry {
   name: string;
