@@ -171,6 +171,30 @@ describe('docker cp, export, diff, commit', () => {
     assert.equal(await readFile(join(stopped, mark), 'utf8'), 'payload\n');
   });
 
+  test('a container swapping a folder for a symlink to / while it is copied into and out of never lets a copy out', async () => {
+    const mark = `pier-race-${randomBytes(4).toString('hex')}`;
+    // The container flips /w/dir between a folder and a link to / as fast as it can.
+    await docker('run', '-d', '--name', 'race1', 'busybox', 'sh', '-c', 'mkdir -p /w/dir/etc /w/stash && echo inside > /w/dir/etc/hostname && while :; do mv /w/dir /w/stash/dir; ln -s / /w/dir; rm /w/dir; mv /w/stash/dir /w/dir; done');
+    await writeFile(join(work, mark), 'raced\n');
+    const hostHostname = await readFile('/etc/hostname', 'utf8');
+    const out = join(work, 'race-out');
+    let copiedIn = 0;
+    let copiedOut = 0;
+    for (let i = 0; i < 25; i++) {
+      // Either copy may fail (the folder was a link, or gone, at the wrong moment): none may escape.
+      if ((await d.docker(['cp', join(work, mark), 'race1:/w/dir/'])).code === 0) copiedIn++;
+      const r = await d.docker(['cp', 'race1:/w/dir/etc/hostname', out]);
+      if (r.code === 0) {
+        copiedOut++;
+        assert.notEqual(await readFile(out, 'utf8'), hostHostname, 'read the host\'s /etc/hostname');
+      }
+    }
+    assert.equal(existsSync(`/${mark}`), false, 'a copy landed at the host\'s root');
+    await assertCanaryUntouched();
+    assert.ok(copiedIn > 0 && copiedOut > 0, `copies that got through: ${copiedIn} in, ${copiedOut} out`);
+    await docker('rm', '-f', 'race1');
+  });
+
   test('a hostile tar through PUT /archive stays inside the container', async () => {
     await docker('exec', 'run1', 'mkdir', '-p', '/dest');
     const mark = `pier-hostile-${randomBytes(4).toString('hex')}`;
