@@ -266,10 +266,10 @@ describe('docker cp, export, diff, commit', () => {
     assert.equal(head.status, 404);
     const toFile = await putArchive('run1', '/etc/passwd', await tarOf([{ name: 'x', data: 'x' }]));
     assert.equal(toFile.status, 400);
-    assert.equal(JSON.parse(toFile.body).message, 'extraction point is not a directory');
+    assert.equal((JSON.parse(toFile.body) as { message: string }).message, 'extraction point is not a directory');
     const toMissing = await putArchive('run1', '/no/such/dir', await tarOf([{ name: 'x', data: 'x' }]));
     assert.equal(toMissing.status, 404);
-    assert.equal(JSON.parse(toMissing.body).message, 'Could not find the file /no/such/dir in container run1');
+    assert.equal((JSON.parse(toMissing.body) as { message: string }).message, 'Could not find the file /no/such/dir in container run1');
     const exportMissing = await api('GET', '/containers/nosuch/export');
     assert.equal(exportMissing.status, 404);
   });
