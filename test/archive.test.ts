@@ -270,6 +270,10 @@ describe('docker cp, export, diff, commit', () => {
     const toMissing = await putArchive('run1', '/no/such/dir', await tarOf([{ name: 'x', data: 'x' }]));
     assert.equal(toMissing.status, 404);
     assert.equal((JSON.parse(toMissing.body) as { message: string }).message, 'Could not find the file /no/such/dir in container run1');
+    await docker('create', '--name', 'readonly1', '--read-only', 'busybox');
+    const readOnly = await d.docker(['cp', join(work, 'src', 'file.txt'), 'readonly1:/tmp/']);
+    assert.equal(readOnly.code, 1);
+    assert.equal(readOnly.stderr.trim(), 'Error response from daemon: container rootfs is marked read-only');
     const exportMissing = await api('GET', '/containers/nosuch/export');
     assert.equal(exportMissing.status, 404);
   });
