@@ -688,6 +688,36 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('-f, --force', 'Force the container to disconnect from a network')
       .action(act(networkMod, (m) => m.networkDisconnect as Handler));
   };
+  const archiveMod = () => import('./commands/archive.js');
+  const defCp = (parent: Command): void => {
+    parent
+      .command('cp')
+      .usage('[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       pier cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH')
+      .description('Copy files/folders between a container and the local filesystem')
+      .argument('<source>')
+      .argument('<destination>')
+      .option('-a, --archive', 'Archive mode (copy all uid/gid information)')
+      .option('-L, --follow-link', 'Always follow symlinks in SRC_PATH')
+      .option('-q, --quiet', 'Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached')
+      .action(act(archiveMod, (m) => m.cp as Handler));
+  };
+  const defDiff = (parent: Command): void => {
+    parent
+      .command('diff')
+      .usage('CONTAINER')
+      .description("Inspect changes to files or directories on a container's filesystem")
+      .argument('<container>')
+      .action(act(archiveMod, (m) => m.diff as Handler));
+  };
+  const defExport = (parent: Command): void => {
+    parent
+      .command('export')
+      .usage('[OPTIONS] CONTAINER')
+      .description("Export a container's filesystem as a tar archive")
+      .argument('<container>')
+      .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
+      .action(act(archiveMod, (m) => m.exportContainer as Handler));
+  };
   const defPort = (parent: Command): void => {
     parent
       .command('port')
@@ -754,6 +784,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     events: () => defEvents(program),
     info: () => defInfo(program),
     port: () => defPort(program),
+    cp: () => defCp(program),
+    diff: () => defDiff(program),
+    export: () => defExport(program),
     network: () => defNetwork(),
     version: () => {
       program
@@ -786,6 +819,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       defUpdate(container);
       defCommit(container);
       defPort(container);
+      defCp(container);
+      defDiff(container);
+      defExport(container);
     },
     image: () => {
       const image = program.command('image').usage('COMMAND').description('Manage images');

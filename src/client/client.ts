@@ -2,9 +2,11 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type {
+  ContainerChange,
   ContainerCreateBody,
   ContainerCreateResponse,
   ContainerInspect,
+  ContainerPathStat,
   ContainerPruneResponse,
   ContainerSummary,
   ContainerWaitResponse,
@@ -207,6 +209,13 @@ function errorMessage(status: number, text: string): string {
 }
 
 const isVersionTooNew = (err: unknown): boolean => err instanceof ApiError && err.status === 400 && /client version .* is too new/i.test(err.message);
+
+/** The stat header of an archive answer. */
+function pathStatOf(res: http.IncomingMessage): ContainerPathStat {
+  const header = res.headers['x-docker-container-path-stat'];
+  if (typeof header !== 'string') throw new Error('the daemon sent no X-Docker-Container-Path-Stat header');
+  return JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as ContainerPathStat;
+}
 
 export class Client {
   readonly host: string;
@@ -465,6 +474,41 @@ export class Client {
   async containerAttach(id: string, opts: { stdin?: boolean; stdout?: boolean; stderr?: boolean; logs?: boolean; detachKeys?: string } = {}): Promise<Hijacked> {
     const query: Query = { detachKeys: opts.detachKeys, logs: opts.logs, stderr: opts.stderr, stdin: opts.stdin, stdout: opts.stdout, stream: true };
     return this.hijack('POST', `/containers/${encodeURIComponent(id)}/attach`, { query });
+  }
+
+  // --- a container's files ---
+
+  /** `HEAD /containers/{id}/archive?path=`: what is at a path (a 404 has no message: HEAD answers carry no body). */
+  async containerStatPath(id: string, path: string): Promise<ContainerPathStat> {
+    const res = await this.stream('HEAD', `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
+    res.resume();
+    return pathStatOf(res);
+  }
+
+  /** `GET /containers/{id}/archive?path=`: the tar of a path (unread) and its stat. */
+  async containerArchive(id: string, path: string): Promise<{ stat: ContainerPathStat; tar: http.IncomingMessage }> {
+    const res = await this.stream('GET', `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
+    return { stat: pathStatOf(res), tar: res };
+  }
+
+  /** `PUT /containers/{id}/archive?path=`: unpack a tar into the folder `path` (refusing to replace a folder with a file or back, as the docker CLI asks). */
+  async containerPutArchive(id: string, path: string, tar: NodeJS.ReadableStream, opts: { copyUIDGID?: boolean } = {}): Promise<void> {
+    const res = await this.stream('PUT', `/containers/${encodeURIComponent(id)}/archive`, {
+      query: { copyUIDGID: opts.copyUIDGID, noOverwriteDirNonDir: true, path },
+      body: tar,
+      headers: { 'Content-Type': 'application/x-tar' },
+    });
+    res.resume();
+  }
+
+  /** `GET /containers/{id}/export`: the container's filesystem as a tar, unread. */
+  async containerExport(id: string): Promise<http.IncomingMessage> {
+    return this.stream('GET', `/containers/${encodeURIComponent(id)}/export`);
+  }
+
+  /** `GET /containers/{id}/changes`: what `docker diff` lists. */
+  async containerChanges(id: string): Promise<ContainerChange[]> {
+    return (await this.request<ContainerChange[] | null>('GET', `/containers/${encodeURIComponent(id)}/changes`)).body ?? [];
   }
 
   // --- exec ---

@@ -149,6 +149,22 @@ export interface ContainerInspect {
   [key: string]: unknown;
 }
 
+/** `X-Docker-Container-Path-Stat` of `HEAD|GET /containers/{id}/archive` (base64 of this JSON). */
+export interface ContainerPathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode: permission bits, and type bits above them (dir 1<<31, symlink 1<<27). */
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+/** One entry of `GET /containers/{id}/changes`: Kind 0 changed, 1 added, 2 deleted. */
+export interface ContainerChange {
+  Path: string;
+  Kind: 0 | 1 | 2;
+}
+
 export interface ContainerWaitResponse {
   StatusCode: number;
   Error?: { Message: string } | null;

@@ -75,7 +75,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     lifecycle,
     attach: attachments,
     exec: execs,
-    archive: new Archives(core, deps.snapshots),
+    archive: new Archives(core, deps.snapshots, deps.mounts?.mountsOf?.bind(deps.mounts)),
     monitor,
     networking: new Networking(core, deps.networks),
     daemon: {
