@@ -29,6 +29,26 @@ interface Runner {
 /** Commands whose options end at the first argument (`run IMAGE ls -l`). */
 const passThrough = new WeakSet<Command>();
 
+/** The command closest to `word` (at most 2 edits away, or sharing its first 3 letters as a prefix), if any. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of candidates) {
+    const d = name.startsWith(word.slice(0, 3)) && word.length >= 3 ? Math.min(editDistance(word, name), 2) : editDistance(word, name);
+    if (d <= 2 && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 function commandPath(cmd: Command): string {
   const names: string[] = [];
   for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
@@ -66,7 +86,10 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     })
     .argument('[command]')
     .action((command: string | undefined, opts: { version?: boolean }) => {
-      if (command !== undefined) throw new CliError(`pier: '${command}' is not a pier command.\nSee 'pier --help'`, 1);
+      if (command !== undefined) {
+        const near = nearest(command, program.commands.map((c) => c.name()));
+        throw new CliError(`pier: '${command}' is not a pier command.${near ? `\n\nDid you mean this?\n\t${near}\n` : ''}\nSee 'pier --help'`, 1);
+      }
       if (opts.version) io.stdout.write(`pier version ${CLIENT_VERSION}\n`);
       else program.outputHelp();
     });

@@ -8,6 +8,7 @@ import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavaila
 import { log } from '../log.js';
 import { parseSignal } from '../util/signals.js';
 import { openAttach } from './attach.js';
+import { checkCommand } from './command.js';
 import { canUseCrun, detectCgroupLayout, readCgroupProcs, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
 import { createError, runConmon, runConmonExec, runtimeMessage } from './conmon.js';
 import type {
@@ -150,6 +151,8 @@ export class OciRuntime implements ContainerRuntime {
     await this.reaping.get(spec.id);
     const p = this.paths(spec.id);
     if (existsSync(p.dir)) await this.delete(spec.id);
+    // Behind an init the runtime looks up the init, not the command: check the command here.
+    if (spec.init && spec.args[0] !== undefined) checkCommand(spec.rootfs, spec.args[0], spec.env, spec.cwd);
     const [user] = await Promise.all([
       resolveUser(spec.rootfs, spec.user, spec.groupAdd),
       mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
