@@ -12,6 +12,7 @@ import { pullHandler, registerDistributionRoutes } from '../api/routes/distribut
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
+import { registerUnservedRoutes } from '../api/routes/unserved.js';
 import { EngineError } from '../errors.js';
 import { log } from '../log.js';
 import { loadConfig } from './config.js';
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
   registerNetworkRoutes(router, { networks: engine.networks, containers: c.networking });
   registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: c });
+  // Last: what pier does not serve answers as Docker does outside a swarm (routes above win).
+  registerUnservedRoutes(router);
 
   await mkdir(dirname(config.socket), { recursive: true });
   await rm(config.socket, { force: true });
