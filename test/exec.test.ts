@@ -103,6 +103,18 @@ describe('exec, top, stats and update through the docker CLI', () => {
     assert.match(events.stdout, /^exec_die$/m);
   });
 
+  test('--init (pier\'s default) reaps orphaned children; without it they stay zombies', async () => {
+    const orphan = ['sh', '-c', '(sleep 0.2 &); exec sleep 60'];
+    await d.docker(['run', '-d', '--name', 'reaped', 'busybox', ...orphan]);
+    await d.docker(['run', '-d', '--name', 'unreaped', '--init=false', 'busybox', ...orphan]);
+    await sleep(1000);
+    const zombies = async (name: string): Promise<number> =>
+      (await d.docker(['exec', name, 'ps', '-o', 'stat'])).stdout.split('\n').filter((l) => l.trim() === 'Z').length;
+    assert.equal(await zombies('reaped'), 0);
+    assert.equal(await zombies('unreaped'), 1);
+    await d.docker(['rm', '-f', 'reaped', 'unreaped']);
+  });
+
   test('stats --no-stream shows memory, CPU and pids of a running container', async () => {
     const r = await d.docker(['stats', '--no-stream', '--format', '{{.Name}}|{{.MemUsage}}|{{.CPUPerc}}|{{.PIDs}}', 'box']);
     assert.equal(r.code, 0, r.stderr);
