@@ -12,6 +12,7 @@ import { pullHandler, registerDistributionRoutes } from '../api/routes/distribut
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
+import { registerVolumeRoutes } from '../api/routes/volumes.js';
 import { EngineError } from '../errors.js';
 import { log } from '../log.js';
 import { loadConfig } from './config.js';
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   registerDistributionRoutes(router, { distribution: engine.distribution, images: engine.images });
   registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
   registerNetworkRoutes(router, { networks: engine.networks, containers: c.networking });
+  registerVolumeRoutes(router, engine.volumes);
   registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: c });
 
   await mkdir(dirname(config.socket), { recursive: true });
