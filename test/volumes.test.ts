@@ -108,7 +108,7 @@ describe('volumes and mounts through the docker CLI', () => {
       '--mount', 'type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770', '-v', 'nv:/n:ro', 'busybox', 'true',
     ])).trim();
     const mounts = JSON.parse(ok(await d.docker(['inspect', '-f', '{{json .Mounts}}', id]))) as Array<Record<string, unknown>>;
-    const byDest = Object.fromEntries(mounts.map((m) => [m.Destination, m]));
+    const byDest: Record<string, unknown> = Object.fromEntries(mounts.map((m) => [String(m.Destination), m]));
     assert.deepEqual(byDest['/b'], { Type: 'bind', Source: `${host}/m`, Destination: '/b', Mode: '', RW: false, Propagation: 'rprivate' });
     assert.deepEqual(byDest['/v'], { Type: 'volume', Name: 'mv', Source: join(d.root, 'volumes', 'mv', '_data'), Destination: '/v', Driver: 'local', Mode: 'z', RW: true, Propagation: '' });
     assert.deepEqual(byDest['/n'], { Type: 'volume', Name: 'nv', Source: join(d.root, 'volumes', 'nv', '_data'), Destination: '/n', Driver: 'local', Mode: 'ro', RW: false, Propagation: '' });
@@ -217,6 +217,32 @@ describe('volumes and mounts through the docker CLI', () => {
     assert.equal(ok(await d.docker(['ps', '-aq'])), '');
     assert.deepEqual(((await api(d, 'GET', '/volumes')).json as { Volumes: unknown[] }).Volumes, []);
     assert.equal((await api(d, 'GET', '/_ping')).status, 200);
+  });
+
+  test('pier volume create|ls|inspect|rm|prune and pier run --mount/--volumes-from, with Docker\'s output', async () => {
+    assert.equal(ok(await d.pier(['volume', 'create', '--label', 'x=1', 'pv1'])), 'pv1\n');
+    assert.equal(ok(await d.pier(['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'pv2'])), 'pv2\n');
+    assert.equal(ok(await d.pier(['volume', 'ls'])), 'DRIVER    VOLUME NAME\nlocal     pv1\nlocal     pv2\n');
+    assert.equal(ok(await d.pier(['volume', 'ls', '-q', '--filter', 'label=x'])), 'pv1\n');
+    assert.equal(ok(await d.pier(['volume', 'ls', '--format', '{{.Name}} {{.Labels}} {{.Scope}}'])), 'pv1 x=1 local\npv2  local\n');
+    assert.equal(ok(await d.pier(['volume', 'inspect', '-f', '{{.Mountpoint}}', 'pv1'])), `${join(d.root, 'volumes', 'pv1', '_data')}\n`);
+    const missing = await d.pier(['volume', 'inspect', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no such volume/i);
+    ok(await d.pier(['run', '--rm', '--name', 'pw', '--mount', 'type=volume,src=pv1,dst=/p', 'busybox', 'sh', '-c', 'echo from-pier > /p/f']));
+    const holder = ok(await d.pier(['create', '--name', 'pholder', '-v', 'pv1:/p', 'busybox', 'true'])).trim();
+    assert.equal(ok(await d.pier(['run', '--rm', '--volumes-from', 'pholder:ro', 'busybox', 'cat', '/p/f'])), 'from-pier\n');
+    const bad = await d.pier(['run', '--rm', '--mount', 'type=bind,dst=/x,colour=red', 'busybox', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /invalid argument "type=bind,dst=\/x,colour=red" for "--mount" flag: unexpected key 'colour' in 'colour=red'/);
+    const inUse = await d.pier(['volume', 'rm', 'pv1', 'pv2']);
+    assert.equal(inUse.code, 1);
+    assert.equal(inUse.stdout, 'pv2\n');
+    assert.equal(inUse.stderr, `Error response from daemon: remove pv1: volume is in use - [${holder}]\n`);
+    ok(await d.pier(['rm', 'pholder']));
+    assert.equal(ok(await d.pier(['volume', 'prune', '-f'])), 'Total reclaimed space: 0B\n');
+    assert.equal(ok(await d.pier(['volume', 'prune', '-f', '-a'])), 'Deleted Volumes:\npv1\n\nTotal reclaimed space: 10B\n');
+    assert.equal(ok(await d.pier(['volume', 'ls', '-q'])), '');
   });
 
   test('a kill -9 of pierd during volume creation leaves a consistent store', async () => {

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { EngineError } from '../errors.js';
 import { parseBind, parseMountConfig, parseVolumesFrom, planMounts, tmpfsData, validMode } from './mount-spec.js';
 import { mergeTmpfsOptions } from './mounts.js';
-import type { MountPoint } from './types.js';
+import type { HostConfig, MountPoint } from './types.js';
+
+/** A HostConfig as a request body gives it (zod leaves absent fields out). */
+const hc = (x: Record<string, unknown>): HostConfig => x;
 
 /** The message of the `invalid` error `fn` throws. */
 function refusal(fn: () => unknown): string {
@@ -106,7 +109,7 @@ describe('the whole plan of a container', () => {
     const shared: MountPoint = { Type: 'volume', Destination: '/s', Source: '', RW: true, Name: 'sv', Driver: 'local', Mode: 'z', Propagation: '', CopyData: true };
     const hidden: MountPoint = { ...shared, Destination: '/h', Name: 'hv' };
     const plan = planMounts(
-      { VolumesFrom: ['src:ro'], Binds: ['/host:/h'], Mounts: [{ Type: 'tmpfs', Target: '/t' }] },
+      hc({ VolumesFrom: ['src:ro'], Binds: ['/host:/h'], Mounts: [{ Type: 'tmpfs', Target: '/t' }] }),
       { '/s': {}, '/new': {}, '/h': {}, '/t': {} },
       from({ src: [shared, hidden] }),
     );
@@ -118,12 +121,12 @@ describe('the whole plan of a container', () => {
   });
 
   it('one destination twice is a duplicate mount point', () => {
-    assert.equal(refusal(() => planMounts({ Binds: ['/a:/x', 'v:/x/'] }, {}, from({}))), 'Duplicate mount point: /x');
-    assert.equal(refusal(() => planMounts({ Binds: ['/a:/x'], Mounts: [{ Type: 'volume', Target: '/x' }] }, {}, from({}))), 'Duplicate mount point: /x');
-    assert.equal(refusal(() => planMounts({ Mounts: [{ Type: 'tmpfs', Target: '/x' }, { Type: 'tmpfs', Target: '/x' }] }, {}, from({}))), 'Duplicate mount point: /x');
-    assert.equal(refusal(() => planMounts({ Binds: ['/a:/x'], Tmpfs: { '/x': '' } }, {}, from({}))), 'Duplicate mount point: /x');
-    assert.equal(refusal(() => planMounts({ Tmpfs: { '/': '' } }, {}, from({}))), "invalid specification: destination can't be '/'");
-    assert.equal(refusal(() => planMounts({}, { data: {} }, from({}))), `invalid volume specification: 'data': invalid mount config for type "volume": invalid mount path: 'data' mount path must be absolute`);
+    assert.equal(refusal(() => planMounts(hc({ Binds: ['/a:/x', 'v:/x/'] }), {}, from({}))), 'Duplicate mount point: /x');
+    assert.equal(refusal(() => planMounts(hc({ Binds: ['/a:/x'], Mounts: [{ Type: 'volume', Target: '/x' }] }), {}, from({}))), 'Duplicate mount point: /x');
+    assert.equal(refusal(() => planMounts(hc({ Mounts: [{ Type: 'tmpfs', Target: '/x' }, { Type: 'tmpfs', Target: '/x' }] }), {}, from({}))), 'Duplicate mount point: /x');
+    assert.equal(refusal(() => planMounts(hc({ Binds: ['/a:/x'], Tmpfs: { '/x': '' } }), {}, from({}))), 'Duplicate mount point: /x');
+    assert.equal(refusal(() => planMounts(hc({ Tmpfs: { '/': '' } }), {}, from({}))), "invalid specification: destination can't be '/'");
+    assert.equal(refusal(() => planMounts(hc({}), { data: {} }, from({}))), `invalid volume specification: 'data': invalid mount config for type "volume": invalid mount path: 'data' mount path must be absolute`);
   });
 
   it('--volumes-from takes ro and rw, never a propagation or copy mode', () => {
