@@ -138,10 +138,16 @@ export class LocalVolumes implements Volumes {
       }
       const users = [...(this.refs.get(name) ?? [])];
       if (users.length > 0) throw conflict(`remove ${name}: volume is in use - [${users.join(' ')}]`);
-      const path = this.store.dataPath(name);
-      if (needsMount(rec) && (await isMounted(path))) await unmountPath(path);
-      await this.store.remove(name);
+      // Gone for new references from here on; back if the removal fails.
       this.records.delete(name);
+      try {
+        const path = this.store.dataPath(name);
+        if (needsMount(rec) && (await isMounted(path))) await unmountPath(path);
+        await this.store.remove(name);
+      } catch (err) {
+        this.records.set(name, rec);
+        throw err;
+      }
       this.refs.delete(name);
       this.active.delete(name);
       this.emit('volume', 'destroy', name, { driver: rec.Driver });
