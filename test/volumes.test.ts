@@ -78,6 +78,8 @@ describe('volumes and mounts through the docker CLI', () => {
     assert.equal(ok(await d.docker(['run', '--rm', '-v', 'fresh:/data', 'seeded:1', 'sh', '-c', show])), 'seed\n1234:5678 750\n1234:5678 640\nsub/hello\n');
     // The anonymous volume of the image's VOLUME gets the same.
     assert.equal(ok(await d.docker(['run', '--rm', 'seeded:1', 'cat', '/data/sub/hello'])), 'seed\n');
+    // ... and `run --rm` removes that anonymous volume with the container.
+    assert.equal(ok(await d.docker(['volume', 'ls', '-q', '--filter', 'label=com.docker.volume.anonymous'])), '');
     // A volume that holds something is left as it is.
     ok(await d.docker(['run', '--rm', '-v', 'full:/data', 'busybox', 'sh', '-c', 'echo mine > /data/own']));
     assert.equal(ok(await d.docker(['run', '--rm', '-v', 'full:/data', 'seeded:1', 'ls', '/data'])), 'own\n');
