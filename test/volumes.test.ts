@@ -126,6 +126,16 @@ describe('volumes and mounts through the docker CLI', () => {
     ok(await d.docker(['volume', 'rm', 'mv', 'nv']));
   });
 
+  test('volume-subpath mounts a folder of the volume; one that is not there fails the start', async () => {
+    ok(await d.docker(['run', '--rm', '-v', 'sv:/all', 'busybox', 'sh', '-c', 'mkdir -p /all/sub && echo inside > /all/sub/f && echo top > /all/t']));
+    assert.equal(ok(await d.docker(['run', '--rm', '--mount', 'type=volume,src=sv,dst=/s,volume-subpath=sub', 'busybox', 'ls', '/s'])), 'f\n');
+    const missing = await d.docker(['run', '--rm', '--mount', 'type=volume,src=sv,dst=/s,volume-subpath=nope', 'busybox', 'true']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /cannot access path .*\/sv\/_data\/nope/);
+    // The failed start held nothing: the volume can go.
+    ok(await d.docker(['volume', 'rm', 'sv']));
+  });
+
   test('rm -v removes anonymous volumes and keeps named ones; a volume in use gives 409, force too', async () => {
     const id = ok(await d.docker(['create', '-v', 'named:/n', '-v', '/anon', 'busybox', 'true'])).trim();
     const anon = ok(await d.docker(['inspect', '-f', '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}', id])).trim();
