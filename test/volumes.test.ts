@@ -257,6 +257,23 @@ describe('volumes and mounts through the docker CLI', () => {
     assert.equal(ok(await d.pier(['volume', 'ls', '-q'])), '');
   });
 
+  test('an rm -v that a crash interrupted is finished at the next start, anonymous volumes included', async () => {
+    const id = ok(await d.docker(['create', '-v', '/anon', '-v', 'kept:/k', 'busybox', 'true'])).trim();
+    const anon = ok(await d.docker(['inspect', '-f', '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}', id])).trim();
+    await d.kill9();
+    // What `rm -v` saves first, before anything is torn down.
+    const path = join(d.root, 'containers', id, 'container.json');
+    const rec = JSON.parse(await readFile(path, 'utf8')) as { State: Record<string, unknown> };
+    rec.State.Status = 'removing';
+    rec.State.RemoveVolumes = true;
+    await writeFile(path, JSON.stringify(rec));
+    await d.restart();
+    assert.equal(ok(await d.docker(['ps', '-aq'])), '');
+    assert.equal(ok(await d.docker(['volume', 'ls', '-q'])), 'kept\n');
+    assert.notEqual(anon, '');
+    ok(await d.docker(['volume', 'rm', 'kept']));
+  });
+
   test('a kill -9 of pierd during volume creation leaves a consistent store', async () => {
     // Creates one after another, four at a time, the daemon killed while they run.
     const N = 400;

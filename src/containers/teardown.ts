@@ -83,13 +83,14 @@ export class Teardown {
   async remove(rec: ContainerRecord, opts: { volumes: boolean }): Promise<void> {
     if (rec.State.Status !== 'removing') {
       rec.State.Status = 'removing';
+      rec.State.RemoveVolumes = opts.volumes;
       await this.core.store.save(rec);
     }
     // What the run held first, unless its release already succeeded (a crash may have left the
     // runtime's container or the mount): the writable layer can go only once it is unmounted.
     if (!(await this.releases.get(rec.Id))) await this.release(rec);
     await this.snapshots.removeActive(rec.SnapshotKey).catch(gone);
-    await this.hooks.releaseVolumes?.(rec, opts.volumes);
+    await this.hooks.releaseVolumes?.(rec, opts.volumes || (rec.State.RemoveVolumes ?? false));
     this.releases.delete(rec.Id);
     await this.core.store.remove(rec);
     this.core.emit('destroy', rec);

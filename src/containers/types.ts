@@ -157,6 +157,8 @@ export interface ContainerState {
   ConmonPid: number;
   /** Set by stop/kill from a user, so `unless-stopped` and `always` do not bring it back. */
   StoppedByUser: boolean;
+  /** Set with `removing`: the removal takes the anonymous volumes too (`rm -v`), also when pierd's start finishes it. */
+  RemoveVolumes?: boolean;
   /** Present while the container has a health check (Docker's `State.Health`). */
   Health?: HealthState;
 }
