@@ -113,6 +113,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
   const imagesMod = () => import('./commands/images.js');
   const system = () => import('./commands/system.js');
   const networkMod = () => import('./commands/network.js');
+  const volumeMod = () => import('./commands/volume.js');
   const distributionMod = () => import('./commands/distribution.js');
 
   // ------------------------------------------------------------ containers
@@ -167,6 +168,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('-P, --publish-all', 'Publish all exposed ports to random ports')
       .option('--expose <port>', 'Expose a port or a range of ports', collect)
       .option('-v, --volume <spec>', 'Bind mount a volume', collect)
+      .option('--mount <mount>', 'Attach a filesystem mount to the container', collect)
+      .option('--volumes-from <container>', 'Mount volumes from the specified container(s)', collect)
+      .option('--volume-driver <driver>', 'Optional volume driver for the container')
       .option('--tmpfs <mount>', 'Mount a tmpfs directory', collect)
       .option('--add-host <host:ip>', 'Add a custom host-to-IP mapping', collect)
       .option('--dns <ip>', 'Set custom DNS servers', collect)
@@ -741,6 +745,56 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
       .action(act(archiveMod, (m) => m.exportContainer as Handler));
   };
+  // ------------------------------------------------------------ volumes
+
+  const defVolume = (): void => {
+    const volume = program.command('volume').usage('COMMAND').description('Manage volumes');
+    nameCommands(volume);
+    volume
+      .command('create')
+      .usage('[OPTIONS] [VOLUME]')
+      .description('Create a volume')
+      .argument('[volume]')
+      .option('-d, --driver <driver>', 'Specify volume driver name', 'local')
+      .option('--label <label>', 'Set metadata for a volume', collect)
+      .option('-o, --opt <opt>', 'Set driver specific options', collect)
+      .addOption(new Option('--name <name>', 'Specify volume name').hideHelp())
+      .action(act(volumeMod, (m) => m.volumeCreate as Handler));
+    volume
+      .command('ls')
+      .aliases(['list'])
+      .usage('[OPTIONS]')
+      .description('List volumes')
+      .option('--cluster', 'Display only cluster volumes, and use cluster volume list formatting')
+      .option('-f, --filter <filter>', "Provide filter values (e.g. 'dangling=true')", collect)
+      .option('--format <string>', "Format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'")
+      .option('-q, --quiet', 'Only display volume names')
+      .action(act(volumeMod, (m) => m.volumeLs as Handler));
+    volume
+      .command('inspect')
+      .usage('[OPTIONS] VOLUME [VOLUME...]')
+      .description('Display detailed information on one or more volumes')
+      .argument('<volumes...>')
+      .option('-f, --format <string>', 'Format output using a custom template')
+      .action(act(volumeMod, (m) => m.volumeInspect as Handler));
+    volume
+      .command('rm')
+      .aliases(['remove'])
+      .usage('[OPTIONS] VOLUME [VOLUME...]')
+      .description('Remove one or more volumes')
+      .argument('<volumes...>')
+      .option('-f, --force', 'Force the removal of one or more volumes')
+      .action(act(volumeMod, (m) => m.volumeRm as Handler));
+    volume
+      .command('prune')
+      .usage('[OPTIONS]')
+      .description('Remove unused local volumes')
+      .option('-a, --all', 'Remove all unused volumes, not just anonymous ones')
+      .option('--filter <filter>', "Provide filter values (e.g. 'label=<label>')", collect)
+      .option('-f, --force', 'Do not prompt for confirmation')
+      .action(act(volumeMod, (m) => m.volumePrune as Handler));
+  };
+
   const defPort = (parent: Command): void => {
     parent
       .command('port')
@@ -811,6 +865,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     diff: () => defDiff(program),
     export: () => defExport(program),
     network: () => defNetwork(),
+    volume: () => defVolume(),
     version: () => {
       program
         .command('version')

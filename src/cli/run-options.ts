@@ -1,6 +1,7 @@
 import type { ContainerCreateBody, HostConfig, PortBinding } from '../client/types.js';
 import { expandEnv, parseEnvFile } from './env-file.js';
 import { ParseError, parseInteger, parseNanoCpus, ramInBytes } from './human.js';
+import { parseMountFlag } from './mount-flag.js';
 
 /**
  * `docker run` / `docker create` flags → the body of `POST /containers/create`, as Docker's
@@ -50,6 +51,9 @@ export interface RunFlags {
   publishAll?: boolean;
   expose?: string[];
   volume?: string[];
+  mount?: string[];
+  volumesFrom?: string[];
+  volumeDriver?: string;
   tmpfs?: string[];
   addHost?: string[];
   dns?: string[];
@@ -287,6 +291,9 @@ export function runOptionsToCreateBody(image: string, args: string[], flags: Run
   }
   if (binds.length > 0) host.Binds = binds;
   if (Object.keys(volumes).length > 0) body.Volumes = volumes;
+  if (flags.mount?.length) host.Mounts = flags.mount.map((m) => flagValue(m, '--mount', parseMountFlag)!);
+  if (flags.volumesFrom?.length) host.VolumesFrom = flags.volumesFrom;
+  if (flags.volumeDriver) host.VolumeDriver = flags.volumeDriver;
   if (flags.tmpfs?.length) {
     host.Tmpfs = Object.fromEntries(
       flags.tmpfs.map((t) => {

@@ -9,7 +9,6 @@ import { resolveExecUser } from '../runtime/user.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { parseArchivePath, pathStat } from './archive-path.js';
 import { containerView, rootfsView, type ContainerView, type MountsOf } from './archive-view.js';
-import { bindMounts } from './spec.js';
 import { MOUNT_POINTS, type ContainerArchive, type PathStat } from './containers.js';
 import type { ContainerCore } from './core.js';
 import type { ContainerRecord } from './types.js';
@@ -31,7 +30,7 @@ export class Archives implements ContainerArchive {
     private readonly core: ContainerCore,
     private readonly snapshots: Snapshotter,
     /** The container's mounts as its start would make them (bound into a stopped container's view). */
-    private readonly mountsOf: MountsOf = (rec) => Promise.resolve(bindMounts(rec.HostConfig)),
+    private readonly mountsOf: MountsOf = () => Promise.resolve([]),
   ) {}
 
   private view = (rec: ContainerRecord): Promise<ContainerView> => containerView(rec, this.snapshots, this.mountsOf);
@@ -180,13 +179,7 @@ function fileNotFound(err: unknown, path: string, ref: string): unknown {
  */
 function checkWritable(rec: ContainerRecord, path: string): void {
   const hc = rec.HostConfig;
-  const mounts: Array<{ target: string; readOnly: boolean }> = [];
-  for (const bind of hc.Binds ?? []) {
-    const [, target, mode = ''] = bind.split(':');
-    if (target) mounts.push({ target, readOnly: mode.split(',').includes('ro') });
-  }
-  for (const m of hc.Mounts ?? []) mounts.push({ target: m.Target, readOnly: m.ReadOnly ?? false });
-  for (const target of Object.keys(hc.Tmpfs ?? {})) mounts.push({ target, readOnly: false });
+  const mounts = (rec.MountPoints ?? []).map((m) => ({ target: m.Destination, readOnly: !m.RW }));
   const under = (target: string): boolean => {
     const t = target.replace(/\/+$/, '') || '/';
     return path === t || path.startsWith(t === '/' ? '/' : `${t}/`);

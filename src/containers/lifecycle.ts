@@ -11,7 +11,7 @@ import type { ContainerLifecycle, ContainerView, ImageLookup, StopOptions, WaitC
 import { isLive, isRunning, nowIso, type ContainerCore } from './core.js';
 import { createContainer, NAME_RE, type CreateHooks } from './create.js';
 import { RestartPolicies } from './restart.js';
-import { bindMounts, containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
+import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
 import type { Teardown } from './teardown.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, HostConfigSchema, ZERO_TIME } from './types.js';
 
@@ -24,7 +24,7 @@ export interface LifecycleDeps {
   attachments: Attachments;
   teardown: Teardown;
   defaults: SpecDefaults;
-  /** Volumes: prepared at create; resolved into the runtime's mounts at start. */
+  /** Mounts: prepared at create; resolved into the runtime's mounts at start (none without it). */
   mounts?: CreateHooks & { mountsOf?(rec: ContainerRecord): Promise<Mount[]> };
 }
 
@@ -89,7 +89,7 @@ export class Lifecycle implements ContainerLifecycle {
     let created = false;
     const previousStart = rec.State.StartedAt;
     try {
-      const mounts = (await this.d.mounts?.mountsOf?.(rec)) ?? bindMounts(rec.HostConfig);
+      const mounts = (await this.d.mounts?.mountsOf?.(rec)) ?? [];
       const c = await runtime.create(containerSpecOf(rec, endpoint.attachment, mounts, this.d.defaults), rec.LogPath);
       created = true;
       // Attach clients that came before start get their streams now, before any output.
@@ -109,6 +109,7 @@ export class Lifecycle implements ContainerLifecycle {
       this.stopWatching(rec.Id);
       this.d.attachments.abortPending(rec, message);
       if (created) await runtime.delete(rec.Id, { force: true }).catch(() => undefined);
+      await this.d.teardown.unmountVolumes(rec);
       await snapshots.unmount(rec.RootfsPath).catch(() => undefined);
       await networks.disconnect(core.endpointRequest(rec)).catch(() => undefined);
       // Docker's exit codes for a command that cannot run: 127 not found, 126 not executable.

@@ -65,28 +65,6 @@ export function resourcesOf(hc: HostConfig): Resources {
   };
 }
 
-/** `-v /host:/ctr[:ro]` binds with an absolute host path, `--mount type=bind|tmpfs` and `--tmpfs`. */
-export function bindMounts(hc: HostConfig): Mount[] {
-  const mounts: Mount[] = [];
-  for (const bind of hc.Binds ?? []) {
-    const [source, target, mode = ''] = bind.split(':');
-    if (!source || !target || !source.startsWith('/')) continue;
-    const options = ['rbind', mode.split(',').includes('ro') ? 'ro' : 'rw'];
-    mounts.push({ destination: target, type: 'bind', source, options });
-  }
-  for (const m of hc.Mounts ?? []) {
-    if ((m.Type ?? 'volume') === 'bind' && m.Source) {
-      mounts.push({ destination: m.Target, type: 'bind', source: m.Source, options: ['rbind', m.ReadOnly ? 'ro' : 'rw'] });
-    } else if (m.Type === 'tmpfs') {
-      mounts.push({ destination: m.Target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });
-    }
-  }
-  for (const [target, opts] of Object.entries(hc.Tmpfs ?? {})) {
-    mounts.push({ destination: target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(opts ? opts.split(',') : [])] });
-  }
-  return mounts;
-}
-
 /** HostConfig.ConsoleSize is [height, width]; [0, 0] means unknown. */
 function consoleSize(size: number[] | undefined): ContainerSpec['consoleSize'] {
   const [height = 0, width = 0] = size ?? [];

@@ -1,16 +1,15 @@
 import type { BuildCacheUsage } from '../build/builder.js';
 import type { ContainerReader } from '../containers/containers.js';
 import type { ImageService } from '../images/images.js';
+import type { VolumeInfo } from '../volumes/volumes.js';
 
-/** What `docker system df` lists of volumes (Docker's Volume with UsageData). */
-export type VolumeUsage = Record<string, unknown> & { UsageData: { Size: number; RefCount: number } };
 
 export interface DiskUsageDeps {
   images: ImageService;
   containers: ContainerReader;
   buildCache(): Promise<BuildCacheUsage[]>;
   /** The volumes part's usage, where there is one. */
-  volumes?(): Promise<VolumeUsage[]>;
+  volumes?(): Promise<VolumeInfo[]>;
 }
 
 export type DiskUsageType = 'image' | 'container' | 'volume' | 'build-cache';

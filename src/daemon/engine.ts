@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { SystemFacts } from '../api/routes/system.js';
 import { Builder } from '../build/builder.js';
 import type { Containers, ImageRunConfig } from '../containers/containers.js';
+import { ContainerMounts } from '../containers/mounts.js';
 import { containerService } from '../containers/service.js';
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
@@ -23,6 +24,8 @@ import type { ContainerRuntime } from '../runtime/runtime.js';
 import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { LocalVolumes } from '../volumes/local.js';
+import type { Volumes } from '../volumes/volumes.js';
 import type { DaemonConfig } from './config.js';
 import { diskUsage } from './disk-usage.js';
 import { FlushBehind, repairPull } from './flush-behind.js';
@@ -36,6 +39,7 @@ export interface Engine {
   runtime: ContainerRuntime;
   containers: Containers;
   networks: BridgeNetworks;
+  volumes: Volumes;
   facts: SystemFacts;
   builder: Builder;
   distribution: Distribution;
@@ -114,6 +118,16 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       .filter((c) => c.HostConfig.NetworkMode === net.Name || c.HostConfig.NetworkMode === net.Id || Object.keys(c.NetworkingConfig?.EndpointsConfig ?? {}).some((k) => k === net.Name || k === net.Id))
       .map((c) => c.Name);
   await networks.init();
+  // Volumes: their references and the mounts of running containers come from the records.
+  const volumes = new LocalVolumes(config.root, events.emit);
+  await volumes.init(
+    store.all().map((c) => ({
+      id: c.Id,
+      volumes: (c.MountPoints ?? []).flatMap((m) => (m.Type === 'volume' && m.Name ? [m.Name] : [])),
+      running: c.State.Status === 'running' || c.State.Status === 'paused',
+    })),
+  );
+  const mounts = new ContainerMounts({ volumes, container: (ref) => store.get(ref) });
   const containers = containerService({
     store,
     images: imageLookup,
@@ -122,7 +136,10 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     networks,
     emit: events.emit,
     defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize },
+    mounts,
     removal: {
+      releaseVolumes: (rec, anonymous) => mounts.releaseVolumes(rec, anonymous),
+      unmountVolumes: (rec) => mounts.unmountVolumes(rec),
       afterRemove: () => {
         images.gc().catch((err: unknown) => log.warn({ err }, 'image layer collection failed'));
       },
@@ -162,10 +179,10 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     defaultInit: config.init,
     warnings,
     loggingDriver: 'json-file',
-    diskUsage: (types) => diskUsage({ images, containers: containers.reader, buildCache: () => builder.usage() }, types),
+    diskUsage: (types) => diskUsage({ images, containers: containers.reader, buildCache: () => builder.usage(), volumes: () => volumes.usage() }, types),
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution, flushBehind };
+  return { events, images, snapshots, runtime, containers, networks, volumes, facts, builder, distribution, flushBehind };
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

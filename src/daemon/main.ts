@@ -13,6 +13,7 @@ import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
 import { registerUnservedRoutes } from '../api/routes/unserved.js';
+import { registerVolumeRoutes } from '../api/routes/volumes.js';
 import { EngineError } from '../errors.js';
 import { log } from '../log.js';
 import { loadConfig } from './config.js';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   registerDistributionRoutes(router, { distribution: engine.distribution, images: engine.images });
   registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
   registerNetworkRoutes(router, { networks: engine.networks, containers: c.networking });
+  registerVolumeRoutes(router, engine.volumes);
   registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: c });
   // Last: what pier does not serve answers as Docker does outside a swarm (routes above win).
   registerUnservedRoutes(router);
