@@ -73,6 +73,13 @@ const EXIT_POLL_MS = 2000;
 export class OciRuntime implements ContainerRuntime {
   readonly name: 'crun' | 'runc';
   readonly path: string;
+  /**
+   * What is executed as the runtime (by conmon and by pierd): the runtime itself, or, for crun
+   * on a hybrid cgroup layout, a wrapper that runs it in a mount namespace of its own without
+   * the cgroup2 mount (see canUseCrun).
+   */
+  private readonly command: string;
+  private readonly withoutUnified: string | undefined;
   /** Why `name` was chosen (for `info` and the log). */
   readonly reason: string;
   readonly layout: CgroupLayout;
@@ -114,6 +121,8 @@ export class OciRuntime implements ContainerRuntime {
       if (opts.runtime === 'crun' && !crun.ok) log.warn({ reason: crun.reason }, 'crun was chosen but is expected to fail here');
     }
     this.path = this.name === 'crun' ? (opts.crunPath ?? CRUN) : (opts.runcPath ?? RUNC);
+    this.withoutUnified = this.name === 'crun' ? crun.withoutUnified : undefined;
+    this.command = this.withoutUnified ? join(this.execRoot, 'crun-v1') : this.path;
     log.info({ runtime: this.name, path: this.path, reason: this.reason, cgroups: this.layout.mode }, 'OCI runtime chosen');
   }
 
@@ -135,6 +144,7 @@ export class OciRuntime implements ContainerRuntime {
     }
     await mkdir(join(this.execRoot, 'containers'), { recursive: true, mode: 0o700 });
     await mkdir(this.runtimeRoot, { recursive: true, mode: 0o700 });
+    if (this.withoutUnified) await writeUnifiedlessWrapper(this.command, this.path, this.withoutUnified);
   }
 
   /** The container's cgroup (cgroupfs path) `/pier/<id>`. */
@@ -171,7 +181,7 @@ export class OciRuntime implements ContainerRuntime {
     const warm = this.warmer.hold();
     const created = await runConmon({
       conmonPath: this.conmonPath,
-      runtimePath: this.path,
+      runtimePath: this.command,
       runtimeArgs: this.globalArgs(),
       id: spec.id,
       bundle: p.bundle,
@@ -413,7 +423,7 @@ export class OciRuntime implements ContainerRuntime {
     try {
       handle = await runConmonExec({
         conmonPath: this.conmonPath,
-        runtimePath: this.path,
+        runtimePath: this.command,
         runtimeArgs: this.globalArgs(),
         id,
         execId,
@@ -526,7 +536,7 @@ export class OciRuntime implements ContainerRuntime {
   /** `<runtime> --root ... <args>`; never rejects for a non-zero exit. */
   private run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.path, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(this.command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -548,10 +558,11 @@ export class OciRuntime implements ContainerRuntime {
   private commandError(id: string, op: string, stderr: string, isStart = false): EngineError {
     const msg = runtimeMessage(stderr) || `${this.name} ${op} failed`;
     const lower = msg.toLowerCase();
-    if (lower.includes('does not exist') || (lower.includes('no such file or directory') && lower.includes(`/${id}/`))) {
+    if (lower.includes('does not exist') || (lower.includes('no such file or directory') && lower.includes(`/${id}`))) {
       return notFound(`no such container in ${this.name}: ${id}`);
     }
-    if (lower.includes('not running') || lower.includes('not stopped') || lower.includes('is running') || lower.includes('not paused') || lower.includes('cannot start')) {
+    // runc: `... is not running`, `... is not stopped`; crun: `the container ... is not in `created` or `stopped` state`.
+    if (lower.includes('not running') || lower.includes('not stopped') || lower.includes('is running') || lower.includes('not paused') || lower.includes('cannot start') || /is not in `[a-z]+`( or `[a-z]+`)? state/.test(lower)) {
       return conflict(`${this.name} ${op} ${id}: ${msg}`);
     }
     if (isStart) return createError(stderr);
@@ -688,6 +699,24 @@ async function writeResize(ctl: string, what: string, height: number, width: num
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A script that runs `runtime` with its arguments in a new mount namespace (private: nothing
+ * it unmounts is seen outside) from which the cgroup2 mount `unifiedMount` is gone, so that
+ * crun sees a pure v1 layout. The namespace is made anew for each call: it sees the host's
+ * mounts as they are then (the container's rootfs pierd just mounted among them). Written
+ * at `path` (under the exec root), mode 0700.
+ */
+async function writeUnifiedlessWrapper(path: string, runtime: string, unifiedMount: string): Promise<void> {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const script = [
+    '#!/bin/sh',
+    '# Written by pierd: crun in a mount namespace without the cgroup2 mount beside the v1 hierarchies.',
+    `exec unshare --mount --propagation private /bin/sh -c 'umount -l "$0" && exec "$@"' ${q(unifiedMount)} ${q(runtime)} "$@"`,
+    '',
+  ].join('\n');
+  await writeFile(path, script, { mode: 0o700 });
 }
 
 /** rmdir a cgroup, retrying while the kernel still tears its last processes down; false when it stays busy or fails. */
