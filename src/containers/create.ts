@@ -12,7 +12,7 @@ import { nowIso, type ContainerCore } from './core.js';
 import { checkResources, type HostFacts } from './limits.js';
 import { generateName } from './names.js';
 import { validateSecurity } from './security.js';
-import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
+import { type ContainerRecord, type CreateBody, ZERO_TIME } from './types.js';
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 

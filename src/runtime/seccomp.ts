@@ -133,7 +133,7 @@ const NATIVE_OF_ARCH: Record<string, string> = {
  * that is no seccomp profile, and for what moby refuses (`name` and `names` together,
  * `architectures` and `archMap` together).
  */
-export function convertDockerProfile(input: string | unknown): SeccompTemplate {
+export function convertDockerProfile(input: unknown): SeccompTemplate {
   let value: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -268,7 +268,8 @@ export interface SeccompSource {
 }
 
 /** pier's default profile: Docker's, converted (see seccomp-default.json's `source`). */
-export const DEFAULT_SECCOMP: SeccompTemplate & { source: SeccompSource } = defaultProfileData as unknown as SeccompTemplate & { source: SeccompSource };
+const shipped: unknown = defaultProfileData;
+export const DEFAULT_SECCOMP = shipped as SeccompTemplate & { source: SeccompSource };
 
 /** Docker's default profile for a container holding `caps` on this host. */
 export function defaultSeccompProfile(caps: readonly string[], host: SeccompHost = seccompHost()): SeccompProfile {
