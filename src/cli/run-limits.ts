@@ -55,11 +55,10 @@ export function parseUlimit(spec: string): { Name: string; Soft: number; Hard: n
 export function parseDevice(spec: string): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
   const parts = spec.split(':');
   const mode = (s: string) => /^[rwm]{1,3}$/.test(s) && new Set(s).size === s.length;
-  let src: string;
+  if (parts.length > 3) throw flagError(spec, '--device', `invalid device specification: ${spec}`);
+  const src = parts[0]!;
   let dst = '';
   let permissions = 'rwm';
-  if (parts.length > 3) throw flagError(spec, '--device', `invalid device specification: ${spec}`);
-  src = parts[0]!;
   if (parts.length >= 2) {
     if (parts.length === 2 && mode(parts[1]!)) permissions = parts[1]!;
     else dst = parts[1]!;
