@@ -46,6 +46,8 @@ test('CPU limits against the host', () => {
   refused({ NanoCpus: 5e8, CpuQuota: 50000 }, 'Conflicting options: Nano CPUs and CPU Quota cannot both be set');
   refused({ CpuPeriod: 500 }, 'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
   refused({ CpuQuota: 500 }, 'CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  refused({ CpuShares: 1 }, 'the minimum allowed cpu-shares is 2');
+  refused({ CpuShares: 262145 }, 'the maximum allowed cpu-shares is 262144');
   refused({ CpusetCpus: '0-9' }, 'Requested CPUs are not available - requested 0-9, available: 0-1');
   refused({ CpusetCpus: '1-0' }, 'Invalid value 1-0 for cpuset cpus: invalid format: 1-0');
   refused({ CpusetCpus: 'a' }, 'Invalid value a for cpuset cpus: invalid format: a');

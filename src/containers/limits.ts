@@ -82,8 +82,11 @@ export function checkResources(hc: HostConfig, host: HostFacts | undefined, upda
   if (period !== 0 && (period < 1000 || period > 1000000)) throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
   const quota = out.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw invalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
-  // Shares out of the kernel's range (2..262144) are clamped by the kernel, as under Docker.
-  if ((out.CpuShares ?? 0) < 0) throw invalid('shares: invalid argument');
+  // Shares out of the kernel's range (2..262144): runc's refusal, which Docker reports (at start).
+  const shares = out.CpuShares ?? 0;
+  if (shares < 0) throw invalid('shares: invalid argument');
+  if (shares > 0 && shares < 2) throw invalid('the minimum allowed cpu-shares is 2');
+  if (shares > 262144) throw invalid('the maximum allowed cpu-shares is 262144');
   if (host) {
     checkCpuset(out.CpusetCpus, host.cpusetCpus, 'cpus', 'CPUs');
     checkCpuset(out.CpusetMems, host.cpusetMems, 'mems', 'memory nodes');
