@@ -88,6 +88,9 @@ describe('resource limits', () => {
   test('sysctls: the namespaced ones reach the container; the others are refused', async () => {
     const r = await sh(['--sysctl', 'net.ipv4.ip_forward=1', '--sysctl', 'kernel.shmmax=1048576', '--sysctl', 'fs.mqueue.msg_max=20'], 'cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/sys/fs/mqueue/msg_max');
     assert.equal(r.stdout, '1\n1048576\n20\n', r.stderr);
+    // Docker's defaults in a network namespace of the container's own: a non-root user binds port 80 and pings.
+    const ports = await sh(['-u', 'nobody'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range; nc -l -p 80 & sleep 0.2; netstat -ltn | grep -c ":80 "; kill %1');
+    assert.equal(ports.stdout, '0\n0\t2147483647\n1\n', ports.stderr);
     // The docker CLI refuses what is not namespaced itself; the API gets runc's words as a 400.
     const cli = await d.docker(['run', '--rm', '--sysctl', 'kernel.domainname=x', 'busybox', 'true']);
     assert.equal(cli.code, 125);

@@ -340,10 +340,12 @@ describe('resources and limits', () => {
 
   test('sysctls, annotations, domainname pass through', () => {
     const { config } = build({ sysctls: { 'net.ipv4.ip_forward': '1' }, annotations: { 'org.example': 'x' }, domainname: 'example.org' });
-    assert.deepEqual(config.linux.sysctl, { 'net.ipv4.ip_forward': '1' });
+    assert.deepEqual(config.linux.sysctl, { 'net.ipv4.ping_group_range': '0 2147483647', 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ip_forward': '1' });
     assert.deepEqual(config.annotations, { 'org.example': 'x' });
     assert.equal(config.domainname, 'example.org');
-    assert.equal(build().config.linux.sysctl, undefined);
+    // Docker's network defaults, in a namespace of the container's own only; the spec's win.
+    assert.equal(build({ network: { netns: { kind: 'host' } } }).config.linux.sysctl, undefined);
+    assert.equal(build({ sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024' } }).config.linux.sysctl!['net.ipv4.ip_unprivileged_port_start'], '1024');
   });
 });
 

@@ -205,6 +205,15 @@ export const DEFAULT_MASKED_PATHS = [
 
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
+/**
+ * Set in a container's own network namespace, as Docker does: ICMP echo sockets and ports
+ * below 1024 without CAP_NET_RAW / CAP_NET_BIND_SERVICE (the default set grants both anyway).
+ */
+const NETWORK_SYSCTLS: Record<string, string> = {
+  'net.ipv4.ping_group_range': '0 2147483647',
+  'net.ipv4.ip_unprivileged_port_start': '0',
+};
+
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -312,7 +321,8 @@ export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { confi
   if (spec.apparmorProfile && !privileged && host.apparmor) config.process.apparmorProfile = spec.apparmorProfile;
   if (spec.domainname) config.domainname = spec.domainname;
   if (spec.annotations && Object.keys(spec.annotations).length > 0) config.annotations = { ...spec.annotations };
-  if (Object.keys(spec.sysctls).length > 0) config.linux.sysctl = { ...spec.sysctls };
+  const sysctl = { ...(spec.network.netns.kind === 'host' ? {} : NETWORK_SYSCTLS), ...spec.sysctls };
+  if (Object.keys(sysctl).length > 0) config.linux.sysctl = sysctl;
   const seccomp = opts.seccomp ? seccompOf(spec, caps, host) : undefined;
   if (seccomp) config.linux.seccomp = seccomp;
   return { config, warnings };
