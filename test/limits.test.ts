@@ -36,7 +36,8 @@ describe('resource limits', () => {
 
   test('a process past its memory limit is OOM-killed: exit 137, State.OOMKilled, an oom event', async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
-    const r = await d.docker(['run', '--name', 'hog', '-m', '8m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
+    // dd's 96 MiB buffer, filled from /dev/zero, is past the 64 MiB limit (and no swap is allowed).
+    const r = await d.docker(['run', '--name', 'hog', '-m', '64m', '--memory-swap', '64m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=96M', 'count=1']);
     assert.equal(r.code, 137, r.stderr);
     assert.equal(await inspect('hog', '{{.State.OOMKilled}} {{.State.ExitCode}} {{.State.Status}}'), 'true 137 exited');
     const until = Math.ceil(Date.now() / 1000) + 1;
