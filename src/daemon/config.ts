@@ -30,6 +30,8 @@ export interface DaemonConfig {
   bip?: string;
   /** Previous versions of each tag kept from image pruning (pier's `image-versions-kept`, default 5). */
   versionsKept?: number;
+  /** Containers run with no-new-privileges unless they say otherwise (Docker's `no-new-privileges`). */
+  noNewPrivileges?: boolean;
 }
 
 export type Listener = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -53,6 +55,7 @@ const FileSchema = z.looseObject({
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
   bip: z.string().optional(),
   'image-versions-kept': z.number().int().nonnegative().optional(),
+  'no-new-privileges': z.boolean().optional(),
 });
 
 export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH|tcp://HOST:PORT]... [--group GROUP]
@@ -69,7 +72,7 @@ pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS 
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
                insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
-               image-versions-kept)
+               image-versions-kept, no-new-privileges)
   --log-level  log level (default info)
 `;
 
@@ -164,5 +167,6 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,
     bip: file.bip,
     versionsKept: file['image-versions-kept'] ?? 5,
+    noNewPrivileges: file['no-new-privileges'] ?? false,
   };
 }

@@ -22,7 +22,9 @@ import type {
   Resources,
   RuntimeState,
 } from './runtime.js';
-import { buildExecProcess, buildOciConfig, resourceLimits, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { devicesFromPath, hostDevices, parseDeviceCgroupRule, throttleDevices, type OciDevice, type OciDeviceRule } from './devices.js';
+import { applyCgroupLimits, resourceLimits, type Throttles } from './resources.js';
+import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 
@@ -89,7 +91,8 @@ export class OciRuntime implements ContainerRuntime {
   private readonly cgroupParent: string;
   private readonly conmonPath: string;
   private readonly initPath: string;
-  private readonly host: HostInfo;
+  /** What the host offers containers, read once at construction. */
+  readonly host: HostInfo;
   private readonly seccomp: boolean;
   private readonly conmonLogLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Settles when the conmon of a container this daemon started has exited (its sync pipe closed). */
@@ -167,12 +170,15 @@ export class OciRuntime implements ContainerRuntime {
       resolveUser(spec.rootfs, spec.user, spec.groupAdd),
       mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
     ]);
+    const [devices, throttles] = await Promise.all([containerDevices(spec), specThrottles(spec)]);
     const { config, warnings } = buildOciConfig(spec, {
       user,
       host: this.host,
       cgroupsPath: this.cgroupsPath(spec.id),
       initPath: this.initPath,
       seccomp: this.seccomp,
+      devices,
+      throttles,
     });
     for (const w of warnings) log.warn({ container: spec.id }, w);
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
@@ -382,14 +388,7 @@ export class OciRuntime implements ContainerRuntime {
     const warnings: string[] = [];
     const limits = resourceLimits(resources, this.host, warnings);
     for (const w of warnings) log.warn({ container: id }, w);
-    const file = join(p.dir, 'update.json');
-    await writeFile(file, JSON.stringify(limits));
-    try {
-      const r = await this.run(['update', '--resources', file, checkId(id)]);
-      if (r.code !== 0) throw this.commandError(id, 'update', r.stderr);
-    } finally {
-      await rm(file, { force: true });
-    }
+    await Promise.resolve().then(() => applyCgroupLimits(this.layout, this.cgroupsPath(checkId(id)), limits));
   }
 
   processes(id: string): number[] {
@@ -413,7 +412,7 @@ export class OciRuntime implements ContainerRuntime {
       config,
       proc,
       user ?? { uid: config.process.user.uid, gid: config.process.user.gid, additionalGids: config.process.user.additionalGids ?? [], home: homeOf(config.process.env) },
-      this.host.lastCap,
+      this.host.caps,
     );
     await mkdir(join(dir, 'exits'), { recursive: true });
     await writeFile(join(dir, 'process.json'), serializeOciConfig(execProcess));
@@ -732,4 +731,33 @@ async function removeCgroup(path: string): Promise<boolean> {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+}
+
+/**
+ * The host devices of a container: every device of /dev when privileged; else its `--device`
+ * nodes and their rules, then its `--device-cgroup-rule`s.
+ */
+async function containerDevices(spec: ContainerSpec): Promise<{ devices: OciDevice[]; rules: OciDeviceRule[] }> {
+  if (spec.privileged) {
+    const all = await hostDevices();
+    const extra = await Promise.all(spec.devices.filter((d) => d.pathInContainer && d.pathInContainer !== d.pathOnHost).map((d) => devicesFromPath({ ...d, cgroupPermissions: 'rwm' })));
+    return { devices: [...all, ...extra.flatMap((e) => e.devices)], rules: [] };
+  }
+  const found = await Promise.all(spec.devices.map((d) => devicesFromPath(d)));
+  return {
+    devices: found.flatMap((f) => f.devices),
+    rules: [...found.flatMap((f) => f.rules), ...spec.deviceCgroupRules.map(parseDeviceCgroupRule)],
+  };
+}
+
+/** The spec's block device limits by device numbers. */
+async function specThrottles(spec: ContainerSpec): Promise<Throttles> {
+  const r = spec.resources;
+  const [readBps, writeBps, readIOps, writeIOps] = await Promise.all([
+    throttleDevices(r.blkioDeviceReadBps),
+    throttleDevices(r.blkioDeviceWriteBps),
+    throttleDevices(r.blkioDeviceReadIOps),
+    throttleDevices(r.blkioDeviceWriteIOps),
+  ]);
+  return { readBps, writeBps, readIOps, writeIOps };
 }
