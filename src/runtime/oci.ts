@@ -165,7 +165,7 @@ export class OciRuntime implements ContainerRuntime {
     const p = this.paths(spec.id);
     if (existsSync(p.dir)) await this.delete(spec.id);
     // Behind an init the runtime looks up the init, not the command: check the command here.
-    if (spec.init && spec.args[0] !== undefined) checkCommand(spec.rootfs, spec.args[0], spec.env, spec.cwd);
+    if (spec.init && spec.args[0] !== undefined) checkCommand(spec.rootfs, spec.args[0], spec.env, spec.cwd, spec.mounts.map((m) => m.destination));
     const [user] = await Promise.all([
       resolveUser(spec.rootfs, spec.user, spec.groupAdd),
       mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
