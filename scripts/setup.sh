@@ -39,9 +39,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # 2. npm packages: `npm ci` when node_modules was not installed from this very lock file
-# (a stamp holds the lock file's hash; file ages lie after a checkout). A node_modules that is
-# a link (a git worktree borrowing another checkout's) is left alone: npm ci would empty the
-# folder it points to.
+# (a stamp holds the lock file's hash; file ages lie after a checkout), taking the packages from
+# npm's cache where it has them. A node_modules that is a link (a git worktree borrowing another
+# checkout's) is left alone: npm ci would empty the folder it points to.
 command -v node >/dev/null || { say "node is not installed (pier needs Node 20.19 or newer)"; exit 1; }
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
   { say "Node $(node --version) is too old: pier needs Node 20.19 or newer"; exit 1; }
@@ -50,7 +50,7 @@ if [ -L node_modules ]; then
   say "node_modules is a link: not reinstalling it"
 elif [ ! -f node_modules/.pier-lock-sha256 ] || [ "$(cat node_modules/.pier-lock-sha256)" != "$lock_hash" ]; then
   say "installing npm packages (npm ci)"
-  run "npm ci" npm ci --no-audit --no-fund
+  run "npm ci" npm ci --no-audit --no-fund --prefer-offline
   echo "$lock_hash" >node_modules/.pier-lock-sha256
 fi
 

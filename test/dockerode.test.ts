@@ -59,6 +59,11 @@ describe('dockerode against pierd', () => {
     const info = await exec.inspect();
     assert.equal(info.ExitCode, 2);
     assert.equal(info.Running, false);
+    // An exec created with a terminal runs on one even when its start asks for a framed stream
+    // (docker-py's exec_start sends Tty false): the terminal's line endings, in stdout frames.
+    const tty = await c.exec({ Cmd: ['sh', '-c', 'echo out; echo err >&2; tty -s && echo on-a-tty'], Tty: true, AttachStdout: true, AttachStderr: true });
+    const framed = await demux(await tty.start({ hijack: true, stdin: false, Tty: false }));
+    assert.deepEqual(framed, { out: 'out\r\nerr\r\non-a-tty\r\n', err: '' });
     await c.remove({ force: true });
   });
 

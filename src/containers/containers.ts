@@ -152,9 +152,10 @@ export interface ContainerExec {
   createExec(ref: string, config: ExecConfig): Promise<{ Id: string }>;
   /**
    * Start an exec once (conflict when started already, or when its container no longer runs).
+   * The process has a terminal when the exec was created with `Tty`, whatever the start asks.
    * `exec_start` now, `exec_die` with its exit code when it ends.
    */
-  startExec(execId: string, opts: { detach: boolean; tty?: boolean; consoleSize?: [number, number] | null }): Promise<ExecStarted>;
+  startExec(execId: string, opts: { detach: boolean; consoleSize?: [number, number] | null }): Promise<ExecStarted>;
   resizeExec(execId: string, height: number, width: number): Promise<void>;
   inspectExec(execId: string): ExecInspect;
 }

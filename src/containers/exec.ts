@@ -45,13 +45,13 @@ export class Execs implements ContainerExec {
     return Promise.resolve({ Id: id });
   }
 
-  async startExec(execId: string, opts: { detach: boolean; tty?: boolean; consoleSize?: [number, number] | null }): Promise<ExecStarted> {
+  async startExec(execId: string, opts: { detach: boolean; consoleSize?: [number, number] | null }): Promise<ExecStarted> {
     const ex = this.record(execId);
     if (ex.starting || ex.session) throw conflict(`Error: Exec command ${execId} has already run`);
     const rec = this.core.store.get(ex.containerId);
     checkRunning(rec);
     if (!this.runtime.exec) throw conflict('this runtime cannot exec');
-    const tty = opts.tty ?? ex.config.Tty ?? false;
+    const tty = ex.config.Tty ?? false;
     const attach = !opts.detach && !!(ex.config.AttachStdin || ex.config.AttachStdout || ex.config.AttachStderr);
     ex.starting = true;
     let session: ExecSession;

@@ -42,7 +42,7 @@ export function registerExecRoutes(r: Router, exec: ContainerExec): void {
     const id = ctx.params.id!;
     const inspect = exec.inspectExec(id);
     if (body.Detach) {
-      await exec.startExec(id, { detach: true, tty: body.Tty, consoleSize: body.ConsoleSize });
+      await exec.startExec(id, { detach: true, consoleSize: body.ConsoleSize });
       // A detached start answers at once (docker-py reads an empty body).
       if (ctx.res) {
         res(ctx).writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 0 });
@@ -54,11 +54,13 @@ export function registerExecRoutes(r: Router, exec: ContainerExec): void {
     }
     // As Docker: the connection is taken over first, so that a process that cannot start is
     // told on the stream (and its exit code, 126 or 127, read from /exec/{id}/json after).
+    // The process gets a terminal when the exec was created with one; the stream is raw when the
+    // start asks for it (docker-py starts a TTY exec with Tty false: its output comes framed).
     const tty = body.Tty ?? inspect.ProcessConfig.tty;
     const sock = ctx.hijack(streamContentType(tty, ctx.apiVersion));
     let started;
     try {
-      started = await exec.startExec(id, { detach: false, tty: body.Tty, consoleSize: body.ConsoleSize });
+      started = await exec.startExec(id, { detach: false, consoleSize: body.ConsoleSize });
     } catch (err) {
       const text = Buffer.from(`${messageOf(err)}\r\n`);
       sock.end(tty ? text : frame(StreamType.Stdout, text));
@@ -73,7 +75,7 @@ export function registerExecRoutes(r: Router, exec: ContainerExec): void {
       stdin: inspect.OpenStdin,
       stdout: inspect.OpenStdout,
       stderr: inspect.OpenStderr,
-      tty: started.tty,
+      tty,
       detachKeys: parseDetachKeys(inspect.DetachKeys || DEFAULT_DETACH_KEYS),
       endAfter: started.exited,
     });
