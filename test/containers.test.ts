@@ -206,6 +206,13 @@ describe('containers through the docker CLI', () => {
     assert.notEqual(rm.code, 0);
     assert.match(rm.stderr, /container is running/);
     await d.docker(['rm', '-f', 'busy']);
+    // Isolation: Linux has one kind, kept as asked; any other is refused with Docker's words.
+    await d.docker(['create', '--name', 'iso', '--isolation', 'default', 'busybox', 'true']);
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Isolation}}', 'iso'])).stdout.trim(), 'default');
+    await d.docker(['rm', 'iso']);
+    const hyperv = await d.docker(['create', '--isolation', 'hyperv', 'busybox', 'true']);
+    assert.notEqual(hyperv.code, 0);
+    assert.match(hyperv.stderr, /invalid isolation: "hyperv" - linux only supports 'default'/);
   });
 });
 

@@ -130,6 +130,29 @@ describe('health checks, restart policies and removals', () => {
     await d.docker(['rm', '-f', 'always', 'unless']);
   });
 
+  test('a container waiting for its restart is not removed without -f; kill answers once it stopped', async () => {
+    // Exits at once and keeps being restarted: between runs it waits for its back-off.
+    await d.docker(['run', '-d', '--name', 'bouncer', '--restart', 'always', '--network', 'none', 'busybox', 'true']);
+    let refused = { code: 0, stderr: '' };
+    for (let i = 0; i < 40; i++) {
+      refused = await d.docker(['rm', 'bouncer']);
+      if (refused.code !== 0) break;
+    }
+    assert.notEqual(refused.code, 0, 'rm without -f removed a container with a restart policy');
+    assert.match(refused.stderr, /container is (restarting|running): stop the container before removing or force remove/);
+    assert.equal((await d.docker(['rm', '-f', 'bouncer'])).code, 0);
+
+    await d.docker(['run', '-d', '--name', 'victim', 'busybox', 'sleep', '600']);
+    assert.equal((await d.docker(['kill', 'victim'])).code, 0);
+    const state = await d.docker(['inspect', '-f', '{{.State.Running}} {{.State.ExitCode}}', 'victim']);
+    assert.equal(state.stdout.trim(), 'false 137');
+    await d.docker(['run', '-d', '--name', 'frozen', 'busybox', 'sleep', '600']);
+    await d.docker(['pause', 'frozen']);
+    assert.equal((await d.docker(['kill', 'frozen'])).code, 0);
+    assert.equal((await d.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'frozen'])).stdout.trim(), 'exited 137');
+    await d.docker(['rm', 'victim', 'frozen']);
+  });
+
   test('a removal cut short by a crash is finished by the next pierd, even with its layer already gone', async () => {
     const id = (await d.docker(['create', '--name', 'halfgone', 'busybox', 'true'])).stdout.trim();
     await d.kill9();

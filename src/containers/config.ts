@@ -62,6 +62,9 @@ export function validateHostConfig(hc: HostConfig): void {
   if (policy !== 'on-failure' && (hc.RestartPolicy?.MaximumRetryCount ?? 0) > 0) {
     throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   }
+  if (hc.Isolation && hc.Isolation.toLowerCase() !== 'default') {
+    throw invalid(`invalid isolation: "${hc.Isolation}" - linux only supports 'default'`);
+  }
   // Limits and security options are checked against the host's facts: limits.ts, security.ts.
 }
 

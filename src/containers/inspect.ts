@@ -97,7 +97,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     ShmSize: hc.ShmSize || 67108864,
     Sysctls: hc.Sysctls,
     Runtime: extra.runtime,
-    Isolation: '',
+    Isolation: hc.Isolation ?? '',
     CpuShares: hc.CpuShares ?? 0,
     Memory: hc.Memory ?? 0,
     NanoCpus: hc.NanoCpus ?? 0,

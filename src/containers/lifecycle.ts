@@ -204,7 +204,7 @@ export class Lifecycle implements ContainerLifecycle {
     }
     if (await within(exited, timeout * 1000)) return;
     await this.killQuietly(rec, 'SIGKILL');
-    if (!(await within(exited, 30_000))) throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
+    if (!(await within(exited, KILL_WAIT_MS))) throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
   }
 
   private async killQuietly(rec: ContainerRecord, signal: string): Promise<void> {
@@ -225,10 +225,18 @@ export class Lifecycle implements ContainerLifecycle {
       if (!isRunning(rec.State.Status)) throw conflict(`Container ${rec.Id} is not running`);
       if (sig.number === 9 || sig.number === 15 || sig.number === 2) rec.State.StoppedByUser = true;
       this.d.core.emit('kill', rec, { signal: String(sig.number) });
+      const exited = this.d.core.nextExit(rec.Id);
       try {
         await this.d.runtime.kill(rec.Id, sig.number);
       } catch (err) {
         throw withContext(`cannot kill container ${rec.Id}`, err);
+      }
+      // A frozen process takes its SIGKILL once thawed.
+      if (sig.number === 9 && rec.State.Status === 'paused') await this.d.runtime.resume(rec.Id).catch(() => undefined);
+      // As moby's: a SIGKILL answers once the exit is recorded, so an inspect right after it
+      // sees the container stopped.
+      if (sig.number === 9 && !(await within(exited, KILL_WAIT_MS))) {
+        throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
       }
     });
   }
@@ -287,16 +295,17 @@ export class Lifecycle implements ContainerLifecycle {
     const rec = this.store.get(ref);
     await this.d.core.locked(rec, async () => {
       if (!this.d.core.current(rec)) return;
+      const status = rec.State.Status;
+      if (!opts.force && (isRunning(status) || status === 'restarting')) {
+        throw conflict(`cannot remove container "/${rec.Name}": container is ${status}: stop the container before removing or force remove`);
+      }
       this.restarts.cancel(rec.Id);
-      if (isRunning(rec.State.Status)) {
-        if (!opts.force) {
-          throw conflict(`cannot remove container "/${rec.Name}": container is running: stop the container before removing or force remove`);
-        }
+      if (isRunning(status)) {
         rec.State.StoppedByUser = true;
         const exited = this.d.core.nextExit(rec.Id);
         if (rec.State.Status === 'paused') await this.d.runtime.resume(rec.Id).catch(() => undefined);
         await this.killQuietly(rec, 'SIGKILL');
-        if (!(await within(exited, 30_000))) throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
+        if (!(await within(exited, KILL_WAIT_MS))) throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
       }
       await this.removeLocked(rec, opts.volumes ?? false);
     });
@@ -372,6 +381,9 @@ export class Lifecycle implements ContainerLifecycle {
     for (const id of [...this.exitWatches.keys()]) this.stopWatching(id);
   }
 }
+
+/** How long a SIGKILL waits for the exit it causes before it says the container did not die. */
+const KILL_WAIT_MS = 30_000;
 
 /** The fields of `docker update`; zero leaves a field as it is, as Docker's update does. */
 const UPDATABLE = ['BlkioWeight', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'PidsLimit'] as const;

@@ -116,6 +116,7 @@ export const HostConfigSchema = z.object({
   SecurityOpt: nullish(StrList),
   Tmpfs: nullish(z.record(z.string(), z.string())),
   UTSMode: nullish(z.string()),
+  Isolation: nullish(z.string()),
   ShmSize: nullish(z.number().int().nonnegative()),
   Sysctls: nullish(z.record(z.string(), z.string())),
   Init: nullish(z.boolean()),
