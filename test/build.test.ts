@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, mountsUnder, repoRoot, run, startDaemon, type Daemon } from './harness.js';
+import { fetchSocket, importBusybox, mountsUnder, repoRoot, run, startDaemon, type Daemon } from './harness.js';
 
 /**
  * The builder through the real docker CLI (classic API: no buildx plugin here, and
@@ -323,6 +323,24 @@ describe('docker build through pierd (classic API)', () => {
     const env2 = await d.docker(['run', '--rm', 'committed:1', 'sh', '-c', 'echo $NOTE; test -e /bin/true && echo has-true || echo no-true']);
     assert.equal(env2.stdout, 'yes\nno-true\n');
     await d.docker(['rm', '-f', id]);
+  });
+
+  test('a commit as the container\'s process ends succeeds (docker-py commits right after start)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const created = await fetchSocket(d.socket, 'POST', '/v1.45/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['touch', `/test${i}`] }));
+      assert.equal(created.status, 201, created.body);
+      const { Id } = JSON.parse(created.body) as { Id: string };
+      assert.equal((await fetchSocket(d.socket, 'POST', `/v1.45/containers/${Id}/start`)).status, 204);
+      const commit = await fetchSocket(d.socket, 'POST', `/v1.45/commit?container=${Id}&pause=True`, '{}');
+      assert.equal(commit.status, 201, commit.body);
+      const image = (JSON.parse(commit.body) as { Id: string }).Id;
+      await fetchSocket(d.socket, 'POST', `/v1.45/containers/${Id}/wait`);
+      // The layer is read wherever the process was: the image runs, with or without the file.
+      const check = await d.docker(['run', '--rm', image, 'true']);
+      assert.equal(check.code, 0, check.stderr);
+      await d.docker(['rm', Id]);
+      await d.docker(['rmi', image]);
+    }
   });
 
   test('docker-py images.build() returns the image', async () => {

@@ -1,5 +1,5 @@
 import { MOUNT_POINTS, type ContainerLifecycle, type ContainerReader } from '../containers/containers.js';
-import { conflict } from '../errors.js';
+import { conflict, EngineError } from '../errors.js';
 import { applyChanges } from '../images/changes.js';
 import type { Image, ImageService } from '../images/images.js';
 import { referenceString, repoTagReference } from '../images/reference.js';
@@ -54,8 +54,14 @@ export async function commitContainer(deps: CommitDeps, opts: CommitOptions): Pr
   if (status === 'removing' || status === 'dead') throw conflict(`container ${rec.Id} is being removed`);
   let paused = false;
   if (opts.pause && status === 'running') {
-    await deps.containers.lifecycle.pause(rec.Id);
-    paused = true;
+    try {
+      await deps.containers.lifecycle.pause(rec.Id);
+      paused = true;
+    } catch (err) {
+      // A process that ended as the commit began leaves nothing to pause (the runtime's conflict):
+      // its layer is read as it is.
+      if (!(err instanceof EngineError && err.kind === 'conflict')) throw err;
+    }
   }
   const lease = deps.images.lease();
   try {
@@ -63,7 +69,10 @@ export async function commitContainer(deps: CommitDeps, opts: CommitOptions): Pr
     try {
       layer = await deps.images.ingestLayer(deps.images.topChainId(base), deps.snapshots.diff(rec.SnapshotKey, { placeholders: MOUNT_POINTS }), { lease });
     } finally {
-      if (paused) await deps.containers.lifecycle.unpause(rec.Id);
+      if (paused) await deps.containers.lifecycle.unpause(rec.Id).catch((err: unknown) => {
+        // Killed while paused: there is nothing left to thaw.
+        if (!(err instanceof EngineError && err.kind === 'conflict')) throw err;
+      });
     }
     const created = new Date().toISOString();
     const image: OciImage = {
