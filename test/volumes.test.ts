@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, mountsUnder, startDaemon, type Daemon } from './harness.js';
+import { fetchSocket, importBusybox, mountsUnder, startDaemon, type Daemon } from './harness.js';
 
 /**
  * Volumes and mounts as a Docker user sees them: the real docker CLI against a private pierd,
@@ -257,6 +257,16 @@ describe('volumes and mounts through the docker CLI', () => {
     assert.equal(ok(await d.pier(['volume', 'ls', '-q'])), '');
   });
 
+  test('--volume-driver is kept in inspect; a volume through a driver pier lacks is refused', async () => {
+    ok(await d.docker(['create', '--name', 'vd', '--volume-driver', 'foo', 'busybox', 'true']));
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.VolumeDriver}}', 'vd'])).stdout.trim(), 'foo');
+    ok(await d.docker(['rm', 'vd']));
+    // Through the API: the docker CLI answers a 404 at create by pulling the image again.
+    const refused = await fetchSocket(d.socket, 'POST', '/v1.51/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: { VolumeDriver: 'foo', Binds: ['viafoo:/data'] } }));
+    assert.equal(refused.status, 404);
+    assert.match(refused.body, /plugin \\"foo\\" not found/);
+  });
+
   test('an rm -v that a crash interrupted is finished at the next start, anonymous volumes included', async () => {
     const id = ok(await d.docker(['create', '-v', '/anon', '-v', 'kept:/k', 'busybox', 'true'])).trim();
     const anon = ok(await d.docker(['inspect', '-f', '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}', id])).trim();
@@ -308,4 +318,5 @@ describe('volumes and mounts through the docker CLI', () => {
     if (names.length > 0) ok(await d.docker(['volume', 'rm', ...names]));
     ok(await d.docker(['volume', 'rm', 'after']));
   });
+
 });

@@ -71,7 +71,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     PortBindings: hc.PortBindings ?? {},
     RestartPolicy: hc.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
     AutoRemove: hc.AutoRemove ?? false,
-    VolumeDriver: '',
+    VolumeDriver: hc.VolumeDriver ?? '',
     VolumesFrom: hc.VolumesFrom ?? null,
     ConsoleSize: hc.ConsoleSize ?? [0, 0],
     CapAdd: hc.CapAdd ?? null,
