@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
-import { importBusybox, startDaemon, type Daemon } from './harness.js';
+import { fetchSocket, importBusybox, startDaemon, type Daemon } from './harness.js';
 
 type Entry = { name: string; data?: string | Buffer; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; mode?: number };
 
@@ -142,6 +142,12 @@ describe('images through the docker CLI', () => {
     const after = await d.docker(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
     assert.deepEqual(after.stdout.split('\n').filter((l) => !l.startsWith('precious')).sort(), before.stdout.split('\n').sort());
     assert.equal((await d.docker(['run', '--rm', 'precious:1', 'echo', 'intact'])).stdout, 'intact\n');
+    // Over the API, as Docker answers it: a 200 whose stream carries the error.
+    const api = await fetchSocket(d.socket, 'POST', '/v1.45/images/load', 'abc');
+    assert.equal(api.status, 200);
+    const message = JSON.parse(api.body.trim().split('\n').at(-1)!) as { error?: string; errorDetail?: { message: string } };
+    assert.match(message.error ?? '', /archive|unexpected end|invalid/i);
+    assert.equal(message.errorDetail?.message, message.error);
   });
 
   test('hostile layer tars are contained: nothing is written outside the snapshot', async () => {

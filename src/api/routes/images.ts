@@ -131,7 +131,10 @@ async function loadImages(ctx: RequestContext, images: ImageService): Promise<vo
       for (const tag of loaded.tags) writer.stream(`Loaded image: ${tag}\n`);
     });
   } catch (err) {
-    if (!out.headersSent) throw err;
+    // As Docker: an archive that cannot be read is told in the stream of a 200 (docker-py raises
+    // its ImageLoadError from it); any other failure before the stream began keeps its status.
+    if (!out.headersSent && !(err instanceof EngineError && err.kind === 'invalid')) throw err;
+    start();
     writer.error(err instanceof Error ? err.message : String(err));
   }
   start();
