@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { invalid } from '../errors.js';
+import { foldKeys } from './fold-keys.js';
 import type { RequestContext } from './router.js';
 
 /** Helpers every route uses: bodies in, JSON out, Docker's query conventions. */
@@ -20,7 +21,8 @@ export async function readBody(req: IncomingMessage, limit = MAX_JSON_BODY): Pro
 
 /**
  * Read a JSON body and check it against a schema. An empty body reads as `{}` (Docker
- * accepts bodiless POSTs where every field is optional). A malformed body is a 400.
+ * accepts bodiless POSTs where every field is optional); field names match the schema's
+ * whatever their case, as dockerd's decoder matches them. A malformed body is a 400.
  */
 export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema: S): Promise<z.infer<S>> {
   const raw = (ctx.upgradeBody ?? (await readBody(ctx.req))).toString('utf8').trim();
@@ -33,7 +35,7 @@ export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema:
     }
   }
   if (value === null) value = {};
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(foldKeys(value, schema));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
