@@ -6,7 +6,7 @@ import { CONTAINER_HEADERS, containerFormat, containerRow, formatUsesSize } from
 import { humanSize, parseInteger, parseTimestamp } from '../human.js';
 import { inspectArray } from '../json-indent.js';
 import { renderList } from '../table.js';
-import { parseTemplate, TemplateError } from '../template.js';
+import { parseTemplate, TemplateError } from '../template/template.js';
 
 /** Container commands other than run/create: Docker's output and exit codes for each. */
 

@@ -4,7 +4,7 @@ import type { Cli } from '../context.js';
 import { CliError, describeError, ExitStatus } from '../errors.js';
 import { goTimeString, truncateId } from '../human.js';
 import { goStruct } from '../table.js';
-import type { GoStruct } from '../template.js';
+import type { GoStruct } from '../template/template.js';
 import { confirm, inspect, prunedList, renderOrFail } from './containers.js';
 import { labelsText } from '../formatters.js';
 

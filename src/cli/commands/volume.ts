@@ -4,7 +4,7 @@ import { CliError, describeError, ExitStatus } from '../errors.js';
 import { labelsText } from '../formatters.js';
 import { humanSize } from '../human.js';
 import { goStruct } from '../table.js';
-import type { GoStruct } from '../template.js';
+import type { GoStruct } from '../template/template.js';
 import { confirm, inspect, prunedList, renderOrFail } from './containers.js';
 
 /** `pier volume create|ls|inspect|rm|prune`, with Docker's flags, output and exit codes (docker/cli `cli/command/volume`). */
