@@ -88,9 +88,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
   };
   d.nameCommands(program);
 
-  // Top-level commands as `docker` has them, then the management commands, in the order
-  // `pier --help` lists them. Only the one named on the command line is declared (declaring
-  // all ~80 costs milliseconds at every start); all of them for help or an unknown name.
+  // Every top-level command, one line each: the commands as `docker` has them, then the
+  // management commands, in the order `pier --help` lists them (and suggestions prefer).
+  // Only the one named on the command line is declared; all of them for help or an unknown name.
   const p = program;
   const topLevel: Record<string, () => void> = {
     run: () => defRun(d, p),
