@@ -59,3 +59,24 @@ export function reportOf(err: unknown, command: string | undefined, runLike: boo
   if (err instanceof Error && err.name === 'TemplateError') return { code: 1, message: `template parsing error: ${err.message}` };
   return { code: 1, message: describeError(err) };
 }
+
+/**
+ * Run `fn` for each name in turn, as Docker's commands on several objects do: a daemon's
+ * error is printed as Docker's error line and the next name is tried; any other error ends
+ * the loop and is thrown. `ignore`: daemon errors that are no failure (and print nothing).
+ * Resolves with the names that failed.
+ */
+export async function eachReporting(cli: { err(text: string): void }, names: readonly string[], fn: (name: string) => Promise<void>, ignore?: (err: ApiError) => boolean): Promise<string[]> {
+  const failed: string[] = [];
+  for (const name of names) {
+    try {
+      await fn(name);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (ignore?.(err)) continue;
+      cli.err(`${describeError(err)}\n`);
+      failed.push(name);
+    }
+  }
+  return failed;
+}

@@ -2,7 +2,7 @@ import type { ContainerSummary, EventMessage, ImageHistoryItem, ImageSummary, Po
 import { ellipsis, goQuote, goTimeString, humanSize, rfc3339, timeAgo, truncateId } from './human.js';
 import { familiarName, familiarString, tryParseReference } from './reference.js';
 import { goStruct } from './table.js';
-import type { GoStruct } from './template.js';
+import type { GoStruct } from './template/template.js';
 
 /**
  * The rows `--format` templates see for `ps`, `images`, `history` and `events`, with the

@@ -1,7 +1,7 @@
 import { writeTo } from '../client/demux.js';
 import { jsonMessages } from '../client/json-stream.js';
 import type { JsonMessage } from '../client/types.js';
-import { humanSize } from './human.js';
+import { progressBar } from '../util/progress-bar.js';
 
 /**
  * Docker's DisplayJSONMessagesStream: print a JSON progress stream (pull, load, import) as
@@ -39,14 +39,6 @@ export async function displayJsonMessages(
     if (text !== undefined) await writeTo(out, text);
     if (msg.id && opts.isTerminal && diff > 0) await writeTo(out, `\x1b[${diff}B`);
   }
-}
-
-/** A progress bar like Docker's: `[=====>      ]  12.3MB/45.6MB`. */
-export function progressBar(current: number, total: number, width = 50): string {
-  if (total <= 0) return current > 0 ? humanSize(current) : '';
-  const filled = Math.min(width, Math.floor((current / total) * width));
-  const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (filled === width ? '=' : '>') : '') + ' '.repeat(width - filled);
-  return `[${bar}]  ${humanSize(current)}/${humanSize(total)}`;
 }
 
 /** One message as Docker's JSONMessage.Display prints it; undefined when nothing is printed. */

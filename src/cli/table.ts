@@ -1,4 +1,4 @@
-import { FUNCS, GO_STRUCT, HEADER_FUNCS, parseTemplate, TemplateError, type GoStruct } from './template.js';
+import { FUNCS, GO_STRUCT, HEADER_FUNCS, parseTemplate, TemplateError, type GoStruct } from './template/template.js';
 
 /**
  * Docker's list output: a `--format` template rendered once per row, and for `table ...`

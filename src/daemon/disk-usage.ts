@@ -1,4 +1,4 @@
-import type { BuildCacheUsage } from '../build/builder.js';
+import type { BuildCacheUsage } from '../build/build.js';
 import type { ContainerReader } from '../containers/containers.js';
 import type { ImageService } from '../images/images.js';
 import type { VolumeInfo } from '../volumes/volumes.js';

@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { progressBar as sharedProgressBar } from '../util/progress-bar.js';
 
 /**
  * Progress of a pull or push in Docker's JSON message shape (moby's streamformatter and
@@ -15,25 +16,9 @@ export interface ProgressMessage {
 
 export type ProgressSink = (msg: ProgressMessage) => void;
 
-/** Docker's HumanSize: decimal units with 4 significant digits (`1.234MB`, `512B`). */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
-
-/** Docker's progress bar: `[=====>      ]  12.3MB/45.6MB`. */
+/** Docker's progress bar with the daemon's sizes (go-units HumanSize: 4 significant digits). */
 export function progressBar(current: number, total: number): string {
-  const width = 50;
-  if (total <= 0) return humanSize(current);
-  const filled = Math.min(width, Math.floor((current / total) * width));
-  const bar = filled === 0 ? ' '.repeat(width) : `${'='.repeat(filled - 1)}${filled === width ? '=' : '>'}${' '.repeat(width - filled)}`;
-  return `[${bar}]  ${humanSize(current)}/${humanSize(total)}`;
+  return sharedProgressBar(current, total, 4);
 }
 
 /** The short ID Docker shows for a layer: 12 hex digits of a digest. */

@@ -2,7 +2,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BuildContext } from '../../build/context.js';
-import { BuildStepError, type Builder, type BuildOptions } from '../../build/builder.js';
+import { BuildStepError, type Build, type BuildOptions } from '../../build/build.js';
 import { commitContainer, type CommitDeps } from '../../build/commit.js';
 import { parseRegistryConfigHeader } from '../../distribution/auth.js';
 import { EngineError, invalid } from '../../errors.js';
@@ -101,7 +101,7 @@ function secretsOf(ctx: RequestContext): Map<string, Buffer> {
   return out;
 }
 
-export function registerBuildRoutes(r: Router, builder: Builder, commitDeps: CommitDeps): void {
+export function registerBuildRoutes(r: Router, builder: Build, commitDeps: CommitDeps): void {
   r.post('/build', async (ctx) => {
     const version = queryString(ctx, 'version');
     if (version === '2') throw invalid('BuildKit (version=2) is not supported by pier: use the classic builder (DOCKER_BUILDKIT=0)');

@@ -1,12 +1,12 @@
 import { ApiError, filtersParam, imagePath } from '../../client/client.js';
 import { demuxTo, writeTo } from '../../client/demux.js';
 import type { Cli } from '../context.js';
-import { CliError, describeError, ExitStatus } from '../errors.js';
+import { CliError, describeError, eachReporting, ExitStatus } from '../errors.js';
 import { CONTAINER_HEADERS, containerFormat, containerRow, formatUsesSize } from '../formatters.js';
 import { humanSize, parseInteger, parseTimestamp } from '../human.js';
 import { inspectArray } from '../json-indent.js';
 import { renderList } from '../table.js';
-import { parseTemplate, TemplateError } from '../template.js';
+import { parseTemplate, TemplateError } from '../template/template.js';
 
 /** Container commands other than run/create: Docker's output and exit codes for each. */
 
@@ -15,17 +15,10 @@ import { parseTemplate, TemplateError } from '../template.js';
  * error line on failure; fails with exit 1 after all were tried if any failed.
  */
 async function eachContainer(cli: Cli, names: string[], fn: (name: string) => Promise<void>, summary?: (failed: string[]) => string): Promise<number> {
-  const failed: string[] = [];
-  for (const name of names) {
-    try {
-      await fn(name);
-      cli.out(`${name}\n`);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      cli.err(`${describeError(err)}\n`);
-      failed.push(name);
-    }
-  }
+  const failed = await eachReporting(cli, names, async (name) => {
+    await fn(name);
+    cli.out(`${name}\n`);
+  });
   if (failed.length === 0) return 0;
   if (summary) throw new CliError(summary(failed), 1);
   throw new ExitStatus(1);
@@ -79,19 +72,12 @@ export async function rename(cli: Cli, from: string, to: string): Promise<number
 }
 
 export async function wait(cli: Cli, names: string[]): Promise<number> {
-  let failed = false;
-  for (const name of names) {
-    try {
-      const { result } = await cli.client.containerWait(name);
-      const status = await result;
-      cli.out(`${status.StatusCode}\n`);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      cli.err(`${describeError(err)}\n`);
-      failed = true;
-    }
-  }
-  return failed ? 1 : 0;
+  const failed = await eachReporting(cli, names, async (name) => {
+    const { result } = await cli.client.containerWait(name);
+    const status = await result;
+    cli.out(`${status.StatusCode}\n`);
+  });
+  return failed.length > 0 ? 1 : 0;
 }
 
 /** Render list rows, turning template errors into Docker's messages. */

@@ -2,11 +2,11 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ApiError, filtersParam } from '../../client/client.js';
+import { filtersParam } from '../../client/client.js';
 import { jsonMessages } from '../../client/json-stream.js';
 import type { ImageDeleteItem } from '../../client/types.js';
 import type { Cli } from '../context.js';
-import { CliError, describeError, ExitStatus } from '../errors.js';
+import { CliError, eachReporting, ExitStatus } from '../errors.js';
 import { HISTORY_HEADERS, historyFormat, historyRow, IMAGE_HEADERS, imageFormat, imageRows } from '../formatters.js';
 import { humanSize, ParseError } from '../human.js';
 import { displayJsonMessages } from '../progress.js';
@@ -39,21 +39,14 @@ export async function imageInspect(cli: Cli, names: string[], opts: { format?: s
 }
 
 export async function rmi(cli: Cli, names: string[], opts: { force?: boolean; prune?: boolean }): Promise<number> {
-  let failed = false;
-  for (const name of names) {
-    try {
-      const items = await cli.client.imageRemove(name, { force: opts.force, noprune: opts.prune === false });
-      for (const item of items) {
-        if (item.Untagged) cli.out(`Untagged: ${item.Untagged}\n`);
-        if (item.Deleted) cli.out(`Deleted: ${item.Deleted}\n`);
-      }
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      cli.err(`${describeError(err)}\n`);
-      failed = true;
+  const failed = await eachReporting(cli, names, async (name) => {
+    const items = await cli.client.imageRemove(name, { force: opts.force, noprune: opts.prune === false });
+    for (const item of items) {
+      if (item.Untagged) cli.out(`Untagged: ${item.Untagged}\n`);
+      if (item.Deleted) cli.out(`Deleted: ${item.Deleted}\n`);
     }
-  }
-  if (failed) throw new ExitStatus(1);
+  });
+  if (failed.length > 0) throw new ExitStatus(1);
   return 0;
 }
 

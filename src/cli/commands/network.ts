@@ -1,10 +1,10 @@
-import { ApiError, filtersParam } from '../../client/client.js';
+import { filtersParam } from '../../client/client.js';
 import type { NetworkCreateBody, NetworkEndpointConfig, NetworkSummary } from '../../client/types.js';
 import type { Cli } from '../context.js';
-import { CliError, describeError, ExitStatus } from '../errors.js';
+import { CliError, eachReporting, ExitStatus } from '../errors.js';
 import { goTimeString, truncateId } from '../human.js';
 import { goStruct } from '../table.js';
-import type { GoStruct } from '../template.js';
+import type { GoStruct } from '../template/template.js';
 import { confirm, inspect, prunedList, renderOrFail } from './containers.js';
 import { labelsText } from '../formatters.js';
 
@@ -172,19 +172,16 @@ export async function networkInspect(cli: Cli, names: string[], opts: { format?:
 
 /** Remove each network, printing its name; failures are reported and the exit code is 1 (`-f`: a missing network is no failure). */
 export async function networkRm(cli: Cli, names: string[], opts: { force?: boolean }): Promise<number> {
-  let failed = false;
-  for (const name of names) {
-    try {
+  const failed = await eachReporting(
+    cli,
+    names,
+    async (name) => {
       await cli.client.networkRemove(name);
       cli.out(`${name}\n`);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      if (opts.force && err.status === 404) continue;
-      cli.err(`${describeError(err)}\n`);
-      failed = true;
-    }
-  }
-  if (failed) throw new ExitStatus(1);
+    },
+    (err) => !!opts.force && err.status === 404,
+  );
+  if (failed.length > 0) throw new ExitStatus(1);
   return 0;
 }
 

@@ -5,7 +5,7 @@ import type { Cli } from '../context.js';
 import { CliError, describeError } from '../errors.js';
 import { eventRow } from '../formatters.js';
 import { ansicTime, bytesSize, humanSize, parseTimestamp, rfc3339NanoFixed } from '../human.js';
-import { parseTemplate, TemplateError, type Template } from '../template.js';
+import { parseTemplate, TemplateError, type Template } from '../template/template.js';
 import { confirm, prunedList } from './containers.js';
 import { imagePruneLines } from './images.js';
 

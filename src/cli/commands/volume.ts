@@ -1,10 +1,10 @@
-import { ApiError, filtersParam } from '../../client/client.js';
+import { filtersParam } from '../../client/client.js';
 import type { Cli } from '../context.js';
-import { CliError, describeError, ExitStatus } from '../errors.js';
+import { CliError, eachReporting, ExitStatus } from '../errors.js';
 import { labelsText } from '../formatters.js';
 import { humanSize } from '../human.js';
 import { goStruct } from '../table.js';
-import type { GoStruct } from '../template.js';
+import type { GoStruct } from '../template/template.js';
 import { confirm, inspect, prunedList, renderOrFail } from './containers.js';
 
 /** `pier volume create|ls|inspect|rm|prune`, with Docker's flags, output and exit codes (docker/cli `cli/command/volume`). */
@@ -106,18 +106,11 @@ export async function volumeInspect(cli: Cli, names: string[], opts: { format?: 
 
 /** Remove each volume, printing its name; failures are reported and the exit code is 1. */
 export async function volumeRm(cli: Cli, names: string[], opts: { force?: boolean }): Promise<number> {
-  let failed = false;
-  for (const name of names) {
-    try {
-      await cli.client.request('DELETE', `/volumes/${encodeURIComponent(name)}`, { query: { force: opts.force } });
-      cli.out(`${name}\n`);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      cli.err(`${describeError(err)}\n`);
-      failed = true;
-    }
-  }
-  if (failed) throw new ExitStatus(1);
+  const failed = await eachReporting(cli, names, async (name) => {
+    await cli.client.request('DELETE', `/volumes/${encodeURIComponent(name)}`, { query: { force: opts.force } });
+    cli.out(`${name}\n`);
+  });
+  if (failed.length > 0) throw new ExitStatus(1);
   return 0;
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { goStruct } from './table.js';
+import { goStruct } from '../table.js';
 import { FUNCS, HEADER_FUNCS, parseTemplate, TemplateError } from './template.js';
 
 const render = (src: string, data: unknown): string => parseTemplate(src).execute(data);
