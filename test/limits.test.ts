@@ -117,6 +117,12 @@ describe('resource limits', () => {
     await refused(['--cpuset-cpus', '0-99'], `Requested CPUs are not available - requested 0-99, available: 0-${Number(cpus) - 1}`);
     await refused(['--cpu-period', '100'], 'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
     await refused(['--oom-score-adj', '1001'], 'Invalid value 1001, range for oom score adj is [-1000, 1000]');
+    await refused(['--cpu-rt-period', '1000', '--cpu-rt-runtime', '2000'], 'cpu real-time runtime cannot be higher than cpu real-time period');
+    // The real-time budget is kept as asked (it takes effect where the daemon's cgroup has one).
+    const rt = await d.docker(['create', '--cpu-rt-period', '1000', '--cpu-rt-runtime', '500', 'busybox', 'true']);
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.CpuRealtimePeriod}} {{.HostConfig.CpuRealtimeRuntime}}', rt.stdout.trim()])).stdout.trim(), '1000 500');
+    await d.docker(['rm', rt.stdout.trim()]);
     // The docker CLI 28 no longer sends --kernel-memory; a client of the API that does is told.
     const api = await fetchSocket(d.socket, 'POST', '/v1.51/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['true'], HostConfig: { KernelMemory: 64 * MB } }));
     assert.equal(api.status, 400);

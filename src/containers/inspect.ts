@@ -110,6 +110,8 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     BlkioDeviceWriteIOps: hc.BlkioDeviceWriteIOps ?? [],
     CpuPeriod: hc.CpuPeriod ?? 0,
     CpuQuota: hc.CpuQuota ?? 0,
+    CpuRealtimePeriod: hc.CpuRealtimePeriod ?? 0,
+    CpuRealtimeRuntime: hc.CpuRealtimeRuntime ?? 0,
     CpusetCpus: hc.CpusetCpus ?? '',
     CpusetMems: hc.CpusetMems ?? '',
     Devices: hc.Devices ?? [],

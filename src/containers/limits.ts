@@ -82,6 +82,9 @@ export function checkResources(hc: HostConfig, host: HostFacts | undefined, upda
   if (period !== 0 && (period < 1000 || period > 1000000)) throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
   const quota = out.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw invalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  const rtPeriod = out.CpuRealtimePeriod ?? 0;
+  const rtRuntime = out.CpuRealtimeRuntime ?? 0;
+  if (rtPeriod > 0 && rtRuntime > rtPeriod) throw invalid('cpu real-time runtime cannot be higher than cpu real-time period');
   // Shares out of the kernel's range (2..262144): runc's refusal, which Docker reports (at start).
   const shares = out.CpuShares ?? 0;
   if (shares < 0) throw invalid('shares: invalid argument');

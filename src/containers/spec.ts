@@ -72,6 +72,8 @@ export function resourcesOf(hc: HostConfig): Resources {
     cpuShares: hc.CpuShares || undefined,
     cpuPeriod: hc.CpuPeriod || undefined,
     cpuQuota: hc.CpuQuota || undefined,
+    cpuRealtimePeriod: hc.CpuRealtimePeriod || undefined,
+    cpuRealtimeRuntime: hc.CpuRealtimeRuntime || undefined,
     cpusetCpus: hc.CpusetCpus || undefined,
     cpusetMems: hc.CpusetMems || undefined,
     pidsLimit: hc.PidsLimit === undefined || hc.PidsLimit === 0 ? undefined : hc.PidsLimit > 0 ? hc.PidsLimit : -1,

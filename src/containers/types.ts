@@ -127,6 +127,8 @@ export const HostConfigSchema = z.object({
   CpuShares: nullish(z.number().int().nonnegative()),
   CpuPeriod: nullish(z.number().int().nonnegative()),
   CpuQuota: nullish(z.number().int()),
+  CpuRealtimePeriod: nullish(z.number().int().nonnegative()),
+  CpuRealtimeRuntime: nullish(z.number().int()),
   CpusetCpus: nullish(z.string()),
   PidsLimit: nullish(z.number().int()),
   BlkioWeight: nullish(z.number().int().nonnegative()),

@@ -15,7 +15,7 @@ import type { Resources } from './runtime.js';
 export interface OciResources {
   devices: OciDeviceRule[];
   memory?: { limit?: number; reservation?: number; swap?: number; swappiness?: number; disableOOMKiller?: boolean };
-  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+  cpu?: { shares?: number; quota?: number; period?: number; realtimePeriod?: number; realtimeRuntime?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
   blockIO?: {
     weight?: number;
@@ -78,6 +78,8 @@ export function resourceLimits(r: Resources, host: LimitSupport, warnings: strin
   }
   if (r.cpuPeriod !== undefined && r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
   if (r.cpuQuota !== undefined && r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
+  if (r.cpuRealtimePeriod !== undefined && r.cpuRealtimePeriod > 0) cpu.realtimePeriod = r.cpuRealtimePeriod;
+  if (r.cpuRealtimeRuntime !== undefined && r.cpuRealtimeRuntime !== 0) cpu.realtimeRuntime = r.cpuRealtimeRuntime;
   if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
   if (r.cpusetMems) cpu.mems = r.cpusetMems;
   if (Object.keys(cpu).length > 0) out.cpu = cpu;

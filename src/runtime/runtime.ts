@@ -112,6 +112,9 @@ export interface Resources {
   cpuShares?: number;
   cpuPeriod?: number;
   cpuQuota?: number;
+  /** cgroup v1's real-time scheduling budget (microseconds), as `--cpu-rt-period/-runtime`. */
+  cpuRealtimePeriod?: number;
+  cpuRealtimeRuntime?: number;
   cpusetCpus?: string;
   cpusetMems?: string;
   /** Undefined: no limit set; -1: unlimited (an update lifting a limit). */
