@@ -54,6 +54,24 @@ describe('exec, top, stats and update through the docker CLI', () => {
     assert.match(custom.stdout, /sleep/);
   });
 
+  test('top lists the container\'s own processes: pier\'s default init is left out, an asked-for --init is not', async () => {
+    const rows = async (name: string): Promise<string[]> => {
+      const out = (await d.docker(['top', name, '-o', 'pid,comm'])).stdout.trim().split('\n').slice(1);
+      return out.map((l) => l.trim().split(/\s+/)[1]!);
+    };
+    // Until the init has started the command.
+    const settled = async (name: string): Promise<string[]> => {
+      let seen = await rows(name);
+      for (let i = 0; i < 50 && !seen.includes('sleep'); i++) seen = (await sleep(100), await rows(name));
+      return seen.sort();
+    };
+    await d.docker(['run', '-d', '--name', 'plain', 'busybox', 'sleep', '300']);
+    assert.deepEqual(await settled('plain'), ['sleep']);
+    await d.docker(['run', '-d', '--name', 'withinit', '--init', 'busybox', 'sleep', '300']);
+    assert.deepEqual(await settled('withinit'), ['docker-init', 'sleep']);
+    await d.docker(['rm', '-f', 'plain', 'withinit']);
+  });
+
   test('a command that cannot run is told, with exit code 127', async () => {
     const r = await d.docker(['exec', 'box', 'no-such-command']);
     assert.equal(r.code, 127, r.stderr + r.stdout);

@@ -32,6 +32,8 @@ export class Monitor implements ContainerMonitor {
   constructor(
     private readonly core: ContainerCore,
     private readonly runtime: ContainerRuntime,
+    /** Whether containers that ask nothing get pier's init (daemon.json `init`). */
+    private readonly defaultInit: boolean,
   ) {}
 
   isLive(ref: string): boolean {
@@ -50,7 +52,14 @@ export class Monitor implements ContainerMonitor {
         else resolve(stdout);
       });
     });
-    return parsePs(out, pids);
+    const top = parsePs(out, pids);
+    // The init pier adds by default is its plumbing, as conmon is: top lists the container's own
+    // processes, as they would be without it. An init asked for (`--init`) is listed, as Docker's.
+    if (rec.HostConfig.Init == null && this.defaultInit && top.Processes.length > 1) {
+      const pidIndex = top.Titles.indexOf('PID');
+      top.Processes = top.Processes.filter((row) => Number(row[pidIndex]) !== rec.State.Pid);
+    }
+    return top;
   }
 
   async stats(ref: string, opts: { precpu?: boolean } = {}): Promise<Record<string, unknown>> {

@@ -44,7 +44,7 @@ export interface ContainerServiceDeps {
 export function containerService(deps: ContainerServiceDeps): Containers {
   const core = new ContainerCore(deps.store, deps.emit);
   const execs = new Execs(core, deps.runtime);
-  const monitor = new Monitor(core, deps.runtime);
+  const monitor = new Monitor(core, deps.runtime, deps.defaults.defaultInit);
   const teardown = new Teardown(core, deps.runtime, deps.snapshots, deps.networks, deps.removal ?? {});
   const attachments = new Attachments(core, deps.runtime);
   const lifecycle = new Lifecycle({
