@@ -325,6 +325,24 @@ describe('docker build through pierd (classic API)', () => {
     await d.docker(['rm', '-f', id]);
   });
 
+  test('--add-host reaches RUN steps, a step\'s stderr comes red, --cache-from takes steps only from the images named', async () => {
+    const dir = join(work, 'hosts');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nENV STEP=1\nRUN grep extra.test /etc/hosts >&2\nRUN cp /etc/hosts /copied\n');
+    const first = await build(['--add-host', 'extra.test:10.1.2.3', '-t', 'hosts:1'], dir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(first.stdout.includes('\x1b[91m10.1.2.3\textra.test\n\x1b[0m'), first.stdout);
+    assert.match((await d.docker(['run', '--rm', 'hosts:1', 'cat', '/copied'])).stdout, /^10\.1\.2\.3\textra\.test$/m);
+    const hits = (out: string): number => out.split('\n').filter((l) => l.includes('Using cache')).length;
+    const none = await build(['--add-host', 'extra.test:10.1.2.3', '--cache-from', 'nosuchimage:1', '-t', 'hosts:2'], dir);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(hits(none.stdout), 0, none.stdout);
+    const from = await build(['--add-host', 'extra.test:10.1.2.3', '--cache-from', 'hosts:1', '-t', 'hosts:3'], dir);
+    assert.equal(from.code, 0, from.stderr);
+    assert.equal(hits(from.stdout), 3, from.stdout);
+    await d.docker(['rmi', 'hosts:1', 'hosts:2', 'hosts:3']);
+  });
+
   test('a commit as the container\'s process ends succeeds (docker-py commits right after start)', async () => {
     for (let i = 0; i < 5; i++) {
       const created = await fetchSocket(d.socket, 'POST', '/v1.45/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['touch', `/test${i}`] }));

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MOUNT_POINTS } from '../containers/containers.js';
 import type { Lease } from '../images/images.js';
 import { log } from '../log.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
@@ -42,7 +43,9 @@ export async function withRootfs<T>(
     await deps.snapshots.unmount(target);
     mounted = false;
     if (!lease || !keep(result)) return { result };
-    const layer = await deps.images.ingestLayer(parent, deps.snapshots.diff(key), { lease });
+    // The files a build container gets mounted (/etc/hosts with --add-host) stay out of the layer,
+    // as Docker keeps them in an init layer.
+    const layer = await deps.images.ingestLayer(parent, deps.snapshots.diff(key, { placeholders: MOUNT_POINTS }), { lease });
     return { result, layer };
   } finally {
     if (mounted) await deps.snapshots.unmount(target).catch((err: unknown) => log.warn({ err, key }, 'build unmount'));

@@ -13,6 +13,9 @@ import { BuildStepError } from './build.js';
  * events). Its log folder is `<execDir>/<id>`; the Builder's `init` removes what a crash left.
  */
 
+const STDERR_ON = Buffer.from('\x1b[91m');
+const STDERR_OFF = Buffer.from('\x1b[0m');
+
 /** BuildHost.runContainer: run `spec` on `rootfs`, stream its output, resolve with its exit code; delete it always. */
 export async function runContainer(
   deps: { runtime: ContainerRuntime; execDir: string },
@@ -40,7 +43,11 @@ export async function runContainer(
     const pump = async (s: Readable): Promise<void> => {
       for await (const chunk of s as AsyncIterable<Buffer>) onOutput(chunk);
     };
-    const pumping = Promise.all([pump(streams.stdout), pump(streams.stderr)]);
+    const pumpStderr = async (s: Readable): Promise<void> => {
+      // As Docker's classic builder: a step's stderr comes red in the stream.
+      for await (const chunk of s as AsyncIterable<Buffer>) onOutput(Buffer.concat([STDERR_ON, chunk, STDERR_OFF]));
+    };
+    const pumping = Promise.all([pump(streams.stdout), pumpStderr(streams.stderr)]);
     await runtime.start(id);
     const code = await exited;
     // conmon sends the last output before it reports the exit; give the streams a moment to end.

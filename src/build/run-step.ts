@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { containerSpec, type ContainerSpec } from '../runtime/runtime.js';
 import { resolveInRoot } from '../runtime/user.js';
@@ -77,7 +78,10 @@ export async function runStep(run: StepContext, ins: Instruction, state: StageSt
           hostname: '',
           shmSize: run.opts.shmSize || 64 * 1024 * 1024,
           mounts: await runMounts(run, ins, mounts, releases),
-          network: { netns: network === 'host' ? { kind: 'host' } : { kind: 'new' } },
+          network: {
+            netns: network === 'host' ? { kind: 'host' } : { kind: 'new' },
+            ...(run.opts.extraHosts.length > 0 ? { hostsPath: await extraHostsFile(run.opts.extraHosts, releases) } : {}),
+          },
           resources: { memory: run.opts.memory || undefined, cpuShares: run.opts.cpuShares || undefined },
           annotations: { 'io.pier.build': 'true' },
         });
@@ -184,4 +188,22 @@ function parseMount(ins: Instruction, spec: string): RunMount {
 async function mkdirInRoot(rootfs: string, dir: string): Promise<void> {
   const host = await resolveInRoot(rootfs, dir);
   await mkdir(host, { recursive: true, mode: 0o755 });
+}
+
+/**
+ * A hosts file for a build's `--add-host name:ip` entries (`name=ip` too, as the docker CLI
+ * sends them), with loopback's names; `releases` removes it after the step.
+ */
+async function extraHostsFile(hosts: readonly string[], releases: Array<() => Promise<void>>): Promise<string> {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+  for (const entry of hosts) {
+    const at = entry.search(/[:=]/);
+    if (at <= 0) throw new BuildStepError(`invalid add-host: ${entry}`, 1);
+    lines.push(`${entry.slice(at + 1).replace(/^\[(.*)\]$/, '$1')}\t${entry.slice(0, at)}`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'pier-build-hosts-'));
+  releases.push(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'hosts');
+  await writeFile(path, `${lines.join('\n')}\n`);
+  return path;
 }

@@ -9,8 +9,8 @@ import { stateOf, type CacheFromProbe, type StageState } from './step.js';
 /**
  * The cache as one build's steps use it: a step's key is its parent image and what decides
  * its result (`BuildCache.key`); a hit gives the cached image, a miss runs the step and
- * records its image. With `--cache-from`, a miss may be restored from a local image that
- * was built by the same instructions (Docker's classic builder's rule). One StepCache
+ * records its image. With `--cache-from`, the step is taken only from the images named, when
+ * one was built by the same instructions (Docker's classic builder's rule). One StepCache
  * belongs to one build.
  */
 export class StepCache {
@@ -37,7 +37,9 @@ export class StepCache {
     const { images, cache, say } = this.deps;
     const k = BuildCache.key({ parent: state.imageId, key });
     if (!this.deps.noCache) {
-      const hit = cache.get(k);
+      // With --cache-from, only the images named are cache sources (Docker's classic builder):
+      // steps of earlier builds count when one of those images carries them.
+      const hit = this.deps.cacheFrom.length === 0 ? cache.get(k) : undefined;
       let image = hit ? await images.get(hit).catch(() => undefined) : undefined;
       if (!image && probe) {
         image = await this.fromCacheSources(state, probe);

@@ -57,7 +57,8 @@ export function buildOptionsOf(ctx: RequestContext): BuildOptions {
     networkMode: networkMode || 'default',
     cacheFrom: jsonQuery(ctx, 'cachefrom', z.array(z.string()), []),
     quiet: queryBool(ctx, 'q'),
-    extraHosts: (queryString(ctx, 'extrahosts') ?? '').split(/[,\s]+/).filter((h) => h !== ''),
+    // One value with commas (the docker CLI) or the parameter repeated (docker-py).
+    extraHosts: ctx.query.getAll('extrahosts').flatMap((v) => v.split(/[,\s]+/)).filter((h) => h !== ''),
   };
   const target = queryString(ctx, 'target');
   if (target) opts.target = target;
