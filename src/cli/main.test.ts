@@ -94,8 +94,14 @@ function serveContainer(opts: { exitCode?: number; tty?: boolean; createStatus?:
     socket.write(opts.tty ? 'tty output\r\n' : frame(1, 'hello out\n'));
     if (!opts.tty) socket.write(frame(2, 'hello err\n'));
     finishAttach = () => {
-      if (req.query.get('stdin') === '1') socket.write(opts.tty ? '' : frame(1, `stdin was: ${Buffer.concat(req.stdin ?? []).toString()}`));
-      socket.end();
+      if (req.query.get('stdin') !== '1') return void socket.end();
+      // As a container's `cat`: its last output follows the end of its stdin, however late.
+      const answer = (): void => {
+        if (!req.stdinEnded) return void setTimeout(answer, 5);
+        socket.write(opts.tty ? '' : frame(1, `stdin was: ${Buffer.concat(req.stdin ?? []).toString()}`));
+        socket.end();
+      };
+      answer();
     };
   });
   daemon.on('POST', `/containers/${ID}/wait`, (_req, res: ServerResponse) => {
