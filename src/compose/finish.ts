@@ -1,4 +1,4 @@
-import { ComposeError, type DependsOn, type NetworkDef, type Project, type Service, type VolumeDef } from './compose.js';
+import { ComposeError, type NetworkDef, type Project, type Service, type VolumeDef } from './compose.js';
 import { readDotenv } from './dotenv.js';
 import type { Lookup } from './interpolate.js';
 import { Checker, type ServiceDraft } from './normalize.js';
@@ -107,7 +107,7 @@ async function service(name: string, d: ServiceDraft, c: Checker, lookup: Lookup
     tmpfs: d.tmpfs ?? [],
     networks: d.network_mode ? {} : d.networks && Object.keys(d.networks).length > 0 ? d.networks : { default: { aliases: [] } },
     network_mode: d.network_mode,
-    depends_on: { ...d.depends_on } as Record<string, DependsOn>,
+    depends_on: { ...d.depends_on },
     healthcheck: d.healthcheck,
     restart: d.restart,
     init: d.init,

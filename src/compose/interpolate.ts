@@ -83,10 +83,10 @@ function braced(body: string, whole: string, lookup: Lookup): string {
   switch (op[0]) {
     case ':-':
     case '-':
-      return missing ? arg() : value!;
+      return missing ? arg() : value;
     case ':?':
     case '?': {
-      if (!missing) return value!;
+      if (!missing) return value;
       const message = arg();
       throw new InterpolationError(`required variable ${name} is missing a value${message ? `: ${message}` : ''}`);
     }

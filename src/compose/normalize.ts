@@ -131,13 +131,13 @@ export function splitCommand(c: Checker, v: unknown, path: Path): string[] {
     const ch = s[i]!;
     if (quote) {
       if (ch === quote) quote = undefined;
-      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i]!;
       else cur += ch;
     } else if (ch === '"' || ch === "'") {
       quote = ch;
       any = true;
     } else if (ch === '\\' && i + 1 < s.length) {
-      cur += s[++i];
+      cur += s[++i]!;
       any = true;
     } else if (/\s/.test(ch)) {
       if (cur || any) words.push(cur);
@@ -172,8 +172,8 @@ function ports(c: Checker, v: unknown, path: Path): PortSpec[] {
     if (!m) c.fail(p, `invalid port ${JSON.stringify(s)} (write [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL])`);
     const [tFrom, tTo = tFrom] = m[3]!.split('-').map(Number) as [number, number?];
     const published = m[2]?.split('-').map(Number);
-    if (published && published.length === 2 && published[1]! - published[0]! !== tTo! - tFrom) c.fail(p, `port ranges of different sizes in ${JSON.stringify(s)}`);
-    for (let t = tFrom; t <= tTo!; t++) {
+    if (published && published.length === 2 && published[1]! - published[0]! !== tTo - tFrom) c.fail(p, `port ranges of different sizes in ${JSON.stringify(s)}`);
+    for (let t = tFrom; t <= tTo; t++) {
       let pub: string | undefined;
       if (published) pub = published.length === 2 ? String(published[0]! + (t - tFrom)) : String(published[0]);
       out.push({ target: t, published: pub, host_ip: m[1]?.replace(/^\[|\]$/g, ''), protocol: (m[4] ?? 'tcp') as 'tcp' | 'udp' });

@@ -13,7 +13,7 @@ function compact(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(compact);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (x === undefined) continue;
       if (Array.isArray(x) && x.length === 0) continue;
       if (x !== null && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length === 0 && k !== 'networks') continue;
