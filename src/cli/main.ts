@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CLIENT_VERSION } from '../client/client.js';
 import { Cli, processIo, type GlobalOptions, type Io } from './context.js';
 import { CliError, reportOf } from './errors.js';
+import { defCompose } from './commands/compose.js';
 
 /**
  * The `pier` command line: Docker's commands, flags and output over the Docker Engine API.
@@ -883,6 +884,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     export: () => defExport(program),
     network: () => defNetwork(),
     volume: () => defVolume(),
+    compose: () => defCompose(program, act),
     version: () => {
       program
         .command('version')

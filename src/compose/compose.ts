@@ -109,7 +109,7 @@ export interface Service {
   expose: string[];
   volumes: MountSpec[];
   tmpfs: string[];
-  /** Network name in the file → attachment; empty when network_mode is set. */
+  /** Network name in the file -> attachment; empty when network_mode is set. */
   networks: Record<string, ServiceNetwork>;
   network_mode?: string;
   depends_on: Record<string, DependsOn>;

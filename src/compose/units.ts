@@ -1,6 +1,6 @@
 /** Compose's units: durations (`1m30s`, `500ms`) and byte sizes (`512m`, `1gb`). */
 
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, '\u00b5s': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** A Go duration (`1m30s`, `10s`, `1.5h`) or a number of seconds, in nanoseconds; undefined when malformed. */
 export function parseDuration(v: unknown): number | undefined {
@@ -8,7 +8,7 @@ export function parseDuration(v: unknown): number | undefined {
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1e9);
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  const re = /(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/gy;
   let total = 0;
   let end = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {

@@ -519,8 +519,10 @@ export class BridgeNetworks implements NetworkService {
       return e;
     });
     if (!ep) return;
-    await exec('ip', ['link', 'del', ep.HostVeth]).catch(() => undefined);
+    // Peers stop resolving the container's names before its interface goes, so that a name
+    // shared by several containers (a service's replicas) never resolves to a dead address.
     if (!net.Default) await this.rewriteMembers([net]);
+    await exec('ip', ['link', 'del', ep.HostVeth]).catch(() => undefined);
     await this.writeHostsFor([], req);
   }
 
