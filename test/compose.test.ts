@@ -80,7 +80,7 @@ describe('pier compose', () => {
     const oldWeb = [await idOf('app-web-1'), await idOf('app-web-2')];
 
     // A client on the project network asks for `web` by name every 50 ms.
-    const loop = await d.docker(['run', '-d', '--name', 'client', '--network', 'app_default', 'busybox', 'sh', '-c', 'while true; do wget -q -O - http://web/ || echo FAIL; sleep 0.05; done']);
+    const loop = await d.docker(['run', '-d', '--name', 'client', '--network', 'app_default', 'busybox', 'sh', '-c', 'while true; do wget -q -O - http://web/ 2>&1 || echo FAIL; sleep 0.05; done']);
     assert.equal(loop.code, 0, loop.stderr);
     const answers = async (): Promise<string[]> => (await d.docker(['logs', 'client'])).stdout.trim().split('\n');
     for (let i = 0; i < 100 && !(await answers()).includes('v1'); i++) await sleep(100);

@@ -3,7 +3,7 @@ import { matchLabels } from '../util/filters.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -798,8 +798,16 @@ export class BridgeNetworks implements NetworkService {
         add(peer.IP, [peer.Name, ...peer.Aliases, peer.ContainerId.slice(0, 12)]);
       }
     }
-    // Same inode: the running container sees the change.
-    await writeFile(path, `${head}\n${marker}\n${lines.join('\n')}\n`);
+    // Same inode: the running container sees the change. Written over the old bytes, then cut
+    // to length (never truncated first), so a resolver reading meanwhile never finds it empty.
+    const bytes = Buffer.from(`${head}\n${marker}\n${lines.join('\n')}\n`);
+    const fh = await open(path, 'r+');
+    try {
+      await fh.write(bytes, 0, bytes.length, 0);
+      await fh.truncate(bytes.length);
+    } finally {
+      await fh.close();
+    }
   }
 
   private inspectRecord(n: NetworkRecord, withContainers: boolean): Record<string, unknown> {
