@@ -10,6 +10,7 @@ import { defExec } from './commands/declare/exec.js';
 import { defHistory, defImage, defImages, defImport, defLoad, defRmi, defSave, defTag } from './commands/declare/images.js';
 import { defStats, defTop, defUpdate } from './commands/declare/monitor.js';
 import { defNetwork, defPort } from './commands/declare/network.js';
+import { defCompose } from './commands/compose.js';
 import { defCreate, defRun } from './commands/declare/run.js';
 import { defEvents, defInfo, defSystem, defVersion } from './commands/declare/system.js';
 import { defVolume } from './commands/declare/volume.js';
@@ -136,6 +137,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     container: () => defContainer(d),
     image: () => defImage(d),
     system: () => defSystem(d),
+    compose: () => defCompose(d.program, (load, pick) => d.act(load, pick)),
   };
   const only = commandName !== undefined && Object.hasOwn(topLevel, commandName) ? topLevel[commandName] : undefined;
   if (only) only();

@@ -60,9 +60,8 @@ export class Networking implements ContainerNetworking {
       if (!primary && (key === undefined || rec.NetworkDetached)) throw forbidden(`container ${rec.Id} is not connected to network ${net.Name}`);
       const others = Object.keys(endpoints).filter((k) => k !== net.Name && k !== net.Id);
       const running = isRunning(rec.State.Status);
-      if (primary && others.length === 0 && running) {
-        throw conflict(`container ${rec.Name} would have no network left: pier cannot disconnect a running container from its only network ${net.Name}`);
-      }
+      // As in Docker, a running container may leave its last network (it keeps its loopback):
+      // compose takes a replica out of its service's name this way before stopping it.
       if (running) await this.networks.detach(this.core.endpointRequest(rec), net.Name);
       if (key !== undefined) Reflect.deleteProperty(endpoints, key);
       rec.NetworkingConfig = { ...(rec.NetworkingConfig ?? {}), EndpointsConfig: endpoints };

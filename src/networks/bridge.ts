@@ -3,7 +3,7 @@ import { matchLabels } from '../util/filters.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -519,8 +519,10 @@ export class BridgeNetworks implements NetworkService {
       return e;
     });
     if (!ep) return;
-    await exec('ip', ['link', 'del', ep.HostVeth]).catch(() => undefined);
+    // Peers stop resolving the container's names before its interface goes, so that a name
+    // shared by several containers (a service's replicas) never resolves to a dead address.
     if (!net.Default) await this.rewriteMembers([net]);
+    await exec('ip', ['link', 'del', ep.HostVeth]).catch(() => undefined);
     await this.writeHostsFor([], req);
   }
 
@@ -796,8 +798,16 @@ export class BridgeNetworks implements NetworkService {
         add(peer.IP, [peer.Name, ...peer.Aliases, peer.ContainerId.slice(0, 12)]);
       }
     }
-    // Same inode: the running container sees the change.
-    await writeFile(path, `${head}\n${marker}\n${lines.join('\n')}\n`);
+    // Same inode: the running container sees the change. Written over the old bytes, then cut
+    // to length (never truncated first), so a resolver reading meanwhile never finds it empty.
+    const bytes = Buffer.from(`${head}\n${marker}\n${lines.join('\n')}\n`);
+    const fh = await open(path, 'r+');
+    try {
+      await fh.write(bytes, 0, bytes.length, 0);
+      await fh.truncate(bytes.length);
+    } finally {
+      await fh.close();
+    }
   }
 
   private inspectRecord(n: NetworkRecord, withContainers: boolean): Record<string, unknown> {

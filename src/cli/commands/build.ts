@@ -114,7 +114,7 @@ async function readSecrets(specs: string[]): Promise<Record<string, string>> {
  * .dockerignore are always sent, as docker does). A Dockerfile outside the context is added
  * under a random name, which is returned as the `dockerfile` parameter.
  */
-async function contextTar(dir: string, file: string | undefined): Promise<{ stream: Pack; dockerfile: string }> {
+export async function contextTar(dir: string, file: string | undefined): Promise<{ stream: Pack; dockerfile: string }> {
   let dockerfileRel = 'Dockerfile';
   let outside: string | undefined;
   if (file) {
