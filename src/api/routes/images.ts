@@ -3,6 +3,7 @@ import { EngineError, invalid, notImplemented } from '../../errors.js';
 import type { ImageService } from '../../images/images.js';
 import { familiarRepository, referenceString, repoTagReference } from '../../images/reference.js';
 import { log } from '../../log.js';
+import { imageInspectFor, imageSummariesFor } from '../image-versions.js';
 import { queryBool, queryFilters, queryString, res, sendJson, sendNoContent } from '../http.js';
 import type { RequestContext, Router } from '../router.js';
 import { JsonMessageWriter } from '../streams.js';
@@ -33,7 +34,7 @@ export function registerImageRoutes(r: Router, images: ImageService, deps: Image
     // API < 1.41 also took a bare `filter=<reference>`.
     const legacy = queryString(ctx, 'filter');
     if (legacy !== undefined) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
-    sendJson(ctx, 200, await images.summaries({ all: queryBool(ctx, 'all'), filters, apiVersion: ctx.apiVersion }));
+    sendJson(ctx, 200, imageSummariesFor(await images.summaries({ all: queryBool(ctx, 'all'), filters }), ctx.apiVersion));
   });
 
   r.post('/images/create', async (ctx) => {
@@ -58,7 +59,7 @@ export function registerImageRoutes(r: Router, images: ImageService, deps: Image
   });
 
   r.get('/images/{name*}/json', async (ctx) => {
-    sendJson(ctx, 200, await images.inspect(ctx.params.name!, ctx.apiVersion));
+    sendJson(ctx, 200, imageInspectFor(await images.inspect(ctx.params.name!), ctx.apiVersion));
   });
 
   r.get('/images/{name*}/history', async (ctx) => {
