@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { ContentStore } from '../content/content.js';
-import { uncompressed } from '../distribution/decompress.js';
+import { uncompressed } from '../util/decompress.js';
 import type { FlushLater, Unflushed } from '../distribution/distribution.js';
 import type { ImageService } from '../images/images.js';
 import { log } from '../log.js';

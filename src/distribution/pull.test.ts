@@ -11,7 +11,8 @@ import { parseChallenges, parseRegistryAuthHeader } from './auth.js';
 import type { DistributionDeps } from './distribution.js';
 import { LayerCache } from './layer-cache.js';
 import type { ProgressMessage } from './progress.js';
-import { parsePlatform, pull, selectManifest, uncompressed } from './pull.js';
+import { uncompressed } from '../util/decompress.js';
+import { parsePlatform, pull, selectManifest } from './pull.js';
 import { push } from './push.js';
 import { isInsecure } from './registry.js';
 

@@ -20,8 +20,10 @@ import type { LayerSource } from '../snapshots/snapshotter.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
-import { uncompressed } from './decompress.js';
-import { type BlobFetch, planUnpack, type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
+import { uncompressed } from '../util/decompress.js';
+import { planUnpack, unpackWorkersEnabled } from './unpack-pool.js';
+import type { BlobFetch, StoreTarget } from './unpack-protocol.js';
+import { workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
 
@@ -87,8 +89,6 @@ export function selectManifest(index: OciIndex, want: Platform): OciDescriptor |
 export function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
-
-export { uncompressed };
 
 interface Resolved {
   /** The digest of what the reference named (index or manifest). */

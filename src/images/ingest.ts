@@ -6,7 +6,8 @@ import { discardUnused } from './gc.js';
 import type { CreateImageOptions, Image, IngestedLayer, Lease } from './images.js';
 import type { ImageRecord, ImageRecords } from './records.js';
 import { shortId } from './reference.js';
-import { decompressed, drain, tee } from './streams.js';
+import { decompressed } from '../util/decompress.js';
+import { drain, tee } from './streams.js';
 import { ManifestSchema, MediaType, parseJsonAs } from './types.js';
 
 /**

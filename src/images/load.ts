@@ -17,7 +17,8 @@ import {
   withDefaultTag,
 } from './reference.js';
 import { isDestroyed, writable } from '../util/streams.js';
-import { decompressed, drain, peek, sniff } from './streams.js';
+import { decompressed, peek, sniff } from '../util/decompress.js';
+import { drain } from './streams.js';
 import {
   Annotation,
   ArchiveManifestSchema,

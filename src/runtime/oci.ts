@@ -570,7 +570,7 @@ export class OciRuntime implements ContainerRuntime {
 
   /** SIGKILL the container and wait (bounded) for conmon to record its exit. */
   private async killAndWait(id: string): Promise<void> {
-    const r = await this.run(['kill', id, 'KILL']);
+    const r = await this.run(['kill', id, runtimeSignal('SIGKILL')]);
     if (r.code !== 0) {
       const err = this.commandError(id, 'kill', r.stderr);
       if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;

@@ -5,10 +5,10 @@ import type { Readable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
 import { EngineError, errnoCode, invalid, withContext } from '../errors.js';
 import { log } from '../log.js';
-import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
+import { lgetxattr, llistxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../util/libc.js';
 import { Writeback } from '../util/writeback.js';
 import { isWhiteout, LowerView, OPAQUE_XATTR } from './lower.js';
-import { createExtract, entryXattrs, type TarEntryStream, type TarHeader } from './tar-format.js';
+import { createExtract, entryXattrs, type TarEntryStream, type TarHeader } from '../util/tar-format.js';
 import { isDestroyed, writable } from '../util/streams.js';
 
 /**

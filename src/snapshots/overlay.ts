@@ -9,7 +9,7 @@ import { fsyncDir } from '../util/fs.js';
 import { childChainId } from './chain.js';
 import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
-import { addInodeFlags, FS_TOPDIR_FL, syncfs } from './libc.js';
+import { addInodeFlags, FS_TOPDIR_FL, syncfs } from '../util/libc.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
 import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
 
