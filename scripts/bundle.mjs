@@ -48,7 +48,7 @@ const common = {
 const outputs = {
   'dist/pierd.mjs': 'dist/src/daemon/main.js',
   'dist/pier.mjs': 'dist/src/cli/main.js',
-  'dist/unpack-worker.mjs': 'dist/src/distribution/unpack-worker.js',
+  'dist/unpack-worker.mjs': 'dist/src/distribution/unpack-thread.js',
 };
 await Promise.all(Object.entries(outputs).map(([outfile, entry]) => build({ ...common, entryPoints: [entry], outfile })));
 for (const outfile of Object.keys(outputs)) {

@@ -1,6 +1,4 @@
 import http from 'node:http';
-import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
 import type {
   ContainerChange,
   ContainerCreateBody,
@@ -26,6 +24,10 @@ import type {
   ContainerStats,
   SystemDf,
 } from './types.js';
+import { ApiError, DaemonUnreachableError, errorMessage, readText, UNREACHABLE } from './errors.js';
+import { parseHost, resolveHost, type Endpoint } from './endpoint.js';
+import { encodeQuery, type Query } from './query.js';
+import { imagePath, isStream, type ClientOptions, type Hijacked, type RequestOptions, type Response } from './request.js';
 
 /**
  * A typed client of the Docker Engine API over a unix socket (or TCP), used by the `pier`
@@ -41,172 +43,15 @@ import type {
  *   DaemonUnreachableError before anything was sent.
  */
 
+export { ApiError, DaemonUnreachableError } from './errors.js';
+export { DEFAULT_HOST, parseHost, resolveHost, type Endpoint } from './endpoint.js';
+export { encodeQuery, filtersParam, type Query } from './query.js';
+export { imagePath, type ClientOptions, type Hijacked, type RequestOptions, type Response } from './request.js';
+
 export const API_VERSION = '1.51';
-export const DEFAULT_HOST = 'unix:///run/pier/pier.sock';
 /** The version of pier's client and CLI. */
 export const CLIENT_VERSION = '0.1.0';
 const USER_AGENT = `pier-cli/${CLIENT_VERSION} (linux)`;
-
-/** An error answer of the daemon: its HTTP status and the `message` of its JSON body. */
-export class ApiError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-  }
-}
-
-/** The daemon's socket could not be reached at all. */
-export class DaemonUnreachableError extends Error {
-  readonly host: string;
-  readonly code: string;
-  constructor(host: string, code: string, cause?: unknown) {
-    super(`cannot reach the daemon at ${host} (${describeCode(code)})`, { cause });
-    this.name = 'DaemonUnreachableError';
-    this.host = host;
-    this.code = code;
-  }
-}
-
-function describeCode(code: string): string {
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOTSOCK':
-      return 'not a socket';
-    case 'EHOSTUNREACH':
-      return 'host unreachable';
-    case 'ETIMEDOUT':
-      return 'timed out';
-    default:
-      return code;
-  }
-}
-
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'EPERM', 'ENOTSOCK', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** The daemon address in use: `-H`/`--host`, else `PIER_HOST`, else `DOCKER_HOST`, else pier's socket. */
-export function resolveHost(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return flag || env.PIER_HOST || env.DOCKER_HOST || DEFAULT_HOST;
-}
-
-export interface Endpoint {
-  socketPath?: string;
-  hostname?: string;
-  port?: number;
-}
-
-/** Parse `unix:///path`, a bare absolute path, `tcp://host:port` or `http://host:port`. */
-export function parseHost(host: string): Endpoint {
-  if (host.startsWith('unix://')) {
-    const path = host.slice('unix://'.length);
-    if (path === '') throw new Error(`unable to parse docker host \`${host}\``);
-    return { socketPath: path };
-  }
-  if (host.startsWith('/')) return { socketPath: host };
-  const m = /^(?:tcp|http):\/\/(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(host);
-  if (m) return { hostname: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : 2375 };
-  throw new Error(`unable to parse docker host \`${host}\``);
-}
-
-type QueryScalar = string | number | boolean | undefined | null;
-/** Query values: `true` is sent as `1`, `false`, undefined and null are left out, arrays repeat the key. */
-export type Query = Record<string, QueryScalar | readonly string[]>;
-
-/** Docker's `filters` query value: `{"status":{"exited":true}}`, from `key=value` pairs or a map. */
-export function filtersParam(filters: readonly string[] | Record<string, readonly string[]> | undefined): string | undefined {
-  if (filters === undefined) return undefined;
-  const map: Record<string, Record<string, boolean>> = {};
-  const add = (k: string, v: string): void => {
-    (map[k] ??= {})[v] = true;
-  };
-  if (Array.isArray(filters)) {
-    for (const f of filters as readonly string[]) {
-      const eq = f.indexOf('=');
-      if (eq <= 0) throw new Error(`bad format of filter (expected name=value)`);
-      add(f.slice(0, eq).trim().toLowerCase(), f.slice(eq + 1));
-    }
-  } else {
-    for (const [k, vs] of Object.entries(filters as Record<string, readonly string[]>)) for (const v of vs) add(k, v);
-  }
-  return Object.keys(map).length === 0 ? undefined : JSON.stringify(map);
-}
-
-export function encodeQuery(query: Query | undefined): string {
-  if (!query) return '';
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (Array.isArray(v)) for (const item of v as readonly string[]) params.append(k, item);
-    else params.append(k, v === true ? '1' : String(v));
-  }
-  const s = params.toString();
-  return s === '' ? '' : `?${s}`;
-}
-
-export interface RequestOptions {
-  query?: Query;
-  /** A JSON value (sent as application/json), or raw bytes, or a stream (sent chunked). */
-  body?: unknown;
-  headers?: Record<string, string>;
-  signal?: AbortSignal;
-}
-
-export interface Response<T> {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: T;
-  /** The body as received. */
-  raw: string;
-}
-
-export interface Hijacked {
-  /** The raw connection: output of the container to read, stdin to write, `end()` to half-close. */
-  socket: Socket;
-  /** `application/vnd.docker.multiplexed-stream` (frames) or `application/vnd.docker.raw-stream` (TTY). */
-  contentType: string;
-}
-
-export interface ClientOptions {
-  host?: string;
-  version?: string;
-}
-
-/** An image reference in a path: Docker sends `/images/docker.io/library/alpine:3/json` with its slashes and colons as they are. */
-export function imagePath(name: string): string {
-  return encodeURIComponent(name).replace(/%2F/gi, '/').replace(/%3A/gi, ':').replace(/%40/g, '@');
-}
-
-function isStream(body: unknown): body is NodeJS.ReadableStream {
-  return body instanceof Readable || (typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function');
-}
-
-async function readText(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Docker's error message from an error body: `{"message": ...}`, else the text itself. */
-function errorMessage(status: number, text: string): string {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('{')) {
-    try {
-      const parsed = JSON.parse(trimmed) as { message?: unknown };
-      if (typeof parsed.message === 'string') return parsed.message;
-    } catch {
-      // not JSON after all: fall through to the text
-    }
-  }
-  if (trimmed !== '') return trimmed;
-  return `${status} ${http.STATUS_CODES[status] ?? 'error'}`;
-}
 
 const isVersionTooNew = (err: unknown): boolean => err instanceof ApiError && err.status === 400 && /client version .* is too new/i.test(err.message);
 

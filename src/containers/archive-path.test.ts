@@ -3,7 +3,8 @@ import { lstatSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { goFileMode, goTime, isGoDir, isGoSymlink, parseArchivePath } from './archive-path.js';
+import { goFileMode, goTime, isGoDir, isGoSymlink } from '../util/go-file-mode.js';
+import { parseArchivePath } from './archive-path.js';
 
 void test('archive paths read as moby reads them', () => {
   const cases: Array<[string, { abs: string; folder: boolean; name: string; top: string }]> = [

@@ -1,10 +1,10 @@
 import { closeSync, constants as fsc, readlinkSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { errnoCode, withContext } from '../errors.js';
-import { at, closeLocation, fdPath, lstatAt, openAt, openDirAt, RootDir } from '../archive/root-dir.js';
+import { at, closeLocation, fdPath, lstatAt, openAt, openDirAt, RootDir } from '../util/archive/root-dir.js';
 import { log } from '../log.js';
 import type { Mount } from '../runtime/runtime.js';
-import * as libc from '../snapshots/libc.js';
+import * as libc from '../util/libc.js';
 import { bindMount, isMountPoint, MS_BIND, MS_RDONLY, MS_REMOUNT, unmount } from '../snapshots/mount.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { isRunning } from './core.js';

@@ -1,8 +1,8 @@
 import { closeSync, constants as fsc, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { packBlocks } from '../archive/pack.js';
-import { closeLocation, lstatAt, openAt, type Location, type RootDir } from '../archive/root-dir.js';
-import { unpack } from '../archive/unpack.js';
+import { packBlocks } from '../util/archive/pack.js';
+import { closeLocation, lstatAt, openAt, type Location, type RootDir } from '../util/archive/root-dir.js';
+import { unpack } from '../util/archive/unpack.js';
 import { errnoCode, invalid, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { resolveExecUser } from '../runtime/user.js';

@@ -1,18 +1,16 @@
 import type { BuildCacheUsage } from '../build/build.js';
 import type { ContainerReader } from '../containers/containers.js';
-import type { ImageService } from '../images/images.js';
+import type { DiskUsageType } from '../api/routes/system.js';
+import type { ImageReader } from '../images/images.js';
 import type { VolumeInfo } from '../volumes/volumes.js';
 
-
 export interface DiskUsageDeps {
-  images: ImageService;
+  images: Pick<ImageReader, 'list'>;
   containers: ContainerReader;
   buildCache(): Promise<BuildCacheUsage[]>;
   /** The volumes part's usage, where there is one. */
   volumes?(): Promise<VolumeInfo[]>;
 }
-
-export type DiskUsageType = 'image' | 'container' | 'volume' | 'build-cache';
 
 /**
  * `GET /system/df`: true figures, read from the store and the disk. An image's `Size` is the

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { ContentStore } from '../content/content.js';
-import { uncompressed } from '../distribution/decompress.js';
+import { uncompressed } from '../util/decompress.js';
 import type { FlushLater, Unflushed } from '../distribution/distribution.js';
 import type { ImageService } from '../images/images.js';
 import { log } from '../log.js';
@@ -15,9 +15,8 @@ import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../util/fs.js';
  * Flush-behind: blobs and layer snapshots that a pull publishes before they are on the disk,
  * flushed right after it, with a journal that makes a crash in between safe.
  *
- * A pull writes about as much as it downloads and unpacks; waiting for all of it to reach the
- * disk made a third of its time here (and more when the disk was busy with another program's
- * writes). So a pull first records, in a small journal fsynced before anything is published,
+ * A pull writes about as much as it downloads and unpacks, and does not wait for all of it
+ * to reach the disk: it first records, in a small journal fsynced before anything is published,
  * the blobs and snapshots it is about to make (`hold`); writes them without fsync; and once
  * it ends, flushes them in the background (each blob's and each layer file's fsync, as the
  * durable path does) and drops them from the journal. Docker never flushes a pulled layer

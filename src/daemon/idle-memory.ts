@@ -1,4 +1,4 @@
-import koffi from 'koffi';
+import { calls } from '../util/libc.js';
 import { EventEmitter } from 'node:events';
 import { log } from '../log.js';
 
@@ -45,15 +45,12 @@ export function releaseMemoryWhenIdle(server: EventEmitter, opts: { quietMs?: nu
   };
 }
 
-let mallocTrim: ((pad: number) => number) | undefined;
-
 /** One full garbage collection (when exposed) and malloc_trim(0). */
 export function releaseMemory(): void {
-  mallocTrim ??= koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
   const gc = (globalThis as { gc?: () => void }).gc;
   const before = process.memoryUsage.rss();
   gc?.();
-  mallocTrim(0);
+  calls.malloc_trim(0);
   log.debug({ rssBefore: before, rssAfter: process.memoryUsage.rss(), gc: gc !== undefined }, 'idle: memory released');
 }
 
@@ -65,5 +62,5 @@ export function releaseMemory(): void {
  */
 export function limitMallocArenas(): void {
   const M_ARENA_MAX = -8;
-  koffi.load('libc.so.6').func('int mallopt(int param, int value)')(M_ARENA_MAX, 2);
+  calls.mallopt(M_ARENA_MAX, 2);
 }

@@ -17,7 +17,7 @@ import { loadConfig } from './config.js';
 import { buildEngine } from './engine.js';
 import { listen, unlisten } from './listen.js';
 import { limitMallocArenas, releaseMemory, releaseMemoryWhenIdle } from './idle-memory.js';
-import { whenUnpackWorkersGone } from '../distribution/unpack-worker.js';
+import { whenUnpackWorkersGone } from '../distribution/unpack-pool.js';
 
 /**
  * pierd's entry: read the configuration, build the engine's parts, reconcile what ran
@@ -71,8 +71,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-// The bundle is also the entry of pierd's worker threads (src/distribution/unpack-worker.ts),
-// which serve from their own module and run no daemon.
+// The daemon runs on the main thread only; a worker thread that loads this module runs no daemon.
 if (isMainThread) {
   main().catch((err: unknown) => {
     const message = err instanceof EngineError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);

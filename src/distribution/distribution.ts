@@ -1,5 +1,5 @@
 import type { ContentStore } from '../content/content.js';
-import type { Image, ImageService } from '../images/images.js';
+import type { Image, ImageEvents, ImageIngester, ImageReader, ImageTagger } from '../images/images.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { AuthConfig } from './auth.js';
 import type { LayerCache } from './layer-cache.js';
@@ -71,12 +71,15 @@ export interface Distribution {
   tags(repository: string, auth?: AuthConfig): Promise<string[]>;
 }
 
+/** The roles of the images part that pull and push use; `emit` is optional for tests. */
+export type DistributionImages = Pick<ImageReader, 'resolve' | 'get' | 'list'> &
+  Pick<ImageTagger, 'setTag'> &
+  Pick<ImageIngester, 'lease' | 'createImage' | 'discardUnused'> &
+  Partial<ImageEvents>;
+
 /** What pull and push need from the other parts. */
 export interface DistributionDeps {
-  images: ImageService & {
-    discardUnused(blobs: readonly string[], chains: readonly string[]): Promise<void>;
-    emit?(action: 'pull' | 'push', id: string, name: string): Promise<void>;
-  };
+  images: DistributionImages;
   content: ContentStore;
   snapshots: Snapshotter;
   layers: LayerCache;

@@ -4,7 +4,7 @@ import type { ContentStore } from '../content/content.js';
 import { log } from '../log.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import { KeyedMutex } from '../util/mutex.js';
-import type { DistributionDeps } from './distribution.js';
+import type { ImageIngester, ImageReader } from '../images/images.js';
 
 /**
  * What pier remembers about layers it shipped (moby's v2metadata): for an uncompressed layer
@@ -86,7 +86,7 @@ export class LayerCache {
    * references or an operation leases (a push uploading it) stays until a later collection.
    * Collections run one at a time; asks made while one waits join it.
    */
-  collect(deps: { images: Pick<DistributionDeps['images'], 'list' | 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
+  collect(deps: { images: Pick<ImageReader, 'list'> & Pick<ImageIngester, 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
     if (this.pendingCollect) return this.pendingCollect;
     const run = this.mutex.run('', async () => {
       this.pendingCollect = undefined;
@@ -96,7 +96,7 @@ export class LayerCache {
     return run;
   }
 
-  private async collectNow(deps: { images: Pick<DistributionDeps['images'], 'list' | 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
+  private async collectNow(deps: { images: Pick<ImageReader, 'list'> & Pick<ImageIngester, 'discardUnused'>; content: Pick<ContentStore, 'has'> }): Promise<void> {
     const used = new Set<string>();
     for (const image of await deps.images.list()) for (const d of image.diffIds) used.add(d);
     const unused = [...this.compressed].filter(([diffId]) => !used.has(diffId));

@@ -11,9 +11,11 @@ import { parseChallenges, parseRegistryAuthHeader } from './auth.js';
 import type { DistributionDeps } from './distribution.js';
 import { LayerCache } from './layer-cache.js';
 import type { ProgressMessage } from './progress.js';
-import { parsePlatform, pull, selectManifest, uncompressed } from './pull.js';
+import { uncompressed } from '../util/decompress.js';
+import { parsePlatform, selectManifest } from './manifests.js';
+import { pull } from './pull.js';
 import { push } from './push.js';
-import { isInsecure } from './registry.js';
+import { isInsecure } from './registry-host.js';
 
 /**
  * Pull and push against a registry in this process that misbehaves on purpose: bad digests,

@@ -1,18 +1,13 @@
-import { createHash } from 'node:crypto';
+
 import { Readable } from 'node:stream';
 import type { BlobInfo, Descriptor } from '../content/content.js';
-import { errnoCode, internal, invalid, isKind, notFound, withContext } from '../errors.js';
-import { familiarName, parseReference, referenceString, repositoryName, type Reference, withDefaultTag } from '../images/reference.js';
+import { errnoCode, internal, invalid, isKind, withContext } from '../errors.js';
+import { familiarName, parseReference, referenceString, repositoryName, withDefaultTag } from '../images/reference.js';
 import {
-  hostPlatform,
-  IndexSchema,
-  ManifestSchema,
   MediaType,
   OciImageSchema,
   parseJsonAs,
   type OciDescriptor,
-  type OciIndex,
-  type OciManifest,
 } from '../images/types.js';
 import { log } from '../log.js';
 import { chainIds } from '../snapshots/chain.js';
@@ -20,13 +15,14 @@ import type { LayerSource } from '../snapshots/snapshotter.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PullResult } from './distribution.js';
 import { coalesce, COALESCE_BYTES, oneAfterTheOther } from './chunks.js';
-import { uncompressed } from './decompress.js';
-import { type BlobFetch, planUnpack, type StoreTarget, unpackWorkersEnabled, workerLayer } from './unpack-worker.js';
+import { uncompressed } from '../util/decompress.js';
+import { planUnpack, unpackWorkersEnabled } from './unpack-pool.js';
+import type { BlobFetch, StoreTarget } from './unpack-protocol.js';
+import { workerLayer } from './unpack-worker.js';
 import { layerStatus, progressBar, progressCounter, progressMeter, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry.js';
-
-/** Media types of schema 1, refused with a clear error. */
-const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'application/json'];
+import { parsePlatform, resolveManifest } from './manifests.js';
+import { slotsOf } from '../util/limit.js';
 
 /** Layer media types pier unpacks. */
 const LAYER_TYPES = new Set<string>([
@@ -40,137 +36,6 @@ const LAYER_TYPES = new Set<string>([
   'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
   'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
 ]);
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-/** `os[/arch[/variant]]` → Platform; default the host's. */
-export function parsePlatform(s: string | undefined): Platform {
-  const host = hostPlatform();
-  if (s === undefined || s.trim() === '') return host;
-  const [os, arch, variant] = s.trim().toLowerCase().split('/');
-  if (!os || (arch !== undefined && arch === '')) throw invalid(`invalid platform ${s}: expected os[/arch[/variant]]`);
-  const archName = { x86_64: 'amd64', aarch64: 'arm64', armhf: 'arm', i386: '386' }[arch ?? ''] ?? arch ?? host.architecture;
-  const p: Platform = { os, architecture: archName };
-  if (variant) p.variant = variant;
-  else if (archName === 'arm64') p.variant = 'v8';
-  return p;
-}
-
-export function platformString(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter((x) => x).join('/');
-}
-
-/**
- * Pick the manifest of an index for a platform: attestations and `unknown/unknown` entries are
- * skipped; the variant must match when asked for (arm64 without a variant matches v8).
- */
-export function selectManifest(index: OciIndex, want: Platform): OciDescriptor | undefined {
-  const candidates = index.manifests.filter((m) => {
-    if (m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') return false;
-    if (m.platform === undefined) return false;
-    return m.platform.os === want.os && m.platform.architecture === want.architecture;
-  });
-  const variantOf = (m: OciDescriptor): string | undefined => m.platform?.variant ?? (m.platform?.architecture === 'arm64' ? 'v8' : undefined);
-  if (want.variant !== undefined) {
-    const exact = candidates.find((m) => variantOf(m) === want.variant);
-    if (exact) return exact;
-    return undefined;
-  }
-  return candidates[0];
-}
-
-/** The digest of some bytes, `sha256:<hex>`. */
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-export { uncompressed };
-
-interface Resolved {
-  /** The digest of what the reference named (index or manifest). */
-  digest: string;
-  manifest: OciManifest;
-  manifestDescriptor: Descriptor;
-  /** The index and manifest blobs fetched, to store. */
-  blobs: Array<{ digest: string; bytes: Buffer }>;
-}
-
-/** Parse a manifest answer: schema 1 and unknown media types are named in the error. */
-function mediaTypeOf(bytes: Buffer, header: string, display: string): { mediaType: string; json: unknown } {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw invalid(`manifest of ${display}: invalid JSON`);
-  }
-  const obj = (json ?? {}) as { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown; layers?: unknown };
-  if (obj.schemaVersion === 1 || SCHEMA1.slice(0, 2).includes(header)) {
-    throw invalid(
-      `${display}: the registry serves a Docker Image manifest version 2, schema 1 (${header || 'schemaVersion 1'}); schema 1 is deprecated and not supported: push the image again with a current tool`,
-    );
-  }
-  let mediaType = typeof obj.mediaType === 'string' ? obj.mediaType : header;
-  if (mediaType === '' || mediaType === 'application/json' || mediaType === 'application/octet-stream') {
-    mediaType = Array.isArray(obj.manifests) ? MediaType.ociIndex : Array.isArray(obj.layers) ? MediaType.ociManifest : mediaType;
-  }
-  const known: string[] = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifest, MediaType.dockerManifestList];
-  if (!known.includes(mediaType)) throw invalid(`${display}: unsupported manifest media type ${mediaType || '(none)'}`);
-  return { mediaType, json };
-}
-
-async function resolveManifest(client: RegistryClient, repo: string, ref: Reference, want: Platform, display: string): Promise<Resolved> {
-  const reference = ref.digest ?? ref.tag ?? 'latest';
-  const top = await client.getManifest(repo, reference, display);
-  const topDigest = sha256(top.bytes);
-  if (ref.digest !== undefined && topDigest !== ref.digest) {
-    throw invalid(`${display}: manifest digest mismatch: the registry served ${topDigest}`);
-  }
-  const first = mediaTypeOf(top.bytes, top.mediaType, display);
-  const blobs = [{ digest: topDigest, bytes: top.bytes }];
-  if (first.mediaType === MediaType.ociIndex || first.mediaType === MediaType.dockerManifestList) {
-    const index = parseJsonAs(IndexSchema, top.bytes, `index of ${display}`);
-    const chosen = selectManifest(index, want);
-    if (!chosen) throw notFound(`no matching manifest for ${platformString(want)} in the manifest list entries of ${display}`);
-    const child = await client.getManifest(repo, chosen.digest, `${display}@${chosen.digest}`);
-    const childDigest = sha256(child.bytes);
-    if (childDigest !== chosen.digest) throw invalid(`${display}: manifest ${chosen.digest} digest mismatch: the registry served ${childDigest}`);
-    const second = mediaTypeOf(child.bytes, child.mediaType, `${display}@${chosen.digest}`);
-    if (second.mediaType !== MediaType.ociManifest && second.mediaType !== MediaType.dockerManifest) {
-      throw invalid(`${display}: index entry ${chosen.digest} is a ${second.mediaType}, not an image manifest`);
-    }
-    blobs.push({ digest: childDigest, bytes: child.bytes });
-    return {
-      digest: topDigest,
-      manifest: parseJsonAs(ManifestSchema, child.bytes, `manifest of ${display}`),
-      manifestDescriptor: { mediaType: second.mediaType, digest: childDigest, size: child.bytes.length },
-      blobs,
-    };
-  }
-  return {
-    digest: topDigest,
-    manifest: parseJsonAs(ManifestSchema, top.bytes, `manifest of ${display}`),
-    manifestDescriptor: { mediaType: first.mediaType, digest: topDigest, size: top.bytes.length },
-    blobs,
-  };
-}
-
-/** Run `fn` over items with at most `limit` at a time; results in order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}
 
 /**
  * Pull one reference. Everything fetched is leased until the image exists; on failure what
@@ -547,33 +412,4 @@ function isNetworkError(err: unknown): boolean {
     if (/ECONNRESET|terminated|socket/i.test(e.message)) return true;
   }
   return false;
-}
-
-/** At most `limit` jobs at a time, started in the order `run` is called (a slot is taken or queued at once). */
-function slotsOf(limit: number): { run<T>(job: () => Promise<T>): Promise<T> } {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  };
-  return {
-    run<T>(job: () => Promise<T>): Promise<T> {
-      let slot: Promise<void>;
-      if (running < limit) {
-        running++;
-        slot = Promise.resolve();
-      } else {
-        slot = new Promise<void>((resolve) => waiting.push(resolve));
-      }
-      return slot.then(async () => {
-        try {
-          return await job();
-        } finally {
-          release();
-        }
-      });
-    },
-  };
 }

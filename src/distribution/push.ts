@@ -11,7 +11,8 @@ import { gzip } from '../util/gzip.js';
 import type { AuthConfig } from './auth.js';
 import type { DistributionDeps, PushedTag } from './distribution.js';
 import { layerStatus, progressMeter, shortDigest, type ProgressSink } from './progress.js';
-import { mapLimit, sha256 } from './pull.js';
+import { sha256 } from './manifests.js';
+import { mapLimit } from '../util/limit.js';
 import { RegistryClient } from './registry.js';
 import { COALESCE_BYTES, coalesce, oneAfterTheOther } from './chunks.js';
 
@@ -270,7 +271,7 @@ async function compressAndUpload(
   let upload = location;
   let blob;
   try {
-    // Read in large chunks: with 64 KiB ones, moving the bytes costs more CPU than igzip's compression.
+    // Read in large chunks, so that moving the bytes costs less CPU than compressing them.
     const file = createReadStream(await deps.content.path(local.digest), { highWaterMark: 1024 * 1024 });
     const meter = progressMeter(progress, id, 'Pushing', local.size);
     file.on('error', (err) => meter.destroy(err));

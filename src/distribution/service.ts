@@ -4,7 +4,8 @@ import type { AuthConfig } from './auth.js';
 import { registryKey } from './auth.js';
 import type { Distribution, DistributionDeps, DistributionInspect, PullOptions, PullResult, PushedTag, PushOptions } from './distribution.js';
 import type { ProgressSink } from './progress.js';
-import { pull, sha256 } from './pull.js';
+import { sha256 } from './manifests.js';
+import { pull } from './pull.js';
 import { push } from './push.js';
 import { RegistryClient } from './registry.js';
 

@@ -7,9 +7,11 @@ import { PassThrough, Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
-import { encodeHeader, END_OF_ARCHIVE } from '../snapshots/tar-format.js';
+import { encodeHeader, END_OF_ARCHIVE } from '../util/tar-format.js';
 import { sha256, tarOf } from '../snapshots/test-helpers.js';
-import { type BlobFetch, planUnpack, stopIdleUnpackWorkers, unpackWorkerCount, warmUnpackWorkers, whenUnpackWorkersGone, workerLayer } from './unpack-worker.js';
+import { planUnpack, stopIdleUnpackWorkers, unpackWorkerCount, warmUnpackWorkers, whenUnpackWorkersGone } from './unpack-pool.js';
+import type { BlobFetch } from './unpack-protocol.js';
+import { workerLayer } from './unpack-worker.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp('/tmp/puw-');

@@ -167,8 +167,6 @@ export interface LoadedImage {
 export interface ListOptions {
   all?: boolean;
   filters?: Filters;
-  /** The API version of the request (shapes differ before 1.44); default the newest. */
-  apiVersion?: string;
 }
 
 export interface DeleteOptions {
@@ -188,9 +186,11 @@ export interface Lease {
   release(): void;
 }
 
-export interface ImageService {
-  // ---- lookup ----
-
+/**
+ * Reading images: lookups, and the answers of `docker images`, `inspect`, `history` and
+ * `save`. Nothing here changes a record or a tag.
+ */
+export interface ImageReader {
   /**
    * Find an image the way Docker does: a full ID (`sha256:<hex>` or 64 hex), then a reference
    * (`busybox` = `busybox:latest`, `x@sha256:…`), then a unique ID prefix (`3f57d9`,
@@ -204,13 +204,26 @@ export interface ImageService {
   list(): Promise<Image[]>;
   /** The chain ID of the top layer: the parent of a container's writable snapshot; null for an image without layers. */
   topChainId(image: Image): string | null;
-  /** The parsed config blob (read from the content store, validated). */
+  /** The parsed config blob (read from the content store, validated): a copy the caller may change. */
   config(image: Image): Promise<OciImage>;
   /** The parsed manifest blob. */
   manifest(image: Image): Promise<OciManifest>;
+  /** `GET /images/{name}/history`. */
+  history(nameOrId: string): Promise<HistoryResponseItem[]>;
+  /** `GET /images/{name}/json` in the newest API's shape, `Config` as stored (src/api/ shapes it per version). */
+  inspect(nameOrId: string): Promise<ImageInspect>;
+  /** `GET /images/json` in the newest API's shape. Throws `invalid` for unknown filter keys. */
+  summaries(opts: ListOptions): Promise<ImageSummary[]>;
+  /**
+   * `docker save`: resolves every name first (throws notFound before any byte is written),
+   * then returns the archive as a stream (Docker 25+ layout plus `manifest.json` and
+   * `repositories`). A repository name without a tag saves all its tags. Emits `save`.
+   */
+  save(names: string[]): Promise<Readable>;
+}
 
-  // ---- references ----
-
+/** Tags and their versions: every move of a tag, its history, and rollbacks. */
+export interface ImageTagger {
   /**
    * Point `reference` (a tag; no tag means `latest`; or a digest reference, recorded as a repo
    * digest) at `imageId`. The one function through which every tag move passes: each move of
@@ -239,9 +252,16 @@ export interface ImageService {
    * deleted), conflict when the tag already points there.
    */
   rollback(reference: string, to?: string): Promise<RollbackResult>;
+}
 
-  // ---- creation ----
-
+/**
+ * Ingest: layers and images enter the store. An operation that assembles an image holds a
+ * lease on what it stored until the image exists; nothing here moves a tag except `importImage`
+ * and `load`, which set the tags their request names.
+ */
+export interface ImageIngester {
+  /** A new lease (see Lease). */
+  lease(): Lease;
   /**
    * Unpack a layer tar (plain or gzip, detected by its bytes) on top of the chain `parent`
    * and store its uncompressed bytes as a blob in the same pass (never buffered). With
@@ -257,11 +277,11 @@ export interface ImageService {
    * image that exists returns it unchanged. Sets no tag (call `setTag`).
    */
   createImage(opts: CreateImageOptions): Promise<Image>;
-  /** A new lease (see Lease). */
-  lease(): Lease;
-
-  // ---- endpoints ----
-
+  /**
+   * Remove blobs and snapshots left by a failed or finished operation, unless an image or a
+   * lease uses them (the caller releases its own lease first). Snapshots go top first.
+   */
+  discardUnused(blobs: readonly string[], chains: readonly string[]): Promise<void>;
   /** `docker import`: one layer from a rootfs tar, a new config; tags repo:tag when repo is given. Emits `import`. */
   importImage(rootfs: Readable, opts: ImportOptions): Promise<Image>;
   /**
@@ -270,18 +290,10 @@ export interface ImageService {
    * changes no tag; `onLoaded` is told about each image once everything is verified. Emits `load`.
    */
   load(archive: Readable, onLoaded?: (image: LoadedImage) => void): Promise<LoadedImage[]>;
-  /**
-   * `docker save`: resolves every name first (throws notFound before any byte is written),
-   * then returns the archive as a stream (Docker 25+ layout plus `manifest.json` and
-   * `repositories`). A repository name without a tag saves all its tags. Emits `save`.
-   */
-  save(names: string[]): Promise<Readable>;
-  /** `GET /images/{name}/history`. */
-  history(nameOrId: string): Promise<HistoryResponseItem[]>;
-  /** `GET /images/{name}/json` in the shape of the given API version. */
-  inspect(nameOrId: string, apiVersion: string): Promise<ImageInspect>;
-  /** `GET /images/json`. Throws `invalid` for unknown filter keys. */
-  summaries(opts: ListOptions): Promise<ImageSummary[]>;
+}
+
+/** Removal: `docker rmi`, `docker image prune`, and the layers containers kept alive. */
+export interface ImageRemover {
   /**
    * `docker rmi` with Docker's semantics: a tag is untagged while other references remain;
    * the image is deleted when its last reference goes or when it is addressed by ID. Conflicts
@@ -289,13 +301,26 @@ export interface ImageService {
    * force), used by a running container or having child images (even with force).
    */
   delete(nameOrId: string, opts?: DeleteOptions): Promise<DeleteResponseItem[]>;
-  /** `POST /images/prune`: dangling images (or, with `dangling=false`, all unused ones). */
+  /** `POST /images/prune`: dangling images (or, with `dangling=false`, all unused ones); previous versions of tags are kept. */
   prune(filters: Filters): Promise<PruneReport>;
   /**
    * Remove the layers of images deleted while a container still used them, once no container
    * does. The containers part calls it after removing a container; cheap when nothing is left.
    */
   gc(): Promise<void>;
+}
+
+/** Events about images that another part causes (distribution's `pull` and `push`). */
+export interface ImageEvents {
+  /** Emit an image event with the image's labels and `name`, as Docker's LogImageEvent does. */
+  emit(action: ImageEvent['Action'], id: string, name: string): Promise<void>;
+}
+
+/**
+ * The whole images part, composed of its roles as containerd composes its content `Store`.
+ * A caller depends on the roles it uses; only the daemon holds the whole.
+ */
+export interface ImageService extends ImageReader, ImageTagger, ImageIngester, ImageRemover, ImageEvents {
   /** Set the callback that tells which containers use an image (the containers part is built after images). */
   setUsage(usage: ImageUsageFn): void;
 }

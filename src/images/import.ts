@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream';
 import { invalid } from '../errors.js';
 import { applyChanges } from './changes.js';
-import type { Image, ImportOptions } from './images.js';
+import type { Image, ImageEvents, ImageIngester, ImageReader, ImageTagger, ImportOptions } from './images.js';
 import { referenceString, repoTagReference } from './reference.js';
-import type { LocalImageService } from './store.js';
 import { hostPlatform, type OciImage } from './types.js';
 
 /**
@@ -12,7 +11,10 @@ import { hostPlatform, type OciImage } from './types.js';
  * Everything the request says (reference, changes, platform) is checked before the body is
  * read, so a bad request stores nothing.
  */
-export async function importImage(svc: LocalImageService, rootfs: Readable, opts: ImportOptions): Promise<Image> {
+/** What an import needs of the images part. */
+export type ImportDeps = Pick<ImageIngester, 'lease' | 'ingestLayer' | 'createImage'> & Pick<ImageTagger, 'setTag'> & Pick<ImageReader, 'get'> & ImageEvents;
+
+export async function importImage(svc: ImportDeps, rootfs: Readable, opts: ImportOptions): Promise<Image> {
   let ref;
   let config;
   let platform;

@@ -1,13 +1,15 @@
 import { join } from 'node:path';
-import { compareVersions } from '../api/streams.js';
-import { invalid } from '../errors.js';
-import type { Image, ListOptions } from './images.js';
-import { familiarMatch, parseReference } from './reference.js';
-import type { LocalImageService } from './store.js';
 import { matchLabels, untilFilter } from '../util/filters.js';
-import type { HistoryResponseItem, ImageConfig, ImageInspect, ImageSummary } from './types.js';
+import { listFilters } from './filters.js';
+import type { Image, ImageReader, ListOptions } from './images.js';
+import { familiarMatch, parseReference } from './reference.js';
+import type { HistoryResponseItem, ImageInspect, ImageSummary, OciImage } from './types.js';
 
-/** Docker's wire shapes of one image: inspect, history, and the list summaries. */
+/**
+ * Docker's wire shapes of one image, as of the newest API version: inspect, history, and the
+ * list summaries. Older API versions are the API layer's business (src/api/image-versions.ts
+ * adapts these answers); nothing here knows of versions.
+ */
 
 /** Unix seconds of an RFC3339 time; 0 when absent or unparsable. */
 export function unixSeconds(time: string | undefined): number {
@@ -17,7 +19,7 @@ export function unixSeconds(time: string | undefined): number {
 }
 
 /** `GET /images/{name}/history`: newest first; IDs along the local parent chain, `<missing>` beyond. */
-export async function historyOf(svc: LocalImageService, image: Image): Promise<HistoryResponseItem[]> {
+export async function historyOf(svc: Pick<ImageReader, 'config' | 'get'>, image: Image): Promise<HistoryResponseItem[]> {
   const cfg = await svc.config(image);
   const items: HistoryResponseItem[] = [];
   let layer = 0;
@@ -40,125 +42,61 @@ export async function historyOf(svc: LocalImageService, image: Image): Promise<H
   return items;
 }
 
-const OCI_CONFIG_FIELDS = [
-  'User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal', 'ArgsEscaped', 'Healthcheck', 'OnBuild', 'Shell',
-] as const;
-
 /**
- * The `Config` of image inspect. API 1.50+ shows the OCI fields that are set; older APIs
- * show Docker's container config shape with its empty defaults.
+ * `GET /images/{name}/json`, with `Config` the image's config as stored (the API shapes it
+ * per version). `snapshotDir` gives the directory of a chain's snapshot.
  */
-export function inspectConfig(cfg: ImageConfig | null | undefined, apiVersion: string): Record<string, unknown> {
-  const c: ImageConfig = cfg ?? {};
-  const out: Record<string, unknown> = {};
-  if (compareVersions(apiVersion, '1.50') >= 0) {
-    for (const k of OCI_CONFIG_FIELDS) {
-      const v = c[k];
-      if (v === undefined || v === null || v === '' || v === false) continue;
-      if (Array.isArray(v) && v.length === 0 && k !== 'Cmd' && k !== 'Entrypoint') continue;
-      if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) continue;
-      out[k] = v;
-    }
-    return out;
-  }
-  Object.assign(out, {
-    Hostname: '',
-    Domainname: '',
-    User: c.User ?? '',
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-  });
-  if (c.ExposedPorts && Object.keys(c.ExposedPorts).length > 0) out.ExposedPorts = c.ExposedPorts;
-  Object.assign(out, { Tty: false, OpenStdin: false, StdinOnce: false, Env: c.Env ?? null, Cmd: c.Cmd ?? null });
-  if (c.Healthcheck) out.Healthcheck = c.Healthcheck;
-  if (c.ArgsEscaped) out.ArgsEscaped = true;
-  Object.assign(out, {
-    Image: '',
-    Volumes: c.Volumes ?? null,
-    WorkingDir: c.WorkingDir ?? '',
-    Entrypoint: c.Entrypoint ?? null,
-    OnBuild: c.OnBuild ?? null,
-    Labels: c.Labels ?? null,
-  });
-  if (c.StopSignal) out.StopSignal = c.StopSignal;
-  if (c.Shell?.length) out.Shell = c.Shell;
-  return out;
-}
-
-/** `GET /images/{name}/json`. */
-export async function inspectOf(svc: LocalImageService, image: Image, apiVersion: string): Promise<ImageInspect> {
-  const cfg = await svc.config(image);
+export function inspectOf(image: Image, cfg: OciImage, snapshotDir: (chainId: string) => string): ImageInspect {
   const chains = image.chainIds;
   let data: Record<string, string> | null = null;
   const top = chains.at(-1);
   if (top !== undefined) {
-    const dir = svc.snapshotDir(top);
+    const dir = snapshotDir(top);
     data = {};
-    const lowers = chains.slice(0, -1).reverse().map((c) => join(svc.snapshotDir(c), 'fs'));
+    const lowers = chains.slice(0, -1).reverse().map((c) => join(snapshotDir(c), 'fs'));
     if (lowers.length > 0) data.LowerDir = lowers.join(':');
     Object.assign(data, { MergedDir: join(dir, 'merged'), UpperDir: join(dir, 'fs'), WorkDir: join(dir, 'work') });
   }
-  const out: ImageInspect = {
+  // Docker's key order.
+  return {
     Id: image.id,
     RepoTags: image.repoTags,
     RepoDigests: image.repoDigests,
     Parent: image.parent,
     Comment: cfg.comment ?? '',
+    ...(cfg.created ? { Created: cfg.created } : {}),
+    ...(cfg.docker_version ? { DockerVersion: cfg.docker_version } : {}),
     Author: cfg.author ?? '',
-    Config: inspectConfig(cfg.config, apiVersion),
+    Config: cfg.config ?? {},
     Architecture: cfg.architecture,
+    ...(cfg.variant ? { Variant: cfg.variant } : {}),
     Os: cfg.os,
+    ...(cfg['os.version'] ? { OsVersion: cfg['os.version'] } : {}),
     Size: image.size,
     GraphDriver: { Name: 'overlay2', Data: data },
     RootFS: { Type: 'layers', Layers: image.diffIds },
     Metadata: { LastTagTime: image.lastTagTime || '0001-01-01T00:00:00Z' },
   };
-  if (cfg.created) out.Created = cfg.created;
-  if (cfg.docker_version) out.DockerVersion = cfg.docker_version;
-  if (cfg.variant) out.Variant = cfg.variant;
-  if (cfg['os.version']) out.OsVersion = cfg['os.version'];
-  if (compareVersions(apiVersion, '1.44') < 0) out.VirtualSize = image.size;
-  if (compareVersions(apiVersion, '1.45') < 0) {
-    // Fields of the classic builder, removed in API 1.45: empty for images pier makes.
-    out.Container = '';
-    out.ContainerConfig = inspectConfig({}, apiVersion);
-    out.DockerVersion = cfg.docker_version ?? '';
-  }
-  // Keep Docker's key order: Created and DockerVersion come right after Comment.
-  return orderKeys(out, ['Id', 'RepoTags', 'RepoDigests', 'Parent', 'Comment', 'Created', 'Container', 'ContainerConfig', 'DockerVersion', 'Author', 'Config', 'Architecture', 'Variant', 'Os', 'OsVersion', 'Size', 'VirtualSize', 'GraphDriver', 'RootFS', 'Metadata']);
 }
 
-function orderKeys<T extends object>(obj: T, order: readonly string[]): T {
-  const out: Record<string, unknown> = {};
-  const src = obj as Record<string, unknown>;
-  for (const k of order) if (k in src) out[k] = src[k];
-  for (const k of Object.keys(src)) if (!(k in out)) out[k] = src[k];
-  return out as T;
-}
-
-const LIST_FILTERS = ['before', 'since', 'reference', 'dangling', 'label', 'label!', 'until'];
-
-/** `GET /images/json` (Docker's Images(): filters, dangling rules, newest first). */
-export async function summariesOf(svc: LocalImageService, opts: ListOptions): Promise<ImageSummary[]> {
+/**
+ * `GET /images/json` (Docker's Images(): filters, dangling rules, newest first). A dangling
+ * image's summary has empty RepoTags and RepoDigests. `children` lists an image's child images.
+ */
+export async function summariesOf(
+  svc: Pick<ImageReader, 'resolve' | 'list' | 'config'>,
+  children: (id: string) => string[],
+  opts: ListOptions,
+): Promise<ImageSummary[]> {
   const filters = opts.filters ?? new Map<string, string[]>();
-  for (const key of filters.keys()) if (!LIST_FILTERS.includes(key)) throw invalid(`invalid filter '${key}'`);
-  const apiVersion = opts.apiVersion ?? '1.51';
-  let danglingOnly = false;
-  const dangling = filters.get('dangling');
-  if (dangling !== undefined) {
-    if (dangling.length === 1 && ['true', '1'].includes(dangling[0]!.toLowerCase())) danglingOnly = true;
-    else if (!(dangling.length === 1 && ['false', '0'].includes(dangling[0]!.toLowerCase()))) {
-      throw invalid(`invalid filter 'dangling=${dangling.join(',')}'`);
-    }
-  }
+  const { dangling, patterns } = listFilters(filters);
+  const danglingOnly = dangling === true;
   const createdOf = async (name: string): Promise<number> => Date.parse((await svc.resolve(name)).created) || 0;
   let before: number | undefined;
   let since: number | undefined;
   for (const v of filters.get('before') ?? []) before = await createdOf(v);
   for (const v of filters.get('since') ?? []) since = await createdOf(v);
   const until = untilFilter(filters);
-  const patterns = filters.get('reference') ?? [];
 
   const out: Array<{ summary: ImageSummary; created: number }> = [];
   for (const image of await svc.list()) {
@@ -170,16 +108,12 @@ export async function summariesOf(svc: LocalImageService, opts: ListOptions): Pr
     const labels = cfg.config?.Labels ?? null;
     if ((filters.has('label') || filters.has('label!')) && !matchLabels(filters, labels ?? {})) continue;
     const matches = (ref: string): boolean => patterns.length === 0 || patterns.some((p) => familiarMatch(p, parseReference(ref)));
-    let repoTags = image.repoTags.filter(matches);
-    let repoDigests = image.repoDigests.filter(matches);
+    const repoTags = image.repoTags.filter(matches);
+    const repoDigests = image.repoDigests.filter(matches);
     if (repoTags.length === 0 && repoDigests.length === 0) {
-      if (!(opts.all || svc.children(image.id).length === 0)) continue;
+      if (!(opts.all || children(image.id).length === 0)) continue;
       if (dangling !== undefined && !danglingOnly) continue;
       if (patterns.length > 0) continue;
-      if (compareVersions(apiVersion, '1.44') < 0) {
-        repoTags = ['<none>:<none>'];
-        repoDigests = ['<none>@<none>'];
-      }
     } else if (danglingOnly && image.repoTags.length > 0) continue;
     const summary: ImageSummary = {
       Containers: -1,
@@ -192,7 +126,6 @@ export async function summariesOf(svc: LocalImageService, opts: ListOptions): Pr
       SharedSize: -1,
       Size: image.size,
     };
-    if (compareVersions(apiVersion, '1.44') < 0) summary.VirtualSize = image.size;
     out.push({ summary, created });
   }
   out.sort((a, b) => b.created - a.created);

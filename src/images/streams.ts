@@ -1,75 +1,10 @@
-import { PassThrough, Readable } from 'node:stream';
-import { invalid } from '../errors.js';
-import { gunzip } from '../util/gzip.js';
-
-/** Stream helpers of the images part: compression sniffing and a two-way tee with backpressure. */
-
-export type Compression = 'none' | 'gzip';
+import { PassThrough, type Readable } from 'node:stream';
 
 /**
- * Look at the first bytes of a stream and undo gzip when they say so. Returns a stream of the
- * uncompressed bytes (the original one, with the peeked bytes put back, when it is plain).
- * zstd, bzip2 and xz are recognized and refused with `invalid`. A corrupt gzip stream fails
- * the returned stream with `invalid`.
+ * Stream helpers of the images part: a two-way tee with backpressure, and draining. The
+ * decompressor is util/decompress.ts (re-exported here for the build part's imports).
  */
-export async function decompressed(source: Readable, what = 'layer'): Promise<{ stream: Readable; compression: Compression }> {
-  const { head, stream } = await peek(source, 6);
-  const kind = sniff(head);
-  if (kind === 'zstd' || kind === 'bzip2' || kind === 'xz') {
-    stream.destroy();
-    throw invalid(`${what}: ${kind} compression is not supported`);
-  }
-  if (kind !== 'gzip') return { stream, compression: 'none' };
-  return { stream: gunzip(stream, { what }), compression: 'gzip' };
-}
-
-export function sniff(head: Uint8Array): 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none' {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
-  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
-  return 'none';
-}
-
-/**
- * Read at least `n` bytes (fewer when the stream is shorter) and return them with a stream
- * that reads exactly as the source would have: the peeked bytes, then the rest, pulled on
- * demand. Destroying the returned stream destroys the source; errors of the source reach it.
- */
-export async function peek(source: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
-  const it = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let ended = false;
-  while (size < n) {
-    const r = await it.next();
-    if (r.done === true) {
-      ended = true;
-      break;
-    }
-    const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-    chunks.push(buf);
-    size += buf.length;
-  }
-  const head = Buffer.concat(chunks);
-  async function* rest(): AsyncGenerator<Buffer> {
-    let finished = ended;
-    try {
-      if (head.length > 0) yield head;
-      while (!finished) {
-        const r = await it.next();
-        if (r.done === true) {
-          finished = true;
-          return;
-        }
-        yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-      }
-    } finally {
-      if (!finished) await it.return?.();
-    }
-  }
-  return { head, stream: Readable.from(rest(), { objectMode: false }) };
-}
+export { decompressed, peek, sniff } from '../util/decompress.js';
 
 /**
  * Split one stream into two that each see every byte. The source is read only as fast as the

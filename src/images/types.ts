@@ -168,7 +168,7 @@ export function parseJsonAs<S extends z.ZodType>(schema: S, data: Uint8Array | s
   return parsed.data;
 }
 
-// ---- Docker API wire shapes (api/docs/v1.51.yaml) ----
+// ---- Docker API wire shapes (api/docs/v1.51.yaml), as of the newest API version ----
 
 export interface ImageSummary {
   Id: string;
@@ -178,11 +178,14 @@ export interface ImageSummary {
   Created: number;
   Size: number;
   SharedSize: number;
-  VirtualSize?: number;
   Labels: Record<string, string> | null;
   Containers: number;
 }
 
+/**
+ * Image inspect as the images part answers it: the newest API's fields, with `Config` the
+ * image's config as stored; src/api/ shapes `Config` and the fields of older API versions.
+ */
 export interface ImageInspect {
   Id: string;
   RepoTags: string[];
@@ -190,17 +193,14 @@ export interface ImageInspect {
   Parent: string;
   Comment: string;
   Created?: string;
-  Container?: string;
-  ContainerConfig?: Record<string, unknown>;
   DockerVersion?: string;
   Author: string;
-  Config: Record<string, unknown>;
+  Config: ImageConfig;
   Architecture: string;
   Variant?: string;
   Os: string;
   OsVersion?: string;
   Size: number;
-  VirtualSize?: number;
   GraphDriver: { Name: string; Data: Record<string, string> | null };
   RootFS: { Type: string; Layers: string[] };
   Metadata: { LastTagTime?: string };

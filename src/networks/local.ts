@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { replaceFile } from '../util/fs.js';
 import type { Endpoint, EndpointRequest, NetworkService, NetworkSettings } from './networks.js';
 
-/** Modes the engine core knows: none, host, and the default (loopback only until bridges land). */
+/** The modes without a bridge: none, host, and a private namespace with loopback only. */
 const DEFAULT_NOTE =
   'pier has no bridge network yet: the container has a private network namespace with loopback only';
 

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
-import koffi from 'koffi';
 import { errnoCode, internal } from '../errors.js';
+import { calls, errno, errnoName } from '../util/libc.js';
 
 /**
  * Persistent network namespaces without spawning a process: the daemon's main thread enters a
@@ -11,19 +10,7 @@ import { errnoCode, internal } from '../errors.js';
  * thread only and these steps are synchronous, so nothing else ever runs in the borrowed namespace.
  */
 
-const libc = koffi.load('libc.so.6');
-const c = {
-  unshare: libc.func('int unshare(int flags)'),
-  setns: libc.func('int setns(int fd, int nstype)'),
-  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
-  umount2: libc.func('int umount2(const char *target, int flags)'),
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
-  ioctl: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
-  close: libc.func('int close(int fd)'),
-  send: libc.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
-  recv: libc.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
-  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
-};
+const c = calls;
 const CLONE_NEWNET = 0x40000000;
 const MS_BIND = 0x1000;
 const MNT_DETACH = 0x2;
@@ -31,14 +18,8 @@ const MNT_DETACH = 0x2;
 let hostNs: number | undefined;
 
 function fail(call: string, target: string): never {
-  const errno = koffi.errno();
-  let code: string;
-  try {
-    code = getSystemErrorName(-errno);
-  } catch {
-    code = `E${errno}`;
-  }
-  throw internal(`${call} ${target}: ${code}`);
+  const value = errno();
+  throw internal(`${call} ${target}: ${errnoName(value) ?? `E${value}`}`);
 }
 
 /** The daemon's own network namespace, opened once. */
@@ -48,7 +29,7 @@ function home(): number {
 }
 
 function goHome(): void {
-  if ((c.setns(home(), CLONE_NEWNET) as number) !== 0) {
+  if (c.setns(home(), CLONE_NEWNET) !== 0) {
     // The daemon cannot run on in a container's namespace.
     process.stderr.write('pierd: could not return to its own network namespace\n');
     process.abort();
@@ -59,9 +40,9 @@ function goHome(): void {
 export function createNetns(path: string): void {
   home();
   writeFileSync(path, '', { mode: 0o444 });
-  if ((c.unshare(CLONE_NEWNET) as number) !== 0) fail('unshare(CLONE_NEWNET) for', path);
+  if (c.unshare(CLONE_NEWNET) !== 0) fail('unshare(CLONE_NEWNET) for', path);
   try {
-    if ((c.mount('/proc/thread-self/ns/net', path, null, MS_BIND, null) as number) !== 0) fail('bind mount of a network namespace on', path);
+    if (c.mount('/proc/thread-self/ns/net', path, null, MS_BIND, null) !== 0) fail('bind mount of a network namespace on', path);
   } finally {
     goHome();
   }
@@ -69,10 +50,10 @@ export function createNetns(path: string): void {
 
 /** Remove a namespace made by createNetns (its interfaces go with it). Missing is not an error. */
 export function removeNetns(path: string): void {
-  if ((c.umount2(path, MNT_DETACH) as number) !== 0) {
-    const errno = koffi.errno();
+  if (c.umount2(path, MNT_DETACH) !== 0) {
+    const value = errno();
     // EINVAL: not a mount point (already unmounted); ENOENT: gone.
-    if (errno !== 22 && errno !== 2) fail('umount', path);
+    if (value !== 22 && value !== 2) fail('umount', path);
   }
   try {
     rmSync(path, { force: true });
@@ -90,7 +71,7 @@ export function execIn(path: string, cmd: string, args: string[], input: string)
   let child;
   try {
     home();
-    if ((c.setns(fd, CLONE_NEWNET) as number) !== 0) fail('setns', path);
+    if (c.setns(fd, CLONE_NEWNET) !== 0) fail('setns', path);
     try {
       child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     } finally {
@@ -150,7 +131,7 @@ function ifreq(name: string): Buffer {
 }
 
 function ioctl(fd: number, request: number, arg: Buffer, what: string, path: string): void {
-  if ((c.ioctl(fd, request, arg) as number) !== 0) fail(what, path);
+  if (c.ioctlBuffer(fd, request, arg) !== 0) fail(what, path);
 }
 
 function prefixMask(prefix: number): string {
@@ -168,9 +149,9 @@ export function configureInside(path: string, opts: { lo: boolean; ifaces: Insid
   const fd = openSync(path, 'r');
   try {
     home();
-    if ((c.setns(fd, CLONE_NEWNET) as number) !== 0) fail('setns', path);
+    if (c.setns(fd, CLONE_NEWNET) !== 0) fail('setns', path);
     try {
-      const sock = c.socket(AF_INET, SOCK_DGRAM, 0) as number;
+      const sock = c.socket(AF_INET, SOCK_DGRAM, 0);
       if (sock < 0) fail('socket in', path);
       try {
         const up = (name: string): void => {
@@ -269,11 +250,11 @@ function ifinfomsg(flags: number, change: number): Buffer {
 export function createVeths(path: string, pairs: VethPair[]): void {
   const nsFd = openSync(path, 'r');
   try {
-    const sock = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number;
+    const sock = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (sock < 0) fail('netlink socket for', path);
     try {
       pairs.forEach((pair, seq) => {
-        const bridge = c.if_nametoindex(pair.bridge) as number;
+        const bridge = c.if_nametoindex(pair.bridge);
         if (bridge === 0) fail(`bridge ${pair.bridge} for`, path);
         const mac = Buffer.from(pair.mac.split(':').map((h) => parseInt(h, 16)));
         const peer = Buffer.concat([ifinfomsg(0, 0), rtattr(IFLA_IFNAME, cstr(pair.peer)), rtattr(IFLA_ADDRESS, mac), rtattr(IFLA_NET_NS_FD, u32(nsFd))]);
@@ -285,20 +266,14 @@ export function createVeths(path: string, pairs: VethPair[]): void {
         msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
         msg.writeUInt32LE(seq + 1, 8);
         payload.copy(msg, 16);
-        if ((c.send(sock, msg, msg.length, 0) as number) !== msg.length) fail(`netlink send (veth ${pair.host}) for`, path);
+        if (c.send(sock, msg, msg.length, 0) !== msg.length) fail(`netlink send (veth ${pair.host}) for`, path);
         const reply = Buffer.alloc(8192);
-        const n = c.recv(sock, reply, reply.length, 0) as number;
+        const n = c.recv(sock, reply, reply.length, 0);
         if (n < 20) fail(`netlink reply (veth ${pair.host}) for`, path);
         if (reply.readUInt16LE(4) !== NLMSG_ERROR) throw internal(`netlink: unexpected reply ${reply.readUInt16LE(4)} creating veth ${pair.host}`);
-        const errno = -reply.readInt32LE(16);
-        if (errno !== 0) {
-          let code: string;
-          try {
-            code = getSystemErrorName(-errno);
-          } catch {
-            code = `E${errno}`;
-          }
-          throw internal(`creating veth ${pair.host} (peer ${pair.peer} in ${path}): ${code}`);
+        const failure = -reply.readInt32LE(16);
+        if (failure !== 0) {
+          throw internal(`creating veth ${pair.host} (peer ${pair.peer} in ${path}): ${errnoName(failure) ?? `E${failure}`}`);
         }
       });
     } finally {
@@ -311,5 +286,5 @@ export function createVeths(path: string, pairs: VethPair[]): void {
 
 /** Whether a network interface of this name exists in the daemon's namespace. */
 export function linkExists(name: string): boolean {
-  return (c.if_nametoindex(name) as number) !== 0;
+  return c.if_nametoindex(name) !== 0;
 }

@@ -1,7 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import koffi from 'koffi';
+import { calls, errno as lastErrno, errnoName, pollFd, type PollHandle } from '../util/libc.js';
 import type { AttachStreams } from './runtime.js';
 
 /**
@@ -20,8 +20,8 @@ import type { AttachStreams } from './runtime.js';
  * - When the container exits, conmon drains its output to the clients, then closes them (a
  *   zero-length read here), before it writes the exit file.
  *
- * The socket is driven by a libuv poll handle (koffi's `node.poll`) and non-blocking
- * recv/send through koffi, so an open attach costs no thread-pool thread.
+ * The socket is driven by a libuv poll handle (util/libc.ts `pollFd`) and non-blocking
+ * recv/send, so an open attach costs no thread-pool thread.
  */
 
 const AF_UNIX = 1;
@@ -45,49 +45,13 @@ export const MAX_STDIN_PACKET = 32767;
 /** Room for the largest packet conmon sends (1 + STDIO_BUF_SIZE), with margin. */
 const RECV_BUFFER = 32768;
 
-interface Libc {
-  socket: (domain: number, type: number, protocol: number) => number;
-  connect: (fd: number, addr: { sun_family: number; sun_path: string }, len: number) => number;
-  recv: (fd: number, buf: Buffer, len: number, flags: number) => number;
-  send: (fd: number, buf: Buffer, len: number, flags: number) => number;
-  shutdown: (fd: number, how: number) => number;
-  close: (fd: number) => number;
-  strerror: (errnum: number) => string;
-}
-
-let libcCache: Libc | undefined;
-
-function libc(): Libc {
-  if (libcCache) return libcCache;
-  const lib = koffi.load('libc.so.6');
-  const sockaddrUn = koffi.struct('pier_sockaddr_un', { sun_family: 'uint16', sun_path: koffi.array('char', 108) });
-  libcCache = {
-    socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-    connect: lib.func('connect', 'int', ['int', koffi.pointer(sockaddrUn), 'uint32']) as Libc['connect'],
-    recv: lib.func('long recv(int, void *, size_t, int)') as Libc['recv'],
-    send: lib.func('long send(int, const void *, size_t, int)') as Libc['send'],
-    shutdown: lib.func('int shutdown(int, int)') as Libc['shutdown'],
-    close: lib.func('int close(int)') as Libc['close'],
-    strerror: lib.func('const char *strerror(int)') as Libc['strerror'],
-  };
-  return libcCache;
-}
-
 function sysError(call: string, errno: number, path?: string): NodeJS.ErrnoException {
-  const err: NodeJS.ErrnoException = new Error(`${call}${path ? ` ${path}` : ''}: ${libc().strerror(errno)}`);
+  const err: NodeJS.ErrnoException = new Error(`${call}${path ? ` ${path}` : ''}: ${calls.strerror(errno)}`);
   err.errno = errno;
   err.syscall = call;
-  const code = Object.entries(koffi.os.errno).find(([, v]) => v === errno)?.[0];
+  const code = errnoName(errno);
   if (code) err.code = code;
   return err;
-}
-
-/** koffi's poll callback gets (status, events); its typings say (events). */
-type PollCallback = (status: number, events: { readable: boolean; writable: boolean; disconnect: boolean }) => void;
-interface PollHandle {
-  start(opts: { readable?: boolean; writable?: boolean }, cb: PollCallback): void;
-  stop(): void;
-  close(): void;
 }
 
 /**
@@ -95,16 +59,16 @@ interface PollHandle {
  * /proc/self/fd/<dir fd>/<name>, so its length is not limited by sockaddr_un (107 bytes).
  */
 export function connectSeqpacket(path: string): number {
-  const c = libc();
+  const c = calls;
   // Non-blocking: a full listen backlog fails the connect (EAGAIN) instead of blocking the loop.
   const fd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw sysError('socket', koffi.errno());
+  if (fd < 0) throw sysError('socket', lastErrno());
   let dirFd: number | undefined;
   try {
     dirFd = openSync(dirname(path), 'r');
     const short = `/proc/self/fd/${dirFd}/${basename(path)}`;
     if (Buffer.byteLength(short) > 107) throw new Error(`attach socket name too long: ${path}`);
-    if (c.connect(fd, { sun_family: AF_UNIX, sun_path: short }, 110) < 0) throw sysError('connect', koffi.errno(), path);
+    if (c.connect(fd, { sun_family: AF_UNIX, sun_path: short }, 110) < 0) throw sysError('connect', lastErrno(), path);
     return fd;
   } catch (err) {
     c.close(fd);
@@ -153,7 +117,7 @@ class AttachConnection implements AttachStreams {
         this.endStdin(cb);
       },
     });
-    const handle = (koffi.node.poll as unknown as (fd: number, opts: object, cb: PollCallback) => PollHandle | null)(
+    const handle = pollFd(
       fd,
       { readable: true },
       (status, events) => {
@@ -161,7 +125,7 @@ class AttachConnection implements AttachStreams {
       },
     );
     if (!handle) {
-      libc().close(fd);
+      calls.close(fd);
       throw new Error('attach: cannot poll the socket');
     }
     this.poll = handle;
@@ -171,7 +135,7 @@ class AttachConnection implements AttachStreams {
     if (this.closed) return;
     this.closed = true;
     this.poll.close();
-    libc().close(this.fd);
+    calls.close(this.fd);
     this.fd = -1;
     endReadable(this.stdout);
     endReadable(this.stderr);
@@ -218,11 +182,11 @@ class AttachConnection implements AttachStreams {
   }
 
   private readPackets(): void {
-    const c = libc();
+    const c = calls;
     while (!this.paused && !this.remoteClosed && !this.closed) {
       const n = c.recv(this.fd, this.buf, this.buf.length, MSG_DONTWAIT);
       if (n < 0) {
-        const errno = koffi.errno();
+        const errno = lastErrno();
         if (errno === EINTR) continue;
         if (errno === EAGAIN) return;
         if (errno === ECONNRESET) {
@@ -254,13 +218,13 @@ class AttachConnection implements AttachStreams {
       cb();
       return;
     }
-    const c = libc();
+    const c = calls;
     let off = 0;
     while (off < chunk.length) {
       const piece = chunk.subarray(off, off + MAX_STDIN_PACKET);
       const n = c.send(this.fd, piece, piece.length, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0) {
-        const errno = koffi.errno();
+        const errno = lastErrno();
         if (errno === EINTR) continue;
         if (errno === EAGAIN) {
           this.pendingWrite = { data: chunk.subarray(off), cb };
@@ -285,8 +249,8 @@ class AttachConnection implements AttachStreams {
       cb();
       return;
     }
-    if (libc().shutdown(this.fd, SHUT_WR) < 0) {
-      const errno = koffi.errno();
+    if (calls.shutdown(this.fd, SHUT_WR) < 0) {
+      const errno = lastErrno();
       if (errno !== EPIPE && errno !== ECONNRESET && errno !== 107 /* ENOTCONN */) {
         cb(sysError('shutdown', errno));
         return;

@@ -1,6 +1,6 @@
 import { constants as fsc, lstatSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
-import { closeLocation, fdPath, RootDir } from '../archive/root-dir.js';
+import { closeLocation, fdPath, RootDir } from '../util/archive/root-dir.js';
 import { CommandError } from './runtime.js';
 import { DEFAULT_PATH } from './spec.js';
 

@@ -9,8 +9,7 @@ import { controllerPath, type CgroupLayout } from './cgroups.js';
  * Moving a process into a cgroup (a write to `cgroup.procs`, which runc does for every
  * container's init and every exec) takes the kernel's global `cgroup_threadgroup_rwsem` for
  * writing. Unless the hierarchy is mounted with `favordynmods`, the first writer after a quiet
- * while waits for an RCU grace period: 10-18 ms on the 2-CPU machines pier is measured on, a
- * sixth of a whole `docker run`. Writers that follow within a grace period of the last one do
+ * while waits for an RCU grace period, on the path of every container start. Writers that follow within a grace period of the last one do
  * not wait. So while a runtime is creating a container, pierd rewrites its own PID into its own
  * cgroup (a migration that moves nothing) every few milliseconds on a thread of the pool: the
  * first of those writes waits for the grace period side by side with conmon's and runc's

@@ -1,16 +1,14 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { Socket } from 'node:net';
-import { access, mkdir, open, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
+import { conflict, EngineError, errnoCode, internal, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
 import { parseSignal } from '../util/signals.js';
 import { openAttach } from './attach.js';
 import { checkCommand } from './command.js';
 import { canUseCrun, detectCgroupLayout, readCgroupProcs, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
-import { createError, runConmon, runConmonExec, runtimeMessage } from './conmon.js';
+import { createError, runConmon, runtimeMessage } from './conmon.js';
 import type {
   AttachStreams,
   ContainerRuntime,
@@ -22,11 +20,17 @@ import type {
   Resources,
   RuntimeState,
 } from './runtime.js';
-import { devicesFromPath, hostDevices, parseDeviceCgroupRule, throttleDevices, type OciDevice, type OciDeviceRule } from './devices.js';
-import { applyCgroupLimits, resourceLimits, type Throttles } from './resources.js';
-import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { applyCgroupLimits, resourceLimits } from './resources.js';
+import { buildOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
+import { bundlePaths, checkId, isRuntimeId, type BundlePaths } from './bundle.js';
+import { conmonLogLevel, writeResize } from './conmon-ctl.js';
+import { writeUnifiedlessWrapper } from './crun-wrapper.js';
+import { readExitFile, watchExitFile } from './exit-file.js';
+import { execInContainer } from './oci-exec.js';
+import { startThroughFifo } from './runc-fifo.js';
+import { containerDevices, removeCgroup, specThrottles } from './spec-devices.js';
 
 export interface OciRuntimeOptions {
   /** Runtime state root (`/run/pier`): containers live under `<execRoot>/containers/<id>/`. */
@@ -52,9 +56,6 @@ const RUNC = '/usr/sbin/runc';
 const CRUN = '/usr/bin/crun';
 const CONMON = '/usr/bin/conmon';
 const TINI = '/usr/bin/tini-static';
-
-/** Poll period when fs.watch cannot see the exit file appear. */
-const EXIT_POLL_MS = 2000;
 
 /**
  * ContainerRuntime on conmon + runc/crun. State of container `<id>`, all under
@@ -224,41 +225,9 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
-    if (this.name === 'runc' && (await this.startThroughFifo(checkId(id)))) return;
+    if (this.name === 'runc' && (await startThroughFifo(join(this.runtimeRoot, checkId(id), 'exec.fifo')))) return;
     const r = await this.run(['start', checkId(id)]);
     if (r.code !== 0) throw this.commandError(id, 'start', r.stderr, true);
-  }
-
-  /**
-   * Start a created runc container without spawning runc: what `runc start` does is read the
-   * byte that the container's init writes into `exec.fifo` (which lets it exec the process) and
-   * remove the fifo (runc then reports it running). This takes about 10 ms off every run. The
-   * fifo is opened non-blocking and read as a pipe handle of the event loop, so the byte is
-   * taken the moment it comes and an init that died never holds a thread; false (the caller
-   * runs `runc start`) when the fifo is not there or no byte comes within 2 s.
-   */
-  private async startThroughFifo(id: string): Promise<boolean> {
-    const fifo = join(this.runtimeRoot, id, 'exec.fifo');
-    let fd: number;
-    try {
-      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch {
-      return false;
-    }
-    const got = await new Promise<boolean>((resolve) => {
-      const pipe = new Socket({ fd, readable: true, writable: false });
-      const done = (ok: boolean): void => {
-        clearTimeout(timer);
-        pipe.destroy();
-        resolve(ok);
-      };
-      const timer = setTimeout(() => done(false), 2000);
-      pipe.once('data', () => done(true));
-      pipe.once('end', () => done(false));
-      pipe.once('error', () => done(false));
-    });
-    if (got) rmSync(fifo, { force: true });
-    return got;
   }
 
   async kill(id: string, signal: string | number): Promise<void> {
@@ -302,73 +271,16 @@ export class OciRuntime implements ContainerRuntime {
 
   async exitStatus(id: string): Promise<ExitStatus | undefined> {
     const p = this.paths(id);
-    let text: string;
-    let finishedAt: Date;
-    // A few bytes conmon wrote: read without the thread pool (this is on the path of every exit).
-    let fd: number | undefined;
-    try {
-      fd = openSync(p.exitFile, 'r');
-      text = readFileSync(fd, 'utf8');
-      finishedAt = fstatSync(fd).mtime;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    const exitCode = Number.parseInt(text.trim(), 10);
-    if (Number.isNaN(exitCode)) throw internal(`exit file of ${id} holds ${JSON.stringify(text)}`);
+    const exit = readExitFile(p.exitFile, id);
+    if (!exit) return undefined;
     let oomKilled = existsSync(join(p.persistDir, 'oom'));
     if (!oomKilled) oomKilled = ((await readOomKills(this.layout, this.cgroupsPath(id))) ?? 0) > 0;
-    return { exitCode, finishedAt, oomKilled };
+    return { ...exit, oomKilled };
   }
 
   watchExit(id: string, onExit: (status: ExitStatus) => void): () => void {
     const p = this.paths(id);
-    let done = false;
-    let watcher: FSWatcher | undefined;
-    let checking = false;
-    const stop = () => {
-      done = true;
-      watcher?.close();
-      clearInterval(timer);
-    };
-    const check = () => {
-      if (done || checking) return;
-      checking = true;
-      this.exitStatus(id).then(
-        (status) => {
-          checking = false;
-          if (done) return;
-          if (status) {
-            stop();
-            onExit(status);
-          } else if (!existsSync(p.dir)) {
-            // Deleted before it exited: no exit will come.
-            stop();
-          }
-        },
-        (err: unknown) => {
-          checking = false;
-          log.warn({ container: id, err }, 'reading exit status failed; will retry');
-        },
-      );
-    };
-    const timer = setInterval(check, EXIT_POLL_MS);
-    try {
-      watcher = watch(p.exitDir, { persistent: true }, (_event, name) => {
-        if (name === id) check();
-      });
-      watcher.on('error', (err) => {
-        log.warn({ container: id, err }, 'exit dir watch failed; polling');
-        watcher?.close();
-        watcher = undefined;
-      });
-    } catch (err) {
-      log.warn({ container: id, err }, 'cannot watch exit dir; polling');
-    }
-    check();
-    return stop;
+    return watchExitFile({ id, exitDir: p.exitDir, containerDir: p.dir }, () => this.exitStatus(id), onExit);
   }
 
   async resize(id: string, height: number, width: number): Promise<void> {
@@ -396,74 +308,11 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
-    const p = this.paths(id);
-    if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
-    let config;
-    try {
-      config = parseOciConfig(await readFile(p.config, 'utf8'));
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') throw notFound(`no such container: ${id}`);
-      throw err;
-    }
-    const execId = randomBytes(8).toString('hex');
-    const dir = join(p.dir, 'exec', execId);
-    const user = proc.user === '' ? undefined : await resolveUser(config.root.path, proc.user, []);
-    const execProcess = buildExecProcess(
-      config,
+    return execInContainer(
+      { paths: this.paths(id), host: this.host, conmonPath: this.conmonPath, runtimePath: this.command, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
+      id,
       proc,
-      user ?? { uid: config.process.user.uid, gid: config.process.user.gid, additionalGids: config.process.user.additionalGids ?? [], home: homeOf(config.process.env) },
-      this.host.caps,
     );
-    await mkdir(join(dir, 'exits'), { recursive: true });
-    await writeFile(join(dir, 'process.json'), serializeOciConfig(execProcess));
-    let streams: AttachStreams | undefined;
-    let handle;
-    const warm = this.warmer.hold();
-    try {
-      handle = await runConmonExec({
-        conmonPath: this.conmonPath,
-        runtimePath: this.command,
-        runtimeArgs: this.globalArgs(),
-        id,
-        execId,
-        dir,
-        processSpec: join(dir, 'process.json'),
-        pidFile: join(dir, 'pidfile'),
-        conmonPidFile: join(dir, 'conmon.pid'),
-        exitDir: join(dir, 'exits'),
-        logLevel: this.conmonLogLevel,
-        stdin: proc.attach && proc.openStdin,
-        tty: proc.tty,
-        beforeStart: proc.attach
-          ? () => {
-              streams = openAttach(join(dir, 'attach'));
-            }
-          : undefined,
-      }).finally(warm);
-    } catch (err) {
-      streams?.close();
-      await rm(dir, { recursive: true, force: true });
-      if (err instanceof EngineError && /cannot exec in a stopped|container not running|is not running/i.test(err.message)) {
-        throw conflict(`container ${id} is not running`, err);
-      }
-      throw err;
-    }
-    const exited = handle.exit.then(
-      (exitCode) => ({ exitCode }),
-      (err: unknown) => ({ exitCode: -1, error: err instanceof Error ? err.message : String(err) }),
-    ).then(async (result) => {
-      // conmon is done with the session folder once it reported the exit.
-      await rm(dir, { recursive: true, force: true }).catch((err: unknown) => {
-        log.warn({ container: id, exec: execId, err }, 'removing exec session folder failed');
-      });
-      return result;
-    });
-    return {
-      pid: handle.pid,
-      streams,
-      exited,
-      resize: (height, width) => writeResize(join(dir, 'ctl'), `exec ${execId}`, height, width),
-    };
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -484,7 +333,7 @@ export class OciRuntime implements ContainerRuntime {
 
   async removeLeftovers(keep: ReadonlySet<string>): Promise<void> {
     for (const id of await readdir(join(this.execRoot, 'containers'))) {
-      if (keep.has(id) || !RUNTIME_ID.test(id) || !existsSync(this.paths(id).exitFile)) continue;
+      if (keep.has(id) || !isRuntimeId(id) || !existsSync(this.paths(id).exitFile)) continue;
       log.info({ container: id }, 'removing what is left of a deleted container');
       await this.delete(id, { force: true }).catch((err: unknown) => log.warn({ err, container: id }, 'removing a leftover container'));
     }
@@ -511,8 +360,7 @@ export class OciRuntime implements ContainerRuntime {
   /**
    * Delete a container whose process has exited without spawning the runtime: what
    * `runc delete` does for a stopped container (no hooks are configured) is to remove its
-   * cgroups and its state folder. This is on the path of every `run --rm`, where a runc spawn
-   * costs about 13 ms. Returns false (the caller runs the runtime) for anything unexpected:
+   * cgroups and its state folder; this is on the path of every `run --rm`. Returns false (the caller runs the runtime) for anything unexpected:
    * another runtime, a state file it cannot read, a cgroup that stays busy.
    */
   private async deleteExited(id: string): Promise<boolean> {
@@ -570,7 +418,7 @@ export class OciRuntime implements ContainerRuntime {
 
   /** SIGKILL the container and wait (bounded) for conmon to record its exit. */
   private async killAndWait(id: string): Promise<void> {
-    const r = await this.run(['kill', id, 'KILL']);
+    const r = await this.run(['kill', id, runtimeSignal('SIGKILL')]);
     if (r.code !== 0) {
       const err = this.commandError(id, 'kill', r.stderr);
       if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;
@@ -635,129 +483,12 @@ export class OciRuntime implements ContainerRuntime {
     }
   }
 
-  private paths(id: string) {
-    const dir = this.containerDir(id);
-    const bundle = join(dir, 'bundle');
-    const exitDir = join(dir, 'exits');
-    return {
-      dir,
-      bundle,
-      config: join(bundle, 'config.json'),
-      attach: join(bundle, 'attach'),
-      ctl: join(bundle, 'ctl'),
-      pidFile: join(dir, 'pidfile'),
-      conmonPidFile: join(dir, 'conmon.pid'),
-      exitDir,
-      exitFile: join(exitDir, id),
-      persistDir: join(dir, 'persist'),
-    };
+  private paths(id: string): BundlePaths {
+    return bundlePaths(this.containerDir(id), id);
   }
-}
-
-/** Container ids become paths and runtime ids: letters, digits, `_.-`, not starting with a symbol. */
-/** What the runtimes take as a container ID. */
-const RUNTIME_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-function checkId(id: string): string {
-  if (!RUNTIME_ID.test(id)) throw invalid(`invalid container id: ${JSON.stringify(id)}`);
-  return id;
 }
 
 /** A signal as runc and crun take it: its number (`parseSignal` refuses what is no signal). */
 export function runtimeSignal(signal: string | number): string {
   return String(parseSignal(signal).number);
-}
-
-function conmonLogLevel(l: string): 'debug' | 'info' | 'warn' | 'error' {
-  if (l === 'trace' || l === 'debug') return 'debug';
-  if (l === 'info') return 'info';
-  if (l === 'warn') return 'warn';
-  return 'error';
-}
-
-/** HOME from an environment, '/' without one. */
-function homeOf(env: string[]): string {
-  const e = env.find((x) => x.startsWith('HOME='));
-  return e ? e.slice(5) : '/';
-}
-
-/** Tell conmon (through its `ctl` fifo) to resize the TTY. */
-async function writeResize(ctl: string, what: string, height: number, width: number): Promise<void> {
-  let fh;
-  try {
-    // Non-blocking: with no conmon reading, the open fails (ENXIO) instead of hanging.
-    fh = await open(ctl, constants.O_WRONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT') throw notFound(`no such ${what}`);
-    if (code === 'ENXIO') throw conflict(`${what} is not running`);
-    throw err;
-  }
-  try {
-    await fh.write(`1 ${Math.trunc(height)} ${Math.trunc(width)}\n`);
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * A script that runs `runtime` with its arguments in a new mount namespace (private: nothing
- * it unmounts is seen outside) from which the cgroup2 mount `unifiedMount` is gone, so that
- * crun sees a pure v1 layout. The namespace is made anew for each call: it sees the host's
- * mounts as they are then (the container's rootfs pierd just mounted among them). Written
- * at `path` (under the exec root), mode 0700.
- */
-async function writeUnifiedlessWrapper(path: string, runtime: string, unifiedMount: string): Promise<void> {
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const script = [
-    '#!/bin/sh',
-    '# Written by pierd: crun in a mount namespace without the cgroup2 mount beside the v1 hierarchies.',
-    `exec unshare --mount --propagation private /bin/sh -c 'umount -l "$0" && exec "$@"' ${q(unifiedMount)} ${q(runtime)} "$@"`,
-    '',
-  ].join('\n');
-  await writeFile(path, script, { mode: 0o700 });
-}
-
-/** rmdir a cgroup, retrying while the kernel still tears its last processes down; false when it stays busy or fails. */
-async function removeCgroup(path: string): Promise<boolean> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await rmdir(path);
-      return true;
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'ENOENT') return true;
-      if (code !== 'EBUSY' || attempt >= 20) return false;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
-
-/**
- * The host devices of a container: every device of /dev when privileged; else its `--device`
- * nodes and their rules, then its `--device-cgroup-rule`s.
- */
-async function containerDevices(spec: ContainerSpec): Promise<{ devices: OciDevice[]; rules: OciDeviceRule[] }> {
-  if (spec.privileged) {
-    const all = await hostDevices();
-    const extra = await Promise.all(spec.devices.filter((d) => d.pathInContainer && d.pathInContainer !== d.pathOnHost).map((d) => devicesFromPath({ ...d, cgroupPermissions: 'rwm' })));
-    return { devices: [...all, ...extra.flatMap((e) => e.devices)], rules: [] };
-  }
-  const found = await Promise.all(spec.devices.map((d) => devicesFromPath(d)));
-  return {
-    devices: found.flatMap((f) => f.devices),
-    rules: [...found.flatMap((f) => f.rules), ...spec.deviceCgroupRules.map(parseDeviceCgroupRule)],
-  };
-}
-
-/** The spec's block device limits by device numbers. */
-async function specThrottles(spec: ContainerSpec): Promise<Throttles> {
-  const r = spec.resources;
-  const [readBps, writeBps, readIOps, writeIOps] = await Promise.all([
-    throttleDevices(r.blkioDeviceReadBps),
-    throttleDevices(r.blkioDeviceWriteBps),
-    throttleDevices(r.blkioDeviceReadIOps),
-    throttleDevices(r.blkioDeviceWriteIOps),
-  ]);
-  return { readBps, writeBps, readIOps, writeIOps };
 }

@@ -128,8 +128,8 @@ export function resolveExecUser(
 
 /**
  * Read /etc/passwd and /etc/group inside `rootfs` (symlinks resolved within it) and resolve.
- * The files are small and local: read synchronously, which costs a few microseconds where
- * node's thread pool costs a few hundred (this is on the path of every container start).
+ * The files are small and local: read synchronously, without a thread-pool round trip (this
+ * is on the path of every container start).
  */
 export function resolveUser(rootfs: string, userSpec: string, groupAdd: string[]): Promise<ExecUser> {
   try {

@@ -2,10 +2,10 @@ import type { Stats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { internal } from '../errors.js';
-import { devNumbers, lgetxattr, llistxattr } from './libc.js';
+import { devNumbers, lgetxattr, llistxattr } from '../util/libc.js';
 import { isOpaqueDir, isWhiteout, LowerView, lstatOrNull } from './lower.js';
 import type { DiffOptions } from './snapshotter.js';
-import { blockPadding, encodeHeader, END_OF_ARCHIVE, type TarEntry } from './tar-format.js';
+import { blockPadding, encodeHeader, END_OF_ARCHIVE, type TarEntry } from '../util/tar-format.js';
 
 /**
  * Reading an overlayfs upper dir back: the layer tar of its changes (`diffTar`), Docker's

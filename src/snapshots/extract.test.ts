@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { EngineError } from '../errors.js';
 import { diffTar } from './diff.js';
 import { extractLayer } from './extract.js';
-import { devNumbers, lgetxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './libc.js';
+import { devNumbers, lgetxattr, lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../util/libc.js';
 import { listAll, sha256, tarOf, treeOf } from './test-helpers.js';
 
 async function tmp(t: TestContext): Promise<string> {

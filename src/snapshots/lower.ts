@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { lgetxattr } from './libc.js';
+import { lgetxattr } from '../util/libc.js';
 
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 

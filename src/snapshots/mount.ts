@@ -3,7 +3,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { errnoCode, internal } from '../errors.js';
 import { log } from '../log.js';
-import * as libc from './libc.js';
+import * as libc from '../util/libc.js';
 
 /**
  * Mounts for rootfs and volumes: overlayfs, bind mounts, unmount. Mounting calls mount(2)

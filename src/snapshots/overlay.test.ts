@@ -6,8 +6,9 @@ import { test, type TestContext } from 'node:test';
 import { EngineError } from '../errors.js';
 import { chainIds } from './chain.js';
 import { isMountPoint, unmount } from './mount.js';
-import { OverlaySnapshotter, syncTree } from './overlay.js';
-import { addInodeFlags, FS_TOPDIR_FL, inodeFlags, lgetxattr, lsetxattr, mknod, S_IFIFO } from './libc.js';
+import { OverlaySnapshotter } from './overlay.js';
+import { syncTree } from './sync-tree.js';
+import { addInodeFlags, FS_TOPDIR_FL, inodeFlags, lgetxattr, lsetxattr, mknod, S_IFIFO } from '../util/libc.js';
 import { listAll, sha256, tarOf, treeOf, type TarSpec } from './test-helpers.js';
 
 interface Env {

@@ -1,58 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lchown, lstat, mkdir, open, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmod, lchown, lstat, mkdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { lstatSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { z } from 'zod';
 import { conflict, errnoCode, internal, invalid, isKind, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { fsyncDir } from '../util/fs.js';
 import { childChainId } from './chain.js';
 import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
-import { addInodeFlags, FS_TOPDIR_FL, syncfs } from './libc.js';
+import { ActiveMetaSchema, chainHex, checkKey, HEX_RE, KEY_RE, hashStream, parseJson, readdirOrEmpty, shortId, SnapshotMetaSchema, topOfTrees, writeMeta, type ActiveMeta, type SnapshotMeta } from './overlay-meta.js';
+import { syncTree } from './sync-tree.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
 import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
-
-/** A tree with more entries than this is flushed with one syncfs rather than a fsync each. */
-const SYNC_EACH_MAX = 512;
-
-/**
- * Make a new layer's tree durable: every file's data and every folder's entries are fsynced
- * (a symlink, device or fifo is an entry of its folder), side by side on the thread pool.
- * A tree of more than SYNC_EACH_MAX entries is flushed with one syncfs instead, cheaper than
- * thousands of fsyncs; but a syncfs also writes out every other dirty page of the filesystem
- * (the other layers of the same pull as they stream in, another program's writes), which a
- * small layer, such as a base image's first, would then wait for.
- */
-export async function syncTree(root: string): Promise<void> {
-  const dirs = [root];
-  const files: string[] = [];
-  for (let i = 0, seen = 0; i < dirs.length; i++) {
-    for (const e of readdirSync(dirs[i]!, { withFileTypes: true })) {
-      if (++seen > SYNC_EACH_MAX) {
-        const fh = await open(root, 'r');
-        try {
-          await syncfs(fh.fd);
-        } finally {
-          await fh.close();
-        }
-        return;
-      }
-      if (e.isDirectory()) dirs.push(`${dirs[i]}/${e.name}`);
-      else if (e.isFile()) files.push(`${dirs[i]}/${e.name}`);
-    }
-  }
-  await Promise.all([...files, ...dirs].map(fsyncPath));
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * The overlayfs snapshotter. Layout under `<root>/snapshots/`:
@@ -69,10 +28,10 @@ async function fsyncPath(path: string): Promise<void> {
  * (syncTree) before they are renamed into place, unless applied with `durable: false` (a
  * pull's: flushed after it with `sync`, see src/daemon/flush-behind.ts).
  *
- * Mounting: overlayfs through mount(2) (about a millisecond). When the lower dirs do not fit
- * the one page of mount options (about 40 layers of full paths), the `l/` links are used
- * instead (about 90 layers); past that, relative links through `mount(8)` run in this folder
- * (about 200 layers; overlayfs allows 500).
+ * Mounting: overlayfs through mount(2). When the lower dirs do not fit the one page of mount
+ * options (about 40 layers of full paths), the `l/` links are used instead (about 90 layers);
+ * past that, relative links through `mount(8)` run in this folder (about 200 layers;
+ * overlayfs allows 500).
  */
 export class OverlaySnapshotter implements Snapshotter {
   /** `<root>/snapshots` */
@@ -158,7 +117,7 @@ export class OverlaySnapshotter implements Snapshotter {
   async sync(chainId: string): Promise<void> {
     const dir = this.snapDir(chainId);
     try {
-      await Promise.all([syncTree(`${dir}/fs`), fsyncPath(`${dir}/meta.json`)]);
+      await Promise.all([syncTree(`${dir}/fs`), fsyncDir(`${dir}/meta.json`)]);
       await fsyncDir(dir);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return; // removed since
@@ -373,8 +332,8 @@ export class OverlaySnapshotter implements Snapshotter {
    * layer that is flushed later (`spread`: a pull's, in a folder marked as the top of
    * directory trees, see topOfTrees), in `<dir>/tmp` for the rest (a layer flushed before it
    * is committed, a container's layer, a removal's trash), which a block group of its own
-   * would slow down: ext4 reads the group's bitmaps from the disk and writes them again with
-   * the layer (`docker run` took 8 ms more, a build without its cache 0.35 s more).
+   * would slow down (ext4 would read the group's bitmaps from the disk and write them again
+   * with the layer).
    */
   private async makeTemp(what: 'apply' | 'spread' | 'prepare' | 'rm'): Promise<string> {
     const parent = what === 'spread' ? this.newDir : this.tmpDir;
@@ -451,92 +410,5 @@ export class OverlaySnapshotter implements Snapshotter {
         if (errnoCode(err) !== 'EEXIST') throw err; // made meanwhile: check it
       }
     }
-  }
-}
-
-const HEX_RE = /^[a-f0-9]{64}$/;
-const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-const SnapshotMetaSchema = z.object({
-  chainId: z.string(),
-  parent: z.string().nullable(),
-  diffId: z.string(),
-  size: z.number(),
-});
-type SnapshotMeta = z.infer<typeof SnapshotMetaSchema>;
-
-const ActiveMetaSchema = z.object({
-  key: z.string(),
-  parent: z.string().nullable(),
-  /** The committed chain under the layer, top-most first. */
-  lowers: z.array(z.string()),
-});
-type ActiveMeta = z.infer<typeof ActiveMetaSchema>;
-
-/** The hex of a `sha256:` chain ID or DiffID; `invalid` for anything else. */
-function chainHex(id: string, what = 'chain ID'): string {
-  const m = /^sha256:([a-f0-9]{64})$/.exec(id);
-  if (!m) throw invalid(`invalid ${what} ${JSON.stringify(id)}`);
-  return m[1]!;
-}
-
-function shortId(chainId: string): string {
-  return chainHex(chainId).slice(0, 16);
-}
-
-function checkKey(key: string): void {
-  if (!KEY_RE.test(key)) throw invalid(`invalid writable layer key ${JSON.stringify(key)}: want [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters`);
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw err;
-  }
-}
-
-async function writeMeta(path: string, data: string, durable: boolean): Promise<void> {
-  const fh = await open(path, 'wx', 0o644);
-  try {
-    await fh.writeFile(data);
-    if (durable) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function hashStream(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream as AsyncIterable<Buffer>) hash.update(chunk);
-  return `sha256:${hash.digest('hex')}`;
-}
-
-/**
- * Mark the folder where a pull's layers are unpacked as the top of directory hierarchies
- * (chattr +T), where the filesystem knows the flag (ext2/3/4): ext4 then places each new
- * folder in it in a block group of its own, as it does the root's folders, and that layer's
- * files beside it. Without it, ext4 puts every new layer in the block group of the folder,
- * beside the inodes of the layers removed before it; on an ext4 without a journal it skips
- * each inode freed within the last minute (five while the inode table is not yet on the disk)
- * for every inode it allocates: the busybox layer of an image removed and pulled again took
- * 100 to 250 ms more, in the kernel (bench/run-pull-cpu.sh: 0.93 s a pull against 1.15 s,
- * same run). A new block group costs metadata reads and writes of its own, paid when the pull
- * is flushed, behind it. Elsewhere (xfs, btrfs, tmpfs) nothing changes.
- */
-function topOfTrees(dir: string): void {
-  try {
-    addInodeFlags(dir, FS_TOPDIR_FL);
-  } catch (err) {
-    log.debug({ err, dir }, 'snapshots: the filesystem has no top-of-hierarchy flag');
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { pack, type Header } from 'tar-stream';
-import { devNumbers, lgetxattr, llistxattr } from './libc.js';
+import { devNumbers, lgetxattr, llistxattr } from '../util/libc.js';
 
 /** Test helpers shared by the snapshot tests (not used by the engine). */
 

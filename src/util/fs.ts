@@ -75,6 +75,7 @@ export async function readJsonIfExists(path: string): Promise<unknown> {
   return JSON.parse(text) as unknown;
 }
 
+/** fsync a folder (its entries) or a file (its data), by path. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {

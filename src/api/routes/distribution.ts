@@ -3,7 +3,7 @@ import { parseRegistryAuthHeader, normalizeAuth, type AuthConfig } from '../../d
 import type { Distribution } from '../../distribution/distribution.js';
 import type { ProgressMessage } from '../../distribution/progress.js';
 import { invalid } from '../../errors.js';
-import type { ImageService } from '../../images/images.js';
+import type { ImageTagger } from '../../images/images.js';
 import { familiarName, parseReference, referenceString, repositoryName, withDefaultTag } from '../../images/reference.js';
 import { queryString, readJson, res, sendJson } from '../http.js';
 import type { RequestContext, Router } from '../router.js';
@@ -113,7 +113,8 @@ const AuthBodySchema = z.looseObject({
 
 export interface DistributionRouteDeps {
   distribution: Distribution;
-  images: ImageService;
+  /** Tag versions and rollback. */
+  images: Pick<ImageTagger, 'versions' | 'rollback'>;
 }
 
 export function registerDistributionRoutes(r: Router, deps: DistributionRouteDeps): void {

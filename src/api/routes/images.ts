@@ -1,8 +1,9 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { EngineError, invalid, notImplemented } from '../../errors.js';
-import type { ImageService } from '../../images/images.js';
+import type { ImageIngester, ImageReader, ImageRemover, ImageTagger } from '../../images/images.js';
 import { familiarRepository, referenceString, repoTagReference } from '../../images/reference.js';
 import { log } from '../../log.js';
+import { imageInspectFor, imageSummariesFor } from '../image-versions.js';
 import { queryBool, queryFilters, queryString, res, sendJson, sendNoContent } from '../http.js';
 import type { RequestContext, Router } from '../router.js';
 import { JsonMessageWriter } from '../streams.js';
@@ -26,14 +27,20 @@ export interface ImageRouteDeps {
   pull?: PullHandler;
 }
 
-export function registerImageRoutes(r: Router, images: ImageService, deps: ImageRouteDeps = {}): void {
+/** The roles of the images part that the image endpoints use. */
+export type ImageRouteBackend = Pick<ImageReader, 'summaries' | 'inspect' | 'history' | 'resolve' | 'save'> &
+  Pick<ImageTagger, 'setTag'> &
+  Pick<ImageIngester, 'importImage' | 'load'> &
+  Pick<ImageRemover, 'delete' | 'prune'>;
+
+export function registerImageRoutes(r: Router, images: ImageRouteBackend, deps: ImageRouteDeps = {}): void {
   // Fixed paths first: `{name*}` patterns would take them otherwise.
   r.get('/images/json', async (ctx) => {
     const filters = queryFilters(ctx);
     // API < 1.41 also took a bare `filter=<reference>`.
     const legacy = queryString(ctx, 'filter');
     if (legacy !== undefined) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
-    sendJson(ctx, 200, await images.summaries({ all: queryBool(ctx, 'all'), filters, apiVersion: ctx.apiVersion }));
+    sendJson(ctx, 200, imageSummariesFor(await images.summaries({ all: queryBool(ctx, 'all'), filters }), ctx.apiVersion));
   });
 
   r.post('/images/create', async (ctx) => {
@@ -58,7 +65,7 @@ export function registerImageRoutes(r: Router, images: ImageService, deps: Image
   });
 
   r.get('/images/{name*}/json', async (ctx) => {
-    sendJson(ctx, 200, await images.inspect(ctx.params.name!, ctx.apiVersion));
+    sendJson(ctx, 200, imageInspectFor(await images.inspect(ctx.params.name!), ctx.apiVersion));
   });
 
   r.get('/images/{name*}/history', async (ctx) => {
@@ -94,7 +101,7 @@ export async function pullImage(ctx: RequestContext, deps: ImageRouteDeps, req: 
 }
 
 /** `docker import`: the body is the rootfs tar; answers `{"status":"sha256:…"}` like Docker. */
-async function importFromSource(ctx: RequestContext, images: ImageService): Promise<void> {
+async function importFromSource(ctx: RequestContext, images: Pick<ImageIngester, 'importImage'>): Promise<void> {
   const src = queryString(ctx, 'fromSrc');
   if (src === undefined) throw invalid('either fromImage or fromSrc is required');
   if (src !== '-') throw notImplemented(`importing from a URL (${src}) is not supported: send the tarball in the request body (fromSrc=-)`);
@@ -115,7 +122,7 @@ async function importFromSource(ctx: RequestContext, images: ImageService): Prom
  * `docker load`. Nothing is written before the archive is verified, so a broken archive is a
  * plain 400; an error after the first message goes in-band, as Docker does.
  */
-async function loadImages(ctx: RequestContext, images: ImageService): Promise<void> {
+async function loadImages(ctx: RequestContext, images: Pick<ImageIngester, 'load'>): Promise<void> {
   const out = res(ctx);
   const writer = new JsonMessageWriter(out);
   const start = (): void => {
@@ -160,7 +167,7 @@ export function uploadBody(ctx: RequestContext): Readable {
 }
 
 /** `docker save`: every name is resolved before the 200, then the archive streams. */
-async function saveImages(ctx: RequestContext, images: ImageService, names: string[]): Promise<void> {
+async function saveImages(ctx: RequestContext, images: Pick<ImageReader, 'save'>, names: string[]): Promise<void> {
   if (names.length === 0) throw invalid('no image names given (names=)');
   const archive: Readable = await images.save(names);
   const out = res(ctx);

@@ -1,10 +1,13 @@
 import { cpus, hostname, release, totalmem } from 'node:os';
-import type { DiskUsageType } from '../../daemon/disk-usage.js';
 import { withLegacyFields, type EngineEvent, type EventBus } from '../../events/events.js';
 import { invalid } from '../../errors.js';
+import { matchLabels } from '../../util/filters.js';
 import { checkFilterKeys, queryFilters, queryString, res, sendJson, sendText } from '../http.js';
 import type { RequestContext, Router } from '../router.js';
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION } from '../server.js';
+
+/** The kinds of objects `GET /system/df?type=` asks about. */
+export type DiskUsageType = 'image' | 'container' | 'volume' | 'build-cache';
 
 /** What `/info` reports beyond the machine itself. */
 export interface SystemFacts {
@@ -197,14 +200,7 @@ function eventMatcher(f: Map<string, string[]>): (e: EngineEvent) => boolean {
       const name = e.Actor.Attributes.name ?? '';
       if (!wanted.some((w) => e.Actor.ID.startsWith(w) || name === w || name === w.replace(/^\//, ''))) return false;
     }
-    const labels = f.get('label') ?? [];
-    for (const l of labels) {
-      const i = l.indexOf('=');
-      const k = i < 0 ? l : l.slice(0, i);
-      if (!(k in e.Actor.Attributes)) return false;
-      if (i >= 0 && e.Actor.Attributes[k] !== l.slice(i + 1)) return false;
-    }
-    return true;
+    return matchLabels(f, e.Actor.Attributes);
   };
 }
 

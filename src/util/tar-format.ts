@@ -245,3 +245,15 @@ function paxRecord(key: string, value: Buffer | string): Buffer {
   while (String(len).length + body.length !== len) len = String(len).length + body.length;
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
+
+/** A PAX header's whole number (`uid`, `gid`), or undefined when absent or malformed. */
+export function paxInt(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
+/** A PAX header's decimal number (`mtime`, `atime`: seconds with a fraction), or undefined when absent or malformed. */
+export function paxFloat(v: string | undefined): number | undefined {
+  if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) return undefined;
+  return Number(v);
+}

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { isKind } from '../errors.js';
-import { listAll, tarOf, type TarSpec } from '../snapshots/test-helpers.js';
+import { isKind } from '../../errors.js';
+import { listAll, tarOf, type TarSpec } from '../../snapshots/test-helpers.js';
 import { RootDir } from './root-dir.js';
 import { unpack, type UnpackOptions } from './unpack.js';
 

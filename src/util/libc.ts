@@ -3,42 +3,87 @@ import fs from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 
 /**
- * The few libc calls that Node's fs lacks, through koffi: mknod, extended attributes,
- * mount/umount2, syncfs and inode flags (chattr). Each wrapper throws an Error carrying
- * `code` (`ENOENT`, ...), `errno`, `syscall` and `path` like Node's own fs errors, so
- * `errnoCode()` works on them.
- * The calls are synchronous (a few microseconds each) except `syncfs`, which runs on a
- * worker thread.
+ * pier's one binding of libc, through koffi (the only module that loads libc.so.6): the calls
+ * Node lacks. Wrappers for the file-system calls (mknod, extended attributes, mount/umount2,
+ * syncfs, inode flags) throw an Error carrying `code` (`ENOENT`, ...), `errno`, `syscall` and
+ * `path` like Node's own fs errors, so `errnoCode()` works on them. The raw calls (`calls`)
+ * return what libc returns; their caller reads `errno()` right after a failure. Every call is
+ * synchronous except `syncfs`, which runs on a worker thread.
  */
 
-const libc = koffi.load('libc.so.6');
+const lib = koffi.load('libc.so.6');
+const sockaddrUn = koffi.struct('pier_sockaddr_un', { sun_family: 'uint16', sun_path: koffi.array('char', 108) });
 
 const c = {
-  mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
-  lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-  lgetxattr: libc.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-  llistxattr: libc.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
-  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
-  umount2: libc.func('int umount2(const char *target, int flags)'),
-  syncfs: libc.func('int syncfs(int fd)'),
+  mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+  lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+  lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+  llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
+  mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+  umount2: lib.func('int umount2(const char *target, int flags)'),
+  syncfs: lib.func('int syncfs(int fd)'),
   // ioctl(2) is variadic; FS_IOC_[GS]ETFLAGS pass one int by address.
-  ioctlInt: libc.func('int ioctl(int fd, unsigned long request, _Inout_ int *arg)'),
+  ioctlInt: lib.func('int ioctl(int fd, unsigned long request, _Inout_ int *arg)'),
 };
+
+/** The raw calls, typed: each returns libc's result (negative or -1 on failure, then see `errno()`). */
+export const calls = {
+  unshare: lib.func('int unshare(int flags)') as (flags: number) => number,
+  setns: lib.func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number,
+  mount: c.mount as (source: string, target: string, fstype: string | null, flags: number, data: string | null) => number,
+  umount2: c.umount2 as (target: string, flags: number) => number,
+  socket: lib.func('int socket(int domain, int type, int protocol)') as (domain: number, type: number, protocol: number) => number,
+  connect: lib.func('connect', 'int', ['int', koffi.pointer(sockaddrUn), 'uint32']) as (fd: number, addr: { sun_family: number; sun_path: string }, len: number) => number,
+  /** ioctl(2) with a buffer argument (a struct ifreq). */
+  ioctlBuffer: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)') as (fd: number, request: number, arg: Uint8Array) => number,
+  send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)') as (fd: number, buf: Uint8Array, len: number, flags: number) => number,
+  recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)') as (fd: number, buf: Uint8Array, len: number, flags: number) => number,
+  shutdown: lib.func('int shutdown(int fd, int how)') as (fd: number, how: number) => number,
+  close: lib.func('int close(int fd)') as (fd: number) => number,
+  strerror: lib.func('const char *strerror(int errnum)') as (errnum: number) => string,
+  if_nametoindex: lib.func('unsigned int if_nametoindex(const char *ifname)') as (name: string) => number,
+  sync_file_range: lib.func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)') as (fd: number, offset: number, nbytes: number, flags: number) => number,
+  malloc_trim: lib.func('int malloc_trim(size_t pad)') as (pad: number) => number,
+  mallopt: lib.func('int mallopt(int param, int value)') as (param: number, value: number) => number,
+};
+
+/** The errno of the last failed call on this thread. */
+export function errno(): number {
+  return koffi.errno();
+}
+
+/** The name of an errno value (`ECONNRESET`), or undefined when libc has no name for it. */
+export function errnoName(value: number): string | undefined {
+  try {
+    return getSystemErrorName(-value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** koffi's poll callback gets (status, events); its typings say (events). */
+export type PollCallback = (status: number, events: { readable: boolean; writable: boolean; disconnect: boolean }) => void;
+export interface PollHandle {
+  start(opts: { readable?: boolean; writable?: boolean }, cb: PollCallback): void;
+  stop(): void;
+  close(): void;
+}
+
+/** A libuv poll handle on `fd` (koffi's `node.poll`), or null when koffi cannot make one. */
+export function pollFd(fd: number, opts: { readable?: boolean; writable?: boolean }, cb: PollCallback): PollHandle | null {
+  return (koffi.node.poll as unknown as (fd: number, opts: object, cb: PollCallback) => PollHandle | null)(fd, opts, cb);
+}
 
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 
-export function sysError(syscall: string, path: string, errno = koffi.errno()): NodeJS.ErrnoException {
-  let code: string;
-  try {
-    code = getSystemErrorName(-errno);
-  } catch {
-    code = `E${errno}`;
-  }
+/** An fs-style error of a failed call (`ENOENT: mknod '/x'`), `errno` the failure's (default the last). */
+export function sysError(syscall: string, path: string, value = koffi.errno()): NodeJS.ErrnoException {
+  const code = errnoName(value) ?? `E${value}`;
   const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${path}'`);
   err.code = code;
-  err.errno = -errno;
+  err.errno = -value;
   err.syscall = syscall;
   err.path = path;
   return err;

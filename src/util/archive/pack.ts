@@ -1,10 +1,10 @@
 import { closeSync, fstatSync, constants as fsc, read, readdirSync, readlinkSync, statfsSync, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { errnoCode } from '../errors.js';
-import { log } from '../log.js';
-import { devNumbers, lgetxattr } from '../snapshots/libc.js';
-import { blockPadding, encodeHeader, END_OF_ARCHIVE, type TarEntry } from '../snapshots/tar-format.js';
+import { errnoCode } from '../../errors.js';
+import { log } from '../../log.js';
+import { devNumbers, lgetxattr } from '../libc.js';
+import { blockPadding, encodeHeader, END_OF_ARCHIVE, type TarEntry } from '../tar-format.js';
 import { at, fdPath, lstatAt, openAt, openDirAt, type Location } from './root-dir.js';
 
 /**

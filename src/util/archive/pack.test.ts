@@ -8,7 +8,7 @@ import { extract } from 'tar-stream';
 import { packTree, type PackOptions } from './pack.js';
 import { closeLocation, RootDir } from './root-dir.js';
 import { unpack } from './unpack.js';
-import { treeOf } from '../snapshots/test-helpers.js';
+import { treeOf } from '../../snapshots/test-helpers.js';
 
 let base: string;
 let rootPath: string;

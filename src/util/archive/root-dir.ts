@@ -14,7 +14,7 @@ import {
   unlinkSync,
   type Stats,
 } from 'node:fs';
-import { errnoCode } from '../errors.js';
+import { errnoCode } from '../../errors.js';
 
 /**
  * A directory tree confined to its root: paths are resolved inside it as a process chrooted

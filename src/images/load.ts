@@ -1,24 +1,24 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { extract as tarExtract, pack as tarPack, type Header, type Pack } from 'tar-stream';
+import type { Readable } from 'node:stream';
+import { extract as tarExtract, type Header } from 'tar-stream';
 import type { Descriptor } from '../content/content.js';
-import { EngineError, invalid, notFound, withContext } from '../errors.js';
+import { EngineError, invalid, withContext } from '../errors.js';
 import { log } from '../log.js';
 import { chainIds } from '../snapshots/chain.js';
-import type { Image, LoadedImage } from './images.js';
+import type { ContentStore } from '../content/content.js';
+import type { Snapshotter } from '../snapshots/snapshotter.js';
+import type { ImageEvents, ImageIngester, ImageReader, ImageTagger, Lease, LoadedImage } from './images.js';
 import {
   familiarName,
-  familiarRepository,
-  isFullImageId,
   parseReference,
   type Reference,
   referenceString,
   withDefaultTag,
 } from './reference.js';
-import type { LocalImageService } from './store.js';
 import { isDestroyed, writable } from '../util/streams.js';
-import { decompressed, drain, peek, sniff } from './streams.js';
+import { decompressed, peek, sniff } from '../util/decompress.js';
+import { drain } from './streams.js';
 import {
   Annotation,
   ArchiveManifestSchema,
@@ -34,7 +34,7 @@ import {
 } from './types.js';
 
 /**
- * `docker load` and `docker save` archives.
+ * `docker load` archives.
  *
  * Load reads both layouts Docker writes: Docker 25+ (`oci-layout`, `index.json`,
  * `blobs/sha256/<hex>`, plus `manifest.json` naming config and layers by blob path) and the
@@ -45,8 +45,14 @@ import {
  * config's diff_ids. Tags move only once every image of the archive is verified; a broken
  * archive leaves no tag moved and removes what it spooled.
  *
- * Save writes Docker 25+'s layout, streamed entry by entry.
+ * (save.ts writes archives.)
  */
+
+/** What a load needs: the ingest role, a lookup and the tagger, and the stores it spools into. */
+export type LoadDeps = ImageIngester & Pick<ImageReader, 'resolve'> & Pick<ImageTagger, 'setTag'> & ImageEvents & {
+  content: ContentStore;
+  snapshots: Snapshotter;
+};
 
 /** Files kept in memory while reading an archive: metadata only (manifest.json, configs, ...). */
 const MAX_METADATA_FILE = 32 * 1024 * 1024;
@@ -67,7 +73,7 @@ interface PlannedImage {
   manifest?: Descriptor;
 }
 
-export async function loadArchive(svc: LocalImageService, archive: Readable, onLoaded?: (image: LoadedImage) => void): Promise<LoadedImage[]> {
+export async function loadArchive(svc: LoadDeps, archive: Readable, onLoaded?: (image: LoadedImage) => void): Promise<LoadedImage[]> {
   const lease = svc.lease();
   const spooled: string[] = [];
   const newChains: string[] = [];
@@ -108,7 +114,7 @@ export async function loadArchive(svc: LocalImageService, archive: Readable, onL
 }
 
 /** Spool the archive's files: metadata into memory, everything else into the content store. */
-async function readArchive(svc: LocalImageService, input: Readable, lease: ReturnType<LocalImageService['lease']>, spooled: string[]): Promise<Map<string, ArchiveFile>> {
+async function readArchive(svc: LoadDeps, input: Readable, lease: Lease, spooled: string[]): Promise<Map<string, ArchiveFile>> {
   const files = new Map<string, ArchiveFile>();
   let metadataBytes = 0;
   const { stream } = await decompressed(input, 'archive');
@@ -242,9 +248,9 @@ function lookup(files: Map<string, ArchiveFile>, name: string): Exclude<ArchiveF
 
 /** Work out which images the archive holds, from manifest.json or else from index.json. */
 async function planImages(
-  svc: LocalImageService,
+  svc: LoadDeps,
   files: Map<string, ArchiveFile>,
-  lease: ReturnType<LocalImageService['lease']>,
+  lease: Lease,
   spooled: string[],
 ): Promise<PlannedImage[]> {
   const manifestFile = lookup(files, 'manifest.json');
@@ -314,7 +320,7 @@ function parseTag(t: string): Reference {
   }
 }
 
-async function fileData(svc: LocalImageService, f: Exclude<ArchiveFile, { kind: 'link' }>): Promise<Buffer> {
+async function fileData(svc: LoadDeps, f: Exclude<ArchiveFile, { kind: 'link' }>): Promise<Buffer> {
   return f.kind === 'data' ? f.data : svc.content.read(f.digest);
 }
 
@@ -328,7 +334,7 @@ interface IndexedManifest {
  * The image manifests index.json points at (through nested indexes, choosing this platform),
  * with the names their annotations give. Manifests whose blobs are absent are skipped.
  */
-async function indexedManifests(svc: LocalImageService, files: Map<string, ArchiveFile>, indexFile: Exclude<ArchiveFile, { kind: 'link' }>): Promise<IndexedManifest[]> {
+async function indexedManifests(svc: LoadDeps, files: Map<string, ArchiveFile>, indexFile: Exclude<ArchiveFile, { kind: 'link' }>): Promise<IndexedManifest[]> {
   const index = parseJsonAs(IndexSchema, await fileData(svc, indexFile), 'invalid archive: index.json');
   const out: IndexedManifest[] = [];
   const inArchive = (digest: string): boolean => files.has(`blobs/sha256/${digest.replace(/^sha256:/, '')}`);
@@ -371,7 +377,7 @@ function namesOf(annotations: Record<string, string> | undefined): Reference[] {
  * compressed layer is stored again uncompressed (what the image keeps); a plain one is used
  * as spooled. Returns the layer descriptors for the image's manifest.
  */
-async function unpackLayers(svc: LocalImageService, plan: PlannedImage, lease: ReturnType<LocalImageService['lease']>, newChains: string[]): Promise<Descriptor[]> {
+async function unpackLayers(svc: LoadDeps, plan: PlannedImage, lease: Lease, newChains: string[]): Promise<Descriptor[]> {
   const chains = chainIds(plan.diffIds);
   const out: Descriptor[] = [];
   for (let i = 0; i < plan.diffIds.length; i++) {
@@ -407,148 +413,4 @@ async function unpackLayers(svc: LocalImageService, plan: PlannedImage, lease: R
 
 function sameDigests(a: readonly string[], b: readonly Descriptor[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]!.digest);
-}
-
-// ---------------------------------------------------------------------------------- save
-
-interface SaveItem {
-  image: Image;
-  /** Tags (normalized, with tag) saved for the image; empty when it was named by ID. */
-  tags: Reference[];
-}
-
-/**
- * Resolve the names of a save as Docker does: an ID saves the image untagged, `name:tag` that
- * tag, a repository without tag all its tags. Throws notFound before anything is written.
- */
-export async function resolveSaveNames(svc: LocalImageService, names: readonly string[]): Promise<SaveItem[]> {
-  const items = new Map<string, SaveItem>();
-  const add = (image: Image, tag?: Reference): void => {
-    let item = items.get(image.id);
-    if (!item) {
-      item = { image, tags: [] };
-      items.set(image.id, item);
-    }
-    if (tag && !item.tags.some((t) => referenceString(t) === referenceString(tag))) item.tags.push(tag);
-  };
-  for (const name of names) {
-    if (isFullImageId(name)) {
-      add(await svc.resolve(name));
-      continue;
-    }
-    const ref = parseReference(name);
-    if (ref.tag === undefined && ref.digest === undefined && familiarRepository(ref) !== 'sha256') {
-      const repo = `${ref.domain}/${ref.path}`;
-      let found = false;
-      for (const image of await svc.list()) {
-        for (const t of image.repoTags) {
-          const tr = parseReference(t);
-          if (`${tr.domain}/${tr.path}` === repo) {
-            add(image, tr);
-            found = true;
-          }
-        }
-      }
-      if (!found) add(await svc.resolve(name));
-      continue;
-    }
-    const image = await svc.resolve(name);
-    if (ref.digest === undefined && image.repoTags.includes(familiarName(withDefaultTag(ref)))) add(image, withDefaultTag(ref));
-    else add(image);
-  }
-  if (items.size === 0) throw notFound('No such image: (none given)');
-  return [...items.values()];
-}
-
-export async function saveArchive(svc: LocalImageService, names: readonly string[]): Promise<Readable> {
-  const items = await resolveSaveNames(svc, names);
-  const pack = tarPack();
-  const out = new PassThrough();
-  pack.pipe(out);
-  pack.on('error', (err) => out.destroy(err));
-  const writing = writeArchive(svc, pack, items).catch((err: unknown) => {
-    log.error({ err }, 'save failed while streaming');
-    out.destroy(err instanceof Error ? err : new Error(String(err)));
-  });
-  void writing;
-  return out;
-}
-
-const EPOCH = new Date(0);
-
-async function writeArchive(svc: LocalImageService, pack: Pack, items: SaveItem[]): Promise<void> {
-  const written = new Set<string>();
-  await addEntry(pack, { name: 'blobs/', type: 'directory', mode: 0o755 });
-  await addEntry(pack, { name: 'blobs/sha256/', type: 'directory', mode: 0o755 });
-  const blobPath = (digest: string): string => `blobs/sha256/${digest.replace(/^sha256:/, '')}`;
-  const addBlob = async (digest: string): Promise<void> => {
-    if (written.has(digest)) return;
-    written.add(digest);
-    const { size } = await svc.content.info(digest);
-    const source = await svc.content.createReadStream(digest);
-    await addEntry(pack, { name: blobPath(digest), size, mode: 0o644 }, source);
-  };
-
-  const manifestJson: Array<{ Config: string; RepoTags: string[]; Layers: string[] }> = [];
-  const indexManifests: Descriptor[] = [];
-  const repositories: Record<string, Record<string, string>> = {};
-  for (const { image, tags } of items) {
-    await addBlob(image.id);
-    for (const layer of image.layers) await addBlob(layer.digest);
-    await addBlob(image.manifest.digest);
-    const manifestDesc = { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size };
-    for (const tag of tags) {
-      indexManifests.push({ ...manifestDesc, annotations: { [Annotation.imageName]: referenceString(tag), [Annotation.refName]: tag.tag ?? 'latest' } });
-      const repo = familiarRepository(tag);
-      const top = image.layers.at(-1);
-      if (top) (repositories[repo] ??= {})[tag.tag ?? 'latest'] = top.digest.replace(/^sha256:/, '');
-    }
-    if (tags.length === 0) indexManifests.push(manifestDesc);
-    manifestJson.push({ Config: blobPath(image.id), RepoTags: tags.map((t) => familiarName(t)), Layers: image.layers.map((l) => blobPath(l.digest)) });
-    await svc.emit('save', image.id, image.id);
-  }
-  const index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: indexManifests };
-  await addEntry(pack, { name: 'index.json', mode: 0o644 }, Buffer.from(JSON.stringify(index)));
-  await addEntry(pack, { name: 'manifest.json', mode: 0o644 }, Buffer.from(JSON.stringify(manifestJson)));
-  await addEntry(pack, { name: 'oci-layout', mode: 0o644 }, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
-  if (Object.keys(repositories).length > 0) {
-    await addEntry(pack, { name: 'repositories', mode: 0o644 }, Buffer.from(JSON.stringify(repositories)));
-  }
-  pack.finalize();
-}
-
-/** Add one entry to a tar pack; a stream body flows with backpressure. */
-async function addEntry(
-  pack: Pack,
-  header: { name: string; type?: 'file' | 'directory'; mode: number; size?: number },
-  body?: Buffer | Readable,
-): Promise<void> {
-  const h = { mtime: EPOCH, uid: 0, gid: 0, ...header, ...(Buffer.isBuffer(body) ? { size: body.length } : {}) };
-  if (body === undefined || Buffer.isBuffer(body)) {
-    await new Promise<void>((resolve, reject) => {
-      pack.entry(h, body ?? '', (err) => {
-        if (err) reject(err);
-        else resolve();
-      });
-    });
-    return;
-  }
-  let done: (err?: Error | null) => void = () => undefined;
-  const finished = new Promise<void>((resolve, reject) => {
-    done = (err) => {
-      if (err) reject(err);
-      else resolve();
-    };
-  });
-  const entry = pack.entry(h, (err) => done(err));
-  try {
-    for await (const chunk of body) {
-      if (!entry.write(chunk as Buffer)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
-    }
-    entry.end(null);
-  } catch (err) {
-    entry.destroy(err as Error);
-    throw err;
-  }
-  await finished;
 }

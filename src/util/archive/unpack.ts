@@ -1,9 +1,9 @@
 import { closeSync, constants as fsc, fchmodSync, futimesSync, linkSync, lchownSync, lutimesSync, mkdirSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { EngineError, errnoCode, invalid, withContext } from '../errors.js';
-import { log } from '../log.js';
-import { lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../snapshots/libc.js';
-import { createExtract, entryXattrs, type TarEntryStream, type TarHeader } from '../snapshots/tar-format.js';
+import { EngineError, errnoCode, invalid, withContext } from '../../errors.js';
+import { log } from '../../log.js';
+import { lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../libc.js';
+import { createExtract, entryXattrs, type TarEntryStream, type TarHeader, paxFloat, paxInt } from '../tar-format.js';
 import { at, chmodNoFollow, closeLocation, fchownAndMode, lstatAt, openAt, openDirAt, removeAllAt, type Location, type RootDir } from './root-dir.js';
 
 /**
@@ -279,14 +279,4 @@ function lstatOrNull(loc: Pick<Location, 'dirFd' | 'name'>): Stats | null {
 function times(h: TarHeader): { atime: number; mtime: number } {
   const mtime = paxFloat(h.pax?.mtime) ?? (h.mtime ? h.mtime.getTime() / 1000 : 0);
   return { atime: paxFloat(h.pax?.atime) ?? mtime, mtime };
-}
-
-function paxInt(v: string | undefined): number | undefined {
-  if (v === undefined || !/^\d+$/.test(v)) return undefined;
-  return Number(v);
-}
-
-function paxFloat(v: string | undefined): number | undefined {
-  if (v === undefined || !/^-?\d+(\.\d+)?$/.test(v)) return undefined;
-  return Number(v);
 }
