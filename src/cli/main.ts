@@ -196,6 +196,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .addOption(new Option('--dns-opt <option>', 'Set DNS options').argParser(collect).hideHelp())
       .option('--security-opt <opt>', 'Security Options', collect)
       .option('--group-add <group>', 'Add additional groups to join', collect)
+      .option('--userns <mode>', 'User namespace to use: host, or auto (a range of 65536 IDs of its own)')
       .option('--log-driver <driver>', 'Logging driver for the container')
       .option('--log-opt <opt>', 'Log driver options', collect)
       .option('--no-healthcheck', 'Disable any container-specified HEALTHCHECK')

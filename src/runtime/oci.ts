@@ -26,6 +26,7 @@ import { devicesFromPath, hostDevices, parseDeviceCgroupRule, throttleDevices, t
 import { applyCgroupLimits, resourceLimits, type Throttles } from './resources.js';
 import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
+import { writeNetSysctls } from './netns-sysctls.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 
 export interface OciRuntimeOptions {
@@ -171,7 +172,7 @@ export class OciRuntime implements ContainerRuntime {
       mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
     ]);
     const [devices, throttles] = await Promise.all([containerDevices(spec), specThrottles(spec)]);
-    const { config, warnings } = buildOciConfig(spec, {
+    const { config, warnings, netSysctls } = buildOciConfig(spec, {
       user,
       host: this.host,
       cgroupsPath: this.cgroupsPath(spec.id),
@@ -181,6 +182,7 @@ export class OciRuntime implements ContainerRuntime {
       throttles,
     });
     for (const w of warnings) log.warn({ container: spec.id }, w);
+    if (netSysctls && spec.network.netns.kind === 'path') writeNetSysctls(spec.network.netns.path, netSysctls);
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
     // bundle no one uses, replaced by the next create.
     writeFileSync(p.config, serializeOciConfig(config));
