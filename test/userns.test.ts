@@ -30,8 +30,8 @@ async function userDaemon(config: Record<string, unknown>): Promise<{ d: Daemon;
   const d = await startDaemon({ config: { 'userns-default-user': user, ...config } });
   const cleanup = async (): Promise<void> => {
     await d.stop();
-    await exec('userdel', [user]).catch((err: { stderr?: string }) => {
-      if (!/does not exist/.test(err.stderr ?? '')) throw err;
+    await exec('userdel', [user]).catch((err: unknown) => {
+      if (!/does not exist/.test((err as { stderr?: string }).stderr ?? '')) throw err;
     });
     for (const file of ['/etc/subuid', '/etc/subgid']) {
       const left = (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith(`${user}:`));
@@ -153,7 +153,7 @@ describe('--userns=auto as the daemon default (default-userns-mode: auto)', () =
     assert.equal((await hostIds(d, 'h1')).uid, 0);
     const priv = await d.docker(['run', '--rm', '--privileged', 'busybox', 'true']);
     assert.equal(priv.code, 125);
-    assert.match(priv.stderr, /privileged mode is incompatible with user namespaces\.  You must run the container in the host namespace when running privileged mode/);
+    assert.match(priv.stderr, /privileged mode is incompatible with user namespaces\. {2}You must run the container in the host namespace when running privileged mode/);
     ok(await d.docker(['run', '--rm', '--privileged', '--userns=host', 'busybox', 'true']));
     assert.match((await d.docker(['run', '--rm', '--network=host', 'busybox', 'true'])).stderr, /cannot share the host's network namespace when user namespaces are enabled/);
     assert.match((await d.docker(['run', '--rm', '--pid=host', 'busybox', 'true'])).stderr, /cannot share the host PID namespace when user namespaces are enabled/);

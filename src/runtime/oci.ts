@@ -407,6 +407,11 @@ export class OciRuntime implements ContainerRuntime {
       if (errnoCode(err) === 'ENOENT') throw notFound(`no such container: ${id}`);
       throw err;
     }
+    if (this.name === 'runc' && config.linux.uidMappings && config.linux.namespaces.some((n) => n.type === 'network' && n.path)) {
+      // runc 1.1 enters the container's user namespace first, then cannot enter a network
+      // namespace made in the host's (pier's bridge networks); crun enters it before.
+      throw unavailable(`exec in container ${id}: runc cannot enter a container that has a user namespace of its own and a network namespace made by pier; run pierd with --runtime crun`);
+    }
     const execId = randomBytes(8).toString('hex');
     const dir = join(p.dir, 'exec', execId);
     const user = proc.user === '' ? undefined : await resolveUser(config.root.path, proc.user, []);

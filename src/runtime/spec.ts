@@ -349,15 +349,13 @@ export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { confi
   // A container in a user namespace cannot change a network namespace it joins by path (made
   // in the host's user namespace): its net.* sysctls are the caller's to write.
   let netSysctls: Record<string, string> | undefined;
+  let own = sysctl;
   if (spec.userns && spec.network.netns.kind === 'path') {
-    netSysctls = { ...NETWORK_SYSCTLS };
-    for (const name of Object.keys(sysctl)) {
-      if (!name.startsWith('net.')) continue;
-      netSysctls[name] = sysctl[name]!;
-      delete sysctl[name];
-    }
+    const entries = Object.entries(sysctl);
+    netSysctls = { ...NETWORK_SYSCTLS, ...Object.fromEntries(entries.filter(([name]) => name.startsWith('net.'))) };
+    own = Object.fromEntries(entries.filter(([name]) => !name.startsWith('net.')));
   }
-  if (Object.keys(sysctl).length > 0) config.linux.sysctl = sysctl;
+  if (Object.keys(own).length > 0) config.linux.sysctl = own;
   const seccomp = opts.seccomp ? seccompOf(spec, caps, host) : undefined;
   if (seccomp) config.linux.seccomp = seccomp;
   return { config, warnings, netSysctls };
@@ -479,6 +477,19 @@ function namespaces(spec: ContainerSpec, host: HostInfo): OciLinux['namespaces']
   return ns;
 }
 
+/**
+ * /sys. A sysfs mount needs privilege over the container's network namespace: a container in
+ * a user namespace of its own that joins a namespace made in the host's (pier's bridge
+ * networks) gets the host's /sys bound read-only instead, as rootless runtimes give it (crun
+ * falls back to that itself, runc fails). Its files are the host root's, nobody's inside.
+ */
+function sysfsMount(spec: ContainerSpec, ro: string[]): Mount {
+  if (spec.userns && spec.network.netns.kind === 'path') {
+    return { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+  }
+  return { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] };
+}
+
 function mounts(spec: ContainerSpec, initPath: string): Mount[] {
   const ro = spec.privileged ? [] : ['ro'];
   const shm: Mount =
@@ -499,7 +510,7 @@ function mounts(spec: ContainerSpec, initPath: string): Mount[] {
       source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
+    sysfsMount(spec, ro),
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...ro, 'nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     shm,

@@ -26,13 +26,13 @@ import { mountOverlay, unmount, type OverlayDirs } from './mount.js';
  */
 
 const libc = koffi.load('libc.so.6');
-const MountAttr = koffi.struct('pier_mount_attr', { attr_set: 'uint64', attr_clr: 'uint64', propagation: 'uint64', userns_fd: 'uint64' });
+// Declared for its name: the prototypes below take `pier_mount_attr *`.
+koffi.struct('pier_mount_attr', { attr_set: 'uint64', attr_clr: 'uint64', propagation: 'uint64', userns_fd: 'uint64' });
 const c = {
   open_tree: libc.func('int open_tree(int dfd, const char *path, unsigned int flags)'),
   mount_setattr: libc.func('int mount_setattr(int dfd, const char *path, unsigned int flags, pier_mount_attr *attr, size_t size)'),
   move_mount: libc.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)'),
 };
-void MountAttr;
 
 const AT_FDCWD = -100;
 const AT_EMPTY_PATH = 0x1000;
