@@ -123,7 +123,7 @@ export async function rootfsView(rec: ContainerRecord, snapshots: Snapshotter): 
     return { root, close: () => Promise.resolve(root.close()) };
   }
   await mkdir(rec.RootfsPath, { recursive: true });
-  await snapshots.mount(rec.SnapshotKey, rec.RootfsPath);
+  await snapshots.mount(rec.SnapshotKey, rec.RootfsPath, { idmap: rec.Userns?.map });
   let root: RootDir;
   try {
     root = RootDir.open(rec.RootfsPath);

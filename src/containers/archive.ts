@@ -82,7 +82,7 @@ export class Archives implements ContainerArchive {
           if (!isDir) throw invalid('extraction point is not a directory');
           checkWritable(rec, `/${loc.resolved.join('/')}`);
           const chown = opts.copyUIDGID ? containerUser(rec, view.root) : undefined;
-          await unpack(tar, view.root, loc.resolved, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir, chown });
+          await unpack(tar, view.root, loc.resolved, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir, chown, idmap: rec.Userns?.map });
         } finally {
           closeLocation(loc);
         }

@@ -13,6 +13,7 @@ import { checkResources, type HostFacts } from './limits.js';
 import { generateName } from './names.js';
 import { validateSecurity } from './security.js';
 import { type ContainerRecord, type CreateBody, ZERO_TIME } from './types.js';
+import type { Userns } from './userns.js';
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -32,7 +33,7 @@ export interface CreateHooks {
  * Either everything is made and the record saved (`create` event), or nothing is left.
  */
 export async function createContainer(
-  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; host?: HostFacts },
+  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; host?: HostFacts; userns?: Userns },
   body: CreateBody,
   requestedName?: string,
 ): Promise<{ Id: string; Warnings: string[] }> {
@@ -43,6 +44,7 @@ export async function createContainer(
   if (!body.Image) throw invalid('config cannot be empty in order to create a container');
   validateHostConfig(body.HostConfig ?? {});
   validateSecurity(body.HostConfig ?? {}, deps.host);
+  deps.userns?.validate(body.HostConfig ?? {});
   const { hostConfig, warnings } = checkResources(body.HostConfig ?? {}, deps.host);
   // A device that is not there is refused now rather than at start (Docker fails the start).
   await Promise.all((hostConfig.Devices ?? []).map((d) => devicesFromPath({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer, cgroupPermissions: d.CgroupPermissions })));
@@ -93,6 +95,7 @@ export async function createContainer(
     NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: {} },
   };
   try {
+    rec.Userns = await deps.userns?.assign(id, rec.HostConfig);
     await mkdir(dir, { recursive: true });
     // The writable layer, the mounts and the network files (hosts, resolv.conf) are made side by side.
     layer = snapshots.prepare(id, image.topChainId).then(() => {
@@ -109,6 +112,7 @@ export async function createContainer(
     return { Id: id, Warnings: rec.Warnings };
   } catch (err) {
     core.store.releaseName(name, id);
+    deps.userns?.release(id);
     await Promise.all([layer?.catch(() => undefined), mounts?.catch(() => undefined)]);
     if (prepared) await snapshots.removeActive(id).catch((e: unknown) => log.warn({ err: e, id }, 'cleanup of a failed create'));
     if (mountsPrepared) await hooks.discardMounts?.(rec).catch((e: unknown) => log.warn({ err: e, id }, 'cleanup of the mounts of a failed create'));

@@ -93,7 +93,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     SecurityOpt: hc.SecurityOpt ?? null,
     Tmpfs: hc.Tmpfs,
     UTSMode: hc.UTSMode ?? '',
-    UsernsMode: '',
+    UsernsMode: hc.UsernsMode ?? '',
     ShmSize: hc.ShmSize || 67108864,
     Sysctls: hc.Sysctls,
     Runtime: extra.runtime,

@@ -14,6 +14,7 @@ import { checkResources, KERNEL_MEMORY_UNSUPPORTED, type HostFacts } from './lim
 import { RestartPolicies } from './restart.js';
 import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
 import type { Teardown } from './teardown.js';
+import { prepareUsernsRun, type Userns } from './userns.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, HostConfigSchema, ZERO_TIME } from './types.js';
 
 export interface LifecycleDeps {
@@ -29,6 +30,9 @@ export interface LifecycleDeps {
   mounts?: CreateHooks & { mountsOf?(rec: ContainerRecord): Promise<Mount[]> };
   /** What the host offers containers (limits and capabilities are checked against it). */
   host?: HostFacts;
+  /** User namespaces: given at create; `root` is pier's root folder (the rootfs's way is made searchable under it). */
+  userns?: Userns;
+  root?: string;
 }
 
 /**
@@ -88,7 +92,9 @@ export class Lifecycle implements ContainerLifecycle {
     const endpoint = await networks.connect(core.endpointRequest(rec));
     rec.NetworkSettings = endpoint.settings;
     await mkdir(rec.RootfsPath, { recursive: true });
-    await snapshots.mount(rec.SnapshotKey, rec.RootfsPath);
+    const idmap = rec.Userns?.map;
+    if (idmap) await prepareUsernsRun(rec, idmap, this.d.root ?? '/');
+    await snapshots.mount(rec.SnapshotKey, rec.RootfsPath, { idmap });
     let created = false;
     const previousStart = rec.State.StartedAt;
     try {

@@ -10,6 +10,7 @@ import type { CreateHooks } from './create.js';
 import { planMounts, type PlannedMount } from './mount-spec.js';
 import type { RemovalHooks } from './teardown.js';
 import type { ContainerRecord, MountPoint } from './types.js';
+import { giveVolumeToRoot } from './userns.js';
 
 export interface ContainerMountsDeps {
   volumes: VolumeReader & VolumeManager & VolumeUsers;
@@ -104,6 +105,7 @@ export class ContainerMounts implements CreateHooks, Required<Pick<RemovalHooks,
       });
       p.CopyData = false;
     }
+    if (rec.Userns && !p.Subpath) await giveVolumeToRoot(path, rec.Userns.map);
     let source = path;
     if (p.Subpath) {
       source = await resolveInRoot(path, p.Subpath);

@@ -18,6 +18,7 @@ import { reconcile } from './reconcile.js';
 import type { SpecDefaults } from './spec.js';
 import type { ContainerStore } from './store.js';
 import { Teardown, type RemovalHooks } from './teardown.js';
+import type { Userns } from './userns.js';
 
 export interface ContainerServiceDeps {
   store: ContainerStore;
@@ -33,6 +34,10 @@ export interface ContainerServiceDeps {
   removal?: RemovalHooks;
   /** What the host offers containers: limits and capabilities are checked against it at create and update. */
   host?: HostFacts;
+  /** User namespaces of containers (none without it: every container has the host's). */
+  userns?: Userns;
+  /** pier's root folder: the way to a rootfs is made searchable under it for containers with a user namespace. */
+  root?: string;
   /** The log driver a container's inspect names (the logs part decides). */
   logConfigOf?(c: ContainerView): InspectExtras['logConfig'];
 }
@@ -58,10 +63,13 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     defaults: deps.defaults,
     mounts: deps.mounts,
     host: deps.host,
+    userns: deps.userns,
+    root: deps.root,
   });
   const health = new HealthChecks(core, execs);
-  // A removed container's exec sessions, stats sample and health check go with it.
+  // A removed container's exec sessions, stats sample, health check and user namespace range go with it.
   core.onRemoved((id) => {
+    deps.userns?.release(id);
     execs.forget(id);
     monitor.forget(id);
     health.stop(id);

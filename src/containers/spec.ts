@@ -55,6 +55,7 @@ export function containerSpecOf(rec: ContainerRecord, network: ContainerSpec['ne
     ulimits: hc.Ulimits ?? defaults.defaultUlimits,
     sysctls: hc.Sysctls ?? {},
     annotations: { 'io.pier.container.name': rec.Name },
+    userns: rec.Userns?.map,
   };
 }
 

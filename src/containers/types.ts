@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { NetworkSettings } from '../networks/networks.js';
+import type { IdMap } from '../util/idmap.js';
 
 /**
  * The container model. Wire shapes follow the Docker API (Config, HostConfig,
@@ -117,6 +118,7 @@ export const HostConfigSchema = z.object({
   Tmpfs: nullish(z.record(z.string(), z.string())),
   UTSMode: nullish(z.string()),
   Isolation: nullish(z.string()),
+  UsernsMode: nullish(z.string()),
   ShmSize: nullish(z.number().int().nonnegative()),
   Sysctls: nullish(z.record(z.string(), z.string())),
   Init: nullish(z.boolean()),
@@ -236,6 +238,11 @@ export interface ContainerRecord {
    * is connected again.
    */
   NetworkDetached?: boolean;
+  /**
+   * pier: the container's user namespace, decided at create (src/containers/userns.ts):
+   * `auto`, a range of its own; `remap`, the daemon's `userns-remap` range. Absent: the host's.
+   */
+  Userns?: { mode: 'auto' | 'remap'; map: IdMap };
 }
 
 /**

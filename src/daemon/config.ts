@@ -32,6 +32,12 @@ export interface DaemonConfig {
   versionsKept?: number;
   /** Containers run with no-new-privileges unless they say otherwise (Docker's `no-new-privileges`). */
   noNewPrivileges?: boolean;
+  /** Docker's `userns-remap`: `default` or `user[:group]`; containers naming no `--userns` run in that user's range. */
+  usernsRemap?: string;
+  /** `auto`: containers naming no `--userns` get a range of their own (pier's, as Podman's `userns = "auto"`). */
+  defaultUsernsMode?: 'auto';
+  /** The user `userns-remap: default` stands for and `auto` ranges come from (made when missing); default `pier`. */
+  usernsDefaultUser: string;
 }
 
 export type Listener = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -56,11 +62,15 @@ const FileSchema = z.looseObject({
   bip: z.string().optional(),
   'image-versions-kept': z.number().int().nonnegative().optional(),
   'no-new-privileges': z.boolean().optional(),
+  'userns-remap': z.string().optional(),
+  'default-userns-mode': z.string().optional(),
+  'userns-default-user': z.string().optional(),
 });
 
 export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH|tcp://HOST:PORT]... [--group GROUP]
              [--tlsverify --tlscacert FILE --tlscert FILE --tlskey FILE]
              [--runtime crun|runc|auto] [--config FILE] [--log-level debug|info|warn|error]
+             [--userns-remap default|USER[:GROUP]] [--default-userns-mode auto] [--userns-default-user USER]
 
 pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS only.
   --root       state directory (default /var/lib/pier)
@@ -72,8 +82,14 @@ pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS 
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
                insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
-               image-versions-kept, no-new-privileges)
+               image-versions-kept, no-new-privileges, userns-remap, default-userns-mode,
+               userns-default-user)
   --log-level  log level (default info)
+  --userns-remap         run containers in a user namespace: default (the user pier, made
+                         when missing) or USER[:GROUP], with their /etc/subuid and /etc/subgid
+  --default-userns-mode  auto: each container gets a range of 65536 IDs of its own unless it
+                         says --userns=host
+  --userns-default-user  the user of default and of auto ranges (default pier)
 `;
 
 export function parseSize(v: string | number): number {
@@ -97,7 +113,7 @@ export function parseHost(host: string): Listener {
   throw invalid(`unsupported --host ${host}: pierd listens on unix:///path or tcp://host:port (with TLS)`);
 }
 
-const VALUE_FLAGS = ['--root', '--exec-root', '--host', '--runtime', '--config', '--log-level', '--data-root', '--group', '--tlscacert', '--tlscert', '--tlskey'];
+const VALUE_FLAGS = ['--root', '--exec-root', '--host', '--runtime', '--config', '--log-level', '--data-root', '--group', '--tlscacert', '--tlscert', '--tlskey', '--userns-remap', '--default-userns-mode', '--userns-default-user'];
 const BOOLEAN_FLAGS = ['--tlsverify'];
 
 export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
@@ -150,6 +166,16 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     // Anyone who reaches a plain TCP socket of the daemon is root on this machine.
     throw invalid('pierd never listens on TCP without TLS and verified client certificates: add --tlsverify --tlscacert CA.pem --tlscert SERVER-CERT.pem --tlskey SERVER-KEY.pem, or serve a unix socket');
   }
+  const usernsRemap = flags.get('--userns-remap') ?? file['userns-remap'];
+  if (usernsRemap !== undefined && usernsRemap !== '' && !/^[a-z_][a-z0-9_.-]*\$?(:[a-z_][a-z0-9_.-]*\$?)?$/i.test(usernsRemap) && !/^\d+(:\d+)?$/.test(usernsRemap)) {
+    throw invalid(`invalid userns-remap ${JSON.stringify(usernsRemap)}: want default or user[:group]`);
+  }
+  const defaultUsernsMode = flags.get('--default-userns-mode') ?? file['default-userns-mode'];
+  if (defaultUsernsMode !== undefined && defaultUsernsMode !== 'auto' && defaultUsernsMode !== 'host' && defaultUsernsMode !== '') {
+    throw invalid(`invalid default-userns-mode ${JSON.stringify(defaultUsernsMode)}: want auto or host`);
+  }
+  const usernsDefaultUser = flags.get('--userns-default-user') ?? file['userns-default-user'] ?? 'pier';
+  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(usernsDefaultUser)) throw invalid(`invalid userns-default-user ${JSON.stringify(usernsDefaultUser)}: want a user name`);
   return {
     root: flags.get('--root') ?? file['data-root'] ?? '/var/lib/pier',
     execRoot: flags.get('--exec-root') ?? file['exec-root'] ?? '/run/pier',
@@ -168,5 +194,8 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     bip: file.bip,
     versionsKept: file['image-versions-kept'] ?? 5,
     noNewPrivileges: file['no-new-privileges'] ?? false,
+    usernsRemap: usernsRemap === '' ? undefined : usernsRemap,
+    defaultUsernsMode: defaultUsernsMode === 'auto' ? 'auto' : undefined,
+    usernsDefaultUser,
   };
 }

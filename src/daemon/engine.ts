@@ -28,6 +28,7 @@ import { LocalVolumes } from '../volumes/local.js';
 import type { Volumes } from '../volumes/volumes.js';
 import type { DaemonConfig } from './config.js';
 import { diskUsage } from './disk-usage.js';
+import { containerUserns } from './userns.js';
 import { FlushBehind, repairPull } from './flush-behind.js';
 import { lockRoot } from './lock.js';
 
@@ -127,6 +128,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       running: c.State.Status === 'running' || c.State.Status === 'paused',
     })),
   );
+  const userns = await containerUserns(config, () => store.all());
   const mounts = new ContainerMounts({ volumes, container: (ref) => store.get(ref) });
   const containers = containerService({
     store,
@@ -137,6 +139,8 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     emit: events.emit,
     defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize, noNewPrivileges: config.noNewPrivileges },
     host: runtime.host,
+    userns,
+    root: config.root,
     mounts,
     removal: {
       releaseVolumes: (rec, anonymous) => mounts.releaseVolumes(rec, anonymous),
@@ -180,7 +184,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     defaultInit: config.init,
     warnings,
     loggingDriver: 'json-file',
-    securityOptions: securityOptions(runtime.host.apparmor, cgroups.version, config.noNewPrivileges ?? false),
+    securityOptions: securityOptions(runtime.host.apparmor, cgroups.version, config.noNewPrivileges ?? false, userns.remapping),
     limits: {
       swapLimit: runtime.host.swapAccounting,
       oomKillDisable: runtime.host.cgroupMode !== 'v2',
@@ -195,13 +199,15 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
 
 /**
  * Docker's `SecurityOptions` in moby's order: AppArmor where the host has it, the seccomp
- * profile (pier's built-in copy of Docker's), a cgroup namespace for containers (cgroup v2
- * only), and no-new-privileges when the daemon sets it.
+ * profile (pier's built-in copy of Docker's), user namespaces when the daemon remaps
+ * containers by default, a cgroup namespace for containers (cgroup v2 only), and
+ * no-new-privileges when the daemon sets it.
  */
-function securityOptions(apparmor: boolean, cgroupVersion: '1' | '2', noNewPrivileges: boolean): string[] {
+function securityOptions(apparmor: boolean, cgroupVersion: '1' | '2', noNewPrivileges: boolean, userns: boolean): string[] {
   return [
     ...(apparmor ? ['name=apparmor'] : []),
     'name=seccomp,profile=builtin',
+    ...(userns ? ['name=userns'] : []),
     ...(cgroupVersion === '2' ? ['name=cgroupns'] : []),
     ...(noNewPrivileges ? ['name=no-new-privileges'] : []),
   ];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, EngineError, errnoCode, notFound } from '../errors.js';
+import { conflict, EngineError, errnoCode, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
 import { openAttach } from './attach.js';
 import type { BundlePaths } from './bundle.js';
@@ -17,6 +17,8 @@ import { resolveUser } from './user.js';
 export interface ExecContext {
   paths: BundlePaths;
   host: HostInfo;
+  /** The OCI runtime's name (`runc`, `crun`): what it can enter differs. */
+  runtimeName: string;
   conmonPath: string;
   runtimePath: string;
   runtimeArgs: string[];
@@ -38,6 +40,11 @@ export async function execInContainer(ctx: ExecContext, id: string, proc: ExecPr
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') throw notFound(`no such container: ${id}`);
     throw err;
+  }
+  if (ctx.runtimeName === 'runc' && config.linux.uidMappings && config.linux.namespaces.some((n) => n.type === 'network' && n.path)) {
+    // runc 1.1 enters the container's user namespace first, then cannot enter a network
+    // namespace made in the host's (pier's bridge networks); crun enters it before.
+    throw unavailable(`exec in container ${id}: runc cannot enter a container that has a user namespace of its own and a network namespace made by pier; run pierd with --runtime crun`);
   }
   const execId = randomBytes(8).toString('hex');
   const dir = join(p.dir, 'exec', execId);

@@ -23,6 +23,7 @@ import type {
 import { applyCgroupLimits, resourceLimits } from './resources.js';
 import { buildOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
+import { writeNetSysctls } from './netns-sysctls.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 import { bundlePaths, checkId, isRuntimeId, type BundlePaths } from './bundle.js';
 import { conmonLogLevel, writeResize } from './conmon-ctl.js';
@@ -172,7 +173,7 @@ export class OciRuntime implements ContainerRuntime {
       mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
     ]);
     const [devices, throttles] = await Promise.all([containerDevices(spec), specThrottles(spec)]);
-    const { config, warnings } = buildOciConfig(spec, {
+    const { config, warnings, netSysctls } = buildOciConfig(spec, {
       user,
       host: this.host,
       cgroupsPath: this.cgroupsPath(spec.id),
@@ -182,6 +183,7 @@ export class OciRuntime implements ContainerRuntime {
       throttles,
     });
     for (const w of warnings) log.warn({ container: spec.id }, w);
+    if (netSysctls && spec.network.netns.kind === 'path') writeNetSysctls(spec.network.netns.path, netSysctls);
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
     // bundle no one uses, replaced by the next create.
     writeFileSync(p.config, serializeOciConfig(config));
@@ -309,7 +311,7 @@ export class OciRuntime implements ContainerRuntime {
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
     return execInContainer(
-      { paths: this.paths(id), host: this.host, conmonPath: this.conmonPath, runtimePath: this.command, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
+      { paths: this.paths(id), host: this.host, runtimeName: this.name, conmonPath: this.conmonPath, runtimePath: this.command, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
       id,
       proc,
     );

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { EngineError } from '../errors.js';
+import type { IdMap } from '../util/idmap.js';
 import type { CgroupStats } from './cgroups.js';
 
 /**
@@ -83,6 +84,13 @@ export interface ContainerSpec {
   sysctls: Record<string, string>;
   /** Annotations recorded in config.json. */
   annotations?: Record<string, string>;
+  /**
+   * A user namespace of its own with this mapping (container root is `userns.uid` on the
+   * host); absent: the host's. The rootfs, already mounted, shows the image's files owned
+   * inside the range (the caller mounted it idmapped), and every folder on the way to it is
+   * searchable by the mapped root.
+   */
+  userns?: IdMap;
 }
 
 /** A host device to make in the container, as Docker's `DeviceMapping`. */

@@ -392,3 +392,33 @@ test("an exec process: the container's capabilities and rlimits, its own user, e
   assert.deepEqual(priv.capabilities.bounding, HELD);
   assert.equal(priv.cwd, '/tmp');
 });
+
+describe('user namespace', () => {
+  const userns = { uid: 300000, gid: 400000, size: 65536 };
+
+  test('a mapping gives a user namespace with the uid and gid mappings; none gives neither', () => {
+    const { config } = build({ userns });
+    assert.ok(config.linux.namespaces.some((n) => n.type === 'user' && n.path === undefined));
+    assert.deepEqual(config.linux.uidMappings, [{ containerID: 0, hostID: 300000, size: 65536 }]);
+    assert.deepEqual(config.linux.gidMappings, [{ containerID: 0, hostID: 400000, size: 65536 }]);
+    const plain = build().config;
+    assert.ok(!plain.linux.namespaces.some((n) => n.type === 'user'));
+    assert.equal(plain.linux.uidMappings, undefined);
+  });
+
+  test('a namespace of its own: ping_group_range is left out (its groups are not mapped), the rest stays', () => {
+    const { config, netSysctls } = build({ userns, sysctls: { 'net.core.somaxconn': '512' } });
+    assert.deepEqual(config.linux.sysctl, { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.core.somaxconn': '512' });
+    assert.equal(netSysctls, undefined);
+  });
+
+  test('a network namespace joined by path: its net.* sysctls are the caller\'s to write, the others stay', () => {
+    const { config, netSysctls } = build({ userns, network: { netns: { kind: 'path', path: '/run/pier/netns/x' } }, sysctls: { 'net.core.somaxconn': '512', 'kernel.shmmax': '4096' } });
+    assert.deepEqual(config.linux.sysctl, { 'kernel.shmmax': '4096' });
+    assert.deepEqual(netSysctls, { 'net.ipv4.ping_group_range': '0 2147483647', 'net.ipv4.ip_unprivileged_port_start': '0', 'net.core.somaxconn': '512' });
+    // Without a user namespace the runtime writes them all, as before.
+    const plain = build({ network: { netns: { kind: 'path', path: '/run/pier/netns/x' } } });
+    assert.equal(plain.netSysctls, undefined);
+    assert.equal(plain.config.linux.sysctl?.['net.ipv4.ping_group_range'], '0 2147483647');
+  });
+});

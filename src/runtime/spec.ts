@@ -67,6 +67,14 @@ export interface OciLinux {
   cgroupsPath: string;
   sysctl?: Record<string, string>;
   seccomp?: SeccompProfile;
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
+}
+
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 // ---- host facts ----
@@ -214,6 +222,18 @@ const NETWORK_SYSCTLS: Record<string, string> = {
   'net.ipv4.ip_unprivileged_port_start': '0',
 };
 
+/**
+ * The network sysctls of a container with a network namespace of its own. In a user
+ * namespace, ping_group_range names groups the namespace does not map (the kernel refuses
+ * the write): Docker leaves it out there, and so does pier. (A namespace joined by path is
+ * written by the caller: see `netSysctls` of buildOciConfig.)
+ */
+function networkSysctls(spec: ContainerSpec): Record<string, string> {
+  if (!spec.userns) return NETWORK_SYSCTLS;
+  const { 'net.ipv4.ping_group_range': _ping, ...rest } = NETWORK_SYSCTLS;
+  return rest;
+}
+
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -275,7 +295,7 @@ export interface BuildOptions {
  * capability or ulimit name, a seccomp profile that is none). `warnings` lists what was dropped
  * because the host lacks it (swap limit, blkio weight), as Docker warns.
  */
-export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { config: OciConfig; warnings: string[] } {
+export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { config: OciConfig; warnings: string[]; netSysctls?: Record<string, string> } {
   const warnings: string[] = [];
   const { user, host } = opts;
   const privileged = spec.privileged;
@@ -321,11 +341,24 @@ export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { confi
   if (spec.apparmorProfile && !privileged && host.apparmor) config.process.apparmorProfile = spec.apparmorProfile;
   if (spec.domainname) config.domainname = spec.domainname;
   if (spec.annotations && Object.keys(spec.annotations).length > 0) config.annotations = { ...spec.annotations };
-  const sysctl = { ...(spec.network.netns.kind === 'host' ? {} : NETWORK_SYSCTLS), ...spec.sysctls };
-  if (Object.keys(sysctl).length > 0) config.linux.sysctl = sysctl;
+  if (spec.userns) {
+    config.linux.uidMappings = [{ containerID: 0, hostID: spec.userns.uid, size: spec.userns.size }];
+    config.linux.gidMappings = [{ containerID: 0, hostID: spec.userns.gid, size: spec.userns.size }];
+  }
+  const sysctl = { ...(spec.network.netns.kind === 'host' ? {} : networkSysctls(spec)), ...spec.sysctls };
+  // A container in a user namespace cannot change a network namespace it joins by path (made
+  // in the host's user namespace): its net.* sysctls are the caller's to write.
+  let netSysctls: Record<string, string> | undefined;
+  let own = sysctl;
+  if (spec.userns && spec.network.netns.kind === 'path') {
+    const entries = Object.entries(sysctl);
+    netSysctls = { ...NETWORK_SYSCTLS, ...Object.fromEntries(entries.filter(([name]) => name.startsWith('net.'))) };
+    own = Object.fromEntries(entries.filter(([name]) => !name.startsWith('net.')));
+  }
+  if (Object.keys(own).length > 0) config.linux.sysctl = own;
   const seccomp = opts.seccomp ? seccompOf(spec, caps, host) : undefined;
   if (seccomp) config.linux.seccomp = seccomp;
-  return { config, warnings };
+  return { config, warnings, netSysctls };
 }
 
 /**
@@ -440,7 +473,21 @@ function namespaces(spec: ContainerSpec, host: HostInfo): OciLinux['namespaces']
   else if (net.kind === 'path') ns.push({ type: 'network', path: net.path });
   // Docker's default cgroupns mode: private on cgroup v2, host on v1.
   if (host.cgroupMode === 'v2') ns.push({ type: 'cgroup' });
+  if (spec.userns) ns.push({ type: 'user' });
   return ns;
+}
+
+/**
+ * /sys. A sysfs mount needs privilege over the container's network namespace: a container in
+ * a user namespace of its own that joins a namespace made in the host's (pier's bridge
+ * networks) gets the host's /sys bound read-only instead, as rootless runtimes give it (crun
+ * falls back to that itself, runc fails). Its files are the host root's, nobody's inside.
+ */
+function sysfsMount(spec: ContainerSpec, ro: string[]): Mount {
+  if (spec.userns && spec.network.netns.kind === 'path') {
+    return { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+  }
+  return { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] };
 }
 
 function mounts(spec: ContainerSpec, initPath: string): Mount[] {
@@ -463,7 +510,7 @@ function mounts(spec: ContainerSpec, initPath: string): Mount[] {
       source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
+    sysfsMount(spec, ro),
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...ro, 'nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     shm,

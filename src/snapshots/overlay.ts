@@ -10,8 +10,9 @@ import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
 import { ActiveMetaSchema, chainHex, checkKey, HEX_RE, KEY_RE, hashStream, parseJson, readdirOrEmpty, shortId, SnapshotMetaSchema, topOfTrees, writeMeta, type ActiveMeta, type SnapshotMeta } from './overlay-meta.js';
 import { syncTree } from './sync-tree.js';
+import { IdmappedLayers, shiftRootOwner } from './idmap.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
-import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
+import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, type LayerSource, type MountOptions, type OverlayMount, type Snapshotter } from './snapshotter.js';
 
 /**
  * The overlayfs snapshotter. Layout under `<root>/snapshots/`:
@@ -36,14 +37,17 @@ import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, 
 export class OverlaySnapshotter implements Snapshotter {
   /** `<root>/snapshots` */
   readonly dir: string;
+  /** Lower dirs seen through a user namespace's mapping (containers with one). */
+  private readonly idmapped: IdmappedLayers;
 
   constructor(root: string) {
     this.dir = `${root}/snapshots`;
+    this.idmapped = new IdmappedLayers(`${this.dir}/idmapped`);
   }
 
   /** Remove what a crash left half-built or half-removed. Call at daemon start, before other calls. */
   async recover(): Promise<void> {
-    await Promise.all([rm(this.tmpDir, { recursive: true, force: true }), rm(this.newDir, { recursive: true, force: true })]);
+    await Promise.all([rm(this.tmpDir, { recursive: true, force: true }), rm(this.newDir, { recursive: true, force: true }), this.idmapped.recover()]);
   }
 
   // ---- committed snapshots ----
@@ -221,9 +225,16 @@ export class OverlaySnapshotter implements Snapshotter {
     }
   }
 
-  async mount(key: string, target: string): Promise<void> {
+  async mount(key: string, target: string, opts: MountOptions = {}): Promise<void> {
     const m = this.activeMeta(key);
     const dirs = this.overlayOf(key, m.lowers);
+    if (opts.idmap) {
+      await shiftRootOwner(dirs.upperDir, opts.idmap);
+      if (dirs.lowerDirs.length > 0) {
+        await this.idmapped.mountOverlay(target, dirs, opts.idmap);
+        return;
+      }
+    }
     if (dirs.lowerDirs.length === 0) {
       await bindMount(dirs.upperDir, target);
       return;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { IdMap } from '../util/idmap.js';
 
 /**
  * Snapshots: unpacked layers on disk, and writable layers for containers, on overlayfs.
@@ -77,6 +78,10 @@ export interface DiffOptions {
   placeholders?: readonly string[];
 }
 
+export interface MountOptions {
+  idmap?: IdMap;
+}
+
 export interface Snapshotter {
   /**
    * Unpack an uncompressed layer tar on top of the chain `parent` (null for the base layer),
@@ -114,8 +119,14 @@ export interface Snapshotter {
   prepare(key: string, parent: string | null): Promise<OverlayMount>;
   /** The overlay of an existing writable layer (notFound when absent). */
   mounts(key: string): Promise<OverlayMount>;
-  /** Mount the writable layer `key` at `target` (overlayfs; a bind of upper when there are no lowers). */
-  mount(key: string, target: string): Promise<void>;
+  /**
+   * Mount the writable layer `key` at `target` (overlayfs; a bind of upper when there are no
+   * lowers). With `idmap`, for a container in a user namespace: the image's layers are seen
+   * through the mapping (a file owned by 0 in the image is owned by `idmap.uid` on the host),
+   * and the layer's root folder takes the mapped owner of the image's root; what is written
+   * lands with its host IDs. `unavailable` where the host cannot idmap layers.
+   */
+  mount(key: string, target: string, opts?: MountOptions): Promise<void>;
   /** Unmount `target`; nothing happens when it is not mounted. */
   unmount(target: string): Promise<void>;
   /**

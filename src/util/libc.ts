@@ -13,6 +13,8 @@ import { getSystemErrorName } from 'node:util';
 
 const lib = koffi.load('libc.so.6');
 const sockaddrUn = koffi.struct('pier_sockaddr_un', { sun_family: 'uint16', sun_path: koffi.array('char', 108) });
+// struct mount_attr of mount_setattr(2).
+koffi.struct('pier_mount_attr', { attr_set: 'uint64', attr_clr: 'uint64', propagation: 'uint64', userns_fd: 'uint64' });
 
 const c = {
   mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
@@ -30,6 +32,21 @@ const c = {
 export const calls = {
   unshare: lib.func('int unshare(int flags)') as (flags: number) => number,
   setns: lib.func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number,
+  open_tree: lib.func('int open_tree(int dfd, const char *path, unsigned int flags)') as (dfd: number, path: string, flags: number) => number,
+  mount_setattr: lib.func('int mount_setattr(int dfd, const char *path, unsigned int flags, pier_mount_attr *attr, size_t size)') as (
+    dfd: number,
+    path: string,
+    flags: number,
+    attr: { attr_set: number | bigint; attr_clr: number | bigint; propagation: number | bigint; userns_fd: number | bigint },
+    size: number,
+  ) => number,
+  move_mount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)') as (
+    fromDfd: number,
+    fromPath: string,
+    toDfd: number,
+    toPath: string,
+    flags: number,
+  ) => number,
   mount: c.mount as (source: string, target: string, fstype: string | null, flags: number, data: string | null) => number,
   umount2: c.umount2 as (target: string, flags: number) => number,
   socket: lib.func('int socket(int domain, int type, int protocol)') as (domain: number, type: number, protocol: number) => number,

@@ -19,14 +19,25 @@ import { attachedStreams, runOptionsToCreateBody, type RunFlags } from '../run-o
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
 
-function createBody(cli: Cli, image: string, args: string[], flags: RunFlags): ContainerCreateBody {
+/** The flags of `run` and `create` this file adds to run-options.ts's. */
+interface RunExtraFlags {
+  /** `--userns host|auto` (auto: pier's, as Podman's: a user namespace range of the container's own). */
+  userns?: string;
+}
+
+function createBody(cli: Cli, image: string, args: string[], flags: RunFlags & RunExtraFlags): ContainerCreateBody {
   const { stdout, env } = cli.io;
-  return runOptionsToCreateBody(image, args, flags, {
+  const body = runOptionsToCreateBody(image, args, flags, {
     lookupEnv: (k) => env[k],
     readFile: (p) => readFileSync(p, 'utf8'),
     cwd: cli.io.cwd,
     consoleSize: stdout.isTTY && stdout.rows && stdout.columns ? [stdout.rows, stdout.columns] : undefined,
   });
+  if (flags.userns !== undefined) {
+    if (!['', 'host', 'auto'].includes(flags.userns)) throw new CliError(`pier: --userns: invalid USER mode\n\nRun 'pier run --help' for more information`, 125);
+    body.HostConfig = { ...body.HostConfig, UsernsMode: flags.userns };
+  }
+  return body;
 }
 
 /** Pull an image, printing Docker's progress to `out`. */

@@ -2,6 +2,7 @@ import { closeSync, constants as fsc, fchmodSync, futimesSync, linkSync, lchownS
 import type { Readable } from 'node:stream';
 import { EngineError, errnoCode, invalid, withContext } from '../../errors.js';
 import { log } from '../../log.js';
+import { hostId, type IdMap } from '../idmap.js';
 import { lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../libc.js';
 import { createExtract, entryXattrs, type TarEntryStream, type TarHeader, paxFloat, paxInt } from '../tar-format.js';
 import { at, chmodNoFollow, closeLocation, fchownAndMode, lstatAt, openAt, openDirAt, removeAllAt, type Location, type RootDir } from './root-dir.js';
@@ -39,6 +40,11 @@ export interface UnpackOptions {
   noLchown?: boolean;
   /** Rename each entry (and each hard link's target) before it is unpacked (the client's rebase). */
   rename?: (name: string) => string;
+  /**
+   * The owners (the tar's, or `chown`) are IDs inside a user namespace with this mapping:
+   * each is written as its host ID (a container's root, 0, is `idmap.uid` on the host).
+   */
+  idmap?: IdMap;
 }
 
 /** Unpack `tar` into the folder `dest` (a path inside `root`, already resolved: no symlinks). */
@@ -110,7 +116,12 @@ class TreeWriter {
 
   private get implied(): { owner?: { uid: number; gid: number } } {
     if (this.opts.noLchown) return {};
-    return { owner: this.opts.chown ?? { uid: 0, gid: 0 } };
+    return { owner: this.mapped(this.opts.chown ?? { uid: 0, gid: 0 }) };
+  }
+
+  private mapped(owner: { uid: number; gid: number }): { uid: number; gid: number } {
+    const map = this.opts.idmap;
+    return map ? { uid: hostId(map, owner.uid, 'uid'), gid: hostId(map, owner.gid, 'gid') } : owner;
   }
 
   async entry(h: TarHeader, data: TarEntryStream): Promise<void> {
@@ -226,8 +237,8 @@ class TreeWriter {
   }
 
   private owner(h: TarHeader): { uid: number; gid: number } {
-    if (this.opts.chown) return this.opts.chown;
-    return { uid: paxInt(h.pax?.uid) ?? h.uid ?? 0, gid: paxInt(h.pax?.gid) ?? h.gid ?? 0 };
+    if (this.opts.chown) return this.mapped(this.opts.chown);
+    return this.mapped({ uid: paxInt(h.pax?.uid) ?? h.uid ?? 0, gid: paxInt(h.pax?.gid) ?? h.gid ?? 0 });
   }
 
   private xattrs(h: TarHeader, path: string): void {

@@ -65,6 +65,7 @@ function runFlags(c: Command, withDetach: boolean): Command {
     .option('-h, --hostname <name>', 'Container host name')
     .option('--domainname <name>', 'Container NIS domain name')
     .option('--privileged', 'Give extended privileges to this container')
+    .option('--userns <mode>', 'User namespace to use: host, or auto (a range of 65536 IDs of its own)')
     .option('--cap-add <cap>', 'Add Linux capabilities', collect)
     .option('--cap-drop <cap>', 'Drop Linux capabilities', collect)
     .option('--read-only', "Mount the container's root filesystem as read only")
