@@ -24,12 +24,17 @@ export interface CreateHooks {
   discardMounts?(rec: ContainerRecord): Promise<void>;
 }
 
+/** The log driver of a new container: its LogConfig merged with the daemon's and checked (`invalid`). */
+export interface CreateLogs {
+  configFor(asked: HostConfig['LogConfig']): { Type: string; Config: Record<string, string> };
+}
+
 /**
  * `POST /containers/create`: a new container's record, its writable layer and network files.
  * Either everything is made and the record saved (`create` event), or nothing is left.
  */
 export async function createContainer(
-  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks },
+  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; logs: CreateLogs },
   body: CreateBody,
   requestedName?: string,
 ): Promise<{ Id: string; Warnings: string[] }> {
@@ -40,6 +45,7 @@ export async function createContainer(
   if (!body.Image) throw invalid('config cannot be empty in order to create a container');
   const hostConfig: HostConfig = body.HostConfig ?? {};
   validateHostConfig(hostConfig);
+  const logConfig = deps.logs.configFor(hostConfig.LogConfig);
   const image = await deps.images.resolve(body.Image);
 
   const id = randomBytes(32).toString('hex');
@@ -62,7 +68,7 @@ export async function createContainer(
     Path: args[0]!,
     Args: args.slice(1),
     Config: config,
-    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge' },
+    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge', LogConfig: logConfig },
     NetworkingConfig: body.NetworkingConfig,
     Image: image.id,
     State: {

@@ -65,7 +65,7 @@ export function validateLogConfig(cfg: LogConfig): void {
   if ('max-buffer-size' in Config) {
     if (mode !== 'non-blocking') throw invalid(`logger: max-buffer-size option is only supported with 'mode=non-blocking'`);
     try {
-      parseHumanSize(Config['max-buffer-size']!, 1024);
+      parseHumanSize(Config['max-buffer-size'], 1024);
     } catch (err) {
       throw invalid(`error parsing option max-buffer-size: ${(err as Error).message}`);
     }

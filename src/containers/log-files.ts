@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errnoCode } from '../errors.js';
@@ -10,17 +10,20 @@ import { gunzip } from '../util/gzip.js';
  * path P (`<root>/containers/<id>/ctr.log`):
  *
  *   P          the file conmon writes now
- *   P.<n>      every file conmon writes, by generation n (1, 2, ...): a hard link to P while
- *              conmon writes it, the file itself once conmon has moved on
+ *   P.<n>      every file conmon has written, by generation n (1, 2, ...): a hard link to P
+ *              while conmon writes it, the file itself once conmon has moved on
  *   P.<n>.gz   a generation compressed once conmon no longer writes it
- *   P.tmp      the next file, made ready: a hard link to the newest generation, still empty;
- *              conmon's rotation (`--log-size-max`) opens P.tmp and renames it over P
+ *   P.ready    the next file, made ready and empty, also linked as P.tmp: conmon's rotation
+ *              (`--log-size-max`) opens P.tmp and renames it over P; once conmon has moved to
+ *              it, it gets the next generation and P.ready goes
  *
- * Generations only grow: a higher number holds later output. This file names, lists and
- * opens them; log-rotation.ts makes them; logs.ts reads them.
+ * Generations are given in the order conmon wrote the files, so a higher one holds later
+ * output. This file names, lists and opens them; log-rotation.ts makes them; log-walk.ts
+ * reads them.
  */
 
 export const NEXT_SUFFIX = '.tmp';
+export const READY_SUFFIX = '.ready';
 
 export interface Generation {
   gen: number;
@@ -180,10 +183,11 @@ export async function openGeneration(g: Generation, logPath: string): Promise<Lo
 }
 
 /**
- * Open every file of the log, oldest first: the generations, then the file conmon writes
- * when pier has not named it yet. Each file is open from here on, so a rotation, a removal or
- * a compression after this call takes nothing away from the caller. `after`: only the
- * generations above it; files whose inode is in `known` are left out.
+ * Open every file of the log, oldest first: the generations, then the files conmon has moved
+ * to that have none yet (the ready file, the file conmon writes). Each file is open from here
+ * on, so a rotation, a removal or a compression after this call takes nothing away from the
+ * caller. `after`: only the generations above it; files whose inode is in `known` are left
+ * out (`named` tells the caller the generation such a file has now).
  */
 export async function openLog(
   logPath: string,
@@ -193,25 +197,36 @@ export async function openLog(
 ): Promise<LogSource[]> {
   const sources: LogSource[] = [];
   try {
+    // Files move from these names to generations, never back: looked at first, a file is
+    // found under one name or the other, and its generation, if it has one, read below.
+    const next = await lstat(logPath + NEXT_SUFFIX).then(
+      (st) => st.ino,
+      (err: unknown) => (errnoCode(err) === 'ENOENT' ? undefined : Promise.reject(err)),
+    );
+    for (const path of [logPath + READY_SUFFIX, logPath]) {
+      const fh = await openIfExists(path);
+      if (!fh) continue;
+      const { ino } = await fh.stat();
+      // P.ready still linked as P.tmp is only made ready: conmon has not moved to it.
+      if (ino === next || known.has(ino) || sources.some((s) => s.ino === ino)) await fh.close();
+      else sources.push(new PlainSource(fh, ino, undefined));
+    }
     for (const g of await listGenerations(logPath)) {
       if (g.gen <= after) continue;
       const s = await openGeneration(g, logPath);
       if (!s) continue;
-      if (known.has(s.ino)) {
+      const same = sources.find((x) => x.ino === s.ino);
+      if (same || known.has(s.ino)) {
+        if (same) same.gen = g.gen;
         // A file the caller holds, named since (`named` tells it its generation).
-        named?.(s.ino, g.gen);
+        else named?.(s.ino, g.gen);
         await s.close();
       } else sources.push(s);
-    }
-    const current = await openIfExists(logPath);
-    if (current) {
-      const { ino } = await current.stat();
-      if (known.has(ino) || sources.some((s) => s.ino === ino)) await current.close();
-      else sources.push(new PlainSource(current, ino, undefined));
     }
   } catch (err) {
     await Promise.allSettled(sources.map((s) => s.close()));
     throw err;
   }
-  return sources;
+  // Oldest first: by generation; then the ready file, then P, for those that have none yet.
+  return sources.map((s, i) => ({ s, i })).sort((a, b) => (a.s.gen ?? Infinity) - (b.s.gen ?? Infinity) || a.i - b.i).map(({ s }) => s);
 }

@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, createWriteStream, linkSync, lstatSync, openSync, readdirSync, renameSync, unlinkSync, type Stats } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../errors.js';
@@ -7,7 +7,14 @@ import { log } from '../log.js';
 import { gzip } from '../util/gzip.js';
 import { FolderWatcher, IN_CREATE, IN_MOVED_TO } from '../util/inotify.js';
 import type { LogPolicy } from './log-config.js';
-import { generationPath, listGenerations, NEXT_SUFFIX, parseGeneration } from './log-files.js';
+import { generationPath, listGenerations, NEXT_SUFFIX, parseGeneration, READY_SUFFIX } from './log-files.js';
+
+/**
+ * conmon's own rotation size is never below this, whatever max-size is: within one read of a
+ * container's output (8 KiB) conmon could rotate a tiny file many times, faster than any
+ * watcher names files. A file it rotates past max-size is trimmed once rotated.
+ */
+export const FLOOR_SIZE = 1024 * 1024;
 
 /**
  * Rotation of one container's log (the files are named in log-files.ts).
@@ -16,21 +23,22 @@ import { generationPath, listGenerations, NEXT_SUFFIX, parseGeneration } from '.
  * would take it past the size, opens `P.tmp` (O_TRUNC|O_CREAT), renames it over `P` and goes
  * on there (conmon 2.1.6, src/ctr_logging.c: write_k8s_log, reopen_k8s_file; `2 0 0` on its
  * ctl fifo does the same on demand). The rename would take the old file's last name away; so
- * pier names every file conmon writes as a generation `P.<n>` and keeps the next one ready as
- * `P.tmp`, a link to a new, empty, higher generation, which conmon's next rotation opens and
- * renames into place. Each rotation thus moves conmon to a file pier has already named, and
- * takes no output away: pier sees the rename (inotify), names what needs a name, makes the
- * next file ready, then removes the oldest files beyond the limits and compresses the others
- * when asked. Files hold at most max-size (a single line longer than that gets a file of its
- * own), and at most max-file of them are kept, the one being written included, together no
- * more than max-size x max-file bytes.
+ * pier names every file conmon writes as a generation `P.<n>` and keeps the next one ready,
+ * empty, as `P.ready` linked as `P.tmp`, which conmon's next rotation opens and renames into
+ * place. Each rotation thus moves conmon to a file that keeps a second name, and takes no
+ * output away: pier sees the rename (inotify), gives that file its generation, makes the next
+ * one ready, then removes the oldest files beyond the limits and compresses the others when
+ * asked. At most max-file files are kept, the one being written included, together no
+ * more than max-size x max-file bytes: the oldest kept is trimmed to fit when it must be.
+ * conmon rotates at max-size, or at FLOOR_SIZE when max-size is smaller: while such a
+ * container runs, its current file may hold up to FLOOR_SIZE; once it ends, the limits hold.
  *
  * While pierd is down, conmon goes on rotating alone: its first rotation moves into the file
  * pier made ready, its later ones replace a file of conmon's own each time, so that the files
- * pier named stay, at most two more than max-file exist, and the output between the ready
- * file and the last one is lost. pierd's next start names, removes and compresses as usual.
+ * pier named and the ready one stay, at most two more than max-file exist, and the output
+ * between the ready file and the last one is lost. pierd's next start names, removes and compresses as usual.
  * A file is lost while pierd runs only if conmon rotates twice more before pierd has seen the
- * first rotation (more than twice max-size of output in about a millisecond).
+ * first rotation (twice the rotation size of output, 2 MiB at least, within pierd's reaction).
  */
 export class LogRotation {
   private stopWatching: (() => void) | undefined;
@@ -39,6 +47,7 @@ export class LogRotation {
   private readonly dir: string;
   private readonly name: string;
   private readonly next: string;
+  private readonly ready: string;
 
   constructor(
     readonly logPath: string,
@@ -48,6 +57,7 @@ export class LogRotation {
     this.dir = dirname(logPath);
     this.name = basename(logPath);
     this.next = logPath + NEXT_SUFFIX;
+    this.ready = logPath + READY_SUFFIX;
   }
 
   /**
@@ -57,14 +67,34 @@ export class LogRotation {
    */
   prepare(): void {
     if (!lstatIfExists(this.logPath)) {
-      const gen = this.newGeneration();
-      linkSync(generationPath(this.logPath, gen), this.logPath);
+      const gen = generationPath(this.logPath, (this.generations().at(-1) ?? 0) + 1);
+      closeSync(openSync(gen, 'wx', 0o600));
+      linkSync(gen, this.logPath);
     }
     this.keepUp();
-    if ((lstatIfExists(this.logPath)?.size ?? 0) >= this.policy.maxSize) {
-      renameSync(this.next, this.logPath);
+    if ((lstatIfExists(this.logPath)?.size ?? 0) >= this.policy.maxSize) this.roll();
+  }
+
+  /**
+   * conmon's run ended: what it wrote last is named, a file left longer than max-size becomes
+   * a rotated one (and is trimmed to the limits), and the watch ends.
+   */
+  finish(): void {
+    this.unwatch();
+    try {
       this.keepUp();
+      if ((lstatIfExists(this.logPath)?.size ?? 0) > this.policy.maxSize) this.roll();
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') log.warn({ err, log: this.logPath }, 'log rotation: naming the files');
+      return;
     }
+    this.tidy().catch((err: unknown) => log.warn({ err, log: this.logPath }, 'log rotation: removing or compressing old files'));
+  }
+
+  /** Go on in the ready file, as conmon's rotation does (only while conmon does not run). */
+  private roll(): void {
+    renameSync(this.next, this.logPath);
+    this.keepUp();
   }
 
   /** Follow conmon's rotations: name, make ready, tidy after each. Idempotent. */
@@ -95,44 +125,40 @@ export class LogRotation {
   }
 
   /**
-   * Name the file conmon writes and make the next one ready, synchronously (a few system
-   * calls: the sooner after a rotation, the less can be lost). Safe against conmon rotating
-   * at any point of it: it looks again until it finds P named and P.tmp ready above it.
+   * Give the files conmon has written generations, in the order it wrote them, and make the
+   * next file ready; synchronously (a few system calls: the sooner after a rotation, the less
+   * can be lost). Generations are given only to files conmon has moved to, never ahead, so
+   * they only grow with time, whatever conmon does meanwhile: this looks again until P has a
+   * generation and P.tmp is the ready file (P.ready).
    */
   keepUp(): void {
     for (let round = 0; round < 16; round++) {
-      const gens = this.generations();
-      const max = gens.length > 0 ? gens[gens.length - 1]! : 0;
       const cur = lstatIfExists(this.logPath);
       if (!cur) return;
-      const curGen = cur.nlink > 1 ? this.genOf(cur.ino, gens) : undefined;
-      if (curGen === undefined) {
-        // conmon's own file (the next one was not ready): name it.
+      const ready = lstatIfExists(this.ready);
+      const next = lstatIfExists(this.next);
+      const max = this.generations().at(-1) ?? 0;
+      if (ready && ready.ino !== next?.ino) {
+        // conmon moved to the ready file (it may have moved past it already): it comes first.
+        if (tryLink(this.ready, generationPath(this.logPath, max + 1))) unlinkIfExists(this.ready);
+        continue;
+      }
+      if (cur.nlink === 1) {
+        // A file of conmon's own (nothing was ready when it rotated).
         tryLink(this.logPath, generationPath(this.logPath, max + 1));
         continue;
       }
-      const next = lstatIfExists(this.next);
-      if (!next) {
-        const gen = this.newGeneration(max);
-        if (!tryLink(generationPath(this.logPath, gen), this.next)) unlinkIfExists(generationPath(this.logPath, gen));
-        continue;
-      }
-      if (next.nlink === 1) {
-        // conmon is in the middle of a rotation to a file of its own: name it before it moves.
+      if (next && !ready) {
+        // conmon is in the middle of a rotation to a file of its own: it will be the newest.
         tryLink(this.next, generationPath(this.logPath, max + 1));
         continue;
       }
-      const nextGen = this.genOf(next.ino, gens);
-      if (nextGen === undefined || next.ino === cur.ino) {
-        unlinkIfExists(this.next);
+      if (!next) {
+        closeSync(openSync(this.ready, 'wx', 0o600));
+        if (!tryLink(this.ready, this.next)) unlinkIfExists(this.ready);
         continue;
       }
-      if (nextGen <= curGen) {
-        // Made ready while conmon moved to a file of its own: it must come after that one.
-        renameSync(generationPath(this.logPath, nextGen), generationPath(this.logPath, max + 1));
-        continue;
-      }
-      if (lstatIfExists(this.logPath)?.ino === cur.ino) return;
+      return;
     }
     log.warn({ log: this.logPath }, 'log rotation: conmon kept rotating while its files were named');
   }
@@ -162,50 +188,79 @@ export class LogRotation {
   private async tidyOnce(): Promise<void> {
     const gens = await listGenerations(this.logPath);
     const cur = lstatIfExists(this.logPath);
-    const next = lstatIfExists(this.next);
     const plain = gens.filter((g) => !g.compressed).map((g) => g.gen);
     const curGen = cur ? this.genOf(cur.ino, plain) : undefined;
-    const nextGen = next ? this.genOf(next.ino, plain) : undefined;
     if (curGen === undefined) return; // not named yet: the next rotation event comes back here
-    const content = gens.filter((g) => g.gen <= curGen && g.gen !== nextGen).reverse();
+    // Above the current one: a file conmon is moving to, not written yet.
+    const content = gens.filter((g) => g.gen <= curGen).reverse();
     let kept = 0;
-    let bytes = 0;
-    let full = false;
-    const limit = this.policy.maxSize * this.policy.maxFile;
+    let budget = this.policy.maxSize * this.policy.maxFile;
     const compress: number[] = [];
     for (const g of content) {
       const size = (await stat(g.path).catch(() => undefined))?.size ?? 0;
-      full ||= g.gen !== curGen && (kept >= this.policy.maxFile || bytes + size > limit);
-      if (full) {
-        await this.removeGeneration(g.gen);
-        continue;
+      if (g.gen !== curGen) {
+        if (kept >= this.policy.maxFile || budget <= 0 || (size > budget && (g.compressed || !(await this.trim(g.gen, budget))))) {
+          budget = 0;
+          await this.removeGeneration(g.gen);
+          continue;
+        }
+        if (this.policy.compress && !g.compressed) compress.push(g.gen);
       }
       kept++;
-      bytes += size;
-      if (this.policy.compress && g.gen !== curGen && !g.compressed) compress.push(g.gen);
+      budget -= Math.min(size, budget);
     }
-    this.removeLeftovers(curGen, compress);
+    this.removeLeftovers(compress);
     for (const gen of compress) await this.compress(gen);
   }
 
-  /**
-   * What an interrupted compression left, and empty generations above the current one that are
-   * not the next (a crash between making one and making it ready). Synchronous, so that the
-   * next file is looked at as it is now, not as it was before an await.
-   */
-  private removeLeftovers(curGen: number, compressing: number[]): void {
-    const plain = this.generations();
-    const next = lstatIfExists(this.next);
-    const nextGen = next ? this.genOf(next.ino, plain) : undefined;
-    const tmpRe = new RegExp(`^${escapeRe(this.name)}\\.(\\d+)\\.gz\\.tmp$`);
-    for (const name of readdirSync(this.dir)) {
+  /** What an interrupted compression or trim left. */
+  private removeLeftovers(compressing: number[]): void {
+    const tmpRe = new RegExp(`^${escapeRe(this.name)}\\.(\\d+)(\\.gz\\.tmp|\\.trim)$`);
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names) {
       const m = tmpRe.exec(name);
       if (m && !compressing.includes(Number(m[1]))) unlinkIfExists(join(this.dir, name));
-      const g = parseGeneration(this.name, name);
-      if (g && !g.compressed && g.gen > curGen && g.gen !== nextGen && lstatIfExists(join(this.dir, name))?.size === 0) {
-        unlinkIfExists(join(this.dir, name));
-      }
     }
+  }
+
+  /**
+   * Keep only the end of the rotated file `P.<gen>`: its last `bytes` at most, from the start
+   * of a line (a new file renamed over the old name; a reader holding the old one reads it
+   * whole). For a file longer than what the limits leave: the first one of a run (conmon
+   * counts from zero at its start) or one of conmon's floor size (FLOOR_SIZE below). false
+   * when not one line fits.
+   */
+  private async trim(gen: number, bytes: number): Promise<boolean> {
+    const path = generationPath(this.logPath, gen);
+    const tmp = `${path}.trim`;
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      let from = Math.max(0, size - bytes);
+      if (from > 0) {
+        // The first line that begins at or after `from`.
+        const probe = Buffer.alloc(Math.min(64 * 1024, size - from + 1));
+        const { bytesRead } = await fh.read(probe, 0, probe.length, from - 1);
+        const nl = probe.subarray(0, bytesRead).indexOf(10);
+        if (nl < 0 || from - 1 + nl + 1 >= size) return false;
+        from = from - 1 + nl + 1;
+      }
+      await pipeline(createReadStream('', { fd: fh.fd, start: from, autoClose: false }), createWriteStream(tmp, { mode: 0o600 }));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    return true;
   }
 
   private async removeGeneration(gen: number): Promise<void> {
@@ -222,7 +277,9 @@ export class LogRotation {
     const gz = generationPath(this.logPath, gen, true);
     const tmp = `${gz}.tmp`;
     try {
-      await pipeline(gzip(createReadStream(plain), { what: `log ${plain}` }), createWriteStream(tmp, { mode: 0o600 }));
+      // A small file in this process (an igzip process costs more to start than to run on it).
+      const engine = (await stat(plain)).size < 4 * 1024 * 1024 ? 'zlib' : undefined;
+      await pipeline(gzip(createReadStream(plain), { what: `log ${plain}`, engine }), createWriteStream(tmp, { mode: 0o600 }));
     } catch (err) {
       await rm(tmp, { force: true });
       if (errnoCode(err) === 'ENOENT') return; // removed meanwhile
@@ -235,7 +292,14 @@ export class LogRotation {
   /** The generations on disk with a plain file, ascending (synchronous: on the path of a rotation). */
   private generations(): number[] {
     const gens: number[] = [];
-    for (const name of readdirSync(this.dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return gens; // the container is being removed
+      throw err;
+    }
+    for (const name of names) {
       const g = parseGeneration(this.name, name);
       if (g && !g.compressed) gens.push(g.gen);
     }
@@ -248,18 +312,6 @@ export class LogRotation {
       if (lstatIfExists(generationPath(this.logPath, gens[i]!))?.ino === ino) return gens[i];
     }
     return undefined;
-  }
-
-  /** A new, empty generation above `max` (above every one on disk when not given). */
-  private newGeneration(max = this.generations().at(-1) ?? 0): number {
-    for (let gen = max + 1; ; gen++) {
-      try {
-        closeSync(openSync(generationPath(this.logPath, gen), 'wx', 0o600));
-        return gen;
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw err;
-      }
-    }
   }
 }
 

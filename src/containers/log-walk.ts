@@ -242,14 +242,10 @@ export async function* walkLog<T>(logPath: string, opts: LogReadOptions, times: 
   };
   let sources = await openLog(logPath);
   const waker = opts.follow ? new Waker(dirname(logPath)) : undefined;
-  // Every file the walk has held (by inode), and the highest generation among them.
-  const seen = new Set<number>();
+  // The highest generation the walk has held: files up to it are behind it or in its hands.
   let lastGen = 0;
   const take = (list: LogSource[]): void => {
-    for (const s of list) {
-      seen.add(s.ino);
-      if (s.gen !== undefined) lastGen = Math.max(lastGen, s.gen);
-    }
+    for (const s of list) if (s.gen !== undefined) lastGen = Math.max(lastGen, s.gen);
   };
   let cursor: Cursor | undefined;
   try {
@@ -260,15 +256,20 @@ export async function* walkLog<T>(logPath: string, opts: LogReadOptions, times: 
     const walk = new Cursor(sources, scanner, start.index, start.offset);
     cursor = walk;
     await walk.dropPassed();
-    /** Files conmon has moved to since the last look; false when there is none. */
+    /**
+     * Open the files conmon has moved to since the last look (at each wake, so that a file is
+     * held from the moment it appears, whatever the limits remove later); false when none.
+     */
     const lookAgain = async (): Promise<boolean> => {
       const current = await currentIno(logPath);
-      if (current === undefined || (walk.source?.ino === current && walk.atLast)) return false;
+      if (current === undefined || walk.sources.at(-1)?.ino === current) return false;
       const named = (ino: number, gen: number): void => {
         lastGen = Math.max(lastGen, gen);
         for (const s of walk.sources) if (s.ino === ino) s.gen ??= gen;
       };
-      const found = await withoutReadyFiles(await openLog(logPath, lastGen, seen, named), current);
+      // Inodes are compared only with files held open (a closed file's number may be reused).
+      const held = new Set(walk.sources.map((x) => x.ino));
+      const found = await withoutReadyFiles(await openLog(logPath, lastGen, held, named), current);
       take(found);
       walk.sources.push(...found);
       return found.length > 0;
@@ -296,6 +297,7 @@ export async function* walkLog<T>(logPath: string, opts: LogReadOptions, times: 
       }
       if (opts.untilNs !== undefined && BigInt(Date.now()) * 1_000_000n >= opts.untilNs) break;
       await waker!.wait(250, opts.signal);
+      await lookAgain();
       yield* drain();
     }
     scanner.flush(filtered);

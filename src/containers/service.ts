@@ -8,7 +8,8 @@ import type { ContainerView, Containers, ImageLookup } from './containers.js';
 import { ContainerCore } from './core.js';
 import { Execs } from './exec.js';
 import { HealthChecks } from './health.js';
-import type { InspectExtras } from './inspect.js';
+import type { LogConfig } from './log-config.js';
+import { Logging } from './logging.js';
 import { Lifecycle, type LifecycleDeps } from './lifecycle.js';
 import { Monitor } from './monitor.js';
 import { Networking } from './networking.js';
@@ -30,8 +31,8 @@ export interface ContainerServiceDeps {
   mounts?: LifecycleDeps['mounts'] & { mountsOfView?(c: ContainerView): Array<Record<string, unknown>> };
   /** What a removal gives back beyond the container's own layer. */
   removal?: RemovalHooks;
-  /** The log driver a container's inspect names (the logs part decides). */
-  logConfigOf?(c: ContainerView): InspectExtras['logConfig'];
+  /** The daemon's default log driver and options (daemon.json `log-driver`, `log-opts`; checked). */
+  logDefaults?: LogConfig;
 }
 
 /**
@@ -44,6 +45,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
   const monitor = new Monitor(core, deps.runtime);
   const teardown = new Teardown(core, deps.runtime, deps.snapshots, deps.networks, deps.removal ?? {});
   const attachments = new Attachments(core, deps.runtime);
+  const logging = new Logging(core, deps.logDefaults ?? { Type: 'json-file', Config: {} });
   const lifecycle = new Lifecycle({
     core,
     images: deps.images,
@@ -54,6 +56,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     teardown,
     defaults: deps.defaults,
     mounts: deps.mounts,
+    logs: logging,
   });
   const health = new HealthChecks(core, execs);
   // A removed container's exec sessions, stats sample and health check go with it.
@@ -61,14 +64,17 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     execs.forget(id);
     monitor.forget(id);
     health.stop(id);
+    logging.forget(id);
   });
+  core.onStarted((rec) => logging.started(rec));
+  core.onExited((id) => logging.exited(id));
   const runtimeName = deps.runtime.name;
   const reader = new Reader(core, deps.images, deps.snapshots, (c) => ({
     driver: 'overlay2',
     runtime: runtimeName,
     execIds: execs.idsOf(c.Id),
     mounts: deps.mounts?.mountsOfView?.(c),
-    logConfig: deps.logConfigOf?.(c) ?? { Type: 'json-file', Config: {} },
+    logConfig: logging.configOf(c),
   }));
   return {
     reader,
@@ -77,12 +83,14 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     exec: execs,
     archive: new Archives(core, deps.snapshots),
     monitor,
+    logs: logging,
     networking: new Networking(core, deps.networks),
     daemon: {
       reconcile: () => reconcile(core, deps.runtime, lifecycle),
       shutdown: () => {
         lifecycle.shutdown();
         health.shutdown();
+        logging.shutdown();
       },
     },
   };

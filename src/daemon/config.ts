@@ -15,6 +15,8 @@ export interface DaemonConfig {
   logLevel: string;
   insecureRegistries: string[];
   defaultUlimits: Array<{ Name: string; Soft: number; Hard: number }>;
+  /** The default log driver of containers (daemon.json `log-driver`, default json-file) and its options (`log-opts`). */
+  logDriver: string;
   logOpts: Record<string, string>;
   /** Run tini as PID 1 by default (Docker's `init` key; pier's default is true). */
   init: boolean;
@@ -34,6 +36,7 @@ const FileSchema = z.looseObject({
   'log-level': z.string().optional(),
   'insecure-registries': z.array(z.string()).optional(),
   'default-ulimits': z.record(z.string(), z.object({ Name: z.string().optional(), Soft: z.number(), Hard: z.number() })).optional(),
+  'log-driver': z.string().optional(),
   'log-opts': z.record(z.string(), z.string()).optional(),
   init: z.boolean().optional(),
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
@@ -50,8 +53,8 @@ pierd serves the Docker Engine API (v1.51) on a unix socket.
   --host, -H   unix:///path of the API socket (default unix:///run/pier/pier.sock)
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
-               insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
-               image-versions-kept)
+               insecure-registries, default-ulimits, log-driver, log-opts, log-level, init,
+               default-shm-size, image-versions-kept)
   --log-level  log level (default info)
 `;
 
@@ -108,6 +111,7 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     logLevel: flags.get('--log-level') ?? file['log-level'] ?? 'info',
     insecureRegistries: file['insecure-registries'] ?? [],
     defaultUlimits: Object.entries(file['default-ulimits'] ?? {}).map(([name, u]) => ({ Name: u.Name ?? name, Soft: u.Soft, Hard: u.Hard })),
+    logDriver: file['log-driver'] || 'json-file',
     logOpts: file['log-opts'] ?? {},
     init: file.init ?? true,
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,

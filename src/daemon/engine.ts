@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { SystemFacts } from '../api/routes/system.js';
 import { Builder } from '../build/builder.js';
 import type { Containers, ImageRunConfig } from '../containers/containers.js';
+import { validateLogConfig } from '../containers/log-config.js';
 import { containerService } from '../containers/service.js';
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
@@ -22,6 +23,7 @@ import { OciRuntime } from '../runtime/oci.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { invalid } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { DaemonConfig } from './config.js';
 import { FlushBehind, repairPull } from './flush-behind.js';
@@ -43,6 +45,12 @@ export interface Engine {
 }
 
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
+  const logDefaults = { Type: config.logDriver, Config: config.logOpts };
+  try {
+    validateLogConfig(logDefaults);
+  } catch (err) {
+    throw invalid(`failed to set log opts: ${(err as Error).message}`);
+  }
   await mkdir(config.root, { recursive: true, mode: 0o710 });
   await mkdir(config.execRoot, { recursive: true, mode: 0o700 });
   await lockRoot(config.root);
@@ -120,6 +128,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     networks,
     emit: events.emit,
     defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize },
+    logDefaults,
     removal: {
       afterRemove: () => {
         images.gc().catch((err: unknown) => log.warn({ err }, 'image layer collection failed'));
@@ -159,6 +168,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     insecureRegistries: config.insecureRegistries,
     defaultInit: config.init,
     warnings,
+    loggingDriver: config.logDriver,
   };
   log.debug({ cgroups }, 'cgroup layout');
   return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution, flushBehind };

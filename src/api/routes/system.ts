@@ -17,6 +17,8 @@ export interface SystemFacts {
   insecureRegistries: string[];
   defaultInit: boolean;
   warnings: string[];
+  /** The daemon's default log driver (daemon.json `log-driver`). */
+  loggingDriver?: string;
 }
 
 const EVENT_FILTERS = ['container', 'image', 'event', 'type', 'label', 'network', 'volume', 'daemon', 'scope', 'plugin', 'node', 'service', 'secret', 'config'];
@@ -72,7 +74,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       Images: await facts.images(),
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'overlayfs'], ['Supports d_type', 'true']],
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['json-file', 'local'] },
       MemoryLimit: true,
       SwapLimit: true,
       CpuCfsPeriod: true,
@@ -86,7 +88,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       OomKillDisable: false,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: 'k8s-file',
+      LoggingDriver: facts.loggingDriver ?? 'json-file',
       CgroupDriver: facts.cgroupDriver,
       CgroupVersion: facts.cgroupVersion,
       NEventsListener: 0,
