@@ -201,7 +201,10 @@ export async function openLog(
     // found under one name or the other, and its generation, if it has one, read below.
     const next = await lstat(logPath + NEXT_SUFFIX).then(
       (st) => st.ino,
-      (err: unknown) => (errnoCode(err) === 'ENOENT' ? undefined : Promise.reject(err)),
+      (err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return undefined;
+        throw err;
+      },
     );
     for (const path of [logPath + READY_SUFFIX, logPath]) {
       const fh = await openIfExists(path);

@@ -29,6 +29,8 @@ export interface LogReadOptions {
  * in that file (exact in a double for up to 8192 files of up to 1 TiB).
  */
 const SEGMENT = 2 ** 40;
+/** How often a follower busy reading looks for files conmon has moved to (to hold them). */
+const LOOK_EVERY_MS = 20;
 /** The first look back from the end for `--tail`; quadrupled until enough entries are found. */
 const TAIL_PROBE = 64 * 1024;
 
@@ -274,18 +276,24 @@ export async function* walkLog<T>(logPath: string, opts: LogReadOptions, times: 
       walk.sources.push(...found);
       return found.length > 0;
     };
+    let lookedAt = Date.now();
+    /** Read the current file to its end; a follower that takes long over it looks for new files meanwhile. */
+    async function* toEnd(): AsyncGenerator<T> {
+      while (await walk.readChunk(filtered)) {
+        const out = gathered();
+        if (out !== undefined) yield out;
+        if (opts.follow && Date.now() - lookedAt >= LOOK_EVERY_MS) {
+          lookedAt = Date.now();
+          await lookAgain();
+        }
+      }
+    }
     async function* drain(): AsyncGenerator<T> {
       for (;;) {
-        while (await walk.readChunk(filtered)) {
-          const out = gathered();
-          if (out !== undefined) yield out;
-        }
+        yield* toEnd();
         if (walk.atLast && !(opts.follow && (await lookAgain()))) return;
         // A file followed by another is complete: conmon closed it before the rename.
-        while (await walk.readChunk(filtered)) {
-          const out = gathered();
-          if (out !== undefined) yield out;
-        }
+        yield* toEnd();
         await walk.pass();
       }
     }
