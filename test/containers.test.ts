@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { dockerCli, importBusybox, run, startDaemon, type Daemon } from './harness.js';
+import { dockerCli, fetchSocket, importBusybox, run, startDaemon, type Daemon } from './harness.js';
 
 /**
  * The engine core as a Docker user sees it: the real docker CLI against a private pierd,
@@ -212,18 +212,4 @@ describe('containers through the docker CLI', () => {
 /** stderr without the CLI's `WARNING:` lines. */
 function withoutWarnings(stderr: string): string {
   return stderr.split('\n').filter((l) => !l.startsWith('WARNING:')).join('\n');
-}
-
-/** A raw HTTP request over the daemon's socket. */
-export async function fetchSocket(socket: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
-  const { request } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { importBusybox, startDaemon, type Daemon } from './harness.js';
+import { spawn } from 'node:child_process';
+import { dockerCli, importBusybox, startDaemon, type Daemon } from './harness.js';
 
 /** `docker events`: container and image events, with since, until and filters. */
 describe('events', () => {
@@ -11,6 +12,19 @@ describe('events', () => {
   });
   after(async () => {
     await d?.stop();
+  });
+
+  test('events --since 5m shows what was just done (a relative since with no until)', async () => {
+    await d.docker(['create', '--name', 'recent', 'busybox', 'true']);
+    await d.docker(['rm', 'recent']);
+    await new Promise((r) => setTimeout(r, 1100));
+    // No --until: the stream replays the past, then stays open; it is read for a second.
+    const cli = spawn(dockerCli, ['events', '--since', '5m', '--filter', 'container=recent', '--format', '{{.Action}}'], { env: d.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    cli.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    await new Promise((r) => setTimeout(r, 1500));
+    cli.kill();
+    assert.deepEqual(out.trim().split('\n'), ['create', 'destroy']);
   });
 
   test('a run --rm gives create, attach, start, die, destroy in order; filters pick them', async () => {

@@ -525,3 +525,17 @@ function tail(text: string, lines = 40): string {
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A raw HTTP request over the daemon's socket. */
+export async function fetchSocket(socket: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -102,6 +102,16 @@ describe('networks through the docker CLI', () => {
     assert.notEqual(clash.code, 0);
     assert.match(clash.stderr, /port is already allocated/);
     await d.docker(['rm', '-f', 'pub2']);
+    // Another program takes pier's jumps away (a firewall reload): pierd puts them back by itself.
+    for (const line of (await sh('iptables-save', [])).split('\n')) {
+      const m = new RegExp(`^-A (FORWARD|PREROUTING|OUTPUT|POSTROUTING) (.*-j PIER-${tag}-\\w+)$`).exec(line);
+      if (m) await sh('iptables', ['-w', '-t', m[1] === 'FORWARD' ? 'filter' : 'nat', '-D', m[1]!, ...m[2]!.split(' ')]);
+    }
+    assert.equal((await run('curl', ['-s', '-m', '1', 'http://127.0.0.1:18089/']).catch(() => ({ stdout: '' }))).stdout, '');
+    await eventually(async () => {
+      const c = await run('curl', ['-s', '-m', '1', 'http://127.0.0.1:18089/']).catch(() => ({ stdout: '' }));
+      return c.stdout === 'hello-from-web\n';
+    }, 15_000);
   });
 
   test('-P publishes EXPOSEd ports on random host ports, reachable on the host address and from another host', async () => {

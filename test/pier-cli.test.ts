@@ -49,6 +49,32 @@ describe('the pier CLI', () => {
     assert.equal((await d.pier(['rm', 'svc'])).stdout, 'svc\n');
   });
 
+  test('exec, top, stats, update and system df print what the docker CLI prints', async () => {
+    const r = await d.pier(['run', '-d', '--name', 'mon', 'busybox', 'sleep', '300']);
+    assert.equal(r.code, 0, r.stderr);
+    const ex = await d.pier(['exec', 'mon', 'sh', '-c', 'echo in-$((6*7)); exit 3']);
+    assert.equal(ex.stdout, 'in-42\n');
+    assert.equal(ex.code, 3);
+    const both = async (args: string[]): Promise<[string, string]> => [(await d.pier(args)).stdout, (await d.docker(args)).stdout];
+    // ps's C column (CPU time over the process's lifetime) may tick between the two calls.
+    const steadyC = (out: string) => out.replace(/^(\S+\s+\d+\s+\d+\s+)\d+/gm, '$1C');
+    for (const args of [['top', 'mon'], ['top', 'mon', '-o', 'pid,comm'], ['system', 'df'], ['system', 'df', '-v']]) {
+      const [pier, docker] = await both(args);
+      assert.equal(args[0] === 'top' ? steadyC(pier) : pier, args[0] === 'top' ? steadyC(docker) : docker, args.join(' '));
+    }
+    const [pierStats, dockerStats] = await both(['stats', '--no-stream', '--format', '{{.ID}} {{.Name}} {{.PIDs}} {{.MemPerc}}', 'mon']);
+    assert.match(pierStats, /^[0-9a-f]{12} mon 2 0\.\d\d%\n$/);
+    assert.equal(pierStats.split(' ').slice(0, 3).join(' '), dockerStats.split(' ').slice(0, 3).join(' '));
+    const header = (await d.pier(['stats', '--no-stream', 'mon'])).stdout.split('\n')[0];
+    assert.match(header!, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    const up = await d.pier(['update', '--memory', '80m', '--memory-swap', '-1', '--restart', 'on-failure:3', 'mon']);
+    assert.equal(up.stdout, 'mon\n', up.stderr);
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}', 'mon'])).stdout, `${80 * 1024 * 1024} on-failure:3\n`);
+    const none = await d.pier(['update', 'mon']);
+    assert.equal(none.code, 1);
+    await d.pier(['rm', '-f', 'mon']);
+  });
+
   test('images, tag, history, rmi in Docker table form', async () => {
     assert.equal((await d.pier(['tag', 'busybox', 'mybox:1'])).code, 0);
     const images = await d.pier(['images']);

@@ -194,6 +194,36 @@ export class Builder {
     return id;
   }
 
+  /**
+   * The build cache as `GET /system/df` shows it: each untagged step image the cache keeps
+   * (its own layer's size) and each `RUN --mount=type=cache` folder.
+   */
+  async usage(): Promise<BuildCacheUsage[]> {
+    const out: BuildCacheUsage[] = [];
+    for (const id of this.cache.images()) {
+      const image = await this.images.get(id).catch(() => undefined);
+      if (!image || image.repoTags.length > 0) continue;
+      out.push({
+        ID: id.replace(/^sha256:/, '').slice(0, 25),
+        Parent: image.parent.replace(/^sha256:/, '').slice(0, 25) || null,
+        Type: 'regular',
+        Description: 'a build step',
+        InUse: false,
+        Shared: false,
+        Size: image.layerSizes.at(-1) ?? 0,
+        CreatedAt: image.addedAt,
+        LastUsedAt: null,
+        UsageCount: 0,
+      });
+    }
+    const mounts = join(this.deps.dir, 'cache-mounts');
+    for (const name of await readdir(mounts).catch(() => [] as string[])) {
+      const st = await lstat(join(mounts, name));
+      out.push({ ID: name.slice(0, 25), Parent: null, Type: 'exec.cachemount', Description: 'cached mount', InUse: false, Shared: true, Size: await duOf(join(mounts, name)), CreatedAt: st.birthtime.toISOString(), LastUsedAt: st.mtime.toISOString(), UsageCount: 0 });
+    }
+    return out;
+  }
+
   /** `POST /build/prune`: forget the cache and delete the untagged images only it kept. */
   async prune(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
     const ids = await this.cache.prune();
@@ -321,6 +351,20 @@ export class Builder {
  * A history entry with its keys in the order the image config schema reads them back, so an
  * entry written now and one restored from another image give the same config bytes (and ID).
  */
+/** One entry of `BuildCache` in `GET /system/df` (Docker's BuildCache). */
+export interface BuildCacheUsage {
+  ID: string;
+  Parent: string | null;
+  Type: 'regular' | 'exec.cachemount';
+  Description: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+  CreatedAt: string;
+  LastUsedAt: string | null;
+  UsageCount: number;
+}
+
 async function duOf(path: string): Promise<number> {
   const st = await lstat(path).catch(() => null);
   if (!st) return 0;

@@ -44,6 +44,11 @@ export class BuildCache {
     return this.entries.get(key);
   }
 
+  /** The images the cache names, each once. */
+  images(): string[] {
+    return [...new Set(this.entries.values())];
+  }
+
   /** Record a step's image; persisted before the returned promise settles. */
   async put(key: string, imageId: string): Promise<void> {
     this.entries.set(key, imageId);

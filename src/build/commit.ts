@@ -1,4 +1,4 @@
-import type { ContainerLifecycle, ContainerReader } from '../containers/containers.js';
+import { MOUNT_POINTS, type ContainerLifecycle, type ContainerReader } from '../containers/containers.js';
 import { conflict } from '../errors.js';
 import { applyChanges } from '../images/changes.js';
 import type { Image, ImageService } from '../images/images.js';
@@ -9,7 +9,9 @@ import type { Snapshotter } from '../snapshots/snapshotter.js';
 /**
  * `docker commit` (`POST /commit`): a container's writable layer becomes a new image on top
  * of the container's image, through the same diff (snapshots.diff) and ingest as a build's
- * RUN. A running container is paused while its layer is read (unless `pause` is false).
+ * RUN. A running container is paused while its layer is read (unless `pause` is false). The
+ * mount points pier made in the layer (MOUNT_POINTS) are not part of the new layer, as with
+ * Docker.
  */
 
 export interface CommitOptions {
@@ -59,7 +61,7 @@ export async function commitContainer(deps: CommitDeps, opts: CommitOptions): Pr
   try {
     let layer;
     try {
-      layer = await deps.images.ingestLayer(deps.images.topChainId(base), deps.snapshots.diff(rec.SnapshotKey), { lease });
+      layer = await deps.images.ingestLayer(deps.images.topChainId(base), deps.snapshots.diff(rec.SnapshotKey, { placeholders: MOUNT_POINTS }), { lease });
     } finally {
       if (paused) await deps.containers.lifecycle.unpause(rec.Id);
     }

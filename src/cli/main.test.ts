@@ -566,6 +566,10 @@ describe('errors', () => {
     const cmd = await pier(['frobnicate']);
     assert.equal(cmd.code, 1);
     assert.equal(cmd.stderr, "pier: 'frobnicate' is not a pier command.\nSee 'pier --help'\n");
+    const typo = await pier(['imagess']);
+    assert.equal(typo.code, 1);
+    assert.equal(typo.stderr, "pier: 'imagess' is not a pier command.\n\nDid you mean this?\n\timages\n\nSee 'pier --help'\n");
+    assert.match((await pier(['exce'])).stderr, /Did you mean this\?\n\texec\n/);
     const flag = await pier(['ps', '--frob']);
     assert.equal(flag.code, 125);
     assert.match(flag.stderr, /^pier: unknown option '--frob'\nSee 'pier ps --help'\.\n$/);

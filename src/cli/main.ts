@@ -29,6 +29,26 @@ interface Runner {
 /** Commands whose options end at the first argument (`run IMAGE ls -l`). */
 const passThrough = new WeakSet<Command>();
 
+/** The command closest to `word` (at most 2 edits away, or sharing its first 3 letters as a prefix), if any. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of candidates) {
+    const d = name.startsWith(word.slice(0, 3)) && word.length >= 3 ? Math.min(editDistance(word, name), 2) : editDistance(word, name);
+    if (d <= 2 && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 function commandPath(cmd: Command): string {
   const names: string[] = [];
   for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
@@ -66,7 +86,10 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     })
     .argument('[command]')
     .action((command: string | undefined, opts: { version?: boolean }) => {
-      if (command !== undefined) throw new CliError(`pier: '${command}' is not a pier command.\nSee 'pier --help'`, 1);
+      if (command !== undefined) {
+        const near = nearest(command, program.commands.map((c) => c.name()));
+        throw new CliError(`pier: '${command}' is not a pier command.${near ? `\n\nDid you mean this?\n\t${near}\n` : ''}\nSee 'pier --help'`, 1);
+      }
       if (opts.version) io.stdout.write(`pier version ${CLIENT_VERSION}\n`);
       else program.outputHelp();
     });
@@ -90,6 +113,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
   const imagesMod = () => import('./commands/images.js');
   const system = () => import('./commands/system.js');
   const networkMod = () => import('./commands/network.js');
+  const volumeMod = () => import('./commands/volume.js');
   const distributionMod = () => import('./commands/distribution.js');
 
   // ------------------------------------------------------------ containers
@@ -123,6 +147,23 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('--cpus <number>', 'Number of CPUs')
       .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
       .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
+      .option('--cpu-period <int>', 'Limit CPU CFS (Completely Fair Scheduler) period')
+      .option('--cpu-quota <int>', 'Limit CPU CFS (Completely Fair Scheduler) quota')
+      .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+      .option('--cpuset-mems <list>', 'MEMs in which to allow execution (0-3, 0,1)')
+      .option('--blkio-weight <int>', 'Block IO (relative weight), between 10 and 1000, or 0 to disable')
+      .option('--device-read-bps <device:rate>', 'Limit read rate (bytes per second) from a device', collect)
+      .option('--device-write-bps <device:rate>', 'Limit write rate (bytes per second) to a device', collect)
+      .option('--device-read-iops <device:rate>', 'Limit read rate (IO per second) from a device', collect)
+      .option('--device-write-iops <device:rate>', 'Limit write rate (IO per second) to a device', collect)
+      .option('--kernel-memory <bytes>', 'Kernel memory limit (refused: not supported by the kernel)')
+      .option('--memory-swappiness <int>', 'Tune container memory swappiness (0 to 100)')
+      .option('--oom-kill-disable', 'Disable OOM Killer')
+      .option('--oom-score-adj <int>', "Tune host's OOM preferences (-1000 to 1000)")
+      .option('--ulimit <ulimit>', 'Ulimit options', collect)
+      .option('--sysctl <name=value>', 'Sysctl options', collect)
+      .option('--device <device>', 'Add a host device to the container', collect)
+      .option('--device-cgroup-rule <rule>', 'Add a rule to the cgroup allowed devices list', collect)
       .option('--network <network>', 'Connect a container to a network (none, host, bridge, <name>)', collect)
       .option('--net <network>', 'Alias of --network', collect)
       .option('--network-alias <alias>', 'Add network-scoped alias for the container', collect)
@@ -144,6 +185,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('-P, --publish-all', 'Publish all exposed ports to random ports')
       .option('--expose <port>', 'Expose a port or a range of ports', collect)
       .option('-v, --volume <spec>', 'Bind mount a volume', collect)
+      .option('--mount <mount>', 'Attach a filesystem mount to the container', collect)
+      .option('--volumes-from <container>', 'Mount volumes from the specified container(s)', collect)
+      .option('--volume-driver <driver>', 'Optional volume driver for the container')
       .option('--tmpfs <mount>', 'Mount a tmpfs directory', collect)
       .option('--add-host <host:ip>', 'Add a custom host-to-IP mapping', collect)
       .option('--dns <ip>', 'Set custom DNS servers', collect)
@@ -216,6 +260,51 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('--detach-keys <keys>', 'Override the key sequence for detaching a container');
     passThrough.add(c);
     c.action(act(() => import('./commands/exec.js'), (m) => m.exec as Handler));
+  };
+  const monitorMod = () => import('./commands/monitor.js');
+  const defTop = (parent: Command): void => {
+    const c = parent
+      .command('top')
+      .usage('CONTAINER [ps OPTIONS]')
+      .description('Display the running processes of a container')
+      .argument('<container>')
+      .argument('[psOptions...]')
+      .passThroughOptions()
+      .allowUnknownOption();
+    passThrough.add(c);
+    c.action(act(monitorMod, (m) => m.top as Handler));
+  };
+  const defStats = (parent: Command): void => {
+    parent
+      .command('stats')
+      .usage('[OPTIONS] [CONTAINER...]')
+      .description('Display a live stream of container(s) resource usage statistics')
+      .argument('[containers...]')
+      .option('-a, --all', 'Show all containers (default shows just running)')
+      .option('--no-stream', 'Disable streaming stats and only pull the first result')
+      .option('--no-trunc', 'Do not truncate output')
+      .option('--format <string>', 'Format output using a custom template')
+      .action(act(monitorMod, (m) => ((cli: Cli, names: string[], o: { all?: boolean; stream?: boolean; format?: string }) => m.stats(cli, names, { ...o, noStream: o.stream === false }))));
+  };
+  const defUpdate = (parent: Command): void => {
+    parent
+      .command('update')
+      .usage('[OPTIONS] CONTAINER [CONTAINER...]')
+      .description('Update configuration of one or more containers')
+      .argument('<containers...>')
+      .option('-m, --memory <bytes>', 'Memory limit')
+      .option('--memory-reservation <bytes>', 'Memory soft limit')
+      .option('--memory-swap <bytes>', "Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+      .option('--cpus <number>', 'Number of CPUs')
+      .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
+      .option('--cpu-period <int>', 'Limit CPU CFS (Completely Fair Scheduler) period')
+      .option('--cpu-quota <int>', 'Limit CPU CFS (Completely Fair Scheduler) quota')
+      .option('--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)')
+      .option('--cpuset-mems <mems>', 'MEMs in which to allow execution (0-3, 0,1)')
+      .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
+      .option('--blkio-weight <int>', 'Block IO (relative weight), between 10 and 1000, or 0 to disable')
+      .option('--restart <policy>', 'Restart policy to apply when a container exits')
+      .action(act(monitorMod, (m) => m.update as Handler));
   };
   const defStart = (parent: Command): void => {
     parent
@@ -643,6 +732,86 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       .option('-f, --force', 'Force the container to disconnect from a network')
       .action(act(networkMod, (m) => m.networkDisconnect as Handler));
   };
+  const archiveMod = () => import('./commands/archive.js');
+  const defCp = (parent: Command): void => {
+    parent
+      .command('cp')
+      .usage('[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       pier cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH')
+      .description('Copy files/folders between a container and the local filesystem')
+      .argument('<source>')
+      .argument('<destination>')
+      .option('-a, --archive', 'Archive mode (copy all uid/gid information)')
+      .option('-L, --follow-link', 'Always follow symlinks in SRC_PATH')
+      .option('-q, --quiet', 'Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached')
+      .action(act(archiveMod, (m) => m.cp as Handler));
+  };
+  const defDiff = (parent: Command): void => {
+    parent
+      .command('diff')
+      .usage('CONTAINER')
+      .description("Inspect changes to files or directories on a container's filesystem")
+      .argument('<container>')
+      .action(act(archiveMod, (m) => m.diff as Handler));
+  };
+  const defExport = (parent: Command): void => {
+    parent
+      .command('export')
+      .usage('[OPTIONS] CONTAINER')
+      .description("Export a container's filesystem as a tar archive")
+      .argument('<container>')
+      .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
+      .action(act(archiveMod, (m) => m.exportContainer as Handler));
+  };
+  // ------------------------------------------------------------ volumes
+
+  const defVolume = (): void => {
+    const volume = program.command('volume').usage('COMMAND').description('Manage volumes');
+    nameCommands(volume);
+    volume
+      .command('create')
+      .usage('[OPTIONS] [VOLUME]')
+      .description('Create a volume')
+      .argument('[volume]')
+      .option('-d, --driver <driver>', 'Specify volume driver name', 'local')
+      .option('--label <label>', 'Set metadata for a volume', collect)
+      .option('-o, --opt <opt>', 'Set driver specific options', collect)
+      .addOption(new Option('--name <name>', 'Specify volume name').hideHelp())
+      .action(act(volumeMod, (m) => m.volumeCreate as Handler));
+    volume
+      .command('ls')
+      .aliases(['list'])
+      .usage('[OPTIONS]')
+      .description('List volumes')
+      .option('--cluster', 'Display only cluster volumes, and use cluster volume list formatting')
+      .option('-f, --filter <filter>', "Provide filter values (e.g. 'dangling=true')", collect)
+      .option('--format <string>', "Format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'")
+      .option('-q, --quiet', 'Only display volume names')
+      .action(act(volumeMod, (m) => m.volumeLs as Handler));
+    volume
+      .command('inspect')
+      .usage('[OPTIONS] VOLUME [VOLUME...]')
+      .description('Display detailed information on one or more volumes')
+      .argument('<volumes...>')
+      .option('-f, --format <string>', 'Format output using a custom template')
+      .action(act(volumeMod, (m) => m.volumeInspect as Handler));
+    volume
+      .command('rm')
+      .aliases(['remove'])
+      .usage('[OPTIONS] VOLUME [VOLUME...]')
+      .description('Remove one or more volumes')
+      .argument('<volumes...>')
+      .option('-f, --force', 'Force the removal of one or more volumes')
+      .action(act(volumeMod, (m) => m.volumeRm as Handler));
+    volume
+      .command('prune')
+      .usage('[OPTIONS]')
+      .description('Remove unused local volumes')
+      .option('-a, --all', 'Remove all unused volumes, not just anonymous ones')
+      .option('--filter <filter>', "Provide filter values (e.g. 'label=<label>')", collect)
+      .option('-f, --force', 'Do not prompt for confirmation')
+      .action(act(volumeMod, (m) => m.volumePrune as Handler));
+  };
+
   const defPort = (parent: Command): void => {
     parent
       .command('port')
@@ -679,6 +848,9 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     wait: () => defWait(program),
     inspect: () => defInspect(program),
     rename: () => defRename(program),
+    top: () => defTop(program),
+    stats: () => defStats(program),
+    update: () => defUpdate(program),
     images: () => defImages(program, 'images'),
     rmi: () => defRmi(program, 'rmi'),
     tag: () => defTag(program),
@@ -706,7 +878,11 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     events: () => defEvents(program),
     info: () => defInfo(program),
     port: () => defPort(program),
+    cp: () => defCp(program),
+    diff: () => defDiff(program),
+    export: () => defExport(program),
     network: () => defNetwork(),
+    volume: () => defVolume(),
     version: () => {
       program
         .command('version')
@@ -733,8 +909,14 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       defInspect(container, 'container');
       defRename(container);
       defContainerPrune(container);
+      defTop(container);
+      defStats(container);
+      defUpdate(container);
       defCommit(container);
       defPort(container);
+      defCp(container);
+      defDiff(container);
+      defExport(container);
     },
     image: () => {
       const image = program.command('image').usage('COMMAND').description('Manage images');
@@ -759,6 +941,13 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
       nameCommands(sys);
       defInfo(sys);
       defEvents(sys);
+      sys
+        .command('df')
+        .usage('[OPTIONS]')
+        .description('Show docker disk usage')
+        .option('-v, --verbose', 'Show detailed information on space usage')
+        .option('--format <string>', 'Format output using a custom template')
+        .action(act(monitorMod, (m) => m.systemDf as Handler));
       sys
         .command('prune')
         .usage('[OPTIONS]')

@@ -1,6 +1,8 @@
 import type { ContainerCreateBody, HostConfig, PortBinding } from '../client/types.js';
 import { expandEnv, parseEnvFile } from './env-file.js';
 import { ParseError, parseInteger, parseNanoCpus, ramInBytes } from './human.js';
+import { parseMountFlag } from './mount-flag.js';
+import { limitHostConfig, type LimitFlags } from './run-limits.js';
 
 /**
  * `docker run` / `docker create` flags → the body of `POST /containers/create`, as Docker's
@@ -11,7 +13,7 @@ import { ParseError, parseInteger, parseNanoCpus, ramInBytes } from './human.js'
  */
 
 /** The flags as commander parses them (camel-cased long names). Repeatable flags are arrays. */
-export interface RunFlags {
+export interface RunFlags extends LimitFlags {
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -50,6 +52,9 @@ export interface RunFlags {
   publishAll?: boolean;
   expose?: string[];
   volume?: string[];
+  mount?: string[];
+  volumesFrom?: string[];
+  volumeDriver?: string;
   tmpfs?: string[];
   addHost?: string[];
   dns?: string[];
@@ -287,6 +292,9 @@ export function runOptionsToCreateBody(image: string, args: string[], flags: Run
   }
   if (binds.length > 0) host.Binds = binds;
   if (Object.keys(volumes).length > 0) body.Volumes = volumes;
+  if (flags.mount?.length) host.Mounts = flags.mount.map((m) => flagValue(m, '--mount', parseMountFlag)!);
+  if (flags.volumesFrom?.length) host.VolumesFrom = flags.volumesFrom;
+  if (flags.volumeDriver) host.VolumeDriver = flags.volumeDriver;
   if (flags.tmpfs?.length) {
     host.Tmpfs = Object.fromEntries(
       flags.tmpfs.map((t) => {
@@ -316,7 +324,7 @@ export function runOptionsToCreateBody(image: string, args: string[], flags: Run
   if (flags.readOnly) host.ReadonlyRootfs = true;
   if (flags.capAdd?.length) host.CapAdd = normalizeCaps(flags.capAdd);
   if (flags.capDrop?.length) host.CapDrop = normalizeCaps(flags.capDrop);
-  if (flags.securityOpt?.length) host.SecurityOpt = flags.securityOpt;
+  Object.assign(host, limitHostConfig(flags, ctx.readFile));
   if (flags.groupAdd?.length) host.GroupAdd = flags.groupAdd;
   if (flags.init !== undefined) host.Init = flags.init;
   if (flags.tty && ctx.consoleSize) host.ConsoleSize = ctx.consoleSize;

@@ -2,9 +2,11 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type {
+  ContainerChange,
   ContainerCreateBody,
   ContainerCreateResponse,
   ContainerInspect,
+  ContainerPathStat,
   ContainerPruneResponse,
   ContainerSummary,
   ContainerWaitResponse,
@@ -21,6 +23,8 @@ import type {
   NetworkSummary,
   SystemInfo,
   SystemVersion,
+  ContainerStats,
+  SystemDf,
 } from './types.js';
 
 /**
@@ -205,6 +209,13 @@ function errorMessage(status: number, text: string): string {
 }
 
 const isVersionTooNew = (err: unknown): boolean => err instanceof ApiError && err.status === 400 && /client version .* is too new/i.test(err.message);
+
+/** The stat header of an archive answer. */
+function pathStatOf(res: http.IncomingMessage): ContainerPathStat {
+  const header = res.headers['x-docker-container-path-stat'];
+  if (typeof header !== 'string') throw new Error('the daemon sent no X-Docker-Container-Path-Stat header');
+  return JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as ContainerPathStat;
+}
 
 export class Client {
   readonly host: string;
@@ -406,6 +417,19 @@ export class Client {
     return (await this.request<ContainerInspect>('GET', `/containers/${encodeURIComponent(id)}/json`, { query: { size: opts.size } })).body;
   }
 
+  async containerTop(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    return (await this.request<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${encodeURIComponent(id)}/top`, { query: { ps_args: psArgs } })).body;
+  }
+
+  /** One stats sample (`stream=false`: with precpu_stats, for a CPU percentage). */
+  async containerStats(id: string): Promise<ContainerStats> {
+    return (await this.request<ContainerStats>('GET', `/containers/${encodeURIComponent(id)}/stats`, { query: { stream: '0' } })).body;
+  }
+
+  async containerUpdate(id: string, body: Record<string, unknown>): Promise<{ Warnings: string[] | null }> {
+    return (await this.request<{ Warnings: string[] | null }>('POST', `/containers/${encodeURIComponent(id)}/update`, { body })).body;
+  }
+
   async containerPrune(filters?: string): Promise<ContainerPruneResponse> {
     return (await this.request<ContainerPruneResponse>('POST', '/containers/prune', { query: { filters } })).body;
   }
@@ -450,6 +474,41 @@ export class Client {
   async containerAttach(id: string, opts: { stdin?: boolean; stdout?: boolean; stderr?: boolean; logs?: boolean; detachKeys?: string } = {}): Promise<Hijacked> {
     const query: Query = { detachKeys: opts.detachKeys, logs: opts.logs, stderr: opts.stderr, stdin: opts.stdin, stdout: opts.stdout, stream: true };
     return this.hijack('POST', `/containers/${encodeURIComponent(id)}/attach`, { query });
+  }
+
+  // --- a container's files ---
+
+  /** `HEAD /containers/{id}/archive?path=`: what is at a path (a 404 has no message: HEAD answers carry no body). */
+  async containerStatPath(id: string, path: string): Promise<ContainerPathStat> {
+    const res = await this.stream('HEAD', `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
+    res.resume();
+    return pathStatOf(res);
+  }
+
+  /** `GET /containers/{id}/archive?path=`: the tar of a path (unread) and its stat. */
+  async containerArchive(id: string, path: string): Promise<{ stat: ContainerPathStat; tar: http.IncomingMessage }> {
+    const res = await this.stream('GET', `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
+    return { stat: pathStatOf(res), tar: res };
+  }
+
+  /** `PUT /containers/{id}/archive?path=`: unpack a tar into the folder `path` (refusing to replace a folder with a file or back, as the docker CLI asks). */
+  async containerPutArchive(id: string, path: string, tar: NodeJS.ReadableStream, opts: { copyUIDGID?: boolean } = {}): Promise<void> {
+    const res = await this.stream('PUT', `/containers/${encodeURIComponent(id)}/archive`, {
+      query: { copyUIDGID: opts.copyUIDGID, noOverwriteDirNonDir: true, path },
+      body: tar,
+      headers: { 'Content-Type': 'application/x-tar' },
+    });
+    res.resume();
+  }
+
+  /** `GET /containers/{id}/export`: the container's filesystem as a tar, unread. */
+  async containerExport(id: string): Promise<http.IncomingMessage> {
+    return this.stream('GET', `/containers/${encodeURIComponent(id)}/export`);
+  }
+
+  /** `GET /containers/{id}/changes`: what `docker diff` lists. */
+  async containerChanges(id: string): Promise<ContainerChange[]> {
+    return (await this.request<ContainerChange[] | null>('GET', `/containers/${encodeURIComponent(id)}/changes`)).body ?? [];
   }
 
   // --- exec ---
@@ -573,5 +632,9 @@ export class Client {
 
   async info(): Promise<SystemInfo> {
     return (await this.request<SystemInfo>('GET', '/info')).body;
+  }
+
+  async systemDf(): Promise<SystemDf> {
+    return (await this.request<SystemDf>('GET', '/system/df')).body;
   }
 }

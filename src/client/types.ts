@@ -149,6 +149,22 @@ export interface ContainerInspect {
   [key: string]: unknown;
 }
 
+/** `X-Docker-Container-Path-Stat` of `HEAD|GET /containers/{id}/archive` (base64 of this JSON). */
+export interface ContainerPathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode: permission bits, and type bits above them (dir 1<<31, symlink 1<<27). */
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+/** One entry of `GET /containers/{id}/changes`: Kind 0 changed, 1 added, 2 deleted. */
+export interface ContainerChange {
+  Path: string;
+  Kind: 0 | 1 | 2;
+}
+
 export interface ContainerWaitResponse {
   StatusCode: number;
   Error?: { Message: string } | null;
@@ -356,4 +372,26 @@ export interface NetworkEndpointConfig {
   Aliases?: string[];
   Links?: string[];
   DriverOpts?: Record<string, string>;
+}
+
+/** `GET /containers/{id}/stats` (the fields the CLI reads). */
+export interface ContainerStats {
+  name: string;
+  id: string;
+  read: string;
+  cpu_stats: { cpu_usage: { total_usage: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number };
+  precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
+  memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
+  pids_stats: { current?: number };
+  blkio_stats: { io_service_bytes_recursive: Array<{ op: string; value: number }> | null };
+  networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
+}
+
+/** `GET /system/df`. */
+export interface SystemDf {
+  LayersSize?: number;
+  Images?: Array<{ Id: string; RepoTags: string[] | null; Created: number; Size: number; SharedSize: number; Containers: number }>;
+  Containers?: Array<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; SizeRw?: number; State: string; Status: string; Mounts?: Array<{ Driver?: string }> }>;
+  Volumes?: Array<{ Name: string; UsageData?: { Size: number; RefCount: number } | null }>;
+  BuildCache?: Array<{ ID: string; Type: string; Size: number; InUse: boolean; Shared: boolean; CreatedAt: string; LastUsedAt: string | null; UsageCount: number }>;
 }

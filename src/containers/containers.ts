@@ -170,6 +170,14 @@ export interface PathStat {
   linkTarget: string;
 }
 
+/**
+ * The mount points pier makes in a container's writable layer: the empty files its runtime
+ * binds the container's hostname, hosts, resolv.conf and init onto. Docker keeps these in an
+ * init layer, so neither `docker diff` nor `docker commit` shows them; pier leaves them out
+ * of both (snapshots' `DiffOptions.placeholders`).
+ */
+export const MOUNT_POINTS: readonly string[] = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/sbin/docker-init'];
+
 /** `docker cp`, `docker export`, `docker diff`: a container's files. */
 export interface ContainerArchive {
   /** notFound ("Could not find the file X in container Y") when the path is not there. */

@@ -57,12 +57,9 @@ export async function filterContainers(list: ContainerView[], f: Filters, ctx: F
   });
 }
 
-/** The volume names, sources and destinations of a container's mounts (the `volume` filter). */
+/** The volume names (a bind's source), and the destinations of a container's mounts: what the `volume` filter matches, as Docker's. */
 function mountNames(c: ContainerView): string[] {
-  const out: string[] = [];
-  for (const b of c.HostConfig.Binds ?? []) out.push(...b.split(':').slice(0, 2));
-  for (const m of c.HostConfig.Mounts ?? []) out.push(...[m.Source, m.Target].filter((x): x is string => x !== undefined));
-  return out;
+  return (c.MountPoints ?? []).flatMap((m) => [m.Name || m.Source, m.Destination]);
 }
 
 /** `80` → `80/tcp`, as Docker's port filters read it. */

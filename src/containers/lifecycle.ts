@@ -10,8 +10,9 @@ import { validateHostConfig } from './config.js';
 import type { ContainerLifecycle, ContainerView, ImageLookup, StopOptions, WaitCondition, WaitResult } from './containers.js';
 import { isLive, isRunning, nowIso, type ContainerCore } from './core.js';
 import { createContainer, NAME_RE, type CreateHooks, type CreateLogs } from './create.js';
+import { checkResources, KERNEL_MEMORY_UNSUPPORTED, type HostFacts } from './limits.js';
 import { RestartPolicies } from './restart.js';
-import { bindMounts, containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
+import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
 import type { Teardown } from './teardown.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, HostConfigSchema, ZERO_TIME } from './types.js';
 
@@ -24,10 +25,12 @@ export interface LifecycleDeps {
   attachments: Attachments;
   teardown: Teardown;
   defaults: SpecDefaults;
-  /** Volumes: prepared at create; resolved into the runtime's mounts at start. */
+  /** Mounts: prepared at create; resolved into the runtime's mounts at start (none without it). */
   mounts?: CreateHooks & { mountsOf?(rec: ContainerRecord): Promise<Mount[]> };
   /** The log: its config at create, its files made ready before each run (logging.ts). */
   logs: CreateLogs & { prepareRun(rec: ContainerRecord): { path: string | null; sizeMax?: number } };
+  /** What the host offers containers (limits and capabilities are checked against it). */
+  host?: HostFacts;
 }
 
 /**
@@ -91,7 +94,7 @@ export class Lifecycle implements ContainerLifecycle {
     let created = false;
     const previousStart = rec.State.StartedAt;
     try {
-      const mounts = (await this.d.mounts?.mountsOf?.(rec)) ?? bindMounts(rec.HostConfig);
+      const mounts = (await this.d.mounts?.mountsOf?.(rec)) ?? [];
       const logTarget = this.d.logs.prepareRun(rec);
       const c = await runtime.create(containerSpecOf(rec, endpoint.attachment, mounts, this.d.defaults), logTarget.path, { logSizeMax: logTarget.sizeMax });
       created = true;
@@ -112,6 +115,7 @@ export class Lifecycle implements ContainerLifecycle {
       this.stopWatching(rec.Id);
       this.d.attachments.abortPending(rec, message);
       if (created) await runtime.delete(rec.Id, { force: true }).catch(() => undefined);
+      await this.d.teardown.unmountVolumes(rec);
       await snapshots.unmount(rec.RootfsPath).catch(() => undefined);
       await networks.disconnect(core.endpointRequest(rec)).catch(() => undefined);
       // Docker's exit codes for a command that cannot run: 127 not found, 126 not executable.
@@ -334,8 +338,9 @@ export class Lifecycle implements ContainerLifecycle {
     const rec = this.store.get(ref);
     return this.d.core.locked(rec, async () => {
       if (rec.State.Status === 'removing' || rec.State.Status === 'dead') throw conflict(`container ${rec.Id} is marked for removal`);
-      const next = mergeUpdate(rec.HostConfig, changes);
-      validateHostConfig(next);
+      const merged = mergeUpdate(rec.HostConfig, changes);
+      validateHostConfig(merged);
+      const { hostConfig: next, warnings } = checkResources(merged, this.d.host, true);
       if (changes.RestartPolicy && rec.HostConfig.AutoRemove && !['', 'no'].includes(changes.RestartPolicy.Name)) {
         throw invalid('Restart policy cannot be updated because AutoRemove is enabled for the container');
       }
@@ -345,7 +350,7 @@ export class Lifecycle implements ContainerLifecycle {
       rec.HostConfig = next;
       await this.store.save(rec);
       this.d.core.emit('update', rec);
-      return { Warnings: [] };
+      return { Warnings: warnings };
     });
   }
 
@@ -381,6 +386,8 @@ export const UpdateBodySchema = HostConfigSchema.pick({
   CpuPeriod: true,
   CpuQuota: true,
   CpusetCpus: true,
+  CpusetMems: true,
+  KernelMemory: true,
   Memory: true,
   MemorySwap: true,
   MemoryReservation: true,
@@ -396,7 +403,7 @@ function mergeUpdate(current: HostConfig, changes: HostConfig): HostConfig {
     const v = given[field];
     if (v !== undefined && v !== null && v !== 0 && v !== '') next[field] = v;
   }
-  if (given.KernelMemory) throw invalid('Kernel memory limit is not supported: it was deprecated by the kernel, and removed in cgroup v2');
+  if (given.KernelMemory) throw invalid(KERNEL_MEMORY_UNSUPPORTED);
   const merged = next as HostConfig;
   const mem = merged.Memory;
   const swap = merged.MemorySwap;

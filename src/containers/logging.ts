@@ -1,4 +1,4 @@
-import { conflict, notImplemented } from '../errors.js';
+import { conflict, isKind, notImplemented } from '../errors.js';
 import { log } from '../log.js';
 import { FolderWatcher } from '../util/inotify.js';
 import type { ContainerLogs, ContainerView, LogQuery } from './containers.js';
@@ -28,11 +28,15 @@ export class Logging implements ContainerLogs {
     return mergeLogConfig(asked, this.defaults);
   }
 
-  /** The log config a container has (one created before drivers were checked gets the daemon's). */
+  /**
+   * The log config a container has. One whose stored config pier refuses (created before
+   * drivers were checked) gets the daemon's; any other failure reaches the caller.
+   */
   configOf(c: ContainerView): LogConfig {
     try {
       return mergeLogConfig(c.HostConfig.LogConfig, this.defaults);
-    } catch {
+    } catch (err) {
+      if (!isKind(err, 'invalid')) throw err;
       return { Type: this.defaults.Type, Config: { ...this.defaults.Config } };
     }
   }

@@ -32,6 +32,8 @@ export async function reconcile(core: ContainerCore, runtime: ContainerRuntime, 
       .locked(rec, async () => {
         if (!core.current(rec) || (rec.State.Status !== 'exited' && rec.State.Status !== 'created')) return;
         log.info({ id: rec.Id, policy: rec.HostConfig.RestartPolicy?.Name }, 'starting a container by its restart policy');
+        // Started again: a user's earlier stop no longer holds its policy back.
+        rec.State.StoppedByUser = false;
         await lifecycle.startLocked(rec);
       })
       .catch((err: unknown) => log.error({ err, id: rec.Id }, 'starting a container by its restart policy failed'));

@@ -11,6 +11,7 @@ import { HealthChecks } from './health.js';
 import type { LogConfig } from './log-config.js';
 import { Logging } from './logging.js';
 import { Lifecycle, type LifecycleDeps } from './lifecycle.js';
+import type { HostFacts } from './limits.js';
 import { Monitor } from './monitor.js';
 import { Networking } from './networking.js';
 import { Reader } from './reader.js';
@@ -33,6 +34,8 @@ export interface ContainerServiceDeps {
   removal?: RemovalHooks;
   /** The daemon's default log driver and options (daemon.json `log-driver`, `log-opts`; checked). */
   logDefaults?: LogConfig;
+  /** What the host offers containers: limits and capabilities are checked against it at create and update. */
+  host?: HostFacts;
 }
 
 /**
@@ -57,6 +60,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     defaults: deps.defaults,
     mounts: deps.mounts,
     logs: logging,
+    host: deps.host,
   });
   const health = new HealthChecks(core, execs);
   // A removed container's exec sessions, stats sample and health check go with it.
@@ -81,7 +85,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     lifecycle,
     attach: attachments,
     exec: execs,
-    archive: new Archives(core, deps.snapshots),
+    archive: new Archives(core, deps.snapshots, deps.mounts?.mountsOf?.bind(deps.mounts)),
     monitor,
     logs: logging,
     networking: new Networking(core, deps.networks),

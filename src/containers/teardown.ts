@@ -10,6 +10,8 @@ import type { ContainerRecord } from './types.js';
 export interface RemovalHooks {
   /** The container's volumes are no longer used by it; `anonymous`: remove its anonymous ones too. */
   releaseVolumes?(rec: ContainerRecord, anonymous: boolean): Promise<void>;
+  /** A run of the container ended (its processes are gone): the volumes mounted for it are unmounted for it. */
+  unmountVolumes?(rec: ContainerRecord): Promise<void>;
   /** After a container is removed (the images part frees layers of images deleted while in use). */
   afterRemove?(): void;
 }
@@ -57,15 +59,20 @@ export class Teardown {
     await release;
   }
 
-  /** The runtime's container, the rootfs mount and the network endpoint go, side by side; each step is idempotent. */
+  /** The runtime's container (then its volumes' mounts), the rootfs mount and the network endpoint go, side by side; each step is idempotent. */
   private async release(rec: ContainerRecord): Promise<void> {
     const results = await Promise.allSettled([
-      this.runtime.delete(rec.Id, { force: true }),
+      this.runtime.delete(rec.Id, { force: true }).then(() => this.hooks.unmountVolumes?.(rec)),
       this.snapshots.unmount(rec.RootfsPath),
       this.networks.disconnect(this.core.endpointRequest(rec)),
     ]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  /** The volumes mounted for a run that did not start; never rejects (the failure is logged). */
+  async unmountVolumes(rec: ContainerRecord): Promise<void> {
+    await this.hooks.unmountVolumes?.(rec).catch((err: unknown) => log.warn({ err, id: rec.Id }, 'unmounting the volumes of a failed start'));
   }
 
   /**
@@ -76,13 +83,14 @@ export class Teardown {
   async remove(rec: ContainerRecord, opts: { volumes: boolean }): Promise<void> {
     if (rec.State.Status !== 'removing') {
       rec.State.Status = 'removing';
+      rec.State.RemoveVolumes = opts.volumes;
       await this.core.store.save(rec);
     }
     // What the run held first, unless its release already succeeded (a crash may have left the
     // runtime's container or the mount): the writable layer can go only once it is unmounted.
     if (!(await this.releases.get(rec.Id))) await this.release(rec);
     await this.snapshots.removeActive(rec.SnapshotKey).catch(gone);
-    await this.hooks.releaseVolumes?.(rec, opts.volumes);
+    await this.hooks.releaseVolumes?.(rec, opts.volumes || (rec.State.RemoveVolumes ?? false));
     this.releases.delete(rec.Id);
     await this.core.store.remove(rec);
     this.core.emit('destroy', rec);

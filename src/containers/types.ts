@@ -49,10 +49,47 @@ export const ContainerConfigSchema = z.object({
 });
 
 const UlimitSchema = z.object({ Name: z.string(), Soft: z.number(), Hard: z.number() });
+const ThrottleDeviceSchema = z.object({ Path: z.string(), Rate: z.number().int().nonnegative() });
+const WeightDeviceSchema = z.object({ Path: z.string(), Weight: z.number().int().nonnegative() });
+const DeviceMappingSchema = z.object({ PathOnHost: z.string(), PathInContainer: z.string().optional().default(''), CgroupPermissions: z.string().optional().default('') });
 
 export const RestartPolicySchema = z.object({
   Name: z.enum(['', 'no', 'always', 'unless-stopped', 'on-failure']).optional().default(''),
   MaximumRetryCount: z.number().int().nonnegative().optional().default(0),
+});
+
+/** One entry of HostConfig.Mounts (`--mount`), as Docker's swagger has it. */
+export const MountSchema = z.object({
+  Target: nullish(z.string()),
+  Source: nullish(z.string()),
+  Type: nullish(z.string()),
+  ReadOnly: nullish(z.boolean()),
+  Consistency: nullish(z.string()),
+  BindOptions: nullish(
+    z.object({
+      Propagation: nullish(z.string()),
+      NonRecursive: nullish(z.boolean()),
+      CreateMountpoint: nullish(z.boolean()),
+      ReadOnlyNonRecursive: nullish(z.boolean()),
+      ReadOnlyForceRecursive: nullish(z.boolean()),
+    }),
+  ),
+  VolumeOptions: nullish(
+    z.object({
+      NoCopy: nullish(z.boolean()),
+      Labels: nullish(z.record(z.string(), z.string())),
+      DriverConfig: nullish(z.object({ Name: nullish(z.string()), Options: nullish(z.record(z.string(), z.string())) })),
+      Subpath: nullish(z.string()),
+    }),
+  ),
+  ImageOptions: nullish(z.object({ Subpath: nullish(z.string()) })),
+  TmpfsOptions: nullish(
+    z.object({
+      SizeBytes: nullish(z.number().int()),
+      Mode: nullish(z.number().int()),
+      Options: nullish(z.array(z.array(z.string()))),
+    }),
+  ),
 });
 
 export const HostConfigSchema = z.object({
@@ -63,7 +100,7 @@ export const HostConfigSchema = z.object({
   AutoRemove: nullish(z.boolean()),
   VolumeDriver: nullish(z.string()),
   VolumesFrom: nullish(StrList),
-  Mounts: nullish(z.array(z.object({ Type: z.string().optional(), Source: z.string().optional(), Target: z.string(), ReadOnly: z.boolean().optional() }))),
+  Mounts: nullish(z.array(MountSchema)),
   CapAdd: nullish(StrList),
   CapDrop: nullish(StrList),
   Dns: nullish(StrList),
@@ -93,6 +130,21 @@ export const HostConfigSchema = z.object({
   PidsLimit: nullish(z.number().int()),
   BlkioWeight: nullish(z.number().int().nonnegative()),
   Ulimits: nullish(z.array(UlimitSchema)),
+  // Limits and isolation beyond the basics (src/containers/limits.ts and security.ts check them).
+  KernelMemory: nullish(z.number().int()),
+  MemorySwappiness: nullish(z.number().int()),
+  OomKillDisable: nullish(z.boolean()),
+  OomScoreAdj: nullish(z.number().int()),
+  CpusetMems: nullish(z.string()),
+  BlkioWeightDevice: nullish(z.array(WeightDeviceSchema)),
+  BlkioDeviceReadBps: nullish(z.array(ThrottleDeviceSchema)),
+  BlkioDeviceWriteBps: nullish(z.array(ThrottleDeviceSchema)),
+  BlkioDeviceReadIOps: nullish(z.array(ThrottleDeviceSchema)),
+  BlkioDeviceWriteIOps: nullish(z.array(ThrottleDeviceSchema)),
+  Devices: nullish(z.array(DeviceMappingSchema)),
+  DeviceCgroupRules: nullish(StrList),
+  MaskedPaths: nullish(StrList),
+  ReadonlyPaths: nullish(StrList),
   LogConfig: nullish(z.object({ Type: z.string().optional(), Config: z.record(z.string(), z.string()).nullish() })),
   ConsoleSize: nullish(z.array(z.number()).length(2)),
 });
@@ -103,6 +155,8 @@ export const CreateBodySchema = ContainerConfigSchema.extend({
   Platform: nullish(z.string()),
 });
 
+type DeepPartial<T> = T extends Array<infer U> ? Array<DeepPartial<U>> : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type MountConfig = DeepPartial<z.infer<typeof MountSchema>>;
 export type ContainerConfig = Partial<z.infer<typeof ContainerConfigSchema>>;
 export type HostConfig = Partial<z.infer<typeof HostConfigSchema>>;
 export type CreateBody = Partial<z.infer<typeof CreateBodySchema>>;
@@ -121,6 +175,8 @@ export interface ContainerState {
   ConmonPid: number;
   /** Set by stop/kill from a user, so `unless-stopped` and `always` do not bring it back. */
   StoppedByUser: boolean;
+  /** Set with `removing`: the removal takes the anonymous volumes too (`rm -v`), also when pierd's start finishes it. */
+  RemoveVolumes?: boolean;
   /** Present while the container has a health check (Docker's `State.Health`). */
   Health?: HealthState;
 }
@@ -167,11 +223,50 @@ export interface ContainerRecord {
   Warnings: string[];
   NetworkSettings: NetworkSettings;
   /**
+   * The container's mounts (binds, volumes, tmpfs) as resolved at create by the volumes part
+   * (src/containers/mounts.ts); absent on records made before mounts were resolved.
+   */
+  MountPoints?: MountPoint[];
+  /**
    * pier: disconnected from every network while stopped (docker-compose does this before it
    * connects a new container again): it keeps its NetworkMode but joins no network until one
    * is connected again.
    */
   NetworkDetached?: boolean;
+}
+
+/**
+ * One mount of a container, resolved at create (Docker's MountPoint): what inspect shows as
+ * `Mounts`, and what the runtime mounts at start.
+ */
+export interface MountPoint {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  /** Absolute and clean. */
+  Destination: string;
+  /** bind: the host path as given (cleaned); volume and tmpfs: empty. */
+  Source: string;
+  RW: boolean;
+  /** Volumes: the volume's name and driver. */
+  Name?: string;
+  Driver?: string;
+  /** The options given with the spec (`ro,z`...); `z` for a named local volume given none, as Docker. */
+  Mode: string;
+  /** bind: `rprivate` unless given; volume and tmpfs: empty. */
+  Propagation: string;
+  /** bind: the host path resolved at create (symlinks followed once); the runtime mounts this one. */
+  HostPath?: string;
+  /** bind from `-v`: a host path gone by start is made again, as Docker does. */
+  CreateHostPath?: boolean;
+  /** bind: not recursive (`bind-nonrecursive`). */
+  NonRecursive?: boolean;
+  /** volume: the image's content is copied in at the first start when the volume is empty. */
+  CopyData?: boolean;
+  /** volume: the folder of the volume that is mounted (`volume-subpath`). */
+  Subpath?: string;
+  /** volume: made for this container without a name; `rm -v` removes it. */
+  Anonymous?: boolean;
+  /** tmpfs: its mount options (size, mode, ro...). */
+  TmpfsData?: string;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

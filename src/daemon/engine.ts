@@ -5,6 +5,7 @@ import type { SystemFacts } from '../api/routes/system.js';
 import { Builder } from '../build/builder.js';
 import type { Containers, ImageRunConfig } from '../containers/containers.js';
 import { validateLogConfig } from '../containers/log-config.js';
+import { ContainerMounts } from '../containers/mounts.js';
 import { containerService } from '../containers/service.js';
 import { ContainerStore } from '../containers/store.js';
 import { LocalContentStore } from '../content/local.js';
@@ -25,7 +26,10 @@ import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { invalid } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { LocalVolumes } from '../volumes/local.js';
+import type { Volumes } from '../volumes/volumes.js';
 import type { DaemonConfig } from './config.js';
+import { diskUsage } from './disk-usage.js';
 import { FlushBehind, repairPull } from './flush-behind.js';
 import { lockRoot } from './lock.js';
 
@@ -37,6 +41,7 @@ export interface Engine {
   runtime: ContainerRuntime;
   containers: Containers;
   networks: BridgeNetworks;
+  volumes: Volumes;
   facts: SystemFacts;
   builder: Builder;
   distribution: Distribution;
@@ -105,6 +110,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     root: config.root,
     execRoot: config.execRoot,
     defaultSubnet: config.bip,
+    emit: events.emit,
     knownContainers: () => new Set(store.all().map((c) => c.Id)),
     findContainer: (ref) => {
       try {
@@ -120,6 +126,16 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       .filter((c) => c.HostConfig.NetworkMode === net.Name || c.HostConfig.NetworkMode === net.Id || Object.keys(c.NetworkingConfig?.EndpointsConfig ?? {}).some((k) => k === net.Name || k === net.Id))
       .map((c) => c.Name);
   await networks.init();
+  // Volumes: their references and the mounts of running containers come from the records.
+  const volumes = new LocalVolumes(config.root, events.emit);
+  await volumes.init(
+    store.all().map((c) => ({
+      id: c.Id,
+      volumes: (c.MountPoints ?? []).flatMap((m) => (m.Type === 'volume' && m.Name ? [m.Name] : [])),
+      running: c.State.Status === 'running' || c.State.Status === 'paused',
+    })),
+  );
+  const mounts = new ContainerMounts({ volumes, container: (ref) => store.get(ref) });
   const containers = containerService({
     store,
     images: imageLookup,
@@ -127,9 +143,13 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     runtime,
     networks,
     emit: events.emit,
-    defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize },
+    defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize, noNewPrivileges: config.noNewPrivileges },
     logDefaults,
+    host: runtime.host,
+    mounts,
     removal: {
+      releaseVolumes: (rec, anonymous) => mounts.releaseVolumes(rec, anonymous),
+      unmountVolumes: (rec) => mounts.unmountVolumes(rec),
       afterRemove: () => {
         images.gc().catch((err: unknown) => log.warn({ err }, 'image layer collection failed'));
       },
@@ -168,10 +188,32 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     insecureRegistries: config.insecureRegistries,
     defaultInit: config.init,
     warnings,
-    loggingDriver: config.logDriver,
+    loggingDriver: logDefaults.Type,
+    securityOptions: securityOptions(runtime.host.apparmor, cgroups.version, config.noNewPrivileges ?? false),
+    limits: {
+      swapLimit: runtime.host.swapAccounting,
+      oomKillDisable: runtime.host.cgroupMode !== 'v2',
+      cpuset: runtime.layout.controllers.includes('cpuset'),
+      blkioWeight: runtime.host.blkioWeight,
+    },
+    diskUsage: (types) => diskUsage({ images, containers: containers.reader, buildCache: () => builder.usage(), volumes: () => volumes.usage() }, types),
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, networks, facts, builder, distribution, flushBehind };
+  return { events, images, snapshots, runtime, containers, networks, volumes, facts, builder, distribution, flushBehind };
+}
+
+/**
+ * Docker's `SecurityOptions` in moby's order: AppArmor where the host has it, the seccomp
+ * profile (pier's built-in copy of Docker's), a cgroup namespace for containers (cgroup v2
+ * only), and no-new-privileges when the daemon sets it.
+ */
+function securityOptions(apparmor: boolean, cgroupVersion: '1' | '2', noNewPrivileges: boolean): string[] {
+  return [
+    ...(apparmor ? ['name=apparmor'] : []),
+    'name=seccomp,profile=builtin',
+    ...(cgroupVersion === '2' ? ['name=cgroupns'] : []),
+    ...(noNewPrivileges ? ['name=no-new-privileges'] : []),
+  ];
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

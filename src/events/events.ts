@@ -45,7 +45,7 @@ export class EventBus {
   };
 
   /** Events already recorded with timeNano in [sinceNano, untilNano]. */
-  past(sinceNano: number, untilNano = Number.MAX_SAFE_INTEGER): EngineEvent[] {
+  past(sinceNano: number, untilNano = Number.POSITIVE_INFINITY): EngineEvent[] {
     return this.history.filter((e) => e.timeNano >= sinceNano && e.timeNano <= untilNano);
   }
 

@@ -1,3 +1,4 @@
+import type { EmitFn } from '../events/events.js';
 import { matchLabels } from '../util/filters.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -13,7 +14,7 @@ import * as ipam from './ipam.js';
 import { LocalNetworks } from './local.js';
 import { configureInside, createNetns, createVeths, execIn, linkExists, removeNetns, type InsideInterface, type VethPair } from './netns.js';
 import type { Endpoint, EndpointConfig, EndpointRequest, EndpointSettings, NetworkService, NetworkSettings } from './networks.js';
-import { applyRules, exec, installJumps, removeAllRules, renderRules, type RulePort } from './rules.js';
+import { applyRules, exec, installJumps, missingSetup, removeAllRules, renderRules, type RulePort } from './rules.js';
 
 /**
  * Bridge networks: the default `bridge`, user-defined bridges, `host` and `none`. Each bridge
@@ -78,6 +79,8 @@ export interface BridgeOptions {
   knownContainers(): Set<string>;
   /** Resolve a container reference (for `container:<name|id>`). */
   findContainer(ref: string): { id: string; running: boolean } | undefined;
+  /** Network events (`create`, `destroy`); connect and disconnect are the containers part's. */
+  emit?: EmitFn;
 }
 
 /** Five hex digits naming a daemon's bridges, veths and chains, derived from its root. */
@@ -86,6 +89,8 @@ export function networkTag(root: string): string {
 }
 
 const PREDEFINED = ['bridge', 'host', 'none'];
+/** How often the daemon checks that its netfilter chains and jumps are still there. */
+const RULES_CHECK_MS = 5000;
 
 export class BridgeNetworks implements NetworkService {
   private readonly dir: string;
@@ -96,6 +101,7 @@ export class BridgeNetworks implements NetworkService {
   private lock: Promise<unknown> = Promise.resolve();
   /** Host veths of stopped containers to check on later (see reapLater), by timer. */
   private readonly reaps = new Map<NodeJS.Timeout, string[]>();
+  private rulesTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: BridgeOptions) {
     this.dir = join(opts.root, 'networks');
@@ -165,6 +171,26 @@ export class BridgeNetworks implements NetworkService {
     const liveIds = new Set([...this.nets.values()].flatMap((n) => Object.keys(n.Endpoints)));
     for (const name of await readdir(this.nsDir)) if (!liveIds.has(name)) removeNetns(join(this.nsDir, name));
     await this.applyAllRules();
+    this.watchRules();
+  }
+
+  /**
+   * Every RULES_CHECK_MS, put back the chains and jumps another program took away (a firewall
+   * reload, another engine's flush), so published ports keep working without a restart.
+   * Docker loses its rules to a firewalld reload until it restarts.
+   */
+  private watchRules(): void {
+    const check = (): void => {
+      this.serial(async () => {
+        const { chains, jumps: missing } = missingSetup(this.tag, await exec('iptables-save', []));
+        if (chains.length === 0 && missing.length === 0) return;
+        log.warn({ chains, jumps: missing.map(([t, c]) => `${t}/${c}`) }, 'netfilter rules were removed by another program: putting them back');
+        await installJumps(this.tag);
+        await this.applyAllRules();
+      }).catch((err: unknown) => log.warn({ err }, 'checking netfilter rules'));
+    };
+    this.rulesTimer = setInterval(check, RULES_CHECK_MS);
+    this.rulesTimer.unref();
   }
 
   /**
@@ -173,6 +199,7 @@ export class BridgeNetworks implements NetworkService {
    * host's networking as it found it. With attached containers, everything stays for them.
    */
   async shutdown(): Promise<void> {
+    clearInterval(this.rulesTimer);
     for (const [timer, veths] of this.reaps) {
       clearTimeout(timer);
       await this.reap(veths).catch((err: unknown) => log.warn({ err, veths }, 'removing veths of a stopped container'));
@@ -379,6 +406,7 @@ export class BridgeNetworks implements NetworkService {
         await exec('ip', ['link', 'del', rec.Bridge]).catch(() => undefined);
         throw err;
       }
+      this.opts.emit?.('network', 'create', rec.Id, { name: rec.Name, type: 'bridge' });
       return { Id: rec.Id, Warning: '' };
     });
   }
@@ -408,6 +436,7 @@ export class BridgeNetworks implements NetworkService {
       await rm(join(this.dir, `${rec.Id}.json`), { force: true });
       await this.applyAllRules();
       await exec('ip', ['link', 'del', rec.Bridge]).catch((err: unknown) => log.warn({ err }, 'bridge removal'));
+      this.opts.emit?.('network', 'destroy', rec.Id, { name: rec.Name, type: 'bridge' });
     });
   }
 
@@ -635,9 +664,12 @@ export class BridgeNetworks implements NetworkService {
     return [...this.nets.values()].flatMap((n) => Object.values(n.Endpoints).flatMap((e) => e.Ports));
   }
 
+  /** Rewrite the daemon's chains from its records; the jumps to them are put back if they went. */
   private async applyAllRules(): Promise<void> {
     const nets = [...this.nets.values()].map((n) => ({ bridge: n.Bridge, subnet: n.Subnet, internal: n.Internal }));
     await applyRules(renderRules(this.tag, nets, this.allPorts()));
+    const { jumps: missing } = missingSetup(this.tag, await exec('iptables-save', []));
+    if (missing.length > 0) await installJumps(this.tag);
   }
 
   /** The ports a container publishes (host port 0: to be chosen), validated. */
@@ -798,7 +830,7 @@ export class BridgeNetworks implements NetworkService {
       ConfigFrom: { Network: '' },
       ConfigOnly: false,
       Containers: containers,
-      Options: { ...n.Options, 'com.docker.network.bridge.name': n.Bridge },
+      Options: n.Options,
       Labels: n.Labels,
     };
   }

@@ -113,6 +113,24 @@ export async function installJumps(tag: string): Promise<void> {
 }
 
 /**
+ * What is missing of the daemon's netfilter setup in an `iptables-save` dump: its chains, and
+ * the jumps to them from the built-in chains (another program's flush or firewall reload
+ * takes them away).
+ */
+export function missingSetup(tag: string, saved: string): { chains: string[]; jumps: Array<[string, string, string[]]> } {
+  const tables = new Map<string, string[]>();
+  let current = '';
+  for (const line of saved.split('\n')) {
+    if (line.startsWith('*')) tables.set((current = line.slice(1)), []);
+    else if (current) tables.get(current)!.push(line);
+  }
+  const c = chainNames(tag);
+  const chains = [['filter', c.fwd], ['nat', c.dnat], ['nat', c.post]].filter(([t, name]) => !(tables.get(t!) ?? []).some((l) => l.startsWith(`:${name} `))).map(([, name]) => name!);
+  const missing = jumps(tag).filter(([table, chain, spec]) => !(tables.get(table) ?? []).includes(`-A ${chain} ${spec.join(' ')}`));
+  return { chains, jumps: missing };
+}
+
+/**
  * Load rules. With `keepContents`, only chains that do not exist yet are created (used at
  * start, before the state is read back). nft transactions can collide with another daemon's:
  * retried a few times.

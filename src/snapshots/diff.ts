@@ -3,7 +3,8 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { internal } from '../errors.js';
 import { devNumbers, lgetxattr, llistxattr } from './libc.js';
-import { isOpaqueDir, isWhiteout, LowerView } from './lower.js';
+import { isOpaqueDir, isWhiteout, LowerView, lstatOrNull } from './lower.js';
+import type { DiffOptions } from './snapshotter.js';
 import { blockPadding, encodeHeader, END_OF_ARCHIVE, type TarEntry } from './tar-format.js';
 
 /**
@@ -44,13 +45,14 @@ const whiteoutEntry = (name: string): TarEntry => ({ name, type: 'file', mode: 0
  * Sockets are left out, as Docker does. A file that changes size while it is read fails the
  * stream (`internal`): diff a container that is stopped or paused.
  */
-export function diffTar(upper: string): Readable {
-  return Readable.from(diffBlocks(upper), { objectMode: false });
+export function diffTar(upper: string, lowers: readonly string[] = [], opts: DiffOptions = {}): Readable {
+  return Readable.from(diffBlocks(upper, lowers, opts), { objectMode: false });
 }
 
-/** The blocks of `diffTar`, as an async generator. */
-export async function* diffBlocks(upper: string): AsyncGenerator<Buffer> {
+/** The blocks of `diffTar`, as an async generator; `lowers` (top-most first) serve `opts.placeholders`. */
+export async function* diffBlocks(upper: string, lowers: readonly string[] = [], opts: DiffOptions = {}): AsyncGenerator<Buffer> {
   const inodes = new Map<string, string>();
+  const skip = await placeholderPaths(upper, new LowerView(lowers), opts.placeholders ?? []);
   const CHUNK = 256 * 1024;
 
   async function* file(path: string, entry: TarEntry): AsyncGenerator<Buffer> {
@@ -75,6 +77,7 @@ export async function* diffBlocks(upper: string): AsyncGenerator<Buffer> {
     for (const name of await sortedNames(dir)) {
       const path = `${dir}/${name}`;
       const tarName = prefix + name;
+      if (skip.has(tarName)) continue;
       const st = await lstat(path);
       if (isWhiteout(st)) {
         yield encodeHeader(whiteoutEntry(`${prefix}.wh.${name}`));
@@ -130,8 +133,9 @@ export interface Change {
  * reports it modified and lists each lower entry it hides as deleted, which is what a user of
  * the container sees.
  */
-export async function changes(upper: string, lowers: readonly string[]): Promise<Change[]> {
+export async function changes(upper: string, lowers: readonly string[], opts: DiffOptions = {}): Promise<Change[]> {
   const view = new LowerView(lowers);
+  const skip = await placeholderPaths(upper, view, opts.placeholders ?? []);
   const out = new Map<string, Change['Kind']>();
   const record = (path: string, kind: Change['Kind']): void => {
     if (!out.has(path)) out.set(path, kind);
@@ -144,6 +148,7 @@ export async function changes(upper: string, lowers: readonly string[]): Promise
     const dir = rel.length === 0 ? upper : `${upper}/${rel.join('/')}`;
     for (const name of await sortedNames(dir)) {
       const childRel = [...rel, name];
+      if (skip.has(childRel.join('/'))) continue;
       const path = `/${childRel.join('/')}`;
       const abs = `${dir}/${name}`;
       const st = await lstat(abs);
@@ -176,6 +181,37 @@ export async function changes(upper: string, lowers: readonly string[]): Promise
   return [...out]
     .map(([Path, Kind]) => ({ Path, Kind }))
     .sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
+}
+
+/**
+ * The paths (relative, `/`-joined) that `placeholders` leave out of an upper dir: each
+ * placeholder that is an empty regular file the lowers do not have (the runtime made it as a
+ * mount point), then, deepest first, each folder above one that holds nothing else, is not
+ * opaque, and that the lowers have with the same mode and owner (a copy-up for the mount
+ * point) or not at all (made for it).
+ */
+async function placeholderPaths(upper: string, view: LowerView, placeholders: readonly string[]): Promise<Set<string>> {
+  const skip = new Set<string>();
+  const parents = new Set<string>();
+  for (const p of placeholders) {
+    const comps = p.split('/').filter((c) => c !== '' && c !== '.');
+    if (comps.length === 0 || comps.includes('..')) continue;
+    const st = await lstatOrNull(`${upper}/${comps.join('/')}`);
+    if (st === null || !st.isFile() || st.size !== 0 || (await view.lookup(comps)) !== null) continue;
+    skip.add(comps.join('/'));
+    for (let i = 1; i < comps.length; i++) parents.add(comps.slice(0, i).join('/'));
+  }
+  const deepestFirst = [...parents].sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const rel of deepestFirst) {
+    const abs = `${upper}/${rel}`;
+    const st = await lstatOrNull(abs);
+    if (st === null || !st.isDirectory() || isOpaqueDir(abs)) continue;
+    if (!(await readdir(abs)).every((name) => skip.has(`${rel}/${name}`))) continue;
+    const below = await view.lookup(rel.split('/'));
+    if (below !== null && !(below.stat.isDirectory() && below.stat.mode === st.mode && below.stat.uid === st.uid && below.stat.gid === st.gid)) continue;
+    skip.add(rel);
+  }
+  return skip;
 }
 
 function sameDir(a: Stats, b: Stats): boolean {

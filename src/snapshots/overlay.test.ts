@@ -226,6 +226,40 @@ void test('a truncated or hostile layer leaves no snapshot behind', async (t) =>
   await assert.rejects(stat('/tmp/pier-escape'), /ENOENT/);
 });
 
+void test('placeholders: mount points the runtime made are left out of changes and diff, with the folders made or copied up for them', async (t) => {
+  const { snap, target } = await env(t);
+  const l1 = await snap.applyLayer(null, Readable.from([await tarOf(BASE)]));
+  const placeholders = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/sbin/docker-init'];
+  await snap.prepare('ph', l1.chainId);
+  const rootfs = await target();
+  await snap.mount('ph', rootfs);
+  // What a runtime does for its bind mounts: empty files, and /sbin made for the init.
+  for (const f of ['etc/hostname', 'etc/hosts', 'etc/resolv.conf']) await writeFile(`${rootfs}/${f}`, '');
+  await mkdir(`${rootfs}/sbin`);
+  await writeFile(`${rootfs}/sbin/docker-init`, '');
+  assert.deepEqual(await snap.changes('ph', { placeholders }), []);
+  assert.deepEqual(await entriesOf(await bytes(snap.diff('ph', { placeholders }))), []);
+  // Without the option they are there, as before.
+  assert.deepEqual((await snap.changes('ph')).map((c) => c.Path), ['/etc', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/sbin', '/sbin/docker-init']);
+
+  // A real change beside them keeps its folder; a placeholder with content is a real file.
+  await writeFile(`${rootfs}/etc/added`, 'x');
+  await writeFile(`${rootfs}/etc/hostname`, 'written while stopped\n');
+  assert.deepEqual(await snap.changes('ph', { placeholders }), [
+    { Path: '/etc', Kind: 0 },
+    { Path: '/etc/added', Kind: 1 },
+    { Path: '/etc/hostname', Kind: 1 },
+  ]);
+  assert.deepEqual((await entriesOf(await bytes(snap.diff('ph', { placeholders })))).map((e) => e.name), ['etc/', 'etc/added', 'etc/hostname']);
+  // A folder of the image whose own mode changed is a change even when it holds only placeholders.
+  await unlink(`${rootfs}/etc/added`);
+  await writeFile(`${rootfs}/etc/hostname`, '');
+  assert.deepEqual(await snap.changes('ph', { placeholders }), []);
+  await chmod(`${rootfs}/etc`, 0o700);
+  assert.deepEqual(await snap.changes('ph', { placeholders }), [{ Path: '/etc', Kind: 0 }]);
+  await snap.unmount(rootfs);
+});
+
 void test('an image with no layers: the writable layer is bind-mounted', async (t) => {
   const { snap, target } = await env(t);
   const m = await snap.prepare('scratch', null);

@@ -11,7 +11,7 @@ import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
 import { addInodeFlags, FS_TOPDIR_FL, syncfs } from './libc.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
-import { isLayerSource, type AppliedLayer, type ApplyOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
+import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, type LayerSource, type OverlayMount, type Snapshotter } from './snapshotter.js';
 
 /** A tree with more entries than this is flushed with one syncfs rather than a fsync each. */
 const SYNC_EACH_MAX = 512;
@@ -286,24 +286,24 @@ export class OverlaySnapshotter implements Snapshotter {
     await unmount(target);
   }
 
-  diff(key: string): Readable {
+  diff(key: string, opts: DiffOptions = {}): Readable {
     checkKey(key);
     const upper = `${this.activeDir(key)}/upper`;
-    const meta = (): ActiveMeta => this.activeMeta(key);
+    const lowers = (): string[] => this.activeMeta(key).lowers.map((id) => this.fsDir(id));
     return Readable.from(
       (async function* () {
-        meta();
-        yield* diffBlocks(upper);
+        yield* diffBlocks(upper, lowers(), opts);
       })(),
       { objectMode: false },
     );
   }
 
-  async changes(key: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>> {
+  async changes(key: string, opts: DiffOptions = {}): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>> {
     const m = this.activeMeta(key);
     return changes(
       `${this.activeDir(key)}/upper`,
       m.lowers.map((id) => this.fsDir(id)),
+      opts,
     );
   }
 

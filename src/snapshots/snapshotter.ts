@@ -65,6 +65,18 @@ export function isLayerSource(tar: Readable | LayerSource): tar is LayerSource {
   return typeof (tar as Partial<LayerSource>).unpack === 'function';
 }
 
+/** What `diff` and `changes` leave out of a writable layer. */
+export interface DiffOptions {
+  /**
+   * Mount points the runtime makes in a container's writable layer (`/etc/hosts`,
+   * `/sbin/docker-init`, ...). One that is an empty regular file the parent chain does not
+   * have is left out, with each folder above it that holds nothing else and that the parent
+   * chain has alike (mode, owner) or not at all: Docker keeps these in an init layer, so
+   * neither its commits nor its `docker diff` show them.
+   */
+  placeholders?: readonly string[];
+}
+
 export interface Snapshotter {
   /**
    * Unpack an uncompressed layer tar on top of the chain `parent` (null for the base layer),
@@ -113,9 +125,9 @@ export interface Snapshotter {
    * DiffID. Take it while the container is stopped or paused. A missing `key` fails the stream
    * with notFound.
    */
-  diff(key: string): Readable;
+  diff(key: string, opts?: DiffOptions): Readable;
   /** Files added (1), changed (0) and deleted (2) in `key`, sorted by path (for `GET /containers/{id}/changes`). */
-  changes(key: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>>;
+  changes(key: string, opts?: DiffOptions): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>>;
   /** Bytes used by the writable layer. */
   activeUsage(key: string): Promise<number>;
   /** Remove a writable layer: notFound when absent, `conflict` while it is mounted (unmount first). */

@@ -1,6 +1,9 @@
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerArchive, PathStat } from '../../containers/containers.js';
-import { invalid } from '../../errors.js';
+import { errnoCode, invalid } from '../../errors.js';
+import { log } from '../../log.js';
 import { queryBool, queryString, res, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -12,17 +15,18 @@ export function registerArchiveRoutes(r: Router, archive: ContainerArchive): voi
     return path;
   };
 
-  r.head('/containers/{id}/archive', async (ctx) => {
-    const stat = await archive.statPath(ctx.params.id!, pathOf(ctx));
-    res(ctx).writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
-    res(ctx).end();
-  });
-
   r.get('/containers/{id}/archive', async (ctx) => {
     const { stat, tar } = await archive.getArchive(ctx.params.id!, pathOf(ctx));
     const out = res(ctx);
     out.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
-    await pipeline(tar, out);
+    await send(tar, out);
+  });
+
+  // After the GET: a GET registers a HEAD of its own, which this one replaces.
+  r.head('/containers/{id}/archive', async (ctx) => {
+    const stat = await archive.statPath(ctx.params.id!, pathOf(ctx));
+    res(ctx).writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
+    res(ctx).end();
   });
 
   r.put('/containers/{id}/archive', async (ctx) => {
@@ -38,12 +42,25 @@ export function registerArchiveRoutes(r: Router, archive: ContainerArchive): voi
     const tar = await archive.export(ctx.params.id!);
     const out = res(ctx);
     out.writeHead(200, { 'Content-Type': 'application/x-tar' });
-    await pipeline(tar, out);
+    await send(tar, out);
   });
 
   r.get('/containers/{id}/changes', async (ctx) => {
     sendJson(ctx, 200, await archive.changes(ctx.params.id!));
   });
+}
+
+/** Stream a tar to the client; a client that goes away before the end (a cancelled `docker cp`) is no error. */
+async function send(tar: Readable, out: ServerResponse): Promise<void> {
+  try {
+    await pipeline(tar, out);
+  } catch (err) {
+    if (errnoCode(err) === 'ERR_STREAM_PREMATURE_CLOSE' && out.destroyed && !out.writableFinished) {
+      log.debug({ err }, 'client left before the end of a tar');
+      return;
+    }
+    throw err;
+  }
 }
 
 /** The stat header: base64 of its JSON, as Docker sends it. */

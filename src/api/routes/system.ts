@@ -1,4 +1,5 @@
 import { cpus, hostname, release, totalmem } from 'node:os';
+import type { DiskUsageType } from '../../daemon/disk-usage.js';
 import { withLegacyFields, type EngineEvent, type EventBus } from '../../events/events.js';
 import { invalid } from '../../errors.js';
 import { checkFilterKeys, queryFilters, queryString, res, sendJson, sendText } from '../http.js';
@@ -17,9 +18,17 @@ export interface SystemFacts {
   insecureRegistries: string[];
   defaultInit: boolean;
   warnings: string[];
-  /** The daemon's default log driver (daemon.json `log-driver`). */
-  loggingDriver?: string;
+  /** The daemon's default log driver: the one containers get unless they ask for another (daemon.json `log-driver`). */
+  loggingDriver: string;
+  /** Docker's `SecurityOptions` of `info`: the security features in force (`name=seccomp,profile=builtin`). */
+  securityOptions: string[];
+  /** What the host's cgroups can limit, for `info`'s flags. */
+  limits: { swapLimit: boolean; oomKillDisable: boolean; cpuset: boolean; blkioWeight: boolean };
+  /** `GET /system/df` for the given kinds of objects. */
+  diskUsage(types: ReadonlySet<DiskUsageType>): Promise<Record<string, unknown>>;
 }
+
+const DF_TYPES: readonly DiskUsageType[] = ['image', 'container', 'volume', 'build-cache'];
 
 const EVENT_FILTERS = ['container', 'image', 'event', 'type', 'label', 'network', 'volume', 'daemon', 'scope', 'plugin', 'node', 'service', 'secret', 'config'];
 
@@ -74,21 +83,22 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       Images: await facts.images(),
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'overlayfs'], ['Supports d_type', 'true']],
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['json-file', 'local'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file', 'local'] },
       MemoryLimit: true,
-      SwapLimit: true,
+      SwapLimit: facts.limits.swapLimit,
       CpuCfsPeriod: true,
       CpuCfsQuota: true,
       CPUShares: true,
-      CPUSet: true,
+      CPUSet: facts.limits.cpuset,
       PidsLimit: true,
       IPv4Forwarding: true,
       Debug: false,
       NFd: 0,
-      OomKillDisable: false,
+      OomKillDisable: facts.limits.oomKillDisable,
+      KernelMemoryTCP: false,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: facts.loggingDriver ?? 'json-file',
+      LoggingDriver: facts.loggingDriver,
       CgroupDriver: facts.cgroupDriver,
       CgroupVersion: facts.cgroupVersion,
       NEventsListener: 0,
@@ -115,11 +125,18 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      SecurityOptions: ['name=seccomp,profile=builtin', `name=cgroupns`],
+      SecurityOptions: facts.securityOptions,
       Warnings: facts.warnings,
       PierRuntimeReason: facts.runtime.why,
       PierDefaultInit: facts.defaultInit,
     });
+  });
+
+  r.get('/system/df', async (ctx) => {
+    const asked = ctx.query.getAll('type').filter((t) => t !== '');
+    for (const t of asked) if (!DF_TYPES.includes(t as DiskUsageType)) throw invalid(`unknown object type: ${t}`);
+    const types = new Set<DiskUsageType>(asked.length > 0 ? (asked as DiskUsageType[]) : DF_TYPES);
+    sendJson(ctx, 200, await facts.diskUsage(types));
   });
 
   r.get('/events', async (ctx) => {

@@ -35,6 +35,16 @@ export async function pullImage(cli: Cli, ref: Reference, platform: string | und
   await displayJsonMessages(stream, out, { isTerminal: !!out.isTTY });
 }
 
+/** Pull for run/create: a failed pull is a failure before the container ran (Docker's exit code 125). */
+async function pullForRun(cli: Cli, ref: Reference, platform: string | undefined): Promise<void> {
+  try {
+    await pullImage(cli, ref, platform, cli.io.stderr);
+  } catch (err) {
+    if (err instanceof CliError || err instanceof ApiError) throw err;
+    throw new CliError(`pier: ${(err as Error).message}\n\nRun 'pier run --help' for more information`, 125);
+  }
+}
+
 /** Create the container, pulling its image first when the daemon has none; prints the daemon's warnings. */
 async function createContainer(cli: Cli, body: ContainerCreateBody, flags: RunFlags): Promise<string> {
   const image = body.Image ?? '';
@@ -46,7 +56,7 @@ async function createContainer(cli: Cli, body: ContainerCreateBody, flags: RunFl
     if (!(err instanceof ParseError)) throw err;
     // not a reference (an image ID, say): the daemon decides
   }
-  if (flags.pull === 'always' && ref) await pullImage(cli, ref, flags.platform, cli.io.stderr);
+  if (flags.pull === 'always' && ref) await pullForRun(cli, ref, flags.platform);
   let created;
   try {
     created = await cli.client.containerCreate(body, opts);
@@ -55,7 +65,7 @@ async function createContainer(cli: Cli, body: ContainerCreateBody, flags: RunFl
     const missing = err instanceof ApiError && err.status === 404 && /no such image/i.test(err.message);
     if (!missing || !ref || flags.pull === 'never') throw err;
     cli.err(`Unable to find image '${familiarString(ref)}' locally\n`);
-    await pullImage(cli, ref, flags.platform, cli.io.stderr);
+    await pullForRun(cli, ref, flags.platform);
     created = await cli.client.containerCreate(body, opts);
   }
   for (const w of created.Warnings ?? []) cli.err(`WARNING: ${w}\n`);

@@ -69,7 +69,7 @@ export async function version(cli: Cli, opts: { format?: string }): Promise<numb
       `Client: ${client.Platform}\n` +
       ` Version:           ${client.Version}\n` +
       ` API version:       ${client.ApiVersion}\n` +
-      ` Node version:      ${client.NodeVersion}\n` +
+      ` Node.js version:   ${client.NodeVersion}\n` +
       ` OS/Arch:           ${client.Os}/${client.Arch}\n` +
       ` Context:           ${client.Context}\n`;
     if (server) {
@@ -81,7 +81,8 @@ export async function version(cli: Cli, opts: { format?: string }): Promise<numb
           text +=
             `  Version:          ${c.Version}\n` +
             `  API version:      ${d.ApiVersion ?? server.ApiVersion} (minimum version ${d.MinAPIVersion ?? server.MinAPIVersion ?? ''})\n` +
-            `  Go version:       ${d.GoVersion ?? server.GoVersion ?? ''}\n` +
+            // pierd runs on Node.js: the API's GoVersion field carries its version.
+            `  Node.js version:  ${(d.GoVersion ?? server.GoVersion ?? '').replace(/^node /, '')}\n` +
             `  Git commit:       ${d.GitCommit ?? server.GitCommit ?? ''}\n` +
             `  Built:            ${buildTime(d.BuildTime ?? server.BuildTime)}\n` +
             `  OS/Arch:          ${d.Os ?? server.Os}/${d.Arch ?? server.Arch}\n` +

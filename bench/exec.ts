@@ -1,0 +1,134 @@
+/**
+ * Benchmark (not a test) of working with running containers, pier beside Docker's engine in
+ * the same run:
+ *
+ * - `docker exec <running> true` (target: at most 0.4x Docker's time);
+ * - `docker stats --no-stream` of 10 running containers (Docker reads two samples a second
+ *   apart per container, moby #23188; pier answers from one when it has a recent one, else
+ *   takes two a tenth of a second apart).
+ *
+ *   bash bench/run-exec.sh [--runs 30] [--warmup 3] [--containers 10] [--no-pier] [--no-docker]
+ *
+ * Each figure is the wall time of one docker CLI command spawned from here (the CLI's own
+ * start is in both engines' figures). Needs root.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { check, median, percentile, wallMs } from './stats.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '3' },
+    containers: { type: 'string', default: '10' },
+    'no-pier': { type: 'boolean', default: false },
+    'no-docker': { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(opts.runs);
+const WARMUP = Number(opts.warmup);
+const CONTAINERS = Number(opts.containers);
+
+type Docker = (args: string[], runOpts?: RunOptions) => Promise<RunResult>;
+
+interface Timing {
+  engine: string;
+  what: string;
+  ms: number[];
+}
+
+const timings: Timing[] = [];
+const notes: string[] = [];
+
+/** Time `args` RUNS times after WARMUP unrecorded runs. */
+async function timed(engine: string, what: string, docker: Docker, args: string[], runs = RUNS): Promise<void> {
+  const t: Timing = { engine, what, ms: [] };
+  for (let i = 0; i < WARMUP + runs; i++) {
+    const ms = await wallMs(async () => void check(await docker(args), `${engine}: ${args.join(' ')}`));
+    if (i >= WARMUP) t.ms.push(ms);
+  }
+  timings.push(t);
+}
+
+async function measure(engine: string, docker: Docker): Promise<void> {
+  await importBusybox({ docker });
+  const names = Array.from({ length: CONTAINERS }, (_, i) => `bench-${i}`);
+  try {
+    for (const n of names) check(await docker(['run', '-d', '--name', n, '--network', 'none', 'busybox', 'sleep', '3600']), `${engine}: run ${n}`);
+    await timed(engine, 'exec true', docker, ['exec', names[0]!, 'true']);
+    await timed(engine, `stats --no-stream of ${CONTAINERS}`, docker, ['stats', '--no-stream', ...names], Math.max(3, Math.floor(RUNS / 5)));
+  } finally {
+    await docker(['rm', '-f', ...names]);
+  }
+}
+
+async function benchPier(): Promise<void> {
+  const d = await startDaemon();
+  try {
+    await measure('pier', (args, o) => d.docker(args, o));
+  } finally {
+    await d.stop();
+  }
+}
+
+/** Docker's own engine, started and stopped by /work/shared/reference-docker. */
+async function benchDocker(): Promise<void> {
+  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
+  if (!scripts) {
+    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
+    return;
+  }
+  const netfilter = await netfilterState();
+  try {
+    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
+    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
+    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
+    const docker: Docker = (args, runOpts) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, runOpts);
+    const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+    await measure(`Docker ${version}`, docker);
+  } finally {
+    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
+    await restoreNetfilter(netfilter);
+  }
+}
+
+function report(): string {
+  const lines = [`wall ms of one docker CLI command; ${WARMUP} warm-ups each`];
+  lines.push(`${'what'.padEnd(46)}${'runs'.padStart(6)}${'median'.padStart(9)}${'p90'.padStart(9)}${'min'.padStart(9)}${'x Docker'.padStart(10)}`);
+  for (const t of timings) {
+    const docker = timings.find((o) => o.what === t.what && o.engine.startsWith('Docker'));
+    const ratio = docker && t !== docker ? (median(t.ms) / median(docker.ms)).toFixed(2) : '';
+    lines.push(`${`${t.engine}: ${t.what}`.padEnd(46)}${String(t.ms.length).padStart(6)}${median(t.ms).toFixed(1).padStart(9)}${percentile(t.ms, 90).toFixed(1).padStart(9)}${Math.min(...t.ms).toFixed(1).padStart(9)}${ratio.padStart(10)}`);
+  }
+  const pier = timings.find((t) => t.engine === 'pier' && t.what === 'exec true');
+  const docker = timings.find((t) => t.engine.startsWith('Docker') && t.what === 'exec true');
+  if (pier && docker) {
+    const r = median(pier.ms) / median(docker.ms);
+    lines.push(`exec: ${r.toFixed(2)}x Docker's time; target <= 0.4: ${r <= 0.4 ? 'met' : 'NOT met'}`);
+  }
+  if (notes.length > 0) lines.push('', ...notes.map((n) => `note: ${n}`));
+  return lines.join('\n');
+}
+
+async function part(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    process.stderr.write(`bench: ${name} failed: ${(err as Error).stack ?? String(err)}\n`);
+    notes.push(`${name} failed: ${(err as Error).message}`);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
+  if (!opts['no-pier']) await part('pier', benchPier);
+  if (!opts['no-docker']) await part('Docker', benchDocker);
+  process.stdout.write(`${report()}\n`);
+  if (notes.some((n) => / failed: /.test(n))) process.exitCode = 1;
+}
+
+await main();
