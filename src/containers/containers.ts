@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { EndpointConfig } from '../networks/networks.js';
 import type { AttachStreams } from '../runtime/runtime.js';
+import type { LogEntry } from './logs.js';
 import type { ContainerRecord, CreateBody, HealthState, HostConfig } from './types.js';
 
 /**
@@ -215,6 +216,37 @@ export interface ContainerMonitor {
   isLive(ref: string): boolean;
 }
 
+/** What `docker logs` asks for. */
+export interface LogQuery {
+  follow: boolean;
+  /** Entries at or after, in ns since the epoch. */
+  sinceNs?: bigint;
+  /** Entries before, in ns since the epoch. */
+  untilNs?: bigint;
+  /** The last N entries only. */
+  tail?: number;
+  stdout: boolean;
+  stderr: boolean;
+  timestamps: boolean;
+  /** Each entry prefixed with the attributes its log options pick (`--log-opt labels=,env=`). */
+  details: boolean;
+}
+
+/**
+ * A container's output as its log driver keeps it (`json-file`, `local`; `none` keeps none).
+ * Both calls check before anything is read: notFound, conflict for a container being removed,
+ * notImplemented ("configured logging driver does not support reading") for `none`.
+ */
+export interface ContainerLogs {
+  /**
+   * `GET /containers/{id}/logs`: Docker's bytes (multiplexed frames, raw bytes for a TTY),
+   * read to the end, and with follow on until the container stops or the signal aborts.
+   */
+  logs(ref: string, query: LogQuery, signal?: AbortSignal): { tty: boolean; chunks: AsyncGenerator<Buffer> };
+  /** What attach's `logs=1` replays: every entry so far. */
+  history(ref: string): AsyncGenerator<LogEntry>;
+}
+
 /** A container's membership of networks: `docker network connect|disconnect`. */
 export interface ContainerNetworking {
   /** forbidden for a container in mode host, none or container:x, or one connected already. */
@@ -239,6 +271,7 @@ export interface Containers {
   exec: ContainerExec;
   archive: ContainerArchive;
   monitor: ContainerMonitor;
+  logs: ContainerLogs;
   networking: ContainerNetworking;
   daemon: ContainerDaemon;
 }

@@ -49,6 +49,12 @@ export class ContainerCore {
 
   exited(id: string, exitCode: number): void {
     this.signals.emit(`exit:${id}`, exitCode);
+    this.signals.emit('exited', id);
+  }
+
+  /** Called with a container's ID each time its process ends. */
+  onExited(fn: (id: string) => void): void {
+    this.signals.on('exited', fn);
   }
 
   /** Settles once the container is removed. */

@@ -12,7 +12,7 @@ import { nowIso, type ContainerCore } from './core.js';
 import { checkResources, type HostFacts } from './limits.js';
 import { generateName } from './names.js';
 import { validateSecurity } from './security.js';
-import { type ContainerRecord, type CreateBody, ZERO_TIME } from './types.js';
+import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
 import type { Userns } from './userns.js';
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -28,12 +28,17 @@ export interface CreateHooks {
   discardMounts?(rec: ContainerRecord): Promise<void>;
 }
 
+/** The log driver of a new container: its LogConfig merged with the daemon's and checked (`invalid`). */
+export interface CreateLogs {
+  configFor(asked: HostConfig['LogConfig']): { Type: string; Config: Record<string, string> };
+}
+
 /**
  * `POST /containers/create`: a new container's record, its writable layer and network files.
  * Either everything is made and the record saved (`create` event), or nothing is left.
  */
 export async function createContainer(
-  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; host?: HostFacts; userns?: Userns },
+  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; logs: CreateLogs; host?: HostFacts; userns?: Userns },
   body: CreateBody,
   requestedName?: string,
 ): Promise<{ Id: string; Warnings: string[] }> {
@@ -46,6 +51,7 @@ export async function createContainer(
   validateSecurity(body.HostConfig ?? {}, deps.host);
   deps.userns?.validate(body.HostConfig ?? {});
   const { hostConfig, warnings } = checkResources(body.HostConfig ?? {}, deps.host);
+  const logConfig = deps.logs.configFor(hostConfig.LogConfig);
   // A device that is not there is refused now rather than at start (Docker fails the start).
   await Promise.all((hostConfig.Devices ?? []).map((d) => devicesFromPath({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer, cgroupPermissions: d.CgroupPermissions })));
   const image = await deps.images.resolve(body.Image);
@@ -70,7 +76,7 @@ export async function createContainer(
     Path: args[0]!,
     Args: args.slice(1),
     Config: config,
-    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge' },
+    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge', LogConfig: logConfig },
     NetworkingConfig: body.NetworkingConfig,
     Image: image.id,
     State: {

@@ -9,7 +9,7 @@ import type { Attachments } from './attach.js';
 import { validateHostConfig } from './config.js';
 import type { ContainerLifecycle, ContainerView, ImageLookup, StopOptions, WaitCondition, WaitResult } from './containers.js';
 import { isLive, isRunning, nowIso, type ContainerCore } from './core.js';
-import { createContainer, NAME_RE, type CreateHooks } from './create.js';
+import { createContainer, NAME_RE, type CreateHooks, type CreateLogs } from './create.js';
 import { checkResources, KERNEL_MEMORY_UNSUPPORTED, type HostFacts } from './limits.js';
 import { RestartPolicies } from './restart.js';
 import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
@@ -28,6 +28,8 @@ export interface LifecycleDeps {
   defaults: SpecDefaults;
   /** Mounts: prepared at create; resolved into the runtime's mounts at start (none without it). */
   mounts?: CreateHooks & { mountsOf?(rec: ContainerRecord): Promise<Mount[]> };
+  /** The log: its config at create, its files made ready before each run (logging.ts). */
+  logs: CreateLogs & { prepareRun(rec: ContainerRecord): { path: string | null; sizeMax?: number } };
   /** What the host offers containers (limits and capabilities are checked against it). */
   host?: HostFacts;
   /** User namespaces: given at create; `root` is pier's root folder (the rootfs's way is made searchable under it). */
@@ -99,7 +101,8 @@ export class Lifecycle implements ContainerLifecycle {
     const previousStart = rec.State.StartedAt;
     try {
       const mounts = (await this.d.mounts?.mountsOf?.(rec)) ?? [];
-      const c = await runtime.create(containerSpecOf(rec, endpoint.attachment, mounts, this.d.defaults), rec.LogPath);
+      const logTarget = this.d.logs.prepareRun(rec);
+      const c = await runtime.create(containerSpecOf(rec, endpoint.attachment, mounts, this.d.defaults), logTarget.path, { logSizeMax: logTarget.sizeMax });
       created = true;
       // Attach clients that came before start get their streams now, before any output.
       await this.d.attachments.connectPending(rec);

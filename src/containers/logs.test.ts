@@ -3,7 +3,8 @@ import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { formatTimeNs, logBytes, parseLogTime, parseTimeArg, readLog, type LogEntry } from './logs.js';
+import { formatTimeNs, parseLogTime, parseTimeArg } from './log-scanner.js';
+import { logBytes, readLog, type LogEntry } from './logs.js';
 
 async function collect(it: AsyncIterable<LogEntry>): Promise<string[]> {
   const out: string[] = [];
@@ -53,7 +54,7 @@ test('follow yields lines written later and ends when the container stops', asyn
 
 test('times: parse and print RFC3339Nano as Docker does', () => {
   const ns = parseLogTime('2026-11-27T10:00:01', '5', '+01:00');
-  assert.equal(formatTimeNs(ns), '2026-11-27T09:00:01.5Z');
+  assert.equal(formatTimeNs(ns), '2026-11-27T09:00:01.500000000Z');
   assert.equal(parseTimeArg('1700000000.25'), 1_700_000_000_250_000_000n);
   assert.equal(formatTimeNs(parseTimeArg('2026-01-02T03:04:05.123456789Z')), '2026-01-02T03:04:05.123456789Z');
   assert.throws(() => parseTimeArg('yesterday'));

@@ -8,7 +8,8 @@ import type { ContainerView, Containers, ImageLookup } from './containers.js';
 import { ContainerCore } from './core.js';
 import { Execs } from './exec.js';
 import { HealthChecks } from './health.js';
-import type { InspectExtras } from './inspect.js';
+import type { LogConfig } from './log-config.js';
+import { Logging } from './logging.js';
 import { Lifecycle, type LifecycleDeps } from './lifecycle.js';
 import type { HostFacts } from './limits.js';
 import { Monitor } from './monitor.js';
@@ -32,14 +33,14 @@ export interface ContainerServiceDeps {
   mounts?: LifecycleDeps['mounts'] & { mountsOfView?(c: ContainerView): Array<Record<string, unknown>> };
   /** What a removal gives back beyond the container's own layer. */
   removal?: RemovalHooks;
+  /** The daemon's default log driver and options (daemon.json `log-driver`, `log-opts`; checked). */
+  logDefaults?: LogConfig;
   /** What the host offers containers: limits and capabilities are checked against it at create and update. */
   host?: HostFacts;
   /** User namespaces of containers (none without it: every container has the host's). */
   userns?: Userns;
   /** pier's root folder: the way to a rootfs is made searchable under it for containers with a user namespace. */
   root?: string;
-  /** The log driver a container's inspect names (the logs part decides). */
-  logConfigOf?(c: ContainerView): InspectExtras['logConfig'];
 }
 
 /**
@@ -52,6 +53,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
   const monitor = new Monitor(core, deps.runtime, deps.defaults.defaultInit);
   const teardown = new Teardown(core, deps.runtime, deps.snapshots, deps.networks, deps.removal ?? {});
   const attachments = new Attachments(core, deps.runtime);
+  const logging = new Logging(core, deps.logDefaults ?? { Type: 'json-file', Config: {} });
   const lifecycle = new Lifecycle({
     core,
     images: deps.images,
@@ -62,6 +64,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     teardown,
     defaults: deps.defaults,
     mounts: deps.mounts,
+    logs: logging,
     host: deps.host,
     userns: deps.userns,
     root: deps.root,
@@ -73,14 +76,17 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     execs.forget(id);
     monitor.forget(id);
     health.stop(id);
+    logging.forget(id);
   });
+  core.onStarted((rec) => logging.started(rec));
+  core.onExited((id) => logging.exited(id));
   const runtimeName = deps.runtime.name;
   const reader = new Reader(core, deps.images, deps.snapshots, (c) => ({
     driver: 'overlay2',
     runtime: runtimeName,
     execIds: execs.idsOf(c.Id),
     mounts: deps.mounts?.mountsOfView?.(c),
-    logConfig: deps.logConfigOf?.(c) ?? { Type: 'json-file', Config: {} },
+    logConfig: logging.configOf(c),
   }));
   return {
     reader,
@@ -89,12 +95,14 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     exec: execs,
     archive: new Archives(core, deps.snapshots, deps.mounts?.mountsOf?.bind(deps.mounts)),
     monitor,
+    logs: logging,
     networking: new Networking(core, deps.networks),
     daemon: {
       reconcile: () => reconcile(core, deps.runtime, lifecycle),
       shutdown: () => {
         lifecycle.shutdown();
         health.shutdown();
+        logging.shutdown();
       },
     },
   };

@@ -22,6 +22,8 @@ export interface DaemonConfig {
   logLevel: string;
   insecureRegistries: string[];
   defaultUlimits: Array<{ Name: string; Soft: number; Hard: number }>;
+  /** The default log driver of containers (daemon.json `log-driver`, default json-file) and its options (`log-opts`). */
+  logDriver: string;
   logOpts: Record<string, string>;
   /** Run tini as PID 1 by default (Docker's `init` key; pier's default is true). */
   init: boolean;
@@ -56,6 +58,7 @@ const FileSchema = z.looseObject({
   'log-level': z.string().optional(),
   'insecure-registries': z.array(z.string()).optional(),
   'default-ulimits': z.record(z.string(), z.object({ Name: z.string().optional(), Soft: z.number(), Hard: z.number() })).optional(),
+  'log-driver': z.string().optional(),
   'log-opts': z.record(z.string(), z.string()).optional(),
   init: z.boolean().optional(),
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
@@ -81,9 +84,9 @@ pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS 
   --tlsverify  serve TCP with TLS and accept only clients whose certificate --tlscacert signed
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
-               insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
-               image-versions-kept, no-new-privileges, userns-remap, default-userns-mode,
-               userns-default-user)
+               insecure-registries, default-ulimits, log-driver, log-opts, log-level, init,
+               default-shm-size, image-versions-kept, no-new-privileges, userns-remap,
+               default-userns-mode, userns-default-user)
   --log-level  log level (default info)
   --userns-remap         run containers in a user namespace: default (the user pier, made
                          when missing) or USER[:GROUP], with their /etc/subuid and /etc/subgid
@@ -188,6 +191,7 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     logLevel: flags.get('--log-level') ?? file['log-level'] ?? 'info',
     insecureRegistries: file['insecure-registries'] ?? [],
     defaultUlimits: Object.entries(file['default-ulimits'] ?? {}).map(([name, u]) => ({ Name: u.Name ?? name, Soft: u.Soft, Hard: u.Hard })),
+    logDriver: file['log-driver'] || 'json-file',
     logOpts: file['log-opts'] ?? {},
     init: file.init ?? true,
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { SystemFacts } from '../api/routes/system.js';
 import { Builder } from '../build/builder.js';
 import type { Containers, ImageRunConfig } from '../containers/containers.js';
+import { validateLogConfig } from '../containers/log-config.js';
 import { ContainerMounts } from '../containers/mounts.js';
 import { containerService } from '../containers/service.js';
 import { ContainerStore } from '../containers/store.js';
@@ -23,6 +24,7 @@ import { OciRuntime } from '../runtime/oci.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { invalid } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { LocalVolumes } from '../volumes/local.js';
 import type { Volumes } from '../volumes/volumes.js';
@@ -49,6 +51,12 @@ export interface Engine {
 }
 
 export async function buildEngine(config: DaemonConfig): Promise<Engine> {
+  const logDefaults = { Type: config.logDriver, Config: config.logOpts };
+  try {
+    validateLogConfig(logDefaults);
+  } catch (err) {
+    throw invalid(`failed to set log opts: ${(err as Error).message}`);
+  }
   await mkdir(config.root, { recursive: true, mode: 0o710 });
   await mkdir(config.execRoot, { recursive: true, mode: 0o700 });
   await lockRoot(config.root);
@@ -138,6 +146,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     networks,
     emit: events.emit,
     defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize, noNewPrivileges: config.noNewPrivileges },
+    logDefaults,
     host: runtime.host,
     userns,
     root: config.root,
@@ -183,7 +192,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     insecureRegistries: config.insecureRegistries,
     defaultInit: config.init,
     warnings,
-    loggingDriver: 'json-file',
+    loggingDriver: logDefaults.Type,
     securityOptions: securityOptions(runtime.host.apparmor, cgroups.version, config.noNewPrivileges ?? false, userns.remapping),
     limits: {
       swapLimit: runtime.host.swapAccounting,

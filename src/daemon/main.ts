@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   registerSystemRoutes(router, engine.events, engine.facts);
   const c = engine.containers;
   registerContainerRoutes(router, { reader: c.reader, lifecycle: c.lifecycle });
-  registerContainerStreamRoutes(router, { reader: c.reader, attach: c.attach, monitor: c.monitor });
+  registerContainerStreamRoutes(router, { reader: c.reader, attach: c.attach, monitor: c.monitor, logs: c.logs });
   registerExecRoutes(router, c.exec);
   registerArchiveRoutes(router, c.archive);
   registerDistributionRoutes(router, { distribution: engine.distribution, images: engine.images });

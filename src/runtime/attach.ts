@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import { Readable, Writable } from 'node:stream';
+import { log } from '../log.js';
 import { calls, errno as lastErrno, errnoName, pollFd, type PollHandle } from '../util/libc.js';
 import type { AttachStreams } from './runtime.js';
 
@@ -259,10 +260,21 @@ class AttachConnection implements AttachStreams {
     cb();
   }
 
+  /**
+   * The socket failed (a poll error, a failed recv): the output streams end with the error where
+   * someone listens for it, else they end as at EOF and the error is logged. Never throws, and
+   * never leaves an 'error' event nobody handles (that would end the daemon).
+   */
   private fail(err: Error): void {
     if (this.closed) return;
-    this.stdout.destroy(err);
-    this.stderr.destroy(err);
+    let told = false;
+    for (const r of [this.stdout, this.stderr]) {
+      if (r.listenerCount('error') > 0) {
+        r.destroy(err);
+        told = true;
+      }
+    }
+    if (!told) log.warn({ err }, 'attach socket failed; its output ends here');
     this.close();
   }
 }

@@ -31,8 +31,12 @@ import { CommandError } from './runtime.js';
  *   `<persist-dir>/oom` and `oom` in its working directory. v1 races with the exit (the kill
  *   event may be read after the exit), so readers also check the cgroup's oom_kill counter.
  * - The log (`-l k8s-file:<path>`) gets lines `<RFC3339Nano with +00:00> stdout|stderr F|P <data>`
- *   (P: partial line, more follows).
- * - `ctl` accepts `1 <height> <width>\n` (resize the TTY) and `2 0 0\n` (reopen the log).
+ *   (P: partial line, more follows); `-l none` keeps no log. With `--log-size-max N` it counts
+ *   the bytes it wrote since its start or last rotation and, before a line would take that
+ *   past N, closes the file, opens `<path>.tmp` (O_TRUNC|O_CREAT) and renames it over
+ *   `<path>` (src/ctr_logging.c: write_k8s_log, reopen_k8s_file).
+ * - `ctl` accepts `1 <height> <width>\n` (resize the TTY) and `2 0 0\n` (reopen the log: the
+ *   same `.tmp` and rename, without resetting that count).
  */
 
 export interface ConmonOptions {
@@ -46,7 +50,10 @@ export interface ConmonOptions {
   conmonPidFile: string;
   exitDir: string;
   persistDir: string;
-  logPath: string;
+  /** Where conmon writes the output (k8s-file); null: nowhere. */
+  logPath: string | null;
+  /** conmon's `--log-size-max`: the size at which it goes on in a new file. */
+  logSizeMax?: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** `-i`: keep a pipe to the container's stdin for attach clients. */
   stdin: boolean;
@@ -70,7 +77,7 @@ export function conmonArgs(o: ConmonOptions): string[] {
     '--exit-dir', o.exitDir,
     '--persist-dir', o.persistDir,
     '--full-attach',
-    '-l', `k8s-file:${o.logPath}`,
+    '-l', o.logPath === null ? 'none' : `k8s-file:${o.logPath}`,
     '--log-level', o.logLevel,
     '--conmon-pidfile', o.conmonPidFile,
     '--socket-dir-path', o.bundle,
@@ -78,6 +85,7 @@ export function conmonArgs(o: ConmonOptions): string[] {
     // logs are not synced either): about a millisecond off every exit, more on a busy disk.
     '--no-sync-log',
   ];
+  if (o.logPath !== null && o.logSizeMax !== undefined && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
   if (o.stdin) args.push('-i');
   if (o.tty) args.push('-t');
   if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');

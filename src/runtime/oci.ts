@@ -162,7 +162,7 @@ export class OciRuntime implements ContainerRuntime {
     return join(this.execRoot, 'containers', checkId(id));
   }
 
-  async create(spec: ContainerSpec, logPath: string): Promise<CreatedContainer> {
+  async create(spec: ContainerSpec, logPath: string | null, opts: { logSizeMax?: number } = {}): Promise<CreatedContainer> {
     await this.reaping.get(spec.id);
     const p = this.paths(spec.id);
     if (existsSync(p.dir)) await this.delete(spec.id);
@@ -199,6 +199,7 @@ export class OciRuntime implements ContainerRuntime {
       exitDir: p.exitDir,
       persistDir: p.persistDir,
       logPath,
+      logSizeMax: opts.logSizeMax,
       logLevel: this.conmonLogLevel,
       stdin: spec.openStdin,
       // Docker closes a TTY container's stdin at no client's end (a detach is not an end of input).

@@ -230,9 +230,12 @@ export interface ContainerRuntime {
    * command up at create: `exec: "x": executable file not found in $PATH`), a bad user
    * (`unable to find user x: no matching entries in passwd file`), an unknown capability or
    * ulimit; `internal` otherwise. A leftover of an exited container with the same id is
-   * removed first; a running one is a `conflict`.
+   * removed first; a running one is a `conflict`. The output goes to `logPath` in conmon's
+   * k8s-file format (none is kept when it is null); with `logSizeMax`, conmon goes on in a
+   * new file before one would grow past that many bytes (opening `<logPath>.tmp` and renaming
+   * it over `logPath`).
    */
-  create(spec: ContainerSpec, logPath: string): Promise<CreatedContainer>;
+  create(spec: ContainerSpec, logPath: string | null, opts?: { logSizeMax?: number }): Promise<CreatedContainer>;
   /**
    * Connect to the attach socket. Call after create and before start to lose no output: conmon
    * sends output only to the clients connected when it reads it (the log gets everything).

@@ -60,6 +60,10 @@ export const calls = {
   strerror: lib.func('const char *strerror(int errnum)') as (errnum: number) => string,
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *ifname)') as (name: string) => number,
   sync_file_range: lib.func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)') as (fd: number, offset: number, nbytes: number, flags: number) => number,
+  inotify_init1: lib.func('int inotify_init1(int flags)') as (flags: number) => number,
+  inotify_add_watch: lib.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)') as (fd: number, path: string, mask: number) => number,
+  inotify_rm_watch: lib.func('int inotify_rm_watch(int fd, int wd)') as (fd: number, wd: number) => number,
+  read: lib.func('long read(int fd, _Out_ void *buf, size_t len)') as (fd: number, buf: Buffer, len: number) => number,
   malloc_trim: lib.func('int malloc_trim(size_t pad)') as (pad: number) => number,
   mallopt: lib.func('int mallopt(int param, int value)') as (param: number, value: number) => number,
 };

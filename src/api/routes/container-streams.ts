@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
-import type { AttachSink, ContainerAttach, ContainerMonitor, ContainerReader } from '../../containers/containers.js';
-import { logBytes, parseTimeArg, readLog } from '../../containers/logs.js';
+import type { AttachSink, ContainerAttach, ContainerLogs, ContainerMonitor, ContainerReader } from '../../containers/containers.js';
+import { parseTimeArg } from '../../containers/logs.js';
 import { invalid } from '../../errors.js';
 import type { AttachStreams } from '../../runtime/runtime.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys, pipeStreams } from '../attach-pipe.js';
@@ -12,6 +12,7 @@ export interface ContainerStreamDeps {
   reader: ContainerReader;
   attach: ContainerAttach;
   monitor: ContainerMonitor;
+  logs: ContainerLogs;
 }
 
 /** How often a stats stream samples (Docker's figure). */
@@ -19,16 +20,17 @@ const STATS_INTERVAL_MS = 1000;
 
 /** The streaming /containers endpoints: attach, resize, logs, stats, top. */
 export function registerContainerStreamRoutes(r: Router, deps: ContainerStreamDeps): void {
-  const { reader, attach, monitor } = deps;
+  const { reader, attach, monitor, logs } = deps;
 
   r.post('/containers/{id}/attach', async (ctx) => {
     const c = reader.get(ctx.params.id!);
     const want = { stdin: queryBool(ctx, 'stdin'), stdout: queryBool(ctx, 'stdout'), stderr: queryBool(ctx, 'stderr') };
     const tty = c.Config.Tty ?? false;
     const detachKeys = parseDetachKeys(queryString(ctx, 'detachKeys') ?? DEFAULT_DETACH_KEYS);
+    const history = queryBool(ctx, 'logs') ? logs.history(c.Id) : undefined;
     const sock = ctx.hijack(streamContentType(tty, ctx.apiVersion));
-    if (queryBool(ctx, 'logs')) {
-      for await (const entry of readLog(c.LogPath, { follow: false, isRunning: () => false })) {
+    if (history) {
+      for await (const entry of history) {
         if ((entry.stream === 'stdout' && !want.stdout) || (entry.stream === 'stderr' && !want.stderr)) continue;
         sock.write(tty ? entry.data : frame(entry.stream === 'stdout' ? StreamType.Stdout : StreamType.Stderr, entry.data));
       }
@@ -49,30 +51,33 @@ export function registerContainerStreamRoutes(r: Router, deps: ContainerStreamDe
   });
 
   r.get('/containers/{id}/logs', async (ctx) => {
-    const c = reader.get(ctx.params.id!);
+    reader.get(ctx.params.id!);
     const stdout = queryBool(ctx, 'stdout');
     const stderr = queryBool(ctx, 'stderr');
     if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
     const tailArg = queryString(ctx, 'tail') || 'all';
     const tail = tailArg === 'all' ? undefined : Number.parseInt(tailArg, 10);
     if (tail !== undefined && Number.isNaN(tail)) throw invalid(`invalid tail value: ${tailArg}`);
-    const tty = c.Config.Tty ?? false;
-    const opts = {
-      follow: queryBool(ctx, 'follow'),
-      sinceNs: timeQuery(queryString(ctx, 'since')),
-      untilNs: timeQuery(queryString(ctx, 'until')),
-      tail: tail !== undefined && tail < 0 ? undefined : tail,
-      stdout,
-      stderr,
-      timestamps: queryBool(ctx, 'timestamps'),
-      multiplexed: !tty,
-    };
+    const abort = new AbortController();
+    const { tty, chunks } = logs.logs(
+      ctx.params.id!,
+      {
+        follow: queryBool(ctx, 'follow'),
+        sinceNs: timeQuery(queryString(ctx, 'since')),
+        untilNs: timeQuery(queryString(ctx, 'until')),
+        tail: tail !== undefined && tail < 0 ? undefined : tail,
+        stdout,
+        stderr,
+        timestamps: queryBool(ctx, 'timestamps'),
+        details: queryBool(ctx, 'details'),
+      },
+      abort.signal,
+    );
     const out = res(ctx);
     out.writeHead(200, { 'Content-Type': streamContentType(tty, ctx.apiVersion) });
     out.flushHeaders();
-    const abort = new AbortController();
     ctx.req.socket.on('close', () => abort.abort());
-    for await (const chunk of logBytes(c.LogPath, { ...opts, isRunning: () => monitor.isLive(c.Id), signal: abort.signal })) {
+    for await (const chunk of chunks) {
       if (abort.signal.aborted) break;
       if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
     }

@@ -21,7 +21,7 @@ export interface SystemFacts {
   insecureRegistries: string[];
   defaultInit: boolean;
   warnings: string[];
-  /** The log driver containers get unless they ask for another. */
+  /** The daemon's default log driver: the one containers get unless they ask for another (daemon.json `log-driver`). */
   loggingDriver: string;
   /** Docker's `SecurityOptions` of `info`: the security features in force (`name=seccomp,profile=builtin`). */
   securityOptions: string[];
@@ -86,7 +86,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       Images: await facts.images(),
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'overlayfs'], ['Supports d_type', 'true']],
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file', 'local', 'none'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file', 'local'] },
       MemoryLimit: true,
       SwapLimit: facts.limits.swapLimit,
       CpuCfsPeriod: true,
