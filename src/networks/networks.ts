@@ -3,8 +3,10 @@ import type { NetworkAttachment } from '../runtime/runtime.js';
 /**
  * Networks give a container its network namespace and the files /etc/hosts,
  * /etc/resolv.conf and /etc/hostname: `none` and `host` (networks/local.ts), bridges
- * (networks/bridge.ts), `container:<x>` (the namespace of another container). The containers
- * part calls only the methods of the interfaces below.
+ * (networks/bridge.ts), `container:<x>` (the namespace of another container). Three roles:
+ * NetworkService (a container's networking through its life), NetworkMembership (moving a
+ * container between networks) are what the containers part calls; NetworkRegistry (the
+ * networks themselves) is what the `/networks` routes call.
  */
 
 export interface EndpointRequest {
@@ -90,4 +92,31 @@ export interface NetworkMembership {
   detach(req: EndpointRequest, network: string): Promise<void>;
   /** NetworkSettings for a container as its endpoints now are. */
   settingsOf(req: EndpointRequest): NetworkSettings;
+}
+
+/** The body of `POST /networks/create` (Docker's NetworkCreateRequest), nulls removed. */
+export interface NetworkCreateBody {
+  Name?: string;
+  CheckDuplicate?: boolean;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null; Options?: Record<string, string> | null } | null;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** The networks themselves: `docker network create|ls|inspect|rm|prune`. */
+export interface NetworkRegistry {
+  /** Create a bridge network: its record, bridge and rules, all or none (`create` event). */
+  create(body: NetworkCreateBody): Promise<{ Id: string; Warning: string }>;
+  /** Every network (host and none included) that passes the filters, without their containers. */
+  list(filters: Map<string, string[]>): unknown[];
+  /** One network by name, ID or unique ID prefix, with its containers (notFound otherwise). */
+  inspect(ref: string): unknown;
+  /** Remove a network nobody uses (conflict otherwise; forbidden for the predefined ones). */
+  remove(ref: string): Promise<void>;
+  /** Remove every unused user network that passes the filters; the names removed. */
+  prune(filters: Map<string, string[]>): Promise<string[]>;
 }

@@ -1,0 +1,81 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { log } from '../log.js';
+import type { EndpointRequest } from './networks.js';
+import type { NetworkRecord, NetworkStore } from './store.js';
+
+/**
+ * Name resolution between containers through their /etc/hosts files. On user-defined networks
+ * a container's file lists every peer (name, aliases, short ID); pier rewrites the files of a
+ * network's members whenever one comes or goes. Files are rewritten in place (same inode),
+ * since each is bind-mounted into its running container, and keep working while pierd is down.
+ */
+
+const MARKER = '# pier: container addresses';
+
+export class HostsFiles {
+  constructor(private readonly store: NetworkStore) {}
+
+  /** `--add-host` entries as the hosts file takes them (`name:ip`), `host-gateway` resolved to the default bridge's gateway. */
+  extraHosts(req: EndpointRequest): string[] {
+    const gw = this.store.defaultNet().Gateway;
+    return req.extraHosts.map((e) => e.replace(/:host-gateway$/, `:${gw}`).replace(/=host-gateway$/, `=${gw}`).replace(/^([^:=]+)=/, '$1:'));
+  }
+
+  /** Rewrite the hosts files of every member of `nets`; a failure is logged, never thrown. */
+  async rewriteMembers(nets: NetworkRecord[]): Promise<void> {
+    const ids = new Set(nets.flatMap((n) => Object.keys(n.Endpoints)));
+    for (const id of ids) {
+      const ep = nets.flatMap((n) => (n.Endpoints[id] ? [n.Endpoints[id]] : []))[0]!;
+      await this.write(id, ep.HostsPath).catch((err: unknown) => log.warn({ err, id }, 'hosts file update'));
+    }
+  }
+
+  /** Write the container's own hosts file and those of its peers on the user-defined `nets`. */
+  async writeFor(nets: NetworkRecord[], req: EndpointRequest): Promise<void> {
+    await this.write(req.containerId, join(req.containerDir, 'hosts'), req);
+    const others = nets.filter((n) => !n.Default && Object.keys(n.Endpoints).some((id) => id !== req.containerId));
+    await this.rewriteMembers(others.map((n) => ({ ...n, Endpoints: Object.fromEntries(Object.entries(n.Endpoints).filter(([id]) => id !== req.containerId)) })));
+  }
+
+  /**
+   * A container's /etc/hosts: the standard lines, `--add-host` entries, its own address and
+   * names, then every peer on its user-defined networks (name, aliases, short ID). A file
+   * that does not exist (the container is gone) is left alone.
+   */
+  private async write(id: string, path: string, req?: EndpointRequest): Promise<void> {
+    let current = '';
+    try {
+      current = await readFile(path, 'utf8');
+    } catch {
+      return;
+    }
+    // The head pier wrote at create (standard lines and --add-host) is kept as it is.
+    const head = current.split(`\n${MARKER}\n`)[0]!.split('\n').filter((l) => !/^127\.0\.1\.1\t/.test(l) && l !== MARKER).join('\n').replace(/\n+$/, '');
+    const lines: string[] = [];
+    const seen = new Set<string>();
+    const add = (ip: string, names: string[]): void => {
+      const fresh = names.filter((n) => n && !seen.has(n));
+      for (const n of fresh) seen.add(n);
+      if (fresh.length > 0) lines.push(`${ip}\t${fresh.join(' ')}`);
+    };
+    const mine = this.store.networksOf(id);
+    const own = mine[0]?.Endpoints[id];
+    const hostname = req?.hostname ?? '';
+    if (own) {
+      const fqdn = req?.domainname ? [`${hostname}.${req.domainname}`] : [];
+      add(own.IP, [...fqdn, hostname || id.slice(0, 12), ...mine.flatMap((n) => n.Endpoints[id]!.Aliases)]);
+    } else if (hostname) {
+      add('127.0.1.1', [hostname]);
+    }
+    for (const net of mine) {
+      if (net.Default) continue;
+      for (const peer of Object.values(net.Endpoints)) {
+        if (peer.ContainerId === id) continue;
+        add(peer.IP, [peer.Name, ...peer.Aliases, peer.ContainerId.slice(0, 12)]);
+      }
+    }
+    // Same inode: the running container sees the change.
+    await writeFile(path, `${head}\n${MARKER}\n${lines.join('\n')}\n`);
+  }
+}
