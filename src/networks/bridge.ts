@@ -5,17 +5,19 @@ import { join, resolve } from 'node:path';
 import type { EmitFn } from '../events/events.js';
 import { conflict, forbidden, invalid, isKind, notFound } from '../errors.js';
 import { log } from '../log.js';
-import { emptySettings, membership, newEndpoint, settings, validateMembership, type Membership } from './endpoints.js';
-import { Firewall } from './firewall.js';
+import { emptySettings, endpointError, gatewayNetwork, membership, newEndpoint, settings, validateMembership, withTopLevel, type Membership } from './endpoints.js';
+import { Firewall, hostHasIPv6 } from './firewall.js';
 import { HostsFiles } from './hosts.js';
 import { pseudoId } from './inspect.js';
 import * as ipam from './ipam.js';
+import { tryParseCidr6, ulaBase } from './ipam6.js';
 import { LocalNetworks } from './local.js';
 import { createNetns, removeNetns } from './netns.js';
-import type { Endpoint, EndpointRequest, NetworkCreateBody, NetworkMembership, NetworkRegistry, NetworkService, NetworkSettings } from './networks.js';
+import type { Endpoint, EndpointConfig, EndpointRequest, NetworkCreateBody, NetworkMembership, NetworkRegistry, NetworkService, NetworkSettings } from './networks.js';
 import { createBridge, deleteLinks, links, nextIfaceIndex, plumb, VethReaper } from './plumbing.js';
-import { assignHostPorts, portsOf } from './ports.js';
-import { Registry } from './registry.js';
+import { assignHostPorts, byDnat, portsOf, withIPv6Twins } from './ports.js';
+import { PortProxy } from './proxy.js';
+import { Registry, type TakenSubnets } from './registry.js';
 import { exec, removeAllRules } from './rules.js';
 import { NetworkStore, type EndpointRecord, type NetworkRecord } from './store.js';
 
@@ -62,6 +64,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
   private readonly hosts: HostsFiles;
   private readonly reaper: VethReaper;
   private readonly registry: Registry;
+  private readonly proxy = new PortProxy();
 
   constructor(private readonly opts: BridgeOptions) {
     this.nsDir = join(opts.execRoot, 'netns');
@@ -76,6 +79,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       firewall: this.firewall,
       tag: this.tag,
       takenSubnets: () => this.takenSubnets(),
+      ula: ulaBase(opts.root),
       usersOf: (rec) => this.usersOf(rec),
       emit: opts.emit,
     });
@@ -101,10 +105,18 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       const taken = await this.takenSubnets();
       const subnet = this.opts.defaultSubnet
         ? ipam.parseCidr(this.opts.defaultSubnet)
-        : ipam.pickSubnet(ipam.defaultPool(parseInt(this.tag, 16)), taken);
+        : ipam.pickSubnet(ipam.defaultPool(parseInt(this.tag, 16)), taken.v4.map((t) => t.cidr));
       const rec = store.newRecord('bridge', subnet, undefined, undefined, {});
       rec.Default = true;
-      rec.Options = { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': rec.Bridge };
+      // Docker's options of its default bridge, with pier's bridge name.
+      rec.Options = {
+        'com.docker.network.bridge.default_bridge': 'true',
+        'com.docker.network.bridge.enable_icc': 'true',
+        'com.docker.network.bridge.enable_ip_masquerade': 'true',
+        'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+        'com.docker.network.bridge.name': rec.Bridge,
+        'com.docker.network.driver.mtu': '1500',
+      };
       await store.save(rec);
     }
     const known = this.opts.knownContainers();
@@ -127,6 +139,12 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     for (const name of await readdir(this.nsDir)) if (!liveIds.has(name)) removeNetns(join(this.nsDir, name));
     await this.firewall.apply();
     this.firewall.watch();
+    // The bindings pierd's proxy serves were closed with the last pierd: opened again.
+    for (const rec of store.all()) {
+      for (const ep of Object.values(rec.Endpoints)) {
+        await this.proxy.start(ep.ContainerId, ep.Ports.filter((p) => !byDnat(p))).catch((err: unknown) => log.warn({ err, id: ep.ContainerId }, 'published ports served by pierd'));
+      }
+    }
   }
 
   /**
@@ -136,6 +154,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
    */
   async shutdown(): Promise<void> {
     this.firewall.stop();
+    this.proxy.stopAll();
     await this.reaper.flush();
     await this.store.serial(async () => {
       if (this.store.all().some((n) => Object.keys(n.Endpoints).length > 0)) return;
@@ -190,10 +209,11 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     const nsPath = this.nsPath(req.containerId);
     createNetns(nsPath);
     try {
-      const ports = portsOf(req);
+      const twinned = withIPv6Twins(portsOf(req), nets[0]![0].EnableIPv6 === true && nets[0]![0].Subnet6 !== undefined);
+      const ports = twinned.ports;
       const eps = await this.store.serial(async () => {
         const out: Array<[NetworkRecord, EndpointRecord]> = [];
-        await assignHostPorts(ports, this.store.allPorts());
+        await assignHostPorts(ports, this.store.allPorts(), twinned.twins);
         for (const [i, [net, cfg]] of nets.entries()) {
           const ep = newEndpoint(this.tag, net, cfg, req, i === 0 ? { mac: req.macAddress, ports } : {});
           net.Endpoints[req.containerId] = ep;
@@ -202,8 +222,9 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
         }
         return out;
       });
-      plumb(nsPath, eps, req.containerId);
+      plumb(nsPath, eps, req.containerId, { gateway: gatewayNetwork(nets, 4), gateway6: gatewayNetwork(nets, 6) });
       if (ports.length > 0) await this.store.serial(() => this.firewall.apply());
+      await this.proxy.start(req.containerId, eps[0]![1].Ports.filter((p) => !byDnat(p)));
       await this.hosts.writeFor(eps.map(([n]) => n), req);
     } catch (err) {
       await this.disconnect(req).catch((e: unknown) => log.warn({ err: e, id: req.containerId }, 'undoing a failed network connect'));
@@ -229,6 +250,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       if (out.some(([, ep]) => ep.Ports.length > 0)) await this.firewall.apply();
       return out;
     });
+    this.proxy.stop(req.containerId);
     removeNetns(this.nsPath(req.containerId));
     if (touched.length > 0) this.reaper.later(touched.map(([, ep]) => ep.HostVeth));
     const user = touched.filter(([n]) => !n.Default).map(([n]) => n);
@@ -253,6 +275,9 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     const nsPath = this.nsPath(req.containerId);
     if (!existsSync(nsPath)) throw conflict(`container ${req.containerId} has no network namespace to connect (network mode ${req.networkMode})`);
     const cfg = req.endpointsConfig?.[net.Name] ?? req.endpointsConfig?.[net.Id] ?? undefined;
+    this.validate(net.Name, cfg ?? {});
+    // The first network with IPv6 gives the container its IPv6 default route.
+    const has6 = this.store.networksOf(req.containerId).some((n) => n.EnableIPv6 && !n.Internal && n.Endpoints[req.containerId]?.IP6);
     const ep = await this.store.serial(async () => {
       const e = newEndpoint(this.tag, net, cfg, req);
       net.Endpoints[req.containerId] = e;
@@ -261,7 +286,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     });
     const index = await nextIfaceIndex(nsPath);
     try {
-      plumb(nsPath, [[net, ep]], req.containerId, index, false);
+      plumb(nsPath, [[net, ep]], req.containerId, { firstIndex: index, gateway6: has6 ? undefined : gatewayNetwork([[net, cfg]], 6) });
     } catch (err) {
       await this.detach(req, net.Name);
       throw err;
@@ -280,15 +305,28 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       return e;
     });
     if (!ep) return;
+    if (ep.Ports.length > 0) this.proxy.stop(req.containerId);
     await exec('ip', ['link', 'del', ep.HostVeth]).catch(() => undefined);
     if (!net.Default) await this.hosts.rewriteMembers([net]);
     await this.hosts.writeFor([], req);
   }
 
+  validate(network: string, config: EndpointConfig): void {
+    let net: NetworkRecord | undefined;
+    try {
+      net = this.canonicalName(network) === 'bridge' ? this.store.defaultNet() : this.store.get(network);
+    } catch (err) {
+      if (!isKind(err, 'notFound')) throw err;
+    }
+    const e = endpointError(net?.Default ? 'bridge' : (net?.Name ?? network), net, config);
+    if (e) throw invalid(e);
+  }
+
   settingsOf(req: EndpointRequest): NetworkSettings {
     const mode = req.networkMode;
     if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) {
-      return { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: mode.startsWith('container:') ? {} : { [mode]: emptySettings(pseudoId(this.tag, mode as 'host' | 'none')) } };
+      const networks = mode.startsWith('container:') ? {} : { [mode]: emptySettings(pseudoId(this.tag, mode as 'host' | 'none')) };
+      return withTopLevel({ Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: networks });
     }
     return settings(req, membership(this.store, req), this.nsPath(req.containerId));
   }
@@ -329,29 +367,43 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     return target;
   }
 
-  /** Subnets in use: pier's networks and the host's routes (other daemons' bridges included). */
-  private async takenSubnets(): Promise<ipam.Cidr[]> {
-    const taken = this.store.all().map((n) => ipam.parseCidr(n.Subnet));
+  /** Subnets in use: pier's networks and the host's routes (other daemons' bridges included), per family. */
+  private async takenSubnets(): Promise<TakenSubnets> {
+    const taken: TakenSubnets = { v4: [], v6: [] };
+    for (const n of this.store.all()) {
+      taken.v4.push({ cidr: ipam.parseCidr(n.Subnet), route: false });
+      if (n.Subnet6) taken.v6.push({ cidr: tryParseCidr6(n.Subnet6)!.cidr, route: false });
+    }
     const routes = JSON.parse(await exec('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) as Array<{ dst?: string }>;
     for (const r of routes) {
       if (!r.dst || r.dst === 'default') continue;
       try {
         const c = ipam.parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
-        if (c.prefix >= 8 && !(c.base >>> 24 === 127)) taken.push(c);
+        if (c.prefix >= 8 && !(c.base >>> 24 === 127)) taken.v4.push({ cidr: c, route: true });
       } catch {
         // not an IPv4 destination
       }
+    }
+    if (!hostHasIPv6()) return taken;
+    const routes6 = JSON.parse(await exec('ip', ['-j', '-6', 'route', 'show', 'table', 'all'])) as Array<{ dst?: string }>;
+    for (const r of routes6) {
+      if (!r.dst || r.dst === 'default') continue;
+      const c = tryParseCidr6(r.dst.includes('/') ? r.dst : `${r.dst}/128`)?.cidr;
+      // Link-local, multicast and loopback routes are on every host; they hold no subnet.
+      if (!c || c.prefix < 8 || c.base >> 118n === 0x3fan || c.base >> 120n === 0xffn || c.base === 1n) continue;
+      taken.v6.push({ cidr: c, route: true });
     }
     return taken;
   }
 }
 
 /**
- * Remove everything the daemon tagged `tag` made on the host: its chains and their jumps, its
+ * Remove everything the daemon tagged `tag` made on the host: its chains and their jumps (both families), its
  * bridges and veths (`pier<tag>*`), and its namespaces under `<execRoot>/netns`.
  */
 export async function removeDaemonNetworking(tag: string, execRoot: string): Promise<void> {
-  await removeAllRules(tag);
+  await removeAllRules(tag, 4);
+  if (hostHasIPv6()) await removeAllRules(tag, 6);
   const mine = [...(await links())].filter((n) => n.startsWith(`pier${tag}`));
   await deleteLinks(mine).catch(() => undefined);
   const nsDir = join(execRoot, 'netns');

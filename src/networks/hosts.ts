@@ -2,11 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { log } from '../log.js';
 import type { EndpointRequest } from './networks.js';
-import type { NetworkRecord, NetworkStore } from './store.js';
+import type { EndpointRecord, NetworkRecord, NetworkStore } from './store.js';
 
 /**
  * Name resolution between containers through their /etc/hosts files. On user-defined networks
- * a container's file lists every peer (name, aliases, short ID); pier rewrites the files of a
+ * a container's file lists every peer (name, aliases, short ID, hostname; IPv4 and IPv6); pier rewrites the files of a
  * network's members whenever one comes or goes. Files are rewritten in place (same inode),
  * since each is bind-mounted into its running container, and keep working while pierd is down.
  */
@@ -39,9 +39,10 @@ export class HostsFiles {
   }
 
   /**
-   * A container's /etc/hosts: the standard lines, `--add-host` entries, its own address and
-   * names, then every peer on its user-defined networks (name, aliases, short ID). A file
-   * that does not exist (the container is gone) is left alone.
+   * A container's /etc/hosts: the standard lines, `--add-host` entries, its own addresses
+   * (IPv4, and IPv6 on a network with it) and names, then every peer on its user-defined
+   * networks (its DNSNames: name, aliases, short ID, hostname) and the peers its `--link`s
+   * name, by their alias. A file that does not exist (the container is gone) is left alone.
    */
   private async write(id: string, path: string, req?: EndpointRequest): Promise<void> {
     let current = '';
@@ -53,27 +54,38 @@ export class HostsFiles {
     // The head pier wrote at create (standard lines and --add-host) is kept as it is.
     const head = current.split(`\n${MARKER}\n`)[0]!.split('\n').filter((l) => !/^127\.0\.1\.1\t/.test(l) && l !== MARKER).join('\n').replace(/\n+$/, '');
     const lines: string[] = [];
-    const seen = new Set<string>();
-    const add = (ip: string, names: string[]): void => {
-      const fresh = names.filter((n) => n && !seen.has(n));
-      for (const n of fresh) seen.add(n);
+    // A name appears once per family: on its first address of each.
+    const seen = { 4: new Set<string>(), 6: new Set<string>() };
+    const addOne = (ip: string, family: 4 | 6, names: string[]): void => {
+      const fresh = names.filter((n) => n && !seen[family].has(n));
+      for (const n of fresh) seen[family].add(n);
       if (fresh.length > 0) lines.push(`${ip}\t${fresh.join(' ')}`);
+    };
+    const add = (ep: EndpointRecord, names: string[]): void => {
+      addOne(ep.IP, 4, names);
+      if (ep.IP6) addOne(ep.IP6, 6, names);
     };
     const mine = this.store.networksOf(id);
     const own = mine[0]?.Endpoints[id];
     const hostname = req?.hostname ?? '';
     if (own) {
       const fqdn = req?.domainname ? [`${hostname}.${req.domainname}`] : [];
-      add(own.IP, [...fqdn, hostname || id.slice(0, 12), ...mine.flatMap((n) => n.Endpoints[id]!.Aliases)]);
+      const names = [...fqdn, hostname || id.slice(0, 12), ...mine.flatMap((n) => n.Endpoints[id]!.Aliases)];
+      addOne(own.IP, 4, names);
+      const own6 = mine.map((n) => n.Endpoints[id]!).find((e) => e.IP6);
+      if (own6) addOne(own6.IP6!, 6, names);
     } else if (hostname) {
-      add('127.0.1.1', [hostname]);
+      addOne('127.0.1.1', 4, [hostname]);
     }
     for (const net of mine) {
-      if (net.Default) continue;
-      for (const peer of Object.values(net.Endpoints)) {
-        if (peer.ContainerId === id) continue;
-        add(peer.IP, [peer.Name, ...peer.Aliases, peer.ContainerId.slice(0, 12)]);
+      const peers = Object.values(net.Endpoints).filter((p) => p.ContainerId !== id);
+      for (const link of net.Endpoints[id]!.Links ?? []) {
+        const [target, alias] = link.replace(/^\//, '').split(':') as [string, string | undefined];
+        const peer = peers.find((p) => p.Name === target || p.ContainerId.startsWith(target));
+        if (peer) add(peer, [alias ?? target, peer.Name]);
       }
+      if (net.Default) continue;
+      for (const peer of peers) add(peer, peer.DNSNames ?? [peer.Name, ...peer.Aliases, peer.ContainerId.slice(0, 12)]);
     }
     // Same inode: the running container sees the change.
     await writeFile(path, `${head}\n${MARKER}\n${lines.join('\n')}\n`);

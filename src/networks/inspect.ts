@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { invalid } from '../errors.js';
 import { matchLabels } from '../util/filters.js';
 import * as ipam from './ipam.js';
+import { isV6, tryParseCidr6 } from './ipam6.js';
 import type { NetworkRecord } from './store.js';
 
 /**
@@ -15,18 +16,18 @@ export type NetworkInspect = Record<string, unknown> & { Id: string; Name: strin
 export function inspectRecord(n: NetworkRecord, withContainers: boolean): NetworkInspect {
   const containers: Record<string, unknown> = {};
   if (withContainers) {
+    const prefix = ipam.parseCidr(n.Subnet).prefix;
+    const prefix6 = n.Subnet6 ? tryParseCidr6(n.Subnet6)!.cidr.prefix : 0;
     for (const ep of Object.values(n.Endpoints)) {
       containers[ep.ContainerId] = {
         Name: ep.Name,
         EndpointID: ep.EndpointID,
         MacAddress: ep.Mac,
-        IPv4Address: `${ep.IP}/${ipam.parseCidr(n.Subnet).prefix}`,
-        IPv6Address: '',
+        IPv4Address: `${ep.IP}/${prefix}`,
+        IPv6Address: ep.IP6 ? `${ep.IP6}/${prefix6}` : '',
       };
     }
   }
-  const ipamConfig: Record<string, string> = { Subnet: n.Subnet, Gateway: n.Gateway };
-  if (n.IPRange) ipamConfig.IPRange = n.IPRange;
   return {
     Name: n.Name,
     Id: n.Id,
@@ -34,10 +35,10 @@ export function inspectRecord(n: NetworkRecord, withContainers: boolean): Networ
     Scope: 'local',
     Driver: 'bridge',
     EnableIPv4: true,
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: [ipamConfig] },
+    EnableIPv6: n.EnableIPv6 ?? false,
+    IPAM: ipamOf(n),
     Internal: n.Internal,
-    Attachable: false,
+    Attachable: n.Attachable ?? false,
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
@@ -45,6 +46,26 @@ export function inspectRecord(n: NetworkRecord, withContainers: boolean): Networ
     Options: n.Options,
     Labels: n.Labels,
   };
+}
+
+/**
+ * IPAM as Docker shows it: the configs the client gave (as given: a subnet without a gateway
+ * shows none), then, for a family it gave none of, the subnet and gateway pier chose.
+ */
+function ipamOf(n: NetworkRecord): { Driver: string; Options: Record<string, string> | null; Config: Array<Record<string, unknown>> } {
+  const given = n.IPAM?.Config ?? [];
+  const v4 = given.filter((c) => !isV6(c.Subnet));
+  const v6 = given.filter((c) => isV6(c.Subnet));
+  const config: Array<Record<string, unknown>> = [...v4, ...v6].map((c) => ({ ...c }));
+  if (!n.IPAM) {
+    const c: Record<string, string> = { Subnet: n.Subnet, Gateway: n.Gateway };
+    if (n.IPRange) c.IPRange = n.IPRange;
+    config.push(c);
+  } else if (v4.length === 0) {
+    config.push({ Subnet: n.Subnet, Gateway: n.Gateway });
+  }
+  if (n.EnableIPv6 && n.Subnet6 && v6.length === 0) config.push({ Subnet: n.Subnet6, Gateway: n.Gateway6 });
+  return { Driver: n.IPAM?.Driver ?? 'default', Options: n.IPAM?.Options ?? null, Config: config };
 }
 
 /** The ID of the pseudo network `host` or `none` of the daemon tagged `tag` (stable across restarts). */

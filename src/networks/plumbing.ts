@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { log } from '../log.js';
 import * as ipam from './ipam.js';
+import { ip6Bytes, parseIp6, tryParseCidr6 } from './ipam6.js';
 import { configureInside, createVeths, execIn, linkExists, type InsideInterface, type VethPair } from './netns.js';
 import { exec } from './rules.js';
 import type { EndpointRecord, NetworkRecord } from './store.js';
@@ -24,12 +26,54 @@ export async function deleteLinks(names: string[]): Promise<void> {
   await exec('ip', ['-force', '-batch', '-'], names.map((l) => `link del ${l}`).join('\n') + '\n');
 }
 
-/** Create the network's Linux bridge with its gateway address, up. */
+/** Create the network's Linux bridge with its gateway addresses (IPv4, and IPv6 with IPv6 on), up. */
 export async function createBridge(rec: NetworkRecord): Promise<void> {
   const prefix = ipam.parseCidr(rec.Subnet).prefix;
-  await exec('ip', ['-batch', '-'], `link add ${rec.Bridge} type bridge\naddr add ${rec.Gateway}/${prefix} dev ${rec.Bridge}\nlink set ${rec.Bridge} up\n`);
+  const addr4 = `addr add ${rec.Gateway}/${prefix} dev ${rec.Bridge}\n`;
+  if (!rec.EnableIPv6 || !rec.Subnet6) {
+    await exec('ip', ['-batch', '-'], `link add ${rec.Bridge} type bridge\n${addr4}link set ${rec.Bridge} up\n`);
+  } else {
+    await exec('ip', ['link', 'add', rec.Bridge, 'type', 'bridge']);
+    await writeFile(`/proc/sys/net/ipv6/conf/${rec.Bridge}/disable_ipv6`, '0');
+    await enableForwarding6(rec.Bridge);
+    const prefix6 = tryParseCidr6(rec.Subnet6)!.cidr.prefix;
+    // No duplicate address detection: the gateway is usable at once.
+    await exec('ip', ['-batch', '-'], `${addr4}addr add ${rec.Gateway6}/${prefix6} dev ${rec.Bridge} nodad\nlink set ${rec.Bridge} up\n`);
+  }
   // Published ports on 127.0.0.1 are DNATed to the bridge: the kernel must route 127/8 sources there.
   await writeFile(`/proc/sys/net/ipv4/conf/${rec.Bridge}/route_localnet`, '1');
+}
+
+let warnedNoForceForwarding = false;
+
+/**
+ * IPv6 forwarding for one bridge only: `forwarding` (the bridge acts as a router) and, on
+ * kernels that have it (6.17 and later), `force_forwarding`, which forwards what arrives on
+ * the bridge whatever `all.forwarding` says. pier never turns on IPv6 forwarding for the
+ * whole host (that stops it from accepting router advertisements); on older kernels,
+ * containers' IPv6 traffic leaves the host only where the host forwards IPv6 itself.
+ * Returns whether the bridge forwards.
+ */
+export async function enableForwarding6(bridge: string): Promise<boolean> {
+  const conf = `/proc/sys/net/ipv6/conf/${bridge}`;
+  await writeFile(`${conf}/forwarding`, '1');
+  if (existsSync(`${conf}/force_forwarding`)) {
+    if ((await readFile(`${conf}/force_forwarding`, 'utf8')).trim() !== '1') await writeFile(`${conf}/force_forwarding`, '1');
+    return true;
+  }
+  if ((await readFile('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8')).trim() === '1') return true;
+  if (!warnedNoForceForwarding) {
+    warnedNoForceForwarding = true;
+    log.warn({ bridge }, 'this kernel cannot forward IPv6 for one interface only (no force_forwarding): containers reach IPv6 beyond the host only if the host forwards IPv6 (net.ipv6.conf.all.forwarding=1)');
+  }
+  return false;
+}
+
+/** Whether the bridge's `force_forwarding` went back to 0 (a write of 0 to all.forwarding resets it). */
+export async function forwardingLost6(bridge: string): Promise<boolean> {
+  const path = `/proc/sys/net/ipv6/conf/${bridge}/force_forwarding`;
+  if (!existsSync(path)) return false;
+  return (await readFile(path, 'utf8')).trim() !== '1';
 }
 
 /**
@@ -45,20 +89,23 @@ export function vethName(tag: string): string {
  * Make the veth pairs, addresses and routes of `eps` in the namespace at `nsPath`, from the
  * daemon itself (netlink and ioctls; no process is spawned). Interfaces are named
  * `eth<firstIndex>`, `eth<firstIndex+1>`, …; loopback is set up with the first; the default
- * route goes via the first non-internal network when `withDefaultRoute`.
+ * routes go via `gateway` and `gateway6` (networks of `eps`) when given.
  */
-export function plumb(nsPath: string, eps: Array<[NetworkRecord, EndpointRecord]>, containerId: string, firstIndex = 0, withDefaultRoute = true): void {
+export function plumb(nsPath: string, eps: Array<[NetworkRecord, EndpointRecord]>, containerId: string, opts: { firstIndex?: number; gateway?: NetworkRecord; gateway6?: NetworkRecord } = {}): void {
+  const firstIndex = opts.firstIndex ?? 0;
   const pairs: VethPair[] = [];
   const ifaces: InsideInterface[] = [];
-  let gateway: string | undefined;
+  let gateway6: { address: Buffer; iface: string } | undefined;
   eps.forEach(([net, ep], i) => {
     const iface = `eth${firstIndex + i}`;
     pairs.push({ host: ep.HostVeth, bridge: net.Bridge, peer: iface, mac: ep.Mac });
-    ifaces.push({ name: iface, ip: ep.IP, prefix: ipam.parseCidr(net.Subnet).prefix });
-    if (withDefaultRoute && gateway === undefined && !net.Internal) gateway = net.Gateway;
+    const inside: InsideInterface = { name: iface, ip: ep.IP, prefix: ipam.parseCidr(net.Subnet).prefix };
+    if (ep.IP6 && net.Subnet6) inside.ip6 = { address: ip6Bytes(parseIp6(ep.IP6)), prefix: tryParseCidr6(net.Subnet6)!.cidr.prefix };
+    ifaces.push(inside);
+    if (opts.gateway6?.Id === net.Id && net.Gateway6 && ep.IP6) gateway6 = { address: ip6Bytes(parseIp6(net.Gateway6)), iface };
   });
   createVeths(nsPath, pairs);
-  configureInside(nsPath, { lo: firstIndex === 0, ifaces, gateway });
+  configureInside(nsPath, { lo: firstIndex === 0, ifaces, gateway: opts.gateway?.Gateway, gateway6 });
   log.debug({ id: containerId, ns: nsPath }, 'network plumbed');
 }
 

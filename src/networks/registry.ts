@@ -2,9 +2,11 @@ import type { EmitFn } from '../events/events.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { matchLabels } from '../util/filters.js';
-import type { Firewall } from './firewall.js';
+import { hostHasIPv6, type Firewall } from './firewall.js';
 import { inspectRecord, matches, pseudo, pseudoId, type NetworkInspect } from './inspect.js';
 import * as ipam from './ipam.js';
+import { readPools } from './ipam-config.js';
+import { overlaps6, pickSubnet6, type Cidr6 } from './ipam6.js';
 import type { NetworkCreateBody, NetworkRegistry } from './networks.js';
 import { createBridge } from './plumbing.js';
 import { exec } from './rules.js';
@@ -16,13 +18,37 @@ import type { NetworkStore } from './store.js';
  */
 
 const PREDEFINED = ['bridge', 'host', 'none'];
+const IPV6_OPTION = 'com.docker.network.enable_ipv6';
+const IPV4_OPTION = 'com.docker.network.enable_ipv4';
+
+/** Subnets in use, per family; `route` tells a host route from one of pier's networks. */
+export interface TakenSubnets {
+  v4: Array<{ cidr: ipam.Cidr; route: boolean }>;
+  v6: Array<{ cidr: Cidr6; route: boolean }>;
+}
+
+/** Docker's answer to a subnet that overlaps one in use (a host route: pier refuses it too, and says so). */
+function overlapError(route: boolean): Error {
+  return forbidden(`invalid pool request: Pool overlaps with other one on this address space${route ? ' (a route of the host covers it)' : ''}`);
+}
+
+/** A driver option read as Docker reads a bool (absent: the default). */
+function boolOption(options: Record<string, string>, key: string): boolean {
+  const v = options[key];
+  if (v === undefined) return key === IPV4_OPTION;
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
+  throw invalid(`driver-opt "${key}" is not a valid bool`);
+}
 
 export interface RegistryDeps {
   store: NetworkStore;
   firewall: Firewall;
   tag: string;
-  /** Subnets in use on the host (pier's networks and the host's routes). */
-  takenSubnets(): Promise<ipam.Cidr[]>;
+  /** Subnets in use on the host (pier's networks and the host's routes), each with whether it is a host route. */
+  takenSubnets(): Promise<TakenSubnets>;
+  /** The ULA prefix IPv6 subnets are taken from when none is given. */
+  ula: Cidr6;
   /** Containers (stopped ones too) whose configuration names the network. */
   usersOf(rec: { Id: string; Name: string }): string[];
   emit?: EmitFn;
@@ -34,42 +60,52 @@ export class Registry implements NetworkRegistry {
   async create(body: NetworkCreateBody): Promise<{ Id: string; Warning: string }> {
     const { store, firewall, tag } = this.d;
     const name = body.Name ?? '';
-    if (!name) throw invalid('network name is required');
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalid(`invalid network name "${name}"`);
+    // As Docker, any name but an empty one (spaces and all).
+    if (!name) throw invalid('invalid name: name is empty');
+    if (PREDEFINED.includes(name)) throw forbidden(`operation is not permitted on predefined ${name} network`);
     const driver = body.Driver || 'bridge';
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
-    if (PREDEFINED.includes(name)) throw forbidden(`operation is not permitted on predefined ${name} network`);
+    const ipamDriver = body.IPAM?.Driver || 'default';
+    if (ipamDriver !== 'default') throw notFound(`plugin "${ipamDriver}" not found`);
+    const options = { ...(body.Options ?? {}) };
+    const enableIPv6 = body.EnableIPv6 ?? boolOption(options, IPV6_OPTION);
+    if (body.EnableIPv6 !== undefined) Reflect.deleteProperty(options, IPV6_OPTION);
+    const enableIPv4 = body.EnableIPv4 ?? boolOption(options, IPV4_OPTION);
+    if (body.EnableIPv4 !== undefined) Reflect.deleteProperty(options, IPV4_OPTION);
+    if (!enableIPv4) throw invalid('pier does not create IPv6-only networks: EnableIPv4 must stay true');
+    if (enableIPv6 && !hostHasIPv6()) throw invalid('IPv6 is not available on this host (the kernel has IPv6 turned off)');
     const configs = body.IPAM?.Config ?? [];
-    const v4 = configs.filter((c) => !c.Subnet || !c.Subnet.includes(':'));
-    if (v4.length > 1) throw invalid('pier supports one IPv4 subnet per network');
-    const cfg = v4[0] ?? {};
+    const pools = readPools(configs, enableIPv6);
     return store.serial(async () => {
       if (store.byName(name)) throw conflict(`network with name ${name} already exists`);
+      const { v4, v6 } = await this.d.takenSubnets();
       let subnet: ipam.Cidr;
-      const taken = await this.d.takenSubnets();
-      if (cfg.Subnet) {
-        subnet = ipam.parseCidr(cfg.Subnet);
-        if (ipam.formatCidr(subnet) !== cfg.Subnet.trim()) throw invalid(`invalid subnet ${cfg.Subnet}: it is not a network address (did you mean ${ipam.formatCidr(subnet)}?)`);
-        if (subnet.prefix > 30) throw invalid(`invalid subnet ${cfg.Subnet}: too small for a network`);
-        const clash = taken.find((t) => ipam.overlaps(t, subnet));
-        if (clash) throw forbidden(`invalid pool request: Pool overlaps with other one on this address space (${cfg.Subnet} overlaps ${ipam.formatCidr(clash)})`);
+      if (pools.v4) {
+        subnet = pools.v4.subnet;
+        const clash = v4.find((t) => ipam.overlaps(t.cidr, subnet));
+        if (clash) throw overlapError(clash.route);
       } else {
-        if (cfg.Gateway || cfg.IPRange) throw invalid('a gateway or ip-range needs a subnet');
-        subnet = ipam.pickSubnet(ipam.defaultPool(parseInt(tag, 16)), taken);
+        subnet = ipam.pickSubnet(ipam.defaultPool(parseInt(tag, 16)), v4.map((t) => t.cidr));
       }
-      let range: ipam.Cidr | undefined;
-      if (cfg.IPRange) {
-        range = ipam.parseCidr(cfg.IPRange, 'ip-range');
-        if (!ipam.contains(subnet, range.base) || range.prefix < subnet.prefix) throw invalid(`invalid ip-range ${cfg.IPRange}: it is not inside subnet ${ipam.formatCidr(subnet)}`);
+      let six: { subnet: Cidr6; gateway?: bigint; range?: Cidr6 } | undefined;
+      if (enableIPv6) {
+        if (pools.v6) {
+          six = pools.v6;
+          const clash = v6.find((t) => overlaps6(t.cidr, pools.v6!.subnet));
+          if (clash) throw overlapError(clash.route);
+        } else {
+          six = { subnet: pickSubnet6(this.d.ula, v6.map((t) => t.cidr)) };
+        }
       }
-      let gateway: number | undefined;
-      if (cfg.Gateway) {
-        gateway = ipam.ipToInt(cfg.Gateway);
-        if (!ipam.contains(subnet, gateway)) throw invalid(`invalid gateway ${cfg.Gateway}: it is not inside subnet ${ipam.formatCidr(subnet)}`);
-      }
-      const rec = store.newRecord(name, subnet, gateway, range, body.Labels ?? {});
+      const rec = store.newRecord(name, subnet, pools.v4?.gateway, pools.v4?.range, body.Labels ?? {}, six);
       rec.Internal = body.Internal ?? false;
-      rec.Options = body.Options ?? {};
+      rec.Attachable = body.Attachable ?? false;
+      rec.Options = options;
+      rec.IPAM = {
+        Driver: ipamDriver,
+        Options: body.IPAM?.Options ?? null,
+        Config: configs.filter((c) => c.Subnet).map((c) => ({ ...c, Subnet: c.Subnet! })),
+      };
       await createBridge(rec);
       try {
         await store.save(rec);
@@ -77,6 +113,7 @@ export class Registry implements NetworkRegistry {
       } catch (err) {
         await store.delete(rec);
         await exec('ip', ['link', 'del', rec.Bridge]).catch(() => undefined);
+        await firewall.apply().catch((e: unknown) => log.warn({ err: e }, 'rules after a failed network create'));
         throw err;
       }
       this.d.emit?.('network', 'create', rec.Id, { name: rec.Name, type: 'bridge' });

@@ -6,6 +6,7 @@ import { invalid, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import * as ipam from './ipam.js';
+import { formatCidr6, formatIp6, type Cidr6 } from './ipam6.js';
 import type { RulePort } from './rules.js';
 
 /**
@@ -20,8 +21,14 @@ const EndpointRecordSchema = z.object({
   Name: z.string(),
   EndpointID: z.string(),
   IP: z.string(),
+  /** The IPv6 address, on a network with IPv6. */
+  IP6: z.string().optional(),
   Mac: z.string(),
   Aliases: z.array(z.string()),
+  /** The names peers resolve the container by on this network (Docker's DNSNames; user networks only). */
+  DNSNames: z.array(z.string()).optional(),
+  /** `--link name[:alias]` entries: names only this container resolves. */
+  Links: z.array(z.string()).optional(),
   Ports: z.array(z.object({ proto: z.enum(['tcp', 'udp']), hostIp: z.string(), hostPort: z.number(), containerIp: z.string(), containerPort: z.number() })),
   HostVeth: z.string(),
   HostsPath: z.string(),
@@ -40,6 +47,20 @@ const NetworkRecordSchema = z.object({
   Subnet: z.string(),
   Gateway: z.string(),
   IPRange: z.string().optional(),
+  EnableIPv6: z.boolean().optional(),
+  /** The IPv6 subnet, gateway and range, on a network with IPv6. */
+  Subnet6: z.string().optional(),
+  Gateway6: z.string().optional(),
+  IPRange6: z.string().optional(),
+  /** The IPAM configuration as the client gave it (Docker shows it as given); absent in records older than it. */
+  IPAM: z
+    .object({
+      Driver: z.string(),
+      Options: z.record(z.string(), z.string()).nullable(),
+      Config: z.array(z.object({ Subnet: z.string(), Gateway: z.string().optional(), IPRange: z.string().optional(), AuxiliaryAddresses: z.record(z.string(), z.string()).optional() })),
+    })
+    .optional(),
+  Attachable: z.boolean().optional(),
   Bridge: z.string(),
   Default: z.boolean().optional(),
   Endpoints: z.record(z.string(), EndpointRecordSchema),
@@ -105,8 +126,8 @@ export class NetworkStore {
     return d;
   }
 
-  /** A new record (not saved) on a bridge name no other record uses. */
-  newRecord(name: string, subnet: ipam.Cidr, gateway: number | undefined, range: ipam.Cidr | undefined, labels: Record<string, string>): NetworkRecord {
+  /** A new record (not saved) on a bridge name no other record uses; the gateways default to the first address of each subnet. */
+  newRecord(name: string, subnet: ipam.Cidr, gateway: number | undefined, range: ipam.Cidr | undefined, labels: Record<string, string>, v6?: { subnet: Cidr6; gateway?: bigint; range?: Cidr6 }): NetworkRecord {
     const used = new Set(this.all().map((n) => n.Bridge));
     let i = 0;
     while (used.has(`pier${this.tag}b${i.toString(36)}`)) i++;
@@ -124,6 +145,12 @@ export class NetworkStore {
       Endpoints: {},
     };
     if (range) rec.IPRange = ipam.formatCidr(range);
+    if (v6) {
+      rec.EnableIPv6 = true;
+      rec.Subnet6 = formatCidr6(v6.subnet);
+      rec.Gateway6 = formatIp6(v6.gateway ?? v6.subnet.base + 1n);
+      if (v6.range) rec.IPRange6 = formatCidr6(v6.range);
+    }
     return rec;
   }
 
