@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { importBusybox, startDaemon, type Daemon } from './harness.js';
 
 const MB = 1024 * 1024;
 
-/** Disk usage of a folder in bytes, as `du` counts it. */
+/**
+ * Disk usage of a folder in bytes, as `du` counts it. pierd removes layers in the background, so
+ * a file may vanish while `du` walks: such a walk is counted again, other errors are thrown.
+ */
 function du(path: string): number {
-  return Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
+  for (let tries = 0; ; tries++) {
+    const r = spawnSync('du', ['-sb', path], { encoding: 'utf8' });
+    const vanished = r.stderr.split('\n').filter(Boolean).every((l) => l.includes('No such file or directory'));
+    if (r.status === 0) return Number(r.stdout.split('\t')[0]);
+    if (!vanished || tries === 20) throw new Error(`du ${path}: ${r.stderr}`);
+  }
 }
 
 /** `system df` and the prunes tell true figures, and the disk gets back what they report. */

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { invalid, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -17,6 +18,11 @@ export interface ApiServerOptions {
   log: Logger;
   /** Extra headers on every response (Docker-Experimental etc.). */
   headers?: Record<string, string>;
+  /**
+   * Serve HTTPS and accept only clients whose certificate `ca` signed (dockerd's --tlsverify);
+   * PEM texts. Without it, plain HTTP (for unix sockets).
+   */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 function commonHeaders(extra: Record<string, string> | undefined): Record<string, string> {
@@ -43,7 +49,10 @@ export function splitVersion(pathname: string): { version: string; path: string 
 
 export function createApiServer(opts: ApiServerOptions): Server {
   const headers = commonHeaders(opts.headers);
-  const server = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 5000 });
+  const timeouts = { requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 5000 };
+  const server: Server = opts.tls
+    ? createTlsServer({ ...timeouts, ...opts.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' })
+    : createServer(timeouts);
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined): Promise<void> => {
     const started = Date.now();
@@ -107,7 +116,14 @@ export function createApiServer(opts: ApiServerOptions): Server {
       await found.handler(ctx);
       opts.log.trace({ method: req.method, url: req.url, ms: Date.now() - started }, 'request');
     } catch (err) {
-      sendError(err);
+      try {
+        sendError(err);
+      } catch (sendFailure) {
+        // Never let one request's failure take the daemon down.
+        opts.log.warn({ err: sendFailure, cause: messageOf(err), method: req.method, url: req.url }, 'answering a failed request failed');
+        res?.destroy();
+        socket?.destroy();
+      }
     }
   };
 
@@ -167,5 +183,6 @@ async function readUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffe
 /** Whether a request failed only because its client closed the connection. */
 function clientGone(req: IncomingMessage, err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
-  return req.socket.destroyed || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+  // (a hijacked or destroyed request has no socket any more)
+  return (req.socket as typeof req.socket | null)?.destroyed !== false || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
 }

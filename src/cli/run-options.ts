@@ -2,6 +2,7 @@ import type { ContainerCreateBody, HostConfig, PortBinding } from '../client/typ
 import { expandEnv, parseEnvFile } from './env-file.js';
 import { ParseError, parseInteger, parseNanoCpus, ramInBytes } from './human.js';
 import { parseMountFlag } from './mount-flag.js';
+import { limitHostConfig, type LimitFlags } from './run-limits.js';
 
 /**
  * `docker run` / `docker create` flags → the body of `POST /containers/create`, as Docker's
@@ -12,7 +13,7 @@ import { parseMountFlag } from './mount-flag.js';
  */
 
 /** The flags as commander parses them (camel-cased long names). Repeatable flags are arrays. */
-export interface RunFlags {
+export interface RunFlags extends LimitFlags {
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -323,7 +324,7 @@ export function runOptionsToCreateBody(image: string, args: string[], flags: Run
   if (flags.readOnly) host.ReadonlyRootfs = true;
   if (flags.capAdd?.length) host.CapAdd = normalizeCaps(flags.capAdd);
   if (flags.capDrop?.length) host.CapDrop = normalizeCaps(flags.capDrop);
-  if (flags.securityOpt?.length) host.SecurityOpt = flags.securityOpt;
+  Object.assign(host, limitHostConfig(flags, ctx.readFile));
   if (flags.groupAdd?.length) host.GroupAdd = flags.groupAdd;
   if (flags.init !== undefined) host.Init = flags.init;
   if (flags.tty && ctx.consoleSize) host.ConsoleSize = ctx.consoleSize;

@@ -8,8 +8,6 @@ import type { ContainerRecord, CreateBody, HostConfig } from './types.js';
  * HostConfig checked. Pure functions: no I/O, no state.
  */
 
-const MIN_MEMORY = 6 * 1024 * 1024;
-
 function asList(v: string[] | string | undefined | null): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   return typeof v === 'string' ? ['/bin/sh', '-c', v] : v;
@@ -64,9 +62,7 @@ export function validateHostConfig(hc: HostConfig): void {
   if (policy !== 'on-failure' && (hc.RestartPolicy?.MaximumRetryCount ?? 0) > 0) {
     throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   }
-  if (hc.Memory && hc.Memory > 0 && hc.Memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
-  if (hc.NanoCpus && hc.CpuQuota) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
-  if (hc.CpuShares !== undefined && hc.CpuShares !== 0 && hc.CpuShares < 2) throw invalid('minimum allowed cpu-shares is 2');
+  // Limits and security options are checked against the host's facts: limits.ts, security.ts.
 }
 
 

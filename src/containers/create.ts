@@ -5,11 +5,14 @@ import { invalid } from '../errors.js';
 import { log } from '../log.js';
 import type { NetworkService } from '../networks/networks.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { devicesFromPath } from '../runtime/devices.js';
 import { mergeConfig, validateConfig, validateHostConfig } from './config.js';
 import type { ImageLookup } from './containers.js';
 import { nowIso, type ContainerCore } from './core.js';
+import { checkResources, type HostFacts } from './limits.js';
 import { generateName } from './names.js';
-import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
+import { validateSecurity } from './security.js';
+import { type ContainerRecord, type CreateBody, ZERO_TIME } from './types.js';
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -29,7 +32,7 @@ export interface CreateHooks {
  * Either everything is made and the record saved (`create` event), or nothing is left.
  */
 export async function createContainer(
-  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks },
+  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; host?: HostFacts },
   body: CreateBody,
   requestedName?: string,
 ): Promise<{ Id: string; Warnings: string[] }> {
@@ -38,8 +41,11 @@ export async function createContainer(
     throw invalid(`Invalid container name (${requestedName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   if (!body.Image) throw invalid('config cannot be empty in order to create a container');
-  const hostConfig: HostConfig = body.HostConfig ?? {};
-  validateHostConfig(hostConfig);
+  validateHostConfig(body.HostConfig ?? {});
+  validateSecurity(body.HostConfig ?? {}, deps.host);
+  const { hostConfig, warnings } = checkResources(body.HostConfig ?? {}, deps.host);
+  // A device that is not there is refused now rather than at start (Docker fails the start).
+  await Promise.all((hostConfig.Devices ?? []).map((d) => devicesFromPath({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer, cgroupPermissions: d.CgroupPermissions })));
   const image = await deps.images.resolve(body.Image);
 
   const id = randomBytes(32).toString('hex');
@@ -97,7 +103,7 @@ export async function createContainer(
     });
     const [endpoint] = await Promise.all([networks.prepare(core.endpointRequest(rec)), layer, mounts]);
     rec.NetworkSettings = endpoint.settings;
-    rec.Warnings = endpoint.warnings;
+    rec.Warnings = [...warnings, ...endpoint.warnings];
     await core.store.save(rec);
     core.emit('create', rec);
     return { Id: id, Warnings: rec.Warnings };

@@ -1,3 +1,4 @@
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/spec.js';
 import { humanDuration } from '../util/human.js';
 import type { ContainerRecord } from './types.js';
 
@@ -84,7 +85,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     IpcMode: hc.IpcMode || 'private',
     Cgroup: '',
     Links: null,
-    OomScoreAdj: 0,
+    OomScoreAdj: hc.OomScoreAdj ?? 0,
     PidMode: hc.PidMode ?? '',
     Privileged: hc.Privileged ?? false,
     PublishAllPorts: hc.PublishAllPorts ?? false,
@@ -102,19 +103,27 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     NanoCpus: hc.NanoCpus ?? 0,
     CgroupParent: '',
     BlkioWeight: hc.BlkioWeight ?? 0,
+    BlkioWeightDevice: hc.BlkioWeightDevice ?? [],
+    BlkioDeviceReadBps: hc.BlkioDeviceReadBps ?? [],
+    BlkioDeviceWriteBps: hc.BlkioDeviceWriteBps ?? [],
+    BlkioDeviceReadIOps: hc.BlkioDeviceReadIOps ?? [],
+    BlkioDeviceWriteIOps: hc.BlkioDeviceWriteIOps ?? [],
     CpuPeriod: hc.CpuPeriod ?? 0,
     CpuQuota: hc.CpuQuota ?? 0,
     CpusetCpus: hc.CpusetCpus ?? '',
-    CpusetMems: '',
-    Devices: [],
+    CpusetMems: hc.CpusetMems ?? '',
+    Devices: hc.Devices ?? [],
+    DeviceCgroupRules: hc.DeviceCgroupRules ?? null,
     MemoryReservation: hc.MemoryReservation ?? 0,
     MemorySwap: hc.MemorySwap ?? 0,
-    MemorySwappiness: null,
-    OomKillDisable: null,
+    MemorySwappiness: hc.MemorySwappiness ?? null,
+    OomKillDisable: hc.OomKillDisable ?? false,
     PidsLimit: hc.PidsLimit ?? null,
     Ulimits: hc.Ulimits ?? [],
     Init: hc.Init ?? null,
     Mounts: hc.Mounts,
+    MaskedPaths: hc.Privileged ? null : (hc.MaskedPaths ?? DEFAULT_MASKED_PATHS),
+    ReadonlyPaths: hc.Privileged ? null : (hc.ReadonlyPaths ?? DEFAULT_READONLY_PATHS),
   };
 }
 

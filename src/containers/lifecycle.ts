@@ -10,6 +10,7 @@ import { validateHostConfig } from './config.js';
 import type { ContainerLifecycle, ContainerView, ImageLookup, StopOptions, WaitCondition, WaitResult } from './containers.js';
 import { isLive, isRunning, nowIso, type ContainerCore } from './core.js';
 import { createContainer, NAME_RE, type CreateHooks } from './create.js';
+import { checkResources, KERNEL_MEMORY_UNSUPPORTED, type HostFacts } from './limits.js';
 import { RestartPolicies } from './restart.js';
 import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
 import type { Teardown } from './teardown.js';
@@ -26,6 +27,8 @@ export interface LifecycleDeps {
   defaults: SpecDefaults;
   /** Mounts: prepared at create; resolved into the runtime's mounts at start (none without it). */
   mounts?: CreateHooks & { mountsOf?(rec: ContainerRecord): Promise<Mount[]> };
+  /** What the host offers containers (limits and capabilities are checked against it). */
+  host?: HostFacts;
 }
 
 /**
@@ -332,8 +335,9 @@ export class Lifecycle implements ContainerLifecycle {
     const rec = this.store.get(ref);
     return this.d.core.locked(rec, async () => {
       if (rec.State.Status === 'removing' || rec.State.Status === 'dead') throw conflict(`container ${rec.Id} is marked for removal`);
-      const next = mergeUpdate(rec.HostConfig, changes);
-      validateHostConfig(next);
+      const merged = mergeUpdate(rec.HostConfig, changes);
+      validateHostConfig(merged);
+      const { hostConfig: next, warnings } = checkResources(merged, this.d.host, true);
       if (changes.RestartPolicy && rec.HostConfig.AutoRemove && !['', 'no'].includes(changes.RestartPolicy.Name)) {
         throw invalid('Restart policy cannot be updated because AutoRemove is enabled for the container');
       }
@@ -343,7 +347,7 @@ export class Lifecycle implements ContainerLifecycle {
       rec.HostConfig = next;
       await this.store.save(rec);
       this.d.core.emit('update', rec);
-      return { Warnings: [] };
+      return { Warnings: warnings };
     });
   }
 
@@ -379,6 +383,8 @@ export const UpdateBodySchema = HostConfigSchema.pick({
   CpuPeriod: true,
   CpuQuota: true,
   CpusetCpus: true,
+  CpusetMems: true,
+  KernelMemory: true,
   Memory: true,
   MemorySwap: true,
   MemoryReservation: true,
@@ -394,7 +400,7 @@ function mergeUpdate(current: HostConfig, changes: HostConfig): HostConfig {
     const v = given[field];
     if (v !== undefined && v !== null && v !== 0 && v !== '') next[field] = v;
   }
-  if (given.KernelMemory) throw invalid('Kernel memory limit is not supported: it was deprecated by the kernel, and removed in cgroup v2');
+  if (given.KernelMemory) throw invalid(KERNEL_MEMORY_UNSUPPORTED);
   const merged = next as HostConfig;
   const mem = merged.Memory;
   const swap = merged.MemorySwap;

@@ -10,6 +10,7 @@ import { Execs } from './exec.js';
 import { HealthChecks } from './health.js';
 import type { InspectExtras } from './inspect.js';
 import { Lifecycle, type LifecycleDeps } from './lifecycle.js';
+import type { HostFacts } from './limits.js';
 import { Monitor } from './monitor.js';
 import { Networking } from './networking.js';
 import { Reader } from './reader.js';
@@ -30,6 +31,8 @@ export interface ContainerServiceDeps {
   mounts?: LifecycleDeps['mounts'] & { mountsOfView?(c: ContainerView): Array<Record<string, unknown>> };
   /** What a removal gives back beyond the container's own layer. */
   removal?: RemovalHooks;
+  /** What the host offers containers: limits and capabilities are checked against it at create and update. */
+  host?: HostFacts;
   /** The log driver a container's inspect names (the logs part decides). */
   logConfigOf?(c: ContainerView): InspectExtras['logConfig'];
 }
@@ -54,6 +57,7 @@ export function containerService(deps: ContainerServiceDeps): Containers {
     teardown,
     defaults: deps.defaults,
     mounts: deps.mounts,
+    host: deps.host,
   });
   const health = new HealthChecks(core, execs);
   // A removed container's exec sessions, stats sample and health check go with it.

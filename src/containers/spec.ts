@@ -1,4 +1,5 @@
-import type { ContainerSpec, Mount, Resources } from '../runtime/runtime.js';
+import type { ContainerSpec, Mount, Resources, ThrottleDevice } from '../runtime/runtime.js';
+import { parseSecurityOpt } from './security.js';
 import type { ContainerRecord, HostConfig } from './types.js';
 
 /** The daemon's defaults that a container's spec falls back on. */
@@ -7,6 +8,8 @@ export interface SpecDefaults {
   defaultInit: boolean;
   defaultUlimits: Array<{ Name: string; Soft: number; Hard: number }>;
   defaultShmSize: number;
+  /** The daemon's `no-new-privileges` setting: containers get it unless they say otherwise. */
+  noNewPrivileges?: boolean;
 }
 
 /**
@@ -15,7 +18,7 @@ export interface SpecDefaults {
  */
 export function containerSpecOf(rec: ContainerRecord, network: ContainerSpec['network'], mounts: Mount[], defaults: SpecDefaults): ContainerSpec {
   const hc = rec.HostConfig;
-  const securityOpt = hc.SecurityOpt ?? [];
+  const security = parseSecurityOpt(hc.SecurityOpt ?? [], undefined, defaults.noNewPrivileges ?? false);
   return {
     id: rec.Id,
     rootfs: rec.RootfsPath,
@@ -35,8 +38,14 @@ export function containerSpecOf(rec: ContainerRecord, network: ContainerSpec['ne
     privileged: hc.Privileged ?? false,
     capAdd: hc.CapAdd ?? [],
     capDrop: hc.CapDrop ?? [],
-    noNewPrivileges: securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
-    seccomp: securityOpt.some((o) => /^seccomp[:=]unconfined$/.test(o)) ? 'unconfined' : 'default',
+    noNewPrivileges: security.noNewPrivileges,
+    seccomp: security.seccomp,
+    apparmorProfile: security.apparmorProfile,
+    devices: (hc.Devices ?? []).map((d) => ({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer, cgroupPermissions: d.CgroupPermissions })),
+    deviceCgroupRules: hc.DeviceCgroupRules ?? [],
+    maskedPaths: hc.MaskedPaths,
+    readonlyPaths: hc.ReadonlyPaths,
+    oomScoreAdj: hc.OomScoreAdj || undefined,
     shmSize: hc.ShmSize || defaults.defaultShmSize,
     mounts,
     network,
@@ -49,19 +58,28 @@ export function containerSpecOf(rec: ContainerRecord, network: ContainerSpec['ne
   };
 }
 
-/** The cgroup limits a HostConfig asks for (zero and negative values: no limit). */
+/** The cgroup limits a HostConfig asks for (zero: no limit; a negative pids limit: unlimited). */
 export function resourcesOf(hc: HostConfig): Resources {
+  const throttle = (list: Array<{ Path: string; Rate: number }> | undefined): ThrottleDevice[] | undefined =>
+    list && list.length > 0 ? list.map((d) => ({ path: d.Path, rate: d.Rate })) : undefined;
   return {
     memory: hc.Memory || undefined,
     memorySwap: hc.MemorySwap || undefined,
     memoryReservation: hc.MemoryReservation || undefined,
+    memorySwappiness: hc.MemorySwappiness !== undefined && hc.MemorySwappiness >= 0 ? hc.MemorySwappiness : undefined,
+    oomKillDisable: hc.OomKillDisable || undefined,
     nanoCpus: hc.NanoCpus || undefined,
     cpuShares: hc.CpuShares || undefined,
     cpuPeriod: hc.CpuPeriod || undefined,
     cpuQuota: hc.CpuQuota || undefined,
     cpusetCpus: hc.CpusetCpus || undefined,
-    pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
+    cpusetMems: hc.CpusetMems || undefined,
+    pidsLimit: hc.PidsLimit === undefined || hc.PidsLimit === 0 ? undefined : hc.PidsLimit > 0 ? hc.PidsLimit : -1,
     blkioWeight: hc.BlkioWeight || undefined,
+    blkioDeviceReadBps: throttle(hc.BlkioDeviceReadBps),
+    blkioDeviceWriteBps: throttle(hc.BlkioDeviceWriteBps),
+    blkioDeviceReadIOps: throttle(hc.BlkioDeviceReadIOps),
+    blkioDeviceWriteIOps: throttle(hc.BlkioDeviceWriteIOps),
   };
 }
 

@@ -49,6 +49,9 @@ export const ContainerConfigSchema = z.object({
 });
 
 const UlimitSchema = z.object({ Name: z.string(), Soft: z.number(), Hard: z.number() });
+const ThrottleDeviceSchema = z.object({ Path: z.string(), Rate: z.number().int().nonnegative() });
+const WeightDeviceSchema = z.object({ Path: z.string(), Weight: z.number().int().nonnegative() });
+const DeviceMappingSchema = z.object({ PathOnHost: z.string(), PathInContainer: z.string().optional().default(''), CgroupPermissions: z.string().optional().default('') });
 
 export const RestartPolicySchema = z.object({
   Name: z.enum(['', 'no', 'always', 'unless-stopped', 'on-failure']).optional().default(''),
@@ -127,6 +130,21 @@ export const HostConfigSchema = z.object({
   PidsLimit: nullish(z.number().int()),
   BlkioWeight: nullish(z.number().int().nonnegative()),
   Ulimits: nullish(z.array(UlimitSchema)),
+  // Limits and isolation beyond the basics (src/containers/limits.ts and security.ts check them).
+  KernelMemory: nullish(z.number().int()),
+  MemorySwappiness: nullish(z.number().int()),
+  OomKillDisable: nullish(z.boolean()),
+  OomScoreAdj: nullish(z.number().int()),
+  CpusetMems: nullish(z.string()),
+  BlkioWeightDevice: nullish(z.array(WeightDeviceSchema)),
+  BlkioDeviceReadBps: nullish(z.array(ThrottleDeviceSchema)),
+  BlkioDeviceWriteBps: nullish(z.array(ThrottleDeviceSchema)),
+  BlkioDeviceReadIOps: nullish(z.array(ThrottleDeviceSchema)),
+  BlkioDeviceWriteIOps: nullish(z.array(ThrottleDeviceSchema)),
+  Devices: nullish(z.array(DeviceMappingSchema)),
+  DeviceCgroupRules: nullish(StrList),
+  MaskedPaths: nullish(StrList),
+  ReadonlyPaths: nullish(StrList),
   LogConfig: nullish(z.object({ Type: z.string().optional(), Config: z.record(z.string(), z.string()).nullish() })),
   ConsoleSize: nullish(z.array(z.number()).length(2)),
 });

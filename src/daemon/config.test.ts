@@ -35,7 +35,13 @@ test('flags win over the daemon.json file; Docker keys keep their meaning', asyn
 test('bad flags and values are refused with a message', async () => {
   await assert.rejects(loadConfig(['--bogus', 'x']), /unknown flag/);
   await assert.rejects(loadConfig(['--runtime', 'kata']), /unknown runtime/);
-  await assert.rejects(loadConfig(['--host', 'tcp://0.0.0.0:2375']), /unix sockets only/);
+  await assert.rejects(loadConfig(['--host', 'tcp://0.0.0.0:2375']), /never listens on TCP without TLS and verified client certificates/);
+  await assert.rejects(loadConfig(['--host', 'ssh://me@host']), /unsupported --host/);
+  await assert.rejects(loadConfig(['--tlsverify', '--host', 'tcp://127.0.0.1:2376']), /--tlsverify needs --tlscacert, --tlscert and --tlskey/);
+  const both = await loadConfig(['-H', 'unix:///tmp/a.sock', '-H', 'tcp://127.0.0.1:2376', '--tlsverify', '--tlscacert', 'ca', '--tlscert', 'c', '--tlskey', 'k', '-G', 'staff']);
+  assert.deepEqual(both.listeners, [{ kind: 'unix', path: '/tmp/a.sock' }, { kind: 'tcp', host: '127.0.0.1', port: 2376 }]);
+  assert.equal(both.socket, '/tmp/a.sock');
+  assert.equal(both.group, 'staff');
   assert.throws(() => parseSize('lots'), /invalid size/);
   assert.equal(parseSize('64m'), 64 * 1024 * 1024);
 });

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { invalid } from '../errors.js';
 
@@ -9,8 +10,14 @@ import { invalid } from '../errors.js';
 export interface DaemonConfig {
   root: string;
   execRoot: string;
-  /** Path of the API's unix socket. */
+  /** Path of the API's (first) unix socket. */
   socket: string;
+  /** Every address the API is served on (`-H` given several times, daemon.json `hosts`). */
+  listeners: Listener[];
+  /** The group that owns the unix sockets (mode 0660): Docker's `-G`/`group`; pier's default `pier`. */
+  group: string;
+  /** TLS with verified client certificates: required for any TCP listener. */
+  tls?: { ca: string; cert: string; key: string };
   runtime: 'crun' | 'runc' | 'auto';
   logLevel: string;
   insecureRegistries: string[];
@@ -23,9 +30,18 @@ export interface DaemonConfig {
   bip?: string;
   /** Previous versions of each tag kept from image pruning (pier's `image-versions-kept`, default 5). */
   versionsKept?: number;
+  /** Containers run with no-new-privileges unless they say otherwise (Docker's `no-new-privileges`). */
+  noNewPrivileges?: boolean;
 }
 
+export type Listener = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
 const FileSchema = z.looseObject({
+  group: z.string().optional(),
+  tlsverify: z.boolean().optional(),
+  tlscacert: z.string().optional(),
+  tlscert: z.string().optional(),
+  tlskey: z.string().optional(),
   'data-root': z.string().optional(),
   'exec-root': z.string().optional(),
   hosts: z.array(z.string()).optional(),
@@ -39,19 +55,24 @@ const FileSchema = z.looseObject({
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
   bip: z.string().optional(),
   'image-versions-kept': z.number().int().nonnegative().optional(),
+  'no-new-privileges': z.boolean().optional(),
 });
 
-export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH] [--runtime crun|runc|auto]
-             [--config FILE] [--log-level debug|info|warn|error]
+export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH|tcp://HOST:PORT]... [--group GROUP]
+             [--tlsverify --tlscacert FILE --tlscert FILE --tlskey FILE]
+             [--runtime crun|runc|auto] [--config FILE] [--log-level debug|info|warn|error]
 
-pierd serves the Docker Engine API (v1.51) on a unix socket.
+pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS only.
   --root       state directory (default /var/lib/pier)
   --exec-root  runtime state: bundles, sockets (default /run/pier)
-  --host, -H   unix:///path of the API socket (default unix:///run/pier/pier.sock)
+  --host, -H   where the API is served, several times if wanted: unix:///path (default
+               unix:///run/pier/pier.sock), or tcp://host:port with --tlsverify
+  --group, -G  group owning the unix sockets, mode 0660 (default pier, created if missing)
+  --tlsverify  serve TCP with TLS and accept only clients whose certificate --tlscacert signed
   --runtime    OCI runtime: crun, runc, or auto (crun where the cgroup layout allows it)
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
                insecure-registries, default-ulimits, log-opts, log-level, init, default-shm-size,
-               image-versions-kept)
+               image-versions-kept, no-new-privileges)
   --log-level  log level (default info)
 `;
 
@@ -63,26 +84,42 @@ export function parseSize(v: string | number): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-function socketPath(host: string): string {
-  if (host.startsWith('unix://')) return host.slice('unix://'.length);
-  if (host.startsWith('/')) return host;
-  throw invalid(`unsupported --host ${host}: pierd listens on unix sockets only (unix:///path)`);
+/** `unix:///path`, `/path` or `tcp://host:port` (`fd://` and ssh are not served). */
+export function parseHost(host: string): Listener {
+  if (host.startsWith('unix://')) return { kind: 'unix', path: host.slice('unix://'.length) };
+  if (host.startsWith('/')) return { kind: 'unix', path: host };
+  const tcp = /^tcp:\/\/(\[[^\]]+\]|[^:/]*):(\d+)\/?$/.exec(host);
+  if (tcp) {
+    const port = Number(tcp[2]);
+    if (port < 1 || port > 65535) throw invalid(`invalid --host ${host}: bad port`);
+    return { kind: 'tcp', host: tcp[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0', port };
+  }
+  throw invalid(`unsupported --host ${host}: pierd listens on unix:///path or tcp://host:port (with TLS)`);
 }
+
+const VALUE_FLAGS = ['--root', '--exec-root', '--host', '--runtime', '--config', '--log-level', '--data-root', '--group', '--tlscacert', '--tlscert', '--tlskey'];
+const BOOLEAN_FLAGS = ['--tlsverify'];
 
 export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
   const flags = new Map<string, string>();
+  const hosts: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
     }
-    const m = /^(--[a-z-]+|-H)(?:=(.*))?$/.exec(arg);
+    const m = /^(--[a-z-]+|-H|-G)(?:=(.*))?$/.exec(arg);
     if (!m) throw invalid(`unknown argument: ${arg}\n${USAGE}`);
-    const name = m[1] === '-H' ? '--host' : m[1]!;
-    if (!['--root', '--exec-root', '--host', '--runtime', '--config', '--log-level', '--data-root'].includes(name)) throw invalid(`unknown flag: ${name}\n${USAGE}`);
+    const name = m[1] === '-H' ? '--host' : m[1] === '-G' ? '--group' : m[1]!;
+    if (BOOLEAN_FLAGS.includes(name)) {
+      flags.set(name, m[2] ?? 'true');
+      continue;
+    }
+    if (!VALUE_FLAGS.includes(name)) throw invalid(`unknown flag: ${name}\n${USAGE}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw invalid(`flag ${name} needs a value`);
+    if (name === '--host') hosts.push(value);
     flags.set(name === '--data-root' ? '--root' : name, value);
   }
   let file: z.infer<typeof FileSchema> = {};
@@ -100,10 +137,27 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
   }
   const runtime = flags.get('--runtime') ?? file['default-runtime'] ?? file.runtime ?? 'auto';
   if (runtime !== 'crun' && runtime !== 'runc' && runtime !== 'auto') throw invalid(`unknown runtime ${runtime}: pier runs crun or runc`);
+  const listeners = (hosts.length > 0 ? hosts : (file.hosts ?? ['unix:///run/pier/pier.sock'])).map(parseHost);
+  const unix = listeners.find((l) => l.kind === 'unix');
+  const tlsverify = flags.has('--tlsverify') ? flags.get('--tlsverify') !== 'false' : (file.tlsverify ?? false);
+  const tlsFiles = { ca: flags.get('--tlscacert') ?? file.tlscacert, cert: flags.get('--tlscert') ?? file.tlscert, key: flags.get('--tlskey') ?? file.tlskey };
+  let tls: DaemonConfig['tls'];
+  if (tlsverify) {
+    if (!tlsFiles.ca || !tlsFiles.cert || !tlsFiles.key) throw invalid('--tlsverify needs --tlscacert, --tlscert and --tlskey');
+    tls = { ca: tlsFiles.ca, cert: tlsFiles.cert, key: tlsFiles.key };
+  }
+  if (listeners.some((l) => l.kind === 'tcp') && !tls) {
+    // Anyone who reaches a plain TCP socket of the daemon is root on this machine.
+    throw invalid('pierd never listens on TCP without TLS and verified client certificates: add --tlsverify --tlscacert CA.pem --tlscert SERVER-CERT.pem --tlskey SERVER-KEY.pem, or serve a unix socket');
+  }
   return {
     root: flags.get('--root') ?? file['data-root'] ?? '/var/lib/pier',
     execRoot: flags.get('--exec-root') ?? file['exec-root'] ?? '/run/pier',
-    socket: socketPath(flags.get('--host') ?? file.hosts?.[0] ?? 'unix:///run/pier/pier.sock'),
+    // With TCP listeners only, the daemon's own tools still get a unix socket beside its state.
+    socket: unix?.kind === 'unix' ? unix.path : join(flags.get('--exec-root') ?? file['exec-root'] ?? '/run/pier', 'pier.sock'),
+    listeners: unix ? listeners : [{ kind: 'unix', path: join(flags.get('--exec-root') ?? file['exec-root'] ?? '/run/pier', 'pier.sock') }, ...listeners],
+    group: flags.get('--group') ?? file.group ?? 'pier',
+    tls,
     runtime,
     logLevel: flags.get('--log-level') ?? file['log-level'] ?? 'info',
     insecureRegistries: file['insecure-registries'] ?? [],
@@ -113,5 +167,6 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,
     bip: file.bip,
     versionsKept: file['image-versions-kept'] ?? 5,
+    noNewPrivileges: file['no-new-privileges'] ?? false,
   };
 }

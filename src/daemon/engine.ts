@@ -135,7 +135,8 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     runtime,
     networks,
     emit: events.emit,
-    defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize },
+    defaults: { defaultInit: config.init, defaultUlimits: config.defaultUlimits, defaultShmSize: config.defaultShmSize, noNewPrivileges: config.noNewPrivileges },
+    host: runtime.host,
     mounts,
     removal: {
       releaseVolumes: (rec, anonymous) => mounts.releaseVolumes(rec, anonymous),
@@ -179,10 +180,31 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     defaultInit: config.init,
     warnings,
     loggingDriver: 'json-file',
+    securityOptions: securityOptions(runtime.host.apparmor, cgroups.version, config.noNewPrivileges ?? false),
+    limits: {
+      swapLimit: runtime.host.swapAccounting,
+      oomKillDisable: runtime.host.cgroupMode !== 'v2',
+      cpuset: runtime.layout.controllers.includes('cpuset'),
+      blkioWeight: runtime.host.blkioWeight,
+    },
     diskUsage: (types) => diskUsage({ images, containers: containers.reader, buildCache: () => builder.usage(), volumes: () => volumes.usage() }, types),
   };
   log.debug({ cgroups }, 'cgroup layout');
   return { events, images, snapshots, runtime, containers, networks, volumes, facts, builder, distribution, flushBehind };
+}
+
+/**
+ * Docker's `SecurityOptions` in moby's order: AppArmor where the host has it, the seccomp
+ * profile (pier's built-in copy of Docker's), a cgroup namespace for containers (cgroup v2
+ * only), and no-new-privileges when the daemon sets it.
+ */
+function securityOptions(apparmor: boolean, cgroupVersion: '1' | '2', noNewPrivileges: boolean): string[] {
+  return [
+    ...(apparmor ? ['name=apparmor'] : []),
+    'name=seccomp,profile=builtin',
+    ...(cgroupVersion === '2' ? ['name=cgroupns'] : []),
+    ...(noNewPrivileges ? ['name=no-new-privileges'] : []),
+  ];
 }
 
 /** A stable ID for this daemon's root (Docker's `ID` in /info). */

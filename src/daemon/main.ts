@@ -1,7 +1,4 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { createApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { registerBuildRoutes } from '../api/routes/build.js';
 import { registerArchiveRoutes } from '../api/routes/archive.js';
@@ -18,6 +15,7 @@ import { EngineError } from '../errors.js';
 import { log } from '../log.js';
 import { loadConfig } from './config.js';
 import { buildEngine } from './engine.js';
+import { listen, unlisten } from './listen.js';
 import { limitMallocArenas, releaseMemory, releaseMemoryWhenIdle } from './idle-memory.js';
 import { whenUnpackWorkersGone } from '../distribution/unpack-worker.js';
 
@@ -49,17 +47,10 @@ async function main(): Promise<void> {
   // Last: what pier does not serve answers as Docker does outside a swarm (routes above win).
   registerUnservedRoutes(router);
 
-  await mkdir(dirname(config.socket), { recursive: true });
-  await rm(config.socket, { force: true });
-  const server = createApiServer({ router, log });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.socket, resolve);
-  });
-  await chmod(config.socket, 0o660);
-  releaseMemoryWhenIdle(server);
+  const servers = await listen(config, router);
+  for (const server of servers) releaseMemoryWhenIdle(server);
   whenUnpackWorkersGone(releaseMemory);
-  log.info({ socket: config.socket, root: config.root, runtime: engine.runtime.name, why: engine.facts.runtime.why }, 'pierd is serving the Docker API');
+  log.info({ listeners: config.listeners.map((l) => (l.kind === 'unix' ? `unix://${l.path}` : `tcp://${l.host}:${l.port} (TLS, client certificates verified)`)), root: config.root, runtime: engine.runtime.name, why: engine.facts.runtime.why }, 'pierd is serving the Docker API');
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -67,10 +58,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down; containers keep running');
     engine.containers.daemon.shutdown();
-    server.close();
-    server.closeAllConnections();
-    void rm(config.socket, { force: true })
-      .catch(() => undefined)
+    void unlisten(config, servers)
       .then(() => engine.runtime.drain())
       // With no container attached, the bridges and chains go too (the next start recreates them).
       .then(() => engine.networks.shutdown())

@@ -80,14 +80,15 @@ test('v1: no limit and a missing cgroup read as undefined', async (t) => {
   assert.equal(await readOomKills(layout, '/pier/gone'), undefined);
 });
 
-test('hybrid with hugetlb in cgroup2: crun refused with the reason', async (t) => {
+test('hybrid with hugetlb in cgroup2: crun runs without the cgroup2 mount, and says so', async (t) => {
   const root = tree(t, { ...v1Files(), 'unified/cgroup.controllers': 'hugetlb\n', 'unified/cgroup.procs': '' }, { cpu: 'cpu,cpuacct', cpuacct: 'cpu,cpuacct' });
   const layout = detectCgroupLayout(root);
   assert.equal(layout.mode, 'hybrid');
   assert.ok(layout.mode === 'hybrid' && layout.unifiedControllers.includes('hugetlb'));
   const verdict = canUseCrun(layout);
-  assert.equal(verdict.ok, false);
-  assert.match(verdict.reason, /hybrid.*hugetlb/);
+  assert.equal(verdict.ok, true);
+  assert.match(verdict.reason, /hybrid.*hugetlb.*mount namespace without the cgroup2 mount/);
+  assert.equal(verdict.withoutUnified, join(root, 'unified'));
   assert.equal((await detectCgroups(root)).version, '1');
   // Counters come from the v1 hierarchies.
   assert.equal((await readCgroupStats(layout, CG)).memory.usage, 1048576);

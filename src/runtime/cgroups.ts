@@ -45,11 +45,15 @@ export async function detectCgroups(root: string = DEFAULT_CGROUP_ROOT): Promise
 }
 
 /**
- * Whether crun 1.8 can run containers on this layout, and why (for the log and `info`).
+ * Whether crun 1.8 can run containers on this layout, how, and why (for the log and `info`).
  * crun refuses a hybrid layout whose cgroup2 owns any controller ("cgroups in hybrid mode not
- * supported, drop all controllers from cgroupv2"); runc handles it.
+ * supported, drop all controllers from cgroupv2") because of what it sees mounted: run in a
+ * mount namespace of its own where the cgroup2 mount beside the v1 hierarchies is gone
+ * (`withoutUnified`), it manages the v1 hierarchies as on a pure v1 host, every limit with
+ * them. Only the controllers cgroup2 owns (typically hugetlb) stay unmanaged, as they are for
+ * runc on such a host.
  */
-export function canUseCrun(layout: CgroupLayout): { ok: boolean; reason: string } {
+export function canUseCrun(layout: CgroupLayout): { ok: boolean; reason: string; withoutUnified?: string } {
   switch (layout.mode) {
     case 'v2':
       return { ok: true, reason: 'cgroup v2' };
@@ -58,8 +62,9 @@ export function canUseCrun(layout: CgroupLayout): { ok: boolean; reason: string 
     case 'hybrid':
       if (layout.unifiedControllers.length === 0) return { ok: true, reason: 'cgroup hybrid layout with no controller in cgroup2' };
       return {
-        ok: false,
-        reason: `cgroup hybrid layout with controllers in cgroup2 (${layout.unifiedControllers.join(' ')}), which crun refuses`,
+        ok: true,
+        reason: `cgroup hybrid layout with controllers in cgroup2 (${layout.unifiedControllers.join(' ')}): crun runs in a mount namespace without the cgroup2 mount, on the v1 hierarchies`,
+        withoutUnified: join(layout.root, 'unified'),
       };
   }
 }

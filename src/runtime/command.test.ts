@@ -43,6 +43,9 @@ test('a command is looked up in the container\'s PATH and root, as runc does', (
     assert.equal(reason(() => checkCommand(dir, '/etc', env, '/')), '126 exec: "/etc": permission denied');
     // A link that climbs out of the root stays in it: the host's /usr/bin/env is not found.
     assert.equal(reason(() => checkCommand(dir, '/bin/escape', env, '/')), '127 exec: "/bin/escape": stat /bin/escape: no such file or directory');
+    // A command on a mount the root filesystem does not show is left for the runtime.
+    assert.equal(reason(() => checkCommand(dir, '/probe', env, '/', ['/probe'])), 'ok');
+    assert.equal(reason(() => checkCommand(dir, 'tool', ['PATH=/opt/bin'], '/', ['/opt'])), 'ok');
     // No PATH in the environment: Docker's default PATH.
     assert.equal(reason(() => checkCommand(dir, 'sh', [], '/')), 'ok');
   } finally {

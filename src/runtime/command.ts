@@ -10,9 +10,13 @@ import { DEFAULT_PATH } from './spec.js';
  * own message (`[FATAL tini (7)] exec x failed`) and exit code instead of Docker's. The
  * command is looked up as runc looks it up: a name with a slash from the working directory,
  * any other name in the container's $PATH, every path resolved inside the root filesystem.
- * Throws CommandError with runc's words; resolves when the command exists and is executable.
+ * A path under one of `mountPoints` (where the container will have a bind or a volume that
+ * the root filesystem does not show) is left for the runtime to find. Throws CommandError with
+ * runc's words; returns when the command exists and is executable, or cannot be told yet.
  */
-export function checkCommand(rootfs: string, command: string, env: readonly string[], cwd: string): void {
+export function checkCommand(rootfs: string, command: string, env: readonly string[], cwd: string, mountPoints: readonly string[] = []): void {
+  const mounted = (path: string): boolean => mountPoints.some((m) => path === m || path.startsWith(m === '/' ? '/' : `${m.replace(/\/+$/, '')}/`));
+  const lookup = (root: RootDir, path: string) => (mounted(path) ? 'executable' : lookupIn(root, path));
   const root = RootDir.open(rootfs);
   try {
     if (command.includes('/')) {
@@ -37,7 +41,7 @@ export function checkCommand(rootfs: string, command: string, env: readonly stri
 }
 
 /** What `path` is inside the root, symlinks followed there. */
-function lookup(root: RootDir, path: string): 'missing' | 'notExecutable' | 'executable' {
+function lookupIn(root: RootDir, path: string): 'missing' | 'notExecutable' | 'executable' {
   let loc;
   try {
     loc = root.locate(path, { follow: true });

@@ -399,7 +399,8 @@ export function runtimeMessage(stderr: string): string {
 
 /** An error from the runtime's create/start, with Docker's kind for it. */
 export function createError(stderr: string): EngineError {
-  const msg = runtimeMessage(stderr);
+  // crun words a missing command differently from runc: Docker's (runc's) words are the ones users know.
+  const msg = runtimeMessage(stderr).replace(/^executable file `(.*)` not found in \$PATH: No such file or directory$/, 'exec: "$1": executable file not found in $PATH');
   const lower = msg.toLowerCase();
   if (lower.includes('executable file not found') || lower.includes('no such file or directory')) return new CommandError('notFound', msg);
   if (lower.includes('permission denied')) return new CommandError('notExecutable', msg);

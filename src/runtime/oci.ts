@@ -22,7 +22,9 @@ import type {
   Resources,
   RuntimeState,
 } from './runtime.js';
-import { buildExecProcess, buildOciConfig, resourceLimits, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { devicesFromPath, hostDevices, parseDeviceCgroupRule, throttleDevices, type OciDevice, type OciDeviceRule } from './devices.js';
+import { applyCgroupLimits, resourceLimits, type Throttles } from './resources.js';
+import { buildExecProcess, buildOciConfig, parseOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
 import { resolveUser } from './user.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 
@@ -73,6 +75,13 @@ const EXIT_POLL_MS = 2000;
 export class OciRuntime implements ContainerRuntime {
   readonly name: 'crun' | 'runc';
   readonly path: string;
+  /**
+   * What is executed as the runtime (by conmon and by pierd): the runtime itself, or, for crun
+   * on a hybrid cgroup layout, a wrapper that runs it in a mount namespace of its own without
+   * the cgroup2 mount (see canUseCrun).
+   */
+  private readonly command: string;
+  private readonly withoutUnified: string | undefined;
   /** Why `name` was chosen (for `info` and the log). */
   readonly reason: string;
   readonly layout: CgroupLayout;
@@ -82,7 +91,8 @@ export class OciRuntime implements ContainerRuntime {
   private readonly cgroupParent: string;
   private readonly conmonPath: string;
   private readonly initPath: string;
-  private readonly host: HostInfo;
+  /** What the host offers containers, read once at construction. */
+  readonly host: HostInfo;
   private readonly seccomp: boolean;
   private readonly conmonLogLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Settles when the conmon of a container this daemon started has exited (its sync pipe closed). */
@@ -114,6 +124,8 @@ export class OciRuntime implements ContainerRuntime {
       if (opts.runtime === 'crun' && !crun.ok) log.warn({ reason: crun.reason }, 'crun was chosen but is expected to fail here');
     }
     this.path = this.name === 'crun' ? (opts.crunPath ?? CRUN) : (opts.runcPath ?? RUNC);
+    this.withoutUnified = this.name === 'crun' ? crun.withoutUnified : undefined;
+    this.command = this.withoutUnified ? join(this.execRoot, 'crun-v1') : this.path;
     log.info({ runtime: this.name, path: this.path, reason: this.reason, cgroups: this.layout.mode }, 'OCI runtime chosen');
   }
 
@@ -135,6 +147,7 @@ export class OciRuntime implements ContainerRuntime {
     }
     await mkdir(join(this.execRoot, 'containers'), { recursive: true, mode: 0o700 });
     await mkdir(this.runtimeRoot, { recursive: true, mode: 0o700 });
+    if (this.withoutUnified) await writeUnifiedlessWrapper(this.command, this.path, this.withoutUnified);
   }
 
   /** The container's cgroup (cgroupfs path) `/pier/<id>`. */
@@ -152,17 +165,20 @@ export class OciRuntime implements ContainerRuntime {
     const p = this.paths(spec.id);
     if (existsSync(p.dir)) await this.delete(spec.id);
     // Behind an init the runtime looks up the init, not the command: check the command here.
-    if (spec.init && spec.args[0] !== undefined) checkCommand(spec.rootfs, spec.args[0], spec.env, spec.cwd);
+    if (spec.init && spec.args[0] !== undefined) checkCommand(spec.rootfs, spec.args[0], spec.env, spec.cwd, spec.mounts.map((m) => m.destination));
     const [user] = await Promise.all([
       resolveUser(spec.rootfs, spec.user, spec.groupAdd),
       mkdir(p.dir, { recursive: true }).then(() => Promise.all([mkdir(p.bundle), mkdir(p.exitDir), mkdir(p.persistDir)])),
     ]);
+    const [devices, throttles] = await Promise.all([containerDevices(spec), specThrottles(spec)]);
     const { config, warnings } = buildOciConfig(spec, {
       user,
       host: this.host,
       cgroupsPath: this.cgroupsPath(spec.id),
       initPath: this.initPath,
       seccomp: this.seccomp,
+      devices,
+      throttles,
     });
     for (const w of warnings) log.warn({ container: spec.id }, w);
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
@@ -171,7 +187,7 @@ export class OciRuntime implements ContainerRuntime {
     const warm = this.warmer.hold();
     const created = await runConmon({
       conmonPath: this.conmonPath,
-      runtimePath: this.path,
+      runtimePath: this.command,
       runtimeArgs: this.globalArgs(),
       id: spec.id,
       bundle: p.bundle,
@@ -372,14 +388,7 @@ export class OciRuntime implements ContainerRuntime {
     const warnings: string[] = [];
     const limits = resourceLimits(resources, this.host, warnings);
     for (const w of warnings) log.warn({ container: id }, w);
-    const file = join(p.dir, 'update.json');
-    await writeFile(file, JSON.stringify(limits));
-    try {
-      const r = await this.run(['update', '--resources', file, checkId(id)]);
-      if (r.code !== 0) throw this.commandError(id, 'update', r.stderr);
-    } finally {
-      await rm(file, { force: true });
-    }
+    await Promise.resolve().then(() => applyCgroupLimits(this.layout, this.cgroupsPath(checkId(id)), limits));
   }
 
   processes(id: string): number[] {
@@ -403,7 +412,7 @@ export class OciRuntime implements ContainerRuntime {
       config,
       proc,
       user ?? { uid: config.process.user.uid, gid: config.process.user.gid, additionalGids: config.process.user.additionalGids ?? [], home: homeOf(config.process.env) },
-      this.host.lastCap,
+      this.host.caps,
     );
     await mkdir(join(dir, 'exits'), { recursive: true });
     await writeFile(join(dir, 'process.json'), serializeOciConfig(execProcess));
@@ -413,7 +422,7 @@ export class OciRuntime implements ContainerRuntime {
     try {
       handle = await runConmonExec({
         conmonPath: this.conmonPath,
-        runtimePath: this.path,
+        runtimePath: this.command,
         runtimeArgs: this.globalArgs(),
         id,
         execId,
@@ -526,7 +535,7 @@ export class OciRuntime implements ContainerRuntime {
   /** `<runtime> --root ... <args>`; never rejects for a non-zero exit. */
   private run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.path, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(this.command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -548,10 +557,11 @@ export class OciRuntime implements ContainerRuntime {
   private commandError(id: string, op: string, stderr: string, isStart = false): EngineError {
     const msg = runtimeMessage(stderr) || `${this.name} ${op} failed`;
     const lower = msg.toLowerCase();
-    if (lower.includes('does not exist') || (lower.includes('no such file or directory') && lower.includes(`/${id}/`))) {
+    if (lower.includes('does not exist') || (lower.includes('no such file or directory') && lower.includes(`/${id}`))) {
       return notFound(`no such container in ${this.name}: ${id}`);
     }
-    if (lower.includes('not running') || lower.includes('not stopped') || lower.includes('is running') || lower.includes('not paused') || lower.includes('cannot start')) {
+    // runc: `... is not running`, `... is not stopped`; crun: `the container ... is not in `created` or `stopped` state`.
+    if (lower.includes('not running') || lower.includes('not stopped') || lower.includes('is running') || lower.includes('not paused') || lower.includes('cannot start') || /is not in `[a-z]+`( or `[a-z]+`)? state/.test(lower)) {
       return conflict(`${this.name} ${op} ${id}: ${msg}`);
     }
     if (isStart) return createError(stderr);
@@ -690,6 +700,24 @@ async function writeResize(ctl: string, what: string, height: number, width: num
   }
 }
 
+/**
+ * A script that runs `runtime` with its arguments in a new mount namespace (private: nothing
+ * it unmounts is seen outside) from which the cgroup2 mount `unifiedMount` is gone, so that
+ * crun sees a pure v1 layout. The namespace is made anew for each call: it sees the host's
+ * mounts as they are then (the container's rootfs pierd just mounted among them). Written
+ * at `path` (under the exec root), mode 0700.
+ */
+async function writeUnifiedlessWrapper(path: string, runtime: string, unifiedMount: string): Promise<void> {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const script = [
+    '#!/bin/sh',
+    '# Written by pierd: crun in a mount namespace without the cgroup2 mount beside the v1 hierarchies.',
+    `exec unshare --mount --propagation private /bin/sh -c 'umount -l "$0" && exec "$@"' ${q(unifiedMount)} ${q(runtime)} "$@"`,
+    '',
+  ].join('\n');
+  await writeFile(path, script, { mode: 0o700 });
+}
+
 /** rmdir a cgroup, retrying while the kernel still tears its last processes down; false when it stays busy or fails. */
 async function removeCgroup(path: string): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
@@ -703,4 +731,33 @@ async function removeCgroup(path: string): Promise<boolean> {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+}
+
+/**
+ * The host devices of a container: every device of /dev when privileged; else its `--device`
+ * nodes and their rules, then its `--device-cgroup-rule`s.
+ */
+async function containerDevices(spec: ContainerSpec): Promise<{ devices: OciDevice[]; rules: OciDeviceRule[] }> {
+  if (spec.privileged) {
+    const all = await hostDevices();
+    const extra = await Promise.all(spec.devices.filter((d) => d.pathInContainer && d.pathInContainer !== d.pathOnHost).map((d) => devicesFromPath({ ...d, cgroupPermissions: 'rwm' })));
+    return { devices: [...all, ...extra.flatMap((e) => e.devices)], rules: [] };
+  }
+  const found = await Promise.all(spec.devices.map((d) => devicesFromPath(d)));
+  return {
+    devices: found.flatMap((f) => f.devices),
+    rules: [...found.flatMap((f) => f.rules), ...spec.deviceCgroupRules.map(parseDeviceCgroupRule)],
+  };
+}
+
+/** The spec's block device limits by device numbers. */
+async function specThrottles(spec: ContainerSpec): Promise<Throttles> {
+  const r = spec.resources;
+  const [readBps, writeBps, readIOps, writeIOps] = await Promise.all([
+    throttleDevices(r.blkioDeviceReadBps),
+    throttleDevices(r.blkioDeviceWriteBps),
+    throttleDevices(r.blkioDeviceReadIOps),
+    throttleDevices(r.blkioDeviceWriteIOps),
+  ]);
+  return { readBps, writeBps, readIOps, writeIOps };
 }

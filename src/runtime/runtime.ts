@@ -56,8 +56,21 @@ export interface ContainerSpec {
   capAdd: string[];
   capDrop: string[];
   noNewPrivileges: boolean;
-  /** Seccomp: 'default' (the runtime's default profile is not built in: pier's own), 'unconfined'. */
-  seccomp: 'default' | 'unconfined';
+  /**
+   * Seccomp: `default` (Docker's default profile, resolved against the container's
+   * capabilities), `unconfined`, or a profile in Docker's format (its JSON text).
+   */
+  seccomp: 'default' | 'unconfined' | { profile: string };
+  /** An AppArmor profile to run under (where the host has AppArmor); absent: none. */
+  apparmorProfile?: string;
+  /** Host devices made in the container (`--device`), and device cgroup rules (`c 1:3 rwm`). */
+  devices: DeviceRequest[];
+  deviceCgroupRules: string[];
+  /** Masked and read-only paths instead of Docker's defaults (`--security-opt systempaths=unconfined` sends empty lists). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  /** The OOM killer's score adjustment of the container's processes (-1000..1000). */
+  oomScoreAdj?: number;
   shmSize: number;
   mounts: Mount[];
   network: NetworkAttachment;
@@ -72,17 +85,42 @@ export interface ContainerSpec {
   annotations?: Record<string, string>;
 }
 
+/** A host device to make in the container, as Docker's `DeviceMapping`. */
+export interface DeviceRequest {
+  pathOnHost: string;
+  /** Empty: the same path as on the host. */
+  pathInContainer: string;
+  /** `r`, `w`, `m` in any combination. */
+  cgroupPermissions: string;
+}
+
+/** A block device limit by the device's path on the host (`--device-read-bps /dev/sda:1mb`). */
+export interface ThrottleDevice {
+  path: string;
+  rate: number;
+}
+
 export interface Resources {
   memory?: number; // bytes
+  /** Memory plus swap (-1: unlimited swap). */
   memorySwap?: number;
   memoryReservation?: number;
+  /** 0..100 (cgroup v1 only). */
+  memorySwappiness?: number;
+  oomKillDisable?: boolean;
   nanoCpus?: number;
   cpuShares?: number;
   cpuPeriod?: number;
   cpuQuota?: number;
   cpusetCpus?: string;
+  cpusetMems?: string;
+  /** Undefined: no limit set; -1: unlimited (an update lifting a limit). */
   pidsLimit?: number;
   blkioWeight?: number;
+  blkioDeviceReadBps?: ThrottleDevice[];
+  blkioDeviceWriteBps?: ThrottleDevice[];
+  blkioDeviceReadIOps?: ThrottleDevice[];
+  blkioDeviceWriteIOps?: ThrottleDevice[];
 }
 
 /**
@@ -266,6 +304,8 @@ export function containerSpec(fields: Pick<ContainerSpec, 'id' | 'rootfs' | 'arg
     capDrop: [],
     noNewPrivileges: false,
     seccomp: 'default',
+    devices: [],
+    deviceCgroupRules: [],
     shmSize: 64 * 1024 * 1024,
     mounts: [],
     network: { netns: { kind: 'new' } },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKind } from '../errors.js';
+import { capabilitySets } from './capabilities.js';
 import { containerSpec, type ContainerSpec } from './runtime.js';
 import {
   ALL_CAPABILITIES,
@@ -14,13 +15,25 @@ import {
   type HostInfo,
 } from './spec.js';
 
+/** This machine's: root lacks CAP_SYS_RESOURCE (bit 24 of CapEff). */
+const CAPS = capabilitySets(40, 'CapEff:\t000001fffeffffff\n');
+
 const HOST: HostInfo = {
-  lastCap: 40,
+  caps: CAPS,
   hardLimits: { nofile: 20000, nproc: 96365, memlock: 8388608, core: Infinity, stack: Infinity },
   cgroupMode: 'hybrid',
   swapAccounting: true,
   blkioWeight: false,
+  blkioThrottle: true,
+  cpus: 2,
+  cpusetCpus: '0-1',
+  cpusetMems: '0',
+  apparmor: false,
+  seccomp: { arch: 'amd64', kernel: '6.1.0-18-amd64' },
+  extraMaskedPaths: [],
 };
+
+const HELD = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE');
 
 function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
   return containerSpec({
@@ -99,21 +112,26 @@ describe('capabilities', () => {
     assert.equal(c.bounding.length, 14 - 2 + 3);
   });
 
-  test('ALL', () => {
+  test('ALL: every capability the daemon holds, less the drops; ALL dropped keeps the adds', () => {
     assert.deepEqual(caps({ capDrop: ['ALL'], capAdd: ['NET_BIND_SERVICE'] }).bounding, ['CAP_NET_BIND_SERVICE']);
     const all = caps({ capAdd: ['all'], capDrop: ['SYS_ADMIN'] }).bounding;
-    assert.equal(all.length, ALL_CAPABILITIES.length - 1);
-    assert.ok(!all.includes('CAP_SYS_ADMIN'));
+    assert.deepEqual(all, HELD.filter((c) => c !== 'CAP_SYS_ADMIN'));
   });
 
-  test('privileged gets every capability the kernel knows', () => {
-    assert.deepEqual(caps({ privileged: true }).bounding, ALL_CAPABILITIES);
-    assert.deepEqual(caps({ privileged: true }, { lastCap: 37 }).bounding, ALL_CAPABILITIES.slice(0, 38));
-    assert.ok(!caps({ capAdd: ['BPF'] }, { lastCap: 37 }).bounding.includes('CAP_BPF'));
+  test('privileged gets every capability the daemon holds, never one it lacks', () => {
+    assert.deepEqual(caps({ privileged: true }).bounding, HELD);
+    assert.ok(!caps({ privileged: true }).bounding.includes('CAP_SYS_RESOURCE'));
+    assert.deepEqual(caps({ privileged: true }, { caps: capabilitySets(37, 'CapEff:\t0000003fffffffff\n') }).bounding, ALL_CAPABILITIES.slice(0, 38));
   });
 
-  test('an unknown capability is refused', () => {
+  test('an unknown capability is refused; one the daemon lacks too, as moby does', () => {
     assert.throws(() => build({ capAdd: ['FLY'] }), (e: Error) => isKind(e, 'invalid') && e.message === 'unknown capability: "CAP_FLY"');
+    assert.throws(
+      () => build({ capAdd: ['sys_resource'] }),
+      (e: Error) => isKind(e, 'invalid') && e.message === 'capability not supported by your kernel or not available in the current environment: "CAP_SYS_RESOURCE"',
+    );
+    // Dropping one the daemon lacks is harmless.
+    assert.equal(caps({ capDrop: ['SYS_RESOURCE'] }).bounding.length, 14);
   });
 });
 
@@ -141,16 +159,20 @@ describe('namespaces and isolation', () => {
     assert.ok(types({}, { cgroupMode: 'v2' }).some((n) => n.type === 'cgroup'));
   });
 
-  test("masked and read-only paths are Docker's; privileged has none", () => {
-    const { config } = build();
+  test("masked and read-only paths are Docker's; privileged has none; the HostConfig's replace them", () => {
+    const { config } = build({}, { host: { ...HOST, extraMaskedPaths: ['/sys/devices/system/cpu/cpu0/thermal_throttle'] } });
     assert.deepEqual(config.linux.maskedPaths, [
-      '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+      '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
       '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+      '/sys/devices/system/cpu/cpu0/thermal_throttle',
     ]);
     assert.deepEqual(config.linux.readonlyPaths, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
     const p = build({ privileged: true }).config;
     assert.deepEqual(p.linux.maskedPaths, []);
     assert.deepEqual(p.linux.readonlyPaths, []);
+    const open = build({ maskedPaths: [], readonlyPaths: ['/proc/sys'] }).config;
+    assert.deepEqual(open.linux.maskedPaths, []);
+    assert.deepEqual(open.linux.readonlyPaths, ['/proc/sys']);
   });
 
   test('devices: deny all, then the standard ones; privileged allows all', () => {
@@ -165,20 +187,47 @@ describe('namespaces and isolation', () => {
     assert.deepEqual(build({ privileged: true }).config.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
   });
 
-  test('seccomp: the default profile unless unconfined, privileged or switched off', () => {
+  test("seccomp: Docker's allow-list unless unconfined, privileged or switched off", () => {
     const s = build().config.linux.seccomp;
     assert.ok(s);
-    assert.equal(s.defaultAction, 'SCMP_ACT_ALLOW');
-    const denied = s.syscalls.filter((r) => r.action === 'SCMP_ACT_ERRNO').flatMap((r) => r.names);
-    for (const name of ['mount', 'unshare', 'setns', 'kexec_load', 'init_module', 'keyctl', 'clone3']) assert.ok(denied.includes(name), name);
+    assert.equal(s.defaultAction, 'SCMP_ACT_ERRNO');
+    assert.equal(s.defaultErrnoRet, 1);
+    assert.deepEqual(s.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    const allowed = new Set(s.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
+    for (const name of ['read', 'write', 'execve', 'openat', 'arch_prctl', 'chroot']) assert.ok(allowed.has(name), name);
+    for (const name of ['mount', 'unshare', 'setns', 'kexec_load', 'init_module', 'keyctl', 'kcmp', 'userfaultfd', 'clone3', 'clone']) {
+      assert.ok(!allowed.has(name), name);
+    }
     assert.ok(s.syscalls.some((r) => r.names.includes('clone') && r.args?.[0]?.op === 'SCMP_CMP_MASKED_EQ'));
-    // A capability lifts its calls.
+    assert.ok(s.syscalls.some((r) => r.names.includes('clone3') && r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === 38));
+    // A capability brings its calls.
     const admin = build({ capAdd: ['SYS_ADMIN'] }).config.linux.seccomp!;
-    assert.ok(!admin.syscalls.some((r) => r.names.includes('mount') || r.names.includes('clone')));
-    assert.ok(admin.syscalls.some((r) => r.names.includes('init_module')));
+    const adminAllowed = new Set(admin.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
+    assert.ok(adminAllowed.has('mount') && adminAllowed.has('clone') && adminAllowed.has('setns'));
+    assert.ok(!adminAllowed.has('init_module'));
+    assert.ok(!admin.syscalls.some((r) => r.names.includes('clone3') && r.action === 'SCMP_ACT_ERRNO'));
     assert.equal(build({ seccomp: 'unconfined' }).config.linux.seccomp, undefined);
     assert.equal(build({ privileged: true }).config.linux.seccomp, undefined);
     assert.equal(build({}, { seccomp: false }).config.linux.seccomp, undefined);
+  });
+
+  test('seccomp: a profile the client sent applies, to a privileged container too', () => {
+    const profile = JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['chmod'], action: 'SCMP_ACT_ERRNO' }] });
+    for (const privileged of [false, true]) {
+      const s = build({ seccomp: { profile }, privileged }).config.linux.seccomp;
+      assert.deepEqual(s, { defaultAction: 'SCMP_ACT_ALLOW', architectures: [], syscalls: [{ names: ['chmod'], action: 'SCMP_ACT_ERRNO' }] });
+    }
+  });
+
+  test('devices: --device nodes and rules after the defaults; oom score and AppArmor profile', () => {
+    const node = { path: '/dev/xnull', type: 'c' as const, major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 };
+    const rule = { allow: true, type: 'c' as const, major: 1, minor: 3, access: 'r' };
+    const { config } = build({ oomScoreAdj: 500, apparmorProfile: 'p' }, { devices: { devices: [node], rules: [rule] } });
+    assert.deepEqual(config.linux.devices.at(-1), node);
+    assert.deepEqual(config.linux.resources.devices.at(-1), rule);
+    assert.equal(config.process.oomScoreAdj, 500);
+    assert.equal(config.process.apparmorProfile, undefined, 'no AppArmor on the host');
+    assert.equal(build({ apparmorProfile: 'p' }, { host: { ...HOST, apparmor: true } }).config.process.apparmorProfile, 'p');
   });
 });
 
@@ -291,10 +340,12 @@ describe('resources and limits', () => {
 
   test('sysctls, annotations, domainname pass through', () => {
     const { config } = build({ sysctls: { 'net.ipv4.ip_forward': '1' }, annotations: { 'org.example': 'x' }, domainname: 'example.org' });
-    assert.deepEqual(config.linux.sysctl, { 'net.ipv4.ip_forward': '1' });
+    assert.deepEqual(config.linux.sysctl, { 'net.ipv4.ping_group_range': '0 2147483647', 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ip_forward': '1' });
     assert.deepEqual(config.annotations, { 'org.example': 'x' });
     assert.equal(config.domainname, 'example.org');
-    assert.equal(build().config.linux.sysctl, undefined);
+    // Docker's network defaults, in a namespace of the container's own only; the spec's win.
+    assert.equal(build({ network: { netns: { kind: 'host' } } }).config.linux.sysctl, undefined);
+    assert.equal(build({ sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024' } }).config.linux.sysctl!['net.ipv4.ip_unprivileged_port_start'], '1024');
   });
 });
 
@@ -327,7 +378,7 @@ test('config.json round-trips, unlimited rlimits included', () => {
 
 test("an exec process: the container's capabilities and rlimits, its own user, env and cwd", () => {
   const { config } = build({ capAdd: ['NET_ADMIN'], noNewPrivileges: true });
-  const p = buildExecProcess(config, { args: ['ls'], env: ['A=1'], cwd: '', tty: true }, { uid: 5, gid: 6, additionalGids: [], home: '/h' }, 40);
+  const p = buildExecProcess(config, { args: ['ls'], env: ['A=1'], cwd: '', tty: true }, { uid: 5, gid: 6, additionalGids: [], home: '/h' }, CAPS);
   assert.deepEqual(p.args, ['ls']);
   assert.equal(p.cwd, '/work');
   assert.deepEqual(p.env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=1', 'TERM=xterm', 'HOME=/h']);
@@ -337,7 +388,7 @@ test("an exec process: the container's capabilities and rlimits, its own user, e
   assert.equal(p.noNewPrivileges, true);
   assert.equal(p.terminal, true);
   assert.deepEqual(p.rlimits, config.process.rlimits);
-  const priv = buildExecProcess(config, { args: ['ls'], env: [], cwd: '/tmp', tty: false, privileged: true }, { uid: 0, gid: 0, additionalGids: [], home: '/root' }, 40);
-  assert.deepEqual(priv.capabilities.bounding, ALL_CAPABILITIES);
+  const priv = buildExecProcess(config, { args: ['ls'], env: [], cwd: '/tmp', tty: false, privileged: true }, { uid: 0, gid: 0, additionalGids: [], home: '/root' }, CAPS);
+  assert.deepEqual(priv.capabilities.bounding, HELD);
   assert.equal(priv.cwd, '/tmp');
 });

@@ -1,17 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { invalid } from '../errors.js';
+import { capabilitySets, resolveCapabilities, type CapabilitySets } from './capabilities.js';
 import type { CgroupLayout } from './cgroups.js';
-import type { Resources, ContainerSpec, Mount } from './runtime.js';
-import { seccompProfile, type SeccompProfile } from './seccomp.js';
+import type { OciDevice, OciDeviceRule } from './devices.js';
+import { resourceLimits, type OciResources, type Throttles } from './resources.js';
+import type { ContainerSpec, Mount } from './runtime.js';
+import { convertDockerProfile, defaultSeccompProfile, resolveSeccomp, seccompHost, type SeccompHost, type SeccompProfile } from './seccomp.js';
 import type { ExecUser } from './user.js';
+
+export { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from './capabilities.js';
+export { resourceLimits, type OciResources } from './resources.js';
 
 /**
  * Generation of the OCI runtime `config.json` from a `ContainerSpec`, following what Docker
  * (moby's `oci.DefaultSpec` + `daemon/oci_linux.go`) puts there. `buildOciConfig` is pure: the
- * facts it needs about the host (its own rlimits, the capabilities the kernel knows, the cgroup
- * mode) come in as `HostInfo`, read once by `readHostInfo`.
+ * facts it needs about the host (its own rlimits and capabilities, the cgroup mode) come in as
+ * `HostInfo`, read once by `readHostInfo`; the host devices a container gets come resolved by
+ * the caller (devices.ts).
  */
 
 // ---- OCI runtime spec types (the subset pier writes) ----
@@ -38,6 +46,7 @@ export interface OciProcess {
   rlimits?: OciRlimit[];
   noNewPrivileges: boolean;
   oomScoreAdj?: number;
+  apparmorProfile?: string;
 }
 
 /** `hard`/`soft` are numbers or RLIM_INFINITY (serialized as the uint64 max by `serializeOciConfig`). */
@@ -53,26 +62,19 @@ export interface OciLinux {
   namespaces: Array<{ type: string; path?: string }>;
   maskedPaths: string[];
   readonlyPaths: string[];
-  devices: Array<{ path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number }>;
+  devices: OciDevice[];
   resources: OciResources;
   cgroupsPath: string;
   sysctl?: Record<string, string>;
   seccomp?: SeccompProfile;
 }
 
-export interface OciResources {
-  devices: Array<{ allow: boolean; type?: 'a' | 'c' | 'b'; major?: number; minor?: number; access?: string }>;
-  memory?: { limit?: number; reservation?: number; swap?: number };
-  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string };
-  pids?: { limit: number };
-  blockIO?: { weight: number };
-}
-
 // ---- host facts ----
 
+/** What the host offers containers (Docker's sysinfo), read once by `readHostInfo`. */
 export interface HostInfo {
-  /** Highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
-  lastCap: number;
+  /** The capabilities the kernel knows and those the daemon holds. */
+  caps: CapabilitySets;
   /** The daemon's own hard limits by Docker ulimit name (`nofile`...); Infinity: unlimited. */
   hardLimits: Record<string, number>;
   cgroupMode: CgroupLayout['mode'];
@@ -80,32 +82,86 @@ export interface HostInfo {
   swapAccounting: boolean;
   /** blkio.weight (v1) / io.weight (v2) exists. */
   blkioWeight: boolean;
+  /** blkio.throttle.* (v1) / io.max (v2) exist. */
+  blkioThrottle: boolean;
+  /** The CPUs the daemon may run on (Docker's NCPU for `--cpus`). */
+  cpus: number;
+  /** The CPUs and memory nodes containers' cpusets may take (`0-1`). */
+  cpusetCpus: string;
+  cpusetMems: string;
+  /** AppArmor is enabled on the host. */
+  apparmor: boolean;
+  /** The architecture and kernel seccomp profiles are resolved for. */
+  seccomp: SeccompHost;
+  /** Masked on top of Docker's list: each CPU's thermal_throttle folder the host has (moby does so). */
+  extraMaskedPaths: string[];
 }
 
-/** Read the host facts `buildOciConfig` needs. */
+/** Read the host facts `buildOciConfig` and create-time checks need. */
 export function readHostInfo(layout: CgroupLayout): HostInfo {
   const lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  const caps = capabilitySets(lastCap, readFileSync('/proc/self/status', 'utf8'));
   const hardLimits = parseProcLimits(readFileSync('/proc/self/limits', 'utf8'));
   let swapAccounting: boolean;
   let blkioWeight: boolean;
+  let blkioThrottle: boolean;
+  let cpusetCpus: string | undefined;
+  let cpusetMems: string | undefined;
   if (layout.mode === 'v2') {
     // The root has no memory.swap.max; a child does when the memory controller is enabled.
     swapAccounting = layout.controllers.includes('memory');
     blkioWeight = layout.controllers.includes('io');
+    blkioThrottle = blkioWeight;
+    cpusetCpus = readTrimmed(join(layout.root, 'cpuset.cpus.effective'));
+    cpusetMems = readTrimmed(join(layout.root, 'cpuset.mems.effective'));
   } else {
-    swapAccounting = existsFile(join(layout.root, 'memory', 'memory.memsw.limit_in_bytes'));
-    blkioWeight = existsFile(join(layout.root, 'blkio', 'blkio.weight'));
+    swapAccounting = existsSync(join(layout.root, 'memory', 'memory.memsw.limit_in_bytes'));
+    blkioWeight = existsSync(join(layout.root, 'blkio', 'blkio.weight'));
+    blkioThrottle = existsSync(join(layout.root, 'blkio', 'blkio.throttle.read_bps_device'));
+    cpusetCpus = readTrimmed(join(layout.root, 'cpuset', 'cpuset.effective_cpus')) ?? readTrimmed(join(layout.root, 'cpuset', 'cpuset.cpus'));
+    cpusetMems = readTrimmed(join(layout.root, 'cpuset', 'cpuset.effective_mems')) ?? readTrimmed(join(layout.root, 'cpuset', 'cpuset.mems'));
   }
-  return { lastCap, hardLimits, cgroupMode: layout.mode, swapAccounting, blkioWeight };
+  const cpus = availableParallelism();
+  const online = readTrimmed('/sys/devices/system/cpu/online') ?? `0-${cpus - 1}`;
+  const extraMaskedPaths: string[] = [];
+  for (const n of cpuList(readTrimmed('/sys/devices/system/cpu/possible') ?? online)) {
+    const path = `/sys/devices/system/cpu/cpu${n}/thermal_throttle`;
+    if (existsSync(path)) extraMaskedPaths.push(path);
+  }
+  return {
+    caps,
+    hardLimits,
+    cgroupMode: layout.mode,
+    swapAccounting,
+    blkioWeight,
+    blkioThrottle,
+    cpus,
+    cpusetCpus: cpusetCpus || online,
+    cpusetMems: cpusetMems || readTrimmed('/sys/devices/system/node/online') || '0',
+    apparmor: readTrimmed('/sys/module/apparmor/parameters/enabled') === 'Y',
+    seccomp: seccompHost(),
+    extraMaskedPaths,
+  };
 }
 
-function existsFile(path: string): boolean {
+function readTrimmed(path: string): string | undefined {
   try {
-    readFileSync(path);
-    return true;
+    return readFileSync(path, 'utf8').trim();
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** The numbers of a kernel CPU list (`0-3,8`); empty when it is no such list. */
+export function cpuList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) return [];
+    const end = Number(m[2] ?? m[1]);
+    for (let i = Number(m[1]); i <= end && out.length < 65536; i++) out.push(i);
+  }
+  return out;
 }
 
 const LIMIT_NAMES: Record<string, string> = {
@@ -140,31 +196,23 @@ export function parseProcLimits(text: string): Record<string, number> {
   return out;
 }
 
-// ---- defaults (moby oci/defaults.go, oci/caps) ----
-
-/** Capability names by number (linux/capability.h). */
-export const ALL_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
-  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE',
-  'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
-  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ',
-  'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
-];
-
-/** Docker's default capability set, in Docker's order. */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-];
+// ---- defaults (moby oci/defaults.go) ----
 
 export const DEFAULT_MASKED_PATHS = [
-  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ];
 
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/**
+ * Set in a container's own network namespace, as Docker does: ICMP echo sockets and ports
+ * below 1024 without CAP_NET_RAW / CAP_NET_BIND_SERVICE (the default set grants both anyway).
+ */
+const NETWORK_SYSCTLS: Record<string, string> = {
+  'net.ipv4.ping_group_range': '0 2147483647',
+  'net.ipv4.ip_unprivileged_port_start': '0',
+};
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -187,7 +235,7 @@ const DEFAULT_DEVICES: Array<[string, number, number]> = [
  * Device cgroup rules: deny everything, then allow mknod of any device and use of the standard
  * ones (runc's default list). An absent major or minor is a wildcard.
  */
-const DEFAULT_DEVICE_RULES: OciResources['devices'] = [
+const DEFAULT_DEVICE_RULES: OciDeviceRule[] = [
   { allow: false, access: 'rwm' },
   { allow: true, type: 'c', access: 'm' },
   { allow: true, type: 'b', access: 'm' },
@@ -210,22 +258,36 @@ export interface BuildOptions {
   cgroupsPath: string;
   /** Host path of the static init bound at /sbin/docker-init when `spec.init`. */
   initPath: string;
-  /** Apply pier's default seccomp profile (seccomp.ts) when the spec asks for `default`. */
+  /** Apply a seccomp profile (off: every container runs unconfined). */
   seccomp: boolean;
+  /**
+   * The host devices the container gets, resolved by the caller (devices.ts): its `--device`
+   * nodes with their cgroup rules, and its `--device-cgroup-rule`s; for a privileged container,
+   * every device of the host's /dev.
+   */
+  devices?: { devices: OciDevice[]; rules: OciDeviceRule[] };
+  /** Block device limits by device numbers, resolved by the caller. */
+  throttles?: Throttles;
 }
 
 /**
  * Build `config.json` for `spec`. Throws `invalid` for what Docker also refuses here (unknown
- * capability or ulimit name). `warnings` lists what was dropped because the host lacks it
- * (swap limit, blkio weight), as Docker warns.
+ * capability or ulimit name, a seccomp profile that is none). `warnings` lists what was dropped
+ * because the host lacks it (swap limit, blkio weight), as Docker warns.
  */
 export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { config: OciConfig; warnings: string[] } {
   const warnings: string[] = [];
   const { user, host } = opts;
   const privileged = spec.privileged;
 
-  const caps = capabilities(spec, host.lastCap);
+  const caps = resolveCapabilities(spec, host.caps);
   const args = spec.init ? [INIT_DESTINATION, '--', ...spec.args] : [...spec.args];
+  const devices = DEFAULT_DEVICES.map(([path, major, minor]): OciDevice => ({ path, type: 'c', major, minor, fileMode: 0o666, uid: 0, gid: 0 }));
+  for (const d of opts.devices?.devices ?? []) {
+    const i = devices.findIndex((x) => x.path === d.path);
+    if (i >= 0) devices[i] = d;
+    else devices.push(d);
+  }
 
   const config: OciConfig = {
     ociVersion: '1.0.2-dev',
@@ -245,32 +307,52 @@ export function buildOciConfig(spec: ContainerSpec, opts: BuildOptions): { confi
     mounts: mounts(spec, opts.initPath),
     linux: {
       namespaces: namespaces(spec, host),
-      maskedPaths: privileged ? [] : [...DEFAULT_MASKED_PATHS],
-      readonlyPaths: privileged ? [] : [...DEFAULT_READONLY_PATHS],
-      devices: DEFAULT_DEVICES.map(([path, major, minor]) => ({ path, type: 'c' as const, major, minor, fileMode: 0o666, uid: 0, gid: 0 })),
-      resources: resources(spec, host, warnings),
+      maskedPaths: privileged ? [] : (spec.maskedPaths ?? [...DEFAULT_MASKED_PATHS, ...host.extraMaskedPaths]),
+      readonlyPaths: privileged ? [] : (spec.readonlyPaths ?? [...DEFAULT_READONLY_PATHS]),
+      devices,
+      resources: {
+        devices: privileged ? [{ allow: true, access: 'rwm' }] : [...DEFAULT_DEVICE_RULES.map((d) => ({ ...d })), ...(opts.devices?.rules ?? [])],
+        ...resourceLimits(spec.resources, host, warnings, opts.throttles),
+      },
       cgroupsPath: opts.cgroupsPath,
     },
   };
+  if (spec.oomScoreAdj !== undefined && spec.oomScoreAdj !== 0) config.process.oomScoreAdj = spec.oomScoreAdj;
+  if (spec.apparmorProfile && !privileged && host.apparmor) config.process.apparmorProfile = spec.apparmorProfile;
   if (spec.domainname) config.domainname = spec.domainname;
   if (spec.annotations && Object.keys(spec.annotations).length > 0) config.annotations = { ...spec.annotations };
-  if (Object.keys(spec.sysctls).length > 0) config.linux.sysctl = { ...spec.sysctls };
-  if (!privileged && spec.seccomp === 'default' && opts.seccomp) config.linux.seccomp = seccompProfile(caps);
+  const sysctl = { ...(spec.network.netns.kind === 'host' ? {} : NETWORK_SYSCTLS), ...spec.sysctls };
+  if (Object.keys(sysctl).length > 0) config.linux.sysctl = sysctl;
+  const seccomp = opts.seccomp ? seccompOf(spec, caps, host) : undefined;
+  if (seccomp) config.linux.seccomp = seccomp;
   return { config, warnings };
 }
 
 /**
+ * The container's seccomp profile, as moby's WithSeccomp: none when unconfined; a profile the
+ * client sent applies even to a privileged container; the default applies to the others,
+ * resolved against the container's capabilities.
+ */
+function seccompOf(spec: ContainerSpec, caps: string[], host: HostInfo): SeccompProfile | undefined {
+  if (spec.seccomp === 'unconfined') return undefined;
+  if (typeof spec.seccomp === 'object') return resolveSeccomp(convertDockerProfile(spec.seccomp.profile), caps, host.seccomp);
+  if (spec.privileged) return undefined;
+  return defaultSeccompProfile(caps, host.seccomp);
+}
+
+/**
  * The process of an exec in a container configured by `config`: the container's capabilities
- * (all the kernel knows when privileged), rlimits and no-new-privileges, the exec's user, env
- * (PATH and HOME defaulted as for the container) and cwd (empty: the container's).
+ * (all the daemon holds when privileged), rlimits, no-new-privileges and AppArmor profile, the
+ * exec's user, env (PATH and HOME defaulted as for the container) and cwd (empty: the
+ * container's).
  */
 export function buildExecProcess(
   config: OciConfig,
   proc: { args: string[]; env: string[]; cwd: string; tty: boolean; privileged?: boolean },
   user: ExecUser,
-  lastCap: number,
+  caps: CapabilitySets,
 ): OciProcess {
-  const caps = proc.privileged ? ALL_CAPABILITIES.slice(0, lastCap + 1) : config.process.capabilities.bounding;
+  const set = proc.privileged ? caps.known.filter((c) => caps.held.includes(c)) : config.process.capabilities.bounding;
   const env = [...proc.env];
   const has = (name: string) => env.some((e) => e === name || e.startsWith(`${name}=`));
   if (!has('PATH')) env.unshift(`PATH=${DEFAULT_PATH}`);
@@ -282,9 +364,10 @@ export function buildExecProcess(
     args: [...proc.args],
     env,
     cwd: proc.cwd === '' ? config.process.cwd : proc.cwd,
-    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    capabilities: { bounding: [...set], effective: [...set], permitted: [...set] },
     noNewPrivileges: config.process.noNewPrivileges,
   };
+  if (config.process.apparmorProfile) out.apparmorProfile = config.process.apparmorProfile;
   if (config.process.rlimits) out.rlimits = config.process.rlimits.map((r) => ({ ...r }));
   return out;
 }
@@ -315,39 +398,6 @@ function environment(spec: ContainerSpec, user: ExecUser): string[] {
   if (spec.tty && !has('TERM')) defaults.push('TERM=xterm');
   if (!has('HOME')) env.push(`HOME=${user.home}`);
   return [...defaults, ...env];
-}
-
-/** Normalize `net_admin` / `CAP_NET_ADMIN` / `all`; throws `invalid` for unknown names. */
-function normalizeCaps(names: string[]): { caps: string[]; all: boolean } {
-  const caps: string[] = [];
-  let all = false;
-  for (const raw of names) {
-    const up = raw.trim().toUpperCase();
-    if (up === 'ALL' || up === 'CAP_ALL') {
-      all = true;
-      continue;
-    }
-    const name = up.startsWith('CAP_') ? up : `CAP_${up}`;
-    if (!ALL_CAPABILITIES.includes(name)) throw invalid(`unknown capability: "${name}"`);
-    if (!caps.includes(name)) caps.push(name);
-  }
-  return { caps, all };
-}
-
-/** Docker's TweakCapabilities: privileged → all; ALL in add → all but drops; ALL in drop → only adds. */
-function capabilities(spec: ContainerSpec, lastCap: number): string[] {
-  const known = ALL_CAPABILITIES.slice(0, lastCap + 1);
-  if (spec.privileged) return known;
-  const add = normalizeCaps(spec.capAdd);
-  const drop = normalizeCaps(spec.capDrop);
-  let caps: string[];
-  if (add.all) caps = known.filter((c) => !drop.caps.includes(c));
-  else if (drop.all) caps = add.caps;
-  else {
-    caps = DEFAULT_CAPABILITIES.filter((c) => !drop.caps.includes(c));
-    for (const c of add.caps) if (!caps.includes(c)) caps.push(c);
-  }
-  return caps.filter((c) => known.includes(c));
 }
 
 const ULIMIT_NAMES = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as'];
@@ -439,43 +489,4 @@ function mounts(spec: ContainerSpec, initPath: string): Mount[] {
     .sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i)
     .map(({ m }) => ({ ...m, options: m.options ? [...m.options] : [] }));
   return [...defaults.filter((m) => !userDest.has(m.destination)), ...user];
-}
-
-function resources(spec: ContainerSpec, host: HostInfo, warnings: string[]): OciResources {
-  return {
-    devices: spec.privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES.map((d) => ({ ...d })),
-    ...resourceLimits(spec.resources, host, warnings),
-  };
-}
-
-/** The OCI limits (memory, cpu, pids, block I/O) for `r`, as `config.json` and `<runtime> update` take them. */
-export function resourceLimits(r: Resources, host: HostInfo, warnings: string[]): Omit<OciResources, 'devices'> {
-  const out: Omit<OciResources, 'devices'> = {};
-  const memory: NonNullable<OciResources['memory']> = {};
-  if (r.memory !== undefined && r.memory > 0) memory.limit = r.memory;
-  if (r.memoryReservation !== undefined && r.memoryReservation > 0) memory.reservation = r.memoryReservation;
-  if (r.memorySwap !== undefined && r.memorySwap !== 0) {
-    if (host.swapAccounting) memory.swap = r.memorySwap;
-    else warnings.push('Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.');
-  }
-  if (Object.keys(memory).length > 0) out.memory = memory;
-
-  const cpu: NonNullable<OciResources['cpu']> = {};
-  if (r.cpuShares !== undefined && r.cpuShares > 0) cpu.shares = r.cpuShares;
-  if (r.nanoCpus !== undefined && r.nanoCpus > 0) {
-    cpu.period = 100000;
-    cpu.quota = Math.round((r.nanoCpus * 100000) / 1e9);
-  } else {
-    if (r.cpuPeriod !== undefined && r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
-    if (r.cpuQuota !== undefined && r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
-  }
-  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
-  if (Object.keys(cpu).length > 0) out.cpu = cpu;
-
-  if (r.pidsLimit !== undefined && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
-  if (r.blkioWeight !== undefined && r.blkioWeight > 0) {
-    if (host.blkioWeight) out.blockIO = { weight: r.blkioWeight };
-    else warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
-  }
-  return out;
 }

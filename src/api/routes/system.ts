@@ -20,6 +20,10 @@ export interface SystemFacts {
   warnings: string[];
   /** The log driver containers get unless they ask for another. */
   loggingDriver: string;
+  /** Docker's `SecurityOptions` of `info`: the security features in force (`name=seccomp,profile=builtin`). */
+  securityOptions: string[];
+  /** What the host's cgroups can limit, for `info`'s flags. */
+  limits: { swapLimit: boolean; oomKillDisable: boolean; cpuset: boolean; blkioWeight: boolean };
   /** `GET /system/df` for the given kinds of objects. */
   diskUsage(types: ReadonlySet<DiskUsageType>): Promise<Record<string, unknown>>;
 }
@@ -81,16 +85,17 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       DriverStatus: [['Backing Filesystem', 'overlayfs'], ['Supports d_type', 'true']],
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file', 'local', 'none'] },
       MemoryLimit: true,
-      SwapLimit: true,
+      SwapLimit: facts.limits.swapLimit,
       CpuCfsPeriod: true,
       CpuCfsQuota: true,
       CPUShares: true,
-      CPUSet: true,
+      CPUSet: facts.limits.cpuset,
       PidsLimit: true,
       IPv4Forwarding: true,
       Debug: false,
       NFd: 0,
-      OomKillDisable: false,
+      OomKillDisable: facts.limits.oomKillDisable,
+      KernelMemoryTCP: false,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
       LoggingDriver: facts.loggingDriver,
@@ -120,8 +125,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      // A cgroup namespace is given to containers on cgroup v2 only.
-      SecurityOptions: ['name=seccomp,profile=builtin', ...(facts.cgroupVersion === '2' ? ['name=cgroupns'] : [])],
+      SecurityOptions: facts.securityOptions,
       Warnings: facts.warnings,
       PierRuntimeReason: facts.runtime.why,
       PierDefaultInit: facts.defaultInit,
