@@ -6,16 +6,17 @@ import type { EmitFn } from '../events/events.js';
 import { conflict, forbidden, invalid, isKind, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { emptySettings, endpointError, gatewayNetwork, membership, newEndpoint, settings, validateMembership, withTopLevel, type Membership } from './endpoints.js';
+import { EmbeddedDns } from './dns.js';
 import { Firewall, hostHasIPv6 } from './firewall.js';
 import { HostsFiles } from './hosts.js';
 import { pseudoId } from './inspect.js';
 import * as ipam from './ipam.js';
 import { tryParseCidr6, ulaBase } from './ipam6.js';
 import { LocalNetworks } from './local.js';
-import { createNetns, removeNetns } from './netns.js';
+import { configureInside, createNetns, removeNetns } from './netns.js';
 import type { Endpoint, EndpointConfig, EndpointRequest, NetworkCreateBody, NetworkMembership, NetworkRegistry, NetworkService, NetworkSettings } from './networks.js';
 import { createBridge, deleteLinks, links, nextIfaceIndex, plumb, VethReaper } from './plumbing.js';
-import { assignHostPorts, byDnat, portsOf, withIPv6Twins } from './ports.js';
+import { assignHostPorts, portsOf, proxied, withIPv6Twins } from './ports.js';
 import { PortProxy } from './proxy.js';
 import { Registry, type TakenSubnets } from './registry.js';
 import { exec, removeAllRules } from './rules.js';
@@ -65,6 +66,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
   private readonly reaper: VethReaper;
   private readonly registry: Registry;
   private readonly proxy = new PortProxy();
+  private readonly dns: EmbeddedDns;
 
   constructor(private readonly opts: BridgeOptions) {
     this.nsDir = join(opts.execRoot, 'netns');
@@ -74,6 +76,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     this.firewall = new Firewall(this.store, this.tag);
     this.hosts = new HostsFiles(this.store);
     this.reaper = new VethReaper(() => this.store.liveVeths());
+    this.dns = new EmbeddedDns(this.store, opts.hostResolvConf);
     this.registry = new Registry({
       store: this.store,
       firewall: this.firewall,
@@ -81,6 +84,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       takenSubnets: () => this.takenSubnets(),
       ula: ulaBase(opts.root),
       usersOf: (rec) => this.usersOf(rec),
+      dns: this.dns,
       emit: opts.emit,
     });
   }
@@ -139,10 +143,11 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     for (const name of await readdir(this.nsDir)) if (!liveIds.has(name)) removeNetns(join(this.nsDir, name));
     await this.firewall.apply();
     this.firewall.watch();
+    for (const rec of store.all()) await this.serveDns(rec);
     // The bindings pierd's proxy serves were closed with the last pierd: opened again.
     for (const rec of store.all()) {
       for (const ep of Object.values(rec.Endpoints)) {
-        await this.proxy.start(ep.ContainerId, ep.Ports.filter((p) => !byDnat(p))).catch((err: unknown) => log.warn({ err, id: ep.ContainerId }, 'published ports served by pierd'));
+        await this.proxy.start(ep.ContainerId, proxied(ep.Ports)).catch((err: unknown) => log.warn({ err, id: ep.ContainerId }, 'published ports served by pierd'));
       }
     }
   }
@@ -155,6 +160,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
   async shutdown(): Promise<void> {
     this.firewall.stop();
     this.proxy.stopAll();
+    this.dns.closeAll();
     await this.reaper.flush();
     await this.store.serial(async () => {
       if (this.store.all().some((n) => Object.keys(n.Endpoints).length > 0)) return;
@@ -193,6 +199,21 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
 
   async connect(req: EndpointRequest): Promise<Endpoint> {
     const mode = req.networkMode;
+    if (req.detached) {
+      // Loopback only, in a namespace of pier's own: `network connect` can add to it later.
+      await this.disconnect(req);
+      const nsPath = this.nsPath(req.containerId);
+      createNetns(nsPath);
+      try {
+        configureInside(nsPath, { lo: true, ifaces: [] });
+      } catch (err) {
+        removeNetns(nsPath);
+        throw err;
+      }
+      const ep = await this.local.connect(req);
+      ep.attachment.netns = { kind: 'path', path: nsPath };
+      return ep;
+    }
     if (mode === 'none' || mode === 'host') return this.local.connect(req);
     if (mode.startsWith('container:')) {
       const target = this.joinedContainer(mode);
@@ -224,8 +245,10 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       });
       plumb(nsPath, eps, req.containerId, { gateway: gatewayNetwork(nets, 4), gateway6: gatewayNetwork(nets, 6) });
       if (ports.length > 0) await this.store.serial(() => this.firewall.apply());
-      await this.proxy.start(req.containerId, eps[0]![1].Ports.filter((p) => !byDnat(p)));
+      await this.proxy.start(req.containerId, proxied(eps[0]![1].Ports));
       await this.hosts.writeFor(eps.map(([n]) => n), req);
+      // On a user network, names are asked of pier's DNS (Docker's 127.0.0.11).
+      await this.local.writeResolvConf(req, this.dns.nameserverFor(nets[0]![0]));
     } catch (err) {
       await this.disconnect(req).catch((e: unknown) => log.warn({ err: e, id: req.containerId }, 'undoing a failed network connect'));
       throw err;
@@ -276,8 +299,11 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     if (!existsSync(nsPath)) throw conflict(`container ${req.containerId} has no network namespace to connect (network mode ${req.networkMode})`);
     const cfg = req.endpointsConfig?.[net.Name] ?? req.endpointsConfig?.[net.Id] ?? undefined;
     this.validate(net.Name, cfg ?? {});
-    // The first network with IPv6 gives the container its IPv6 default route.
-    const has6 = this.store.networksOf(req.containerId).some((n) => n.EnableIPv6 && !n.Internal && n.Endpoints[req.containerId]?.IP6);
+    // The container keeps the default routes it has; one it lacks (its first network, or its
+    // last one left and this is a new one) comes from this network.
+    const mine = this.store.networksOf(req.containerId).filter((n) => !n.Internal);
+    const has4 = mine.length > 0;
+    const has6 = mine.some((n) => n.EnableIPv6 && n.Endpoints[req.containerId]?.IP6);
     const ep = await this.store.serial(async () => {
       const e = newEndpoint(this.tag, net, cfg, req);
       net.Endpoints[req.containerId] = e;
@@ -286,7 +312,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     });
     const index = await nextIfaceIndex(nsPath);
     try {
-      plumb(nsPath, [[net, ep]], req.containerId, { firstIndex: index, gateway6: has6 ? undefined : gatewayNetwork([[net, cfg]], 6) });
+      plumb(nsPath, [[net, ep]], req.containerId, { firstIndex: index, gateway: has4 ? undefined : gatewayNetwork([[net, cfg]], 4), gateway6: has6 ? undefined : gatewayNetwork([[net, cfg]], 6) });
     } catch (err) {
       await this.detach(req, net.Name);
       throw err;
@@ -365,6 +391,11 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     const target = this.opts.findContainer(ref);
     if (!target) throw notFound(`No such container: ${ref}`);
     return target;
+  }
+
+  /** Serve the embedded DNS on a user network; a gateway port 53 already taken is logged (names then resolve through the hosts files only). */
+  private async serveDns(rec: NetworkRecord): Promise<void> {
+    await this.dns.serve(rec).catch((err: unknown) => log.warn({ err, network: rec.Name }, 'embedded DNS: cannot answer on the gateway (names resolve through the hosts files only)'));
   }
 
   /** Subnets in use: pier's networks and the host's routes (other daemons' bridges included), per family. */

@@ -24,10 +24,11 @@ export class HostsFiles {
 
   /** Rewrite the hosts files of every member of `nets`; a failure is logged, never thrown. */
   async rewriteMembers(nets: NetworkRecord[]): Promise<void> {
-    const ids = new Set(nets.flatMap((n) => Object.keys(n.Endpoints)));
-    for (const id of ids) {
-      const ep = nets.flatMap((n) => (n.Endpoints[id] ? [n.Endpoints[id]] : []))[0]!;
-      await this.write(id, ep.HostsPath).catch((err: unknown) => log.warn({ err, id }, 'hosts file update'));
+    // Taken before the first await: other connects and disconnects change the records meanwhile.
+    const files = new Map<string, string>();
+    for (const n of nets) for (const [id, ep] of Object.entries(n.Endpoints)) if (!files.has(id)) files.set(id, ep.HostsPath);
+    for (const [id, path] of files) {
+      await this.write(id, path).catch((err: unknown) => log.warn({ err, id }, 'hosts file update'));
     }
   }
 

@@ -14,8 +14,13 @@ export interface EndpointRequest {
   containerName: string;
   hostname: string;
   domainname: string;
-  /** HostConfig.NetworkMode as the client sent it (`''`/`default` mean the default network). */
+  /** HostConfig.NetworkMode as the client sent it (`''`/`default` mean the default network); `none` for a detached container. */
   networkMode: string;
+  /**
+   * The container left every network (`docker network disconnect` of its last one): it runs
+   * with loopback only, in a namespace a later `network connect` can give an interface to.
+   */
+  detached?: boolean;
   extraHosts: string[];
   dns: string[];
   dnsSearch: string[];

@@ -26,6 +26,15 @@ export function byDnat(p: RulePort): boolean {
   return hostFamily(p.hostIp) === hostFamily(p.containerIp) && p.hostIp !== '::1';
 }
 
+/**
+ * The bindings pierd's proxy serves: those DNAT cannot, and IPv6 loopback for a binding on
+ * every IPv6 address that DNAT serves (the kernel never routes ::1 sources out of the host;
+ * Docker's docker-proxy answers there too).
+ */
+export function proxied(ports: RulePort[]): RulePort[] {
+  return ports.flatMap((p) => (!byDnat(p) ? [p] : p.hostIp === '::' ? [{ ...p, hostIp: '::1' }] : []));
+}
+
 /** The ports a container publishes (host port 0: to be chosen), validated; containerIp is left ''. */
 export function portsOf(req: EndpointRequest): RulePort[] {
   const out: RulePort[] = [];

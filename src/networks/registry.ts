@@ -7,6 +7,7 @@ import { inspectRecord, matches, pseudo, pseudoId, type NetworkInspect } from '.
 import * as ipam from './ipam.js';
 import { readPools } from './ipam-config.js';
 import { overlaps6, pickSubnet6, type Cidr6 } from './ipam6.js';
+import type { EmbeddedDns } from './dns.js';
 import type { NetworkCreateBody, NetworkRegistry } from './networks.js';
 import { createBridge } from './plumbing.js';
 import { exec } from './rules.js';
@@ -51,6 +52,8 @@ export interface RegistryDeps {
   ula: Cidr6;
   /** Containers (stopped ones too) whose configuration names the network. */
   usersOf(rec: { Id: string; Name: string }): string[];
+  /** pier's DNS, served on each user network's gateway while the network exists. */
+  dns?: Pick<EmbeddedDns, 'serve' | 'close'>;
   emit?: EmitFn;
 }
 
@@ -116,6 +119,7 @@ export class Registry implements NetworkRegistry {
         await firewall.apply().catch((e: unknown) => log.warn({ err: e }, 'rules after a failed network create'));
         throw err;
       }
+      await this.d.dns?.serve(rec).catch((err: unknown) => log.warn({ err, network: rec.Name }, 'embedded DNS: cannot answer on the gateway (names resolve through the hosts files only)'));
       this.d.emit?.('network', 'create', rec.Id, { name: rec.Name, type: 'bridge' });
       return { Id: rec.Id, Warning: '' };
     });
@@ -143,6 +147,7 @@ export class Registry implements NetworkRegistry {
       if (Object.keys(rec.Endpoints).length > 0) throw conflict(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`);
       const users = this.d.usersOf(rec);
       if (users.length > 0) throw conflict(`error while removing network: network ${rec.Name} id ${rec.Id} is in use by container ${users[0]}`);
+      this.d.dns?.close(rec);
       await store.delete(rec);
       await firewall.apply();
       await exec('ip', ['link', 'del', rec.Bridge]).catch((err: unknown) => log.warn({ err }, 'bridge removal'));

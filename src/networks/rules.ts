@@ -77,7 +77,8 @@ export function renderRules(tag: string, networks: RuleNetwork[], ports: RulePor
   const n: string[] = ['*nat', `:${c.dnat} - [0:0]`, `:${c.post} - [0:0]`];
   for (const p of ports) {
     const any = p.hostIp === '' || p.hostIp === '0.0.0.0' || p.hostIp === '::';
-    const dst = any ? '' : ` -d ${p.hostIp}/${family === 4 ? 32 : 128}`;
+    // IPv6 loopback is left to pierd's proxy (proxy.ts): DNAT cannot take it out of the host.
+    const dst = any ? (family === 6 ? ' ! -d ::1/128' : '') : ` -d ${p.hostIp}/${family === 4 ? 32 : 128}`;
     const to = family === 4 ? `${p.containerIp}:${p.containerPort}` : `[${p.containerIp}]:${p.containerPort}`;
     n.push(`-A ${c.dnat}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${to}`);
   }

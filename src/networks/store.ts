@@ -29,6 +29,8 @@ const EndpointRecordSchema = z.object({
   DNSNames: z.array(z.string()).optional(),
   /** `--link name[:alias]` entries: names only this container resolves. */
   Links: z.array(z.string()).optional(),
+  /** `--dns` servers: where the embedded DNS relays this container's other questions (absent: the host's). */
+  Dns: z.array(z.string()).optional(),
   Ports: z.array(z.object({ proto: z.enum(['tcp', 'udp']), hostIp: z.string(), hostPort: z.number(), containerIp: z.string(), containerPort: z.number() })),
   HostVeth: z.string(),
   HostsPath: z.string(),
