@@ -239,3 +239,40 @@ describe('IPv6 networks and endpoint settings through the docker CLI', () => {
     assert.deepEqual(await rulesOf(tag, 4), []);
   });
 });
+
+/** daemon.json `ipv6` and `fixed-cidr-v6`: the default bridge with IPv6, as Docker gives it. */
+describe('IPv6 on the default bridge when daemon.json asks', () => {
+  let d: Daemon;
+  let tag = '';
+  const p6 = `fd00:2:${(process.pid % 0xfff0).toString(16)}`;
+  before(async () => {
+    d = await startDaemon({ config: { ipv6: true, 'fixed-cidr-v6': `${p6}::/64` } });
+    tag = networkTag(d.root);
+    await importBusybox(d);
+  });
+  after(async () => {
+    const execRoot = d?.execRoot;
+    await d?.stop();
+    if (tag) await removeDaemonNetworking(tag, execRoot ?? '/nonexistent');
+  });
+
+  test('the default bridge is dual-stack; its containers reach each other over IPv6; a stop leaves nothing in ip6tables', async () => {
+    const net = JSON.parse((await d.docker(['network', 'inspect', '-f', '{{json .}}', 'bridge'])).stdout) as { EnableIPv6: boolean; IPAM: { Config: Array<{ Subnet: string; Gateway: string }> } };
+    assert.equal(net.EnableIPv6, true);
+    assert.ok(net.IPAM.Config.some((c) => c.Subnet === `${p6}::/64` && c.Gateway === `${p6}::1`), JSON.stringify(net.IPAM));
+    const srv = await d.docker(['run', '-d', '--name', 'srv', ...serve('hello-bridge6')]);
+    assert.equal(srv.code, 0, srv.stderr);
+    const ip6 = (await d.docker(['inspect', '-f', '{{.NetworkSettings.GlobalIPv6Address}}', 'srv'])).stdout.trim();
+    assert.equal(ip6, `${p6}::2`);
+    let out = '';
+    await eventually(async () => {
+      out = (await d.docker(['run', '--rm', 'busybox', 'nc', '-w', '2', ip6, '80'])).stdout;
+      return out !== '';
+    });
+    assert.equal(out, 'hello-bridge6\n');
+    assert.notDeepEqual(await rulesOf(tag, 6), []);
+    assert.equal((await d.docker(['rm', '-f', 'srv'])).code, 0);
+    await d.stop();
+    assert.deepEqual(await rulesOf(tag, 6), []);
+  });
+});

@@ -11,7 +11,7 @@ import { Firewall, hostHasIPv6 } from './firewall.js';
 import { HostsFiles } from './hosts.js';
 import { pseudoId } from './inspect.js';
 import * as ipam from './ipam.js';
-import { tryParseCidr6, ulaBase } from './ipam6.js';
+import { formatCidr6, formatIp6, pickSubnet6, tryParseCidr6, ulaBase, type Cidr6 } from './ipam6.js';
 import { LocalNetworks } from './local.js';
 import { configureInside, createNetns, removeNetns } from './netns.js';
 import type { Endpoint, EndpointConfig, EndpointRequest, NetworkCreateBody, NetworkMembership, NetworkRegistry, NetworkService, NetworkSettings } from './networks.js';
@@ -42,6 +42,8 @@ export interface BridgeOptions {
   execRoot: string;
   /** The default bridge's subnet (daemon.json `bip`-like); default: the first free of the pool. */
   defaultSubnet?: string;
+  /** IPv6 on the default bridge (daemon.json `ipv6`), on `subnet` (`fixed-cidr-v6`) or a /64 of the ULA pool. */
+  defaultIPv6?: { subnet?: string };
   hostResolvConf?: string;
   /** The containers the daemon knows, by ID: endpoints of any other are stale. */
   knownContainers(): Set<string>;
@@ -123,6 +125,7 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
       };
       await store.save(rec);
     }
+    await this.defaultIPv6();
     const known = this.opts.knownContainers();
     const present = await links();
     for (const rec of store.all()) {
@@ -391,6 +394,38 @@ export class BridgeNetworks implements NetworkService, NetworkMembership, Networ
     const target = this.opts.findContainer(ref);
     if (!target) throw notFound(`No such container: ${ref}`);
     return target;
+  }
+
+  /**
+   * Give the default bridge the IPv6 daemon.json asks for, or take it away (its record, and
+   * its bridge made again). While containers are attached the change waits for the next start.
+   */
+  private async defaultIPv6(): Promise<void> {
+    const rec = this.store.defaultNet();
+    const want = this.opts.defaultIPv6;
+    let subnet: Cidr6 | undefined;
+    if (want) {
+      const given = want.subnet ? tryParseCidr6(want.subnet) : undefined;
+      if (want.subnet && (!given || !given.exact)) throw invalid(`invalid fixed-cidr-v6 ${want.subnet}: not an IPv6 network address`);
+      subnet = given?.cidr ?? (rec.Subnet6 && !want.subnet ? tryParseCidr6(rec.Subnet6)!.cidr : pickSubnet6(ulaBase(this.opts.root), (await this.takenSubnets()).v6.map((t) => t.cidr)));
+    }
+    const now = rec.EnableIPv6 && rec.Subnet6 ? rec.Subnet6 : undefined;
+    if ((subnet ? formatCidr6(subnet) : undefined) === now) return;
+    if (Object.keys(rec.Endpoints).length > 0) {
+      log.warn({ ipv6: subnet ? formatCidr6(subnet) : false }, 'daemon.json ipv6 of the default bridge: applied at a start with no container attached');
+      return;
+    }
+    if (subnet) {
+      rec.EnableIPv6 = true;
+      rec.Subnet6 = formatCidr6(subnet);
+      rec.Gateway6 = formatIp6(subnet.base + 1n);
+    } else {
+      Reflect.deleteProperty(rec, 'EnableIPv6');
+      Reflect.deleteProperty(rec, 'Subnet6');
+      Reflect.deleteProperty(rec, 'Gateway6');
+    }
+    await this.store.save(rec);
+    await exec('ip', ['link', 'del', rec.Bridge]).catch(() => undefined);
   }
 
   /** Serve the embedded DNS on a user network; a gateway port 53 already taken is logged (names then resolve through the hosts files only). */
