@@ -169,7 +169,11 @@ describe('networks through the docker CLI', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /inet 10\.99\.231\.77\/24/);
     assert.match(r.stdout, /^\d+\.\d+\.\d+\.1\tgw$/m);
-    assert.match(r.stdout, /^nameserver 10\.9\.9\.9$/m);
+    // A user network: pier's DNS on the gateway (it relays other names to --dns), as Docker's 127.0.0.11.
+    assert.match(r.stdout, /^nameserver 10\.99\.231\.1$/m);
+    assert.doesNotMatch(r.stdout, /10\.9\.9\.9/);
+    const def = await d.docker(['run', '--rm', '--dns', '10.9.9.9', 'busybox', 'cat', '/etc/resolv.conf']);
+    assert.match(def.stdout, /^nameserver 10\.9\.9\.9$/m);
   });
 
   test('network connect and disconnect a running container', async () => {

@@ -30,7 +30,8 @@ describe('pier network and pier port', () => {
   });
 
   test('create, ls, inspect; run with --ip and -p; port; connect and disconnect; rm and prune', async () => {
-    const created = await d.pier(['network', 'create', '--label', 'suite=pier', 'pnet']);
+    // A user-configured subnet: Docker takes --ip only on those (a subnet from the pid, so that concurrent runs do not clash).
+    const created = await d.pier(['network', 'create', '--label', 'suite=pier', '--subnet', `10.98.${process.pid % 250}.0/24`, 'pnet']);
     assert.equal(created.code, 0, created.stderr);
     const id = created.stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);

@@ -91,6 +91,7 @@ export class ContainerCore {
       hostname: rec.Config.Hostname ?? rec.Id.slice(0, 12),
       domainname: rec.Config.Domainname ?? '',
       networkMode: rec.NetworkDetached ? 'none' : (rec.HostConfig.NetworkMode ?? ''),
+      detached: rec.NetworkDetached === true,
       extraHosts: rec.HostConfig.ExtraHosts ?? [],
       dns: rec.HostConfig.Dns ?? [],
       dnsSearch: rec.HostConfig.DnsSearch ?? [],

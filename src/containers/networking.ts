@@ -1,4 +1,4 @@
-import { conflict, forbidden } from '../errors.js';
+import { forbidden } from '../errors.js';
 import type { EndpointConfig, NetworkMembership } from '../networks/networks.js';
 import type { ContainerNetworking } from './containers.js';
 import { isRunning, type ContainerCore } from './core.js';
@@ -20,6 +20,8 @@ export class Networking implements ContainerNetworking {
   async connect(ref: string, network: string, config: EndpointConfig): Promise<void> {
     const rec = this.core.store.get(ref);
     const net = this.networks.get(network);
+    // Docker's checks of the endpoint config, whether the container runs or not.
+    this.networks.validate(net.Name, config);
     await this.core.locked(rec, async () => {
       const mode = rec.HostConfig.NetworkMode ?? '';
       if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
@@ -27,8 +29,8 @@ export class Networking implements ContainerNetworking {
       }
       const endpoints = { ...(rec.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, unknown>;
       const running = isRunning(rec.State.Status);
+      const was = { mode: rec.HostConfig.NetworkMode, detached: rec.NetworkDetached };
       if (rec.NetworkDetached) {
-        if (running) throw conflict(`container ${rec.Name} has no network namespace to connect: restart it first`);
         // The first network it is connected to again becomes its NetworkMode.
         rec.HostConfig.NetworkMode = net.Name === this.networks.canonicalName(mode) ? mode : net.Name;
         rec.NetworkDetached = false;
@@ -41,7 +43,15 @@ export class Networking implements ContainerNetworking {
         endpoints[net.Name] = config;
       }
       const req = { ...this.core.endpointRequest(rec), endpointsConfig: endpoints as Record<string, EndpointConfig> };
-      if (running) await this.networks.attach(req, net.Name);
+      if (running) {
+        try {
+          await this.networks.attach(req, net.Name);
+        } catch (err) {
+          rec.HostConfig.NetworkMode = was.mode;
+          rec.NetworkDetached = was.detached;
+          throw err;
+        }
+      }
       rec.NetworkingConfig = { ...(rec.NetworkingConfig ?? {}), EndpointsConfig: endpoints };
       rec.NetworkSettings = this.networks.settingsOf(this.core.endpointRequest(rec));
       await this.core.store.save(rec);

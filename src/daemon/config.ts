@@ -30,6 +30,10 @@ export interface DaemonConfig {
   defaultShmSize: number;
   /** The default bridge's subnet (daemon.json `bip`, as `a.b.c.d/n`); default: a free /16 of the pool. */
   bip?: string;
+  /** IPv6 on the default bridge (daemon.json `ipv6`), from `fixed-cidr-v6` or else a /64 of the daemon's ULA pool. */
+  ipv6?: boolean;
+  /** The default bridge's IPv6 subnet (daemon.json `fixed-cidr-v6`), with `ipv6`. */
+  fixedCidrV6?: string;
   /** Previous versions of each tag kept from image pruning (pier's `image-versions-kept`, default 5). */
   versionsKept?: number;
   /** Containers run with no-new-privileges unless they say otherwise (Docker's `no-new-privileges`). */
@@ -63,6 +67,8 @@ const FileSchema = z.looseObject({
   init: z.boolean().optional(),
   'default-shm-size': z.union([z.string(), z.number()]).optional(),
   bip: z.string().optional(),
+  ipv6: z.boolean().optional(),
+  'fixed-cidr-v6': z.string().optional(),
   'image-versions-kept': z.number().int().nonnegative().optional(),
   'no-new-privileges': z.boolean().optional(),
   'userns-remap': z.string().optional(),
@@ -196,6 +202,8 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     init: file.init ?? true,
     defaultShmSize: file['default-shm-size'] !== undefined ? parseSize(file['default-shm-size']) : 64 * 1024 * 1024,
     bip: file.bip,
+    ipv6: file.ipv6 ?? false,
+    fixedCidrV6: file['fixed-cidr-v6'],
     versionsKept: file['image-versions-kept'] ?? 5,
     noNewPrivileges: file['no-new-privileges'] ?? false,
     usernsRemap: usernsRemap === '' ? undefined : usernsRemap,

@@ -111,6 +111,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     root: config.root,
     execRoot: config.execRoot,
     defaultSubnet: config.bip,
+    defaultIPv6: config.ipv6 ? { subnet: config.fixedCidrV6 } : undefined,
     emit: events.emit,
     knownContainers: () => new Set(store.all().map((c) => c.Id)),
     findContainer: (ref) => {

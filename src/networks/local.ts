@@ -103,6 +103,21 @@ export class LocalNetworks implements NetworkService {
     return `${lines.join('\n')}\n`;
   }
 
+  /**
+   * Write the container's resolv.conf again with `nameserver` (pier's embedded DNS) as its only
+   * server and Docker's `options ndots:0` unless the client set ndots; without `nameserver`,
+   * as at create. Call before the container runs (the file is replaced, not rewritten in place).
+   */
+  async writeResolvConf(req: EndpointRequest, nameserver: string | undefined): Promise<void> {
+    let text = this.resolvConf(req, false);
+    if (nameserver) {
+      const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^\s*nameserver\s/.test(l));
+      if (!lines.some((l) => /^\s*options\s.*\bndots:/.test(l))) lines.push('options ndots:0');
+      text = `${[`nameserver ${nameserver}`, ...lines].join('\n')}\n`;
+    }
+    await replaceFile(join(req.containerDir, 'resolv.conf'), text);
+  }
+
   private resolvConf(req: EndpointRequest, hostNamespace: boolean): string {
     let base = '';
     try {

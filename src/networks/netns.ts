@@ -99,11 +99,12 @@ export function execIn(path: string, cmd: string, args: string[], input: string)
   });
 }
 
-/** One interface to configure inside a namespace: its IPv4 address and prefix; it is set up. */
+/** One interface to configure inside a namespace: its IPv4 address and prefix, its IPv6 address when it has one; it is set up. */
 export interface InsideInterface {
   name: string;
   ip: string;
   prefix: number;
+  ip6?: { address: Buffer; prefix: number };
 }
 
 const AF_INET = 2;
@@ -140,12 +141,13 @@ function prefixMask(prefix: number): string {
 }
 
 /**
- * Inside the namespace at `path`, with ioctls on one socket of the daemon (no process is
- * spawned): set loopback up when `lo`, give each interface of `ifaces` its address and set it
- * up, and add the default route via `gateway` when given (the interface is found from it).
- * Linux x86-64/arm64 (LP64) structure layouts.
+ * Inside the namespace at `path`, with ioctls and netlink on sockets of the daemon (no process
+ * is spawned): set loopback up when `lo`, give each interface of `ifaces` its address (and its
+ * IPv6 address, without duplicate address detection, so that it is usable at once) and set it
+ * up, and add the default routes via `gateway` and `gateway6` (`{ address, iface }`) when
+ * given. Linux x86-64/arm64 (LP64) structure layouts. IPv6 addresses are 16-byte buffers.
  */
-export function configureInside(path: string, opts: { lo: boolean; ifaces: InsideInterface[]; gateway?: string }): void {
+export function configureInside(path: string, opts: { lo: boolean; ifaces: InsideInterface[]; gateway?: string; gateway6?: { address: Buffer; iface: string } }): void {
   const fd = openSync(path, 'r');
   try {
     home();
@@ -182,6 +184,17 @@ export function configureInside(path: string, opts: { lo: boolean; ifaces: Insid
       } finally {
         c.close(sock);
       }
+      const v6 = opts.ifaces.filter((i) => i.ip6);
+      if (v6.length > 0 || opts.gateway6) {
+        const nl = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (nl < 0) fail('netlink socket in', path);
+        try {
+          for (const iface of v6) addAddress6(nl, iface.name, iface.ip6!.address, iface.ip6!.prefix, path);
+          if (opts.gateway6) addDefaultRoute6(nl, opts.gateway6.iface, opts.gateway6.address, path);
+        } finally {
+          c.close(nl);
+        }
+      }
     } finally {
       goHome();
     }
@@ -198,11 +211,22 @@ export interface VethPair {
   mac: string;
 }
 
+const AF_INET6 = 10;
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const RTM_NEWLINK = 16;
+const RTM_NEWADDR = 20;
+const RTM_NEWROUTE = 24;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_F_NODAD = 0x02;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RTN_UNICAST = 1;
 const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
@@ -260,21 +284,7 @@ export function createVeths(path: string, pairs: VethPair[]): void {
         const peer = Buffer.concat([ifinfomsg(0, 0), rtattr(IFLA_IFNAME, cstr(pair.peer)), rtattr(IFLA_ADDRESS, mac), rtattr(IFLA_NET_NS_FD, u32(nsFd))]);
         const linkinfo = Buffer.concat([rtattr(IFLA_INFO_KIND, cstr('veth')), rtattr(IFLA_INFO_DATA, rtattr(VETH_INFO_PEER, peer))]);
         const payload = Buffer.concat([ifinfomsg(IFF_UP, IFF_UP), rtattr(IFLA_IFNAME, cstr(pair.host)), rtattr(IFLA_MASTER, u32(bridge)), rtattr(IFLA_LINKINFO, linkinfo)]);
-        const msg = Buffer.alloc(16 + payload.length);
-        msg.writeUInt32LE(msg.length, 0);
-        msg.writeUInt16LE(RTM_NEWLINK, 4);
-        msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
-        msg.writeUInt32LE(seq + 1, 8);
-        payload.copy(msg, 16);
-        if (c.send(sock, msg, msg.length, 0) !== msg.length) fail(`netlink send (veth ${pair.host}) for`, path);
-        const reply = Buffer.alloc(8192);
-        const n = c.recv(sock, reply, reply.length, 0);
-        if (n < 20) fail(`netlink reply (veth ${pair.host}) for`, path);
-        if (reply.readUInt16LE(4) !== NLMSG_ERROR) throw internal(`netlink: unexpected reply ${reply.readUInt16LE(4)} creating veth ${pair.host}`);
-        const failure = -reply.readInt32LE(16);
-        if (failure !== 0) {
-          throw internal(`creating veth ${pair.host} (peer ${pair.peer} in ${path}): ${errnoName(failure) ?? `E${failure}`}`);
-        }
+        netlinkCall(sock, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, payload, seq + 1, `creating veth ${pair.host} (peer ${pair.peer} in ${path})`);
       });
     } finally {
       c.close(sock);
@@ -282,6 +292,55 @@ export function createVeths(path: string, pairs: VethPair[]): void {
   } finally {
     closeSync(nsFd);
   }
+}
+
+/**
+ * Send one netlink request (`type`, NLM_F_REQUEST | NLM_F_ACK | `flags`) on `sock` and wait for
+ * its acknowledgement; fails (`internal`) with the kernel's error, named after `what`.
+ */
+function netlinkCall(sock: number, type: number, flags: number, payload: Buffer, seq: number, what: string): void {
+  const msg = Buffer.alloc(16 + payload.length);
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(type, 4);
+  msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | flags, 6);
+  msg.writeUInt32LE(seq, 8);
+  payload.copy(msg, 16);
+  if ((c.send(sock, msg, msg.length, 0)) !== msg.length) fail('netlink send', what);
+  const reply = Buffer.alloc(8192);
+  const n = c.recv(sock, reply, reply.length, 0);
+  if (n < 20) fail('netlink reply', what);
+  if (reply.readUInt16LE(4) !== NLMSG_ERROR) throw internal(`netlink: unexpected reply ${reply.readUInt16LE(4)} ${what}`);
+  const failure = -reply.readInt32LE(16);
+  if (failure !== 0) throw internal(`${what}: ${errnoName(failure) ?? `E${failure}`}`);
+}
+
+/** The index of an interface in the namespace the calling thread is in; fails when there is none. */
+function ifindex(name: string, path: string): number {
+  const index = c.if_nametoindex(name);
+  if (index === 0) fail(`interface ${name} in`, path);
+  return index;
+}
+
+/** RTM_NEWADDR: an IPv6 address on `iface`, with IFA_F_NODAD (what `ip -6 addr add ADDR/PREFIX dev IFACE nodad` sends). */
+function addAddress6(sock: number, iface: string, address: Buffer, prefix: number, path: string): void {
+  const msg = Buffer.alloc(8);
+  msg[0] = AF_INET6;
+  msg[1] = prefix;
+  msg[2] = IFA_F_NODAD;
+  msg.writeUInt32LE(ifindex(iface, path), 4);
+  const payload = Buffer.concat([msg, rtattr(IFA_LOCAL, address), rtattr(IFA_ADDRESS, address)]);
+  netlinkCall(sock, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, payload, 1, `adding an IPv6 address to ${iface} in ${path}`);
+}
+
+/** RTM_NEWROUTE: the IPv6 default route via `gateway` on `iface` (what `ip -6 route add default via GW dev IFACE` sends). */
+function addDefaultRoute6(sock: number, iface: string, gateway: Buffer, path: string): void {
+  const msg = Buffer.alloc(12);
+  msg[0] = AF_INET6;
+  msg[4] = RT_TABLE_MAIN;
+  msg[5] = RTPROT_BOOT;
+  msg[7] = RTN_UNICAST;
+  const payload = Buffer.concat([msg, rtattr(RTA_GATEWAY, gateway), rtattr(RTA_OIF, u32(ifindex(iface, path)))]);
+  netlinkCall(sock, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, payload, 2, `adding the IPv6 default route via ${iface} in ${path}`);
 }
 
 /** Whether a network interface of this name exists in the daemon's namespace. */

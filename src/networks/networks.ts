@@ -3,8 +3,10 @@ import type { NetworkAttachment } from '../runtime/runtime.js';
 /**
  * Networks give a container its network namespace and the files /etc/hosts,
  * /etc/resolv.conf and /etc/hostname: `none` and `host` (networks/local.ts), bridges
- * (networks/bridge.ts), `container:<x>` (the namespace of another container). The containers
- * part calls only the methods of the interfaces below.
+ * (networks/bridge.ts), `container:<x>` (the namespace of another container). Three roles:
+ * NetworkService (a container's networking through its life), NetworkMembership (moving a
+ * container between networks) are what the containers part calls; NetworkRegistry (the
+ * networks themselves) is what the `/networks` routes call.
  */
 
 export interface EndpointRequest {
@@ -12,8 +14,13 @@ export interface EndpointRequest {
   containerName: string;
   hostname: string;
   domainname: string;
-  /** HostConfig.NetworkMode as the client sent it (`''`/`default` mean the default network). */
+  /** HostConfig.NetworkMode as the client sent it (`''`/`default` mean the default network); `none` for a detached container. */
   networkMode: string;
+  /**
+   * The container left every network (`docker network disconnect` of its last one): it runs
+   * with loopback only, in a namespace a later `network connect` can give an interface to.
+   */
+  detached?: boolean;
   extraHosts: string[];
   dns: string[];
   dnsSearch: string[];
@@ -34,31 +41,61 @@ export interface EndpointRequest {
 
 /** One entry of NetworkingConfig.EndpointsConfig (Docker's EndpointSettings, as a client sends it). */
 export interface EndpointConfig {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  /** `--ip`, `--ip6` (static addresses: user networks with user-configured subnets only). */
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+  /** `--link name[:alias]` on this network: names only this container resolves. */
+  Links?: string[] | null;
+  /** `--network-alias`: more names peers resolve the container by (user networks only). */
   Aliases?: string[] | null;
   MacAddress?: string;
+  /** Driver options, kept and shown as given. */
+  DriverOpts?: Record<string, string> | null;
+  /** The endpoint with the highest priority gives the container its default gateway (ties: network names in order). */
+  GwPriority?: number;
   NetworkID?: string;
 }
 
-/** What `docker inspect` shows under NetworkSettings. */
+/** What `docker inspect` shows under NetworkSettings (Docker 28's shape, deprecated top-level fields included). */
 export interface NetworkSettings {
   Bridge: string;
   SandboxID: string;
   SandboxKey: string;
   Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
+  /** Deprecated in Docker, still sent: the same as the default bridge's entry of Networks. */
+  HairpinMode?: boolean;
+  LinkLocalIPv6Address?: string;
+  LinkLocalIPv6PrefixLen?: number;
+  SecondaryIPAddresses?: null;
+  SecondaryIPv6Addresses?: null;
+  EndpointID?: string;
+  Gateway?: string;
+  GlobalIPv6Address?: string;
+  GlobalIPv6PrefixLen?: number;
+  IPAddress?: string;
+  IPPrefixLen?: number;
+  IPv6Gateway?: string;
+  MacAddress?: string;
   Networks: Record<string, EndpointSettings>;
   /** pier: a plain-words note on the container's networking, when it differs from what was asked. */
   Note?: string;
 }
 
+/** One network of a container as `docker inspect` shows it: its configuration, then what it has now. */
 export interface EndpointSettings {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
+  Links?: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts?: Record<string, string> | null;
+  GwPriority?: number;
   NetworkID: string;
   EndpointID: string;
   Gateway: string;
   IPAddress: string;
   IPPrefixLen: number;
-  MacAddress: string;
-  Aliases: string[] | null;
+  IPv6Gateway?: string;
+  GlobalIPv6Address?: string;
+  GlobalIPv6PrefixLen?: number;
   DNSNames: string[] | null;
 }
 
@@ -86,8 +123,42 @@ export interface NetworkMembership {
   canonicalName(ref: string): string;
   /** Give a running container an endpoint on one more network. */
   attach(req: EndpointRequest, network: string): Promise<void>;
+  /**
+   * Refuse an endpoint config `network` cannot take (Docker's checks and words: a static
+   * address outside its user-configured subnets, an alias on the default bridge, a bad MAC).
+   */
+  validate(network: string, config: EndpointConfig): void;
   /** Take a running container's endpoint on one network away (nothing when it has none). */
   detach(req: EndpointRequest, network: string): Promise<void>;
   /** NetworkSettings for a container as its endpoints now are. */
   settingsOf(req: EndpointRequest): NetworkSettings;
+}
+
+/** The body of `POST /networks/create` (Docker's NetworkCreateRequest), nulls removed. */
+export interface NetworkCreateBody {
+  Name?: string;
+  CheckDuplicate?: boolean;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  EnableIPv4?: boolean;
+  /** IPv6 besides IPv4: a v6 subnet of IPAM.Config, else a /64 of the daemon's ULA pool. */
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }> | null; Options?: Record<string, string> | null } | null;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** The networks themselves: `docker network create|ls|inspect|rm|prune`. */
+export interface NetworkRegistry {
+  /** Create a bridge network: its record, bridge and rules, all or none (`create` event). */
+  create(body: NetworkCreateBody): Promise<{ Id: string; Warning: string }>;
+  /** Every network (host and none included) that passes the filters, without their containers. */
+  list(filters: Map<string, string[]>): unknown[];
+  /** One network by name, ID or unique ID prefix, with its containers (notFound otherwise). */
+  inspect(ref: string): unknown;
+  /** Remove a network nobody uses (conflict otherwise; forbidden for the predefined ones). */
+  remove(ref: string): Promise<void>;
+  /** Remove every unused user network that passes the filters; the names removed. */
+  prune(filters: Map<string, string[]>): Promise<string[]>;
 }

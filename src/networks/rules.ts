@@ -2,21 +2,36 @@ import { spawn } from 'node:child_process';
 import { internal } from '../errors.js';
 
 /**
- * pier's netfilter rules, through Debian's iptables (nft backend). All of a daemon's rules live
- * in its own chains, named `PIER-<tag>-*`, which the built-in chains jump to; every change
- * rewrites those chains whole from the daemon's state in one `iptables-restore --noflush`
- * (one transaction), so the rules never drift from the records and a restart repairs them.
+ * pier's netfilter rules, through Debian's iptables and ip6tables (nft backend). All of a
+ * daemon's rules live in its own chains, named `PIER-<tag>-*` in both families, which the
+ * built-in chains jump to; every change rewrites those chains whole from the daemon's state in
+ * one `iptables-restore --noflush` per family (one transaction), so the rules never drift from
+ * the records and a restart repairs them.
  */
+
+/** The address family a rule set is for: 4 (iptables) or 6 (ip6tables). */
+export type Family = 4 | 6;
+
+const TOOLS: Record<Family, { cmd: string; save: string; restore: string }> = {
+  4: { cmd: 'iptables', save: 'iptables-save', restore: 'iptables-restore' },
+  6: { cmd: 'ip6tables', save: 'ip6tables-save', restore: 'ip6tables-restore' },
+};
+
+/** The family's `*-save` dump, whole or of one table. */
+export function saveRules(family: Family, table?: string): Promise<string> {
+  return exec(TOOLS[family].save, table ? ['-t', table] : []);
+}
 
 export interface RuleNetwork {
   bridge: string;
+  /** The network's subnet of the family the rules are for. */
   subnet: string;
   internal: boolean;
 }
 
 export interface RulePort {
   proto: 'tcp' | 'udp';
-  /** '' or 0.0.0.0: every host address. */
+  /** '' (or 0.0.0.0): every IPv4 address of the host; `::`: every IPv6 address. */
   hostIp: string;
   hostPort: number;
   containerIp: string;
@@ -32,8 +47,12 @@ export function bridgeWildcard(tag: string): string {
   return `pier${tag}b+`;
 }
 
-/** The `iptables-restore --noflush` input that sets the daemon's chains to exactly these rules. */
-export function renderRules(tag: string, networks: RuleNetwork[], ports: RulePort[]): string {
+/**
+ * The `iptables-restore --noflush` (or `ip6tables-restore`) input that sets the daemon's
+ * chains of `family` to exactly these rules; `ports` are those whose container address is of
+ * that family.
+ */
+export function renderRules(tag: string, networks: RuleNetwork[], ports: RulePort[], family: Family = 4): string {
   const c = chainNames(tag);
   const f: string[] = ['*filter', `:${c.fwd} - [0:0]`];
   // Replies and published ports first: isolation below must not drop them.
@@ -57,12 +76,16 @@ export function renderRules(tag: string, networks: RuleNetwork[], ports: RulePor
 
   const n: string[] = ['*nat', `:${c.dnat} - [0:0]`, `:${c.post} - [0:0]`];
   for (const p of ports) {
-    const dst = p.hostIp && p.hostIp !== '0.0.0.0' ? ` -d ${p.hostIp}/32` : '';
-    n.push(`-A ${c.dnat}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${p.containerIp}:${p.containerPort}`);
+    const any = p.hostIp === '' || p.hostIp === '0.0.0.0' || p.hostIp === '::';
+    // IPv6 loopback is left to pierd's proxy (proxy.ts): DNAT cannot take it out of the host.
+    const dst = any ? (family === 6 ? ' ! -d ::1/128' : '') : ` -d ${p.hostIp}/${family === 4 ? 32 : 128}`;
+    const to = family === 4 ? `${p.containerIp}:${p.containerPort}` : `[${p.containerIp}]:${p.containerPort}`;
+    n.push(`-A ${c.dnat}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${to}`);
   }
   for (const net of networks) {
-    // Connections to 127.0.0.1 leave through the bridge with a host source the container can answer.
-    n.push(`-A ${c.post} -s 127.0.0.0/8 -o ${net.bridge} -j MASQUERADE`);
+    // Connections to 127.0.0.1 leave through the bridge with a host source the container can
+    // answer (IPv6 has no route_localnet: ::1 is never DNATed out of the host).
+    if (family === 4) n.push(`-A ${c.post} -s 127.0.0.0/8 -o ${net.bridge} -j MASQUERADE`);
     // A container reaching a published port of its own network through a host address.
     n.push(`-A ${c.post} -s ${net.subnet} -o ${net.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`);
     if (!net.internal) n.push(`-A ${c.post} -s ${net.subnet} ! -o ${net.bridge} -j MASQUERADE`);
@@ -103,17 +126,18 @@ export function exec(cmd: string, args: string[], input?: string): Promise<strin
   });
 }
 
-/** Create the daemon's chains if missing and make sure each built-in chain jumps to them once, first. */
-export async function installJumps(tag: string): Promise<void> {
-  await applyRules(renderRules(tag, [], []), { keepContents: true, tag });
+/** Create the daemon's chains of `family` if missing and make sure each built-in chain jumps to them once, first. */
+export async function installJumps(tag: string, family: Family = 4): Promise<void> {
+  await applyRules(renderRules(tag, [], [], family), { keepContents: true, tag, family });
+  const { cmd } = TOOLS[family];
   for (const [table, chain, spec] of jumps(tag)) {
-    const present = await exec('iptables', ['-w', '-t', table, '-C', chain, ...spec]).then(() => true, () => false);
-    if (!present) await exec('iptables', ['-w', '-t', table, '-I', chain, '1', ...spec]);
+    const present = await exec(cmd, ['-w', '-t', table, '-C', chain, ...spec]).then(() => true, () => false);
+    if (!present) await exec(cmd, ['-w', '-t', table, '-I', chain, '1', ...spec]);
   }
 }
 
 /**
- * What is missing of the daemon's netfilter setup in an `iptables-save` dump: its chains, and
+ * What is missing of the daemon's netfilter setup in an `iptables-save` (or `ip6tables-save`) dump: its chains, and
  * the jumps to them from the built-in chains (another program's flush or firewall reload
  * takes them away).
  */
@@ -135,10 +159,11 @@ export function missingSetup(tag: string, saved: string): { chains: string[]; ju
  * start, before the state is read back). nft transactions can collide with another daemon's:
  * retried a few times.
  */
-export async function applyRules(text: string, opts: { keepContents?: boolean; tag?: string } = {}): Promise<void> {
+export async function applyRules(text: string, opts: { keepContents?: boolean; tag?: string; family?: Family } = {}): Promise<void> {
+  const family = opts.family ?? 4;
   let input = text;
   if (opts.keepContents && opts.tag) {
-    const existing = await exec('iptables-save', []);
+    const existing = await saveRules(family);
     const c = chainNames(opts.tag);
     const missing = [c.fwd, c.dnat, c.post].filter((name) => !existing.includes(`:${name} `));
     if (missing.length === 0) return;
@@ -146,7 +171,7 @@ export async function applyRules(text: string, opts: { keepContents?: boolean; t
   }
   for (let attempt = 0; ; attempt++) {
     try {
-      await exec('iptables-restore', ['-w', '--noflush'], input);
+      await exec(TOOLS[family].restore, ['-w', '--noflush'], input);
       return;
     } catch (err) {
       if (attempt >= 4) throw err;
@@ -156,24 +181,24 @@ export async function applyRules(text: string, opts: { keepContents?: boolean; t
 }
 
 /**
- * Remove every rule and chain of the daemon tagged `tag`: the jumps from the built-in chains,
- * then its chains. Touches nothing else. Used by `pier`'s tests and by nothing that runs while
- * the daemon serves.
+ * Remove every rule and chain of the daemon tagged `tag` in `family`: the jumps from the
+ * built-in chains, then its chains. Touches nothing else.
  */
-export async function removeAllRules(tag: string): Promise<void> {
+export async function removeAllRules(tag: string, family: Family = 4): Promise<void> {
+  const { cmd } = TOOLS[family];
   for (const table of ['filter', 'nat']) {
-    const saved = await exec('iptables-save', ['-t', table]);
+    const saved = await saveRules(family, table);
     const prefix = `PIER-${tag}-`;
     for (const line of saved.split('\n')) {
       const m = /^-A (\S+) (.*)$/.exec(line);
       if (!m || m[1]!.startsWith(prefix) || !line.includes(`-j ${prefix}`)) continue;
-      await exec('iptables', ['-w', '-t', table, '-D', m[1]!, ...m[2]!.split(' ')]);
+      await exec(cmd, ['-w', '-t', table, '-D', m[1]!, ...m[2]!.split(' ')]);
     }
     for (const line of saved.split('\n')) {
       const m = /^:(\S+) /.exec(line);
       if (!m || !m[1]!.startsWith(prefix)) continue;
-      await exec('iptables', ['-w', '-t', table, '-F', m[1]!]);
-      await exec('iptables', ['-w', '-t', table, '-X', m[1]!]);
+      await exec(cmd, ['-w', '-t', table, '-F', m[1]!]);
+      await exec(cmd, ['-w', '-t', table, '-X', m[1]!]);
     }
   }
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { ContainerNetworking } from '../../containers/containers.js';
-import type { BridgeNetworks, NetworkCreateBody } from '../../networks/bridge.js';
-import type { EndpointConfig } from '../../networks/networks.js';
+import type { EndpointConfig, NetworkCreateBody, NetworkRegistry } from '../../networks/networks.js';
 import { checkFilterKeys, queryFilters, readJson, sendJson, sendNoContent } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -34,7 +33,7 @@ const ConnectSchema = z.object({ Container: z.string(), EndpointConfig: nullish(
 const DisconnectSchema = z.object({ Container: z.string(), Force: nullish(z.boolean()) });
 
 export interface NetworkRouteDeps {
-  networks: BridgeNetworks;
+  networks: NetworkRegistry;
   containers: ContainerNetworking;
 }
 
