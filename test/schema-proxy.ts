@@ -7,9 +7,10 @@
  * What passes through untouched: request and response bodies (streamed, never held back: a
  * `logs -f` or an `/events` stream arrives as pierd sends it), upgraded connections (attach,
  * exec start: after the answer's head the bytes flow both ways, half-closes included), and
- * status, headers and timing. What is checked: an answer whose Content-Type is
- * application/json and which has a Content-Length (pierd's whole answers; a stream has none),
- * and the error answer to an upgrade request. The checks never change what the client gets.
+ * status, headers and timing. What is checked: every answer whose Content-Type is
+ * application/json, once it has ended (a stream of JSON values, as /events and stats send, value
+ * by value; one larger than 32 MiB is not checked), and the error answer to an upgrade request.
+ * The checks never change what the client gets, nor when.
  *
  * While the daemon is down (pause()) the proxy does not listen either, so a client meets the
  * same refused connection it would meet without the proxy.
@@ -32,7 +33,7 @@ export interface SchemaProxy {
   close(): Promise<void>;
 }
 
-/** Largest JSON answer kept for checking; a larger one is passed on unchecked and noted. */
+/** Largest JSON answer kept for checking; a larger one (a long stream) is passed on unchecked. */
 const MAX_CHECKED_BODY = 32 * 1024 * 1024;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'expect', 'upgrade', 'proxy-connection']);
@@ -70,16 +71,19 @@ export async function startSchemaProxy(listen: string, upstream: string, checker
       const status = answer.statusCode ?? 0;
       res.writeHead(status, answer.statusMessage, forwardHeaders(answer.rawHeaders));
       res.flushHeaders();
-      const type = answer.headers['content-type'] ?? '';
-      const length = Number(answer.headers['content-length'] ?? NaN);
-      const checked = method !== 'HEAD' && /^application\/json\b/.test(type) && Number.isInteger(length);
-      if (checked && length > MAX_CHECKED_BODY) {
-        record([{ endpoint: `${method} ${url}`, request: `${method} ${url}`, status, errors: [`a JSON answer of ${length} bytes was not checked (limit ${MAX_CHECKED_BODY})`] }]);
-      }
-      const chunks: Buffer[] = [];
-      if (checked && length <= MAX_CHECKED_BODY) answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // A whole answer or a stream of JSON values (events, stats): kept to be checked when it
+      // ends, unless it grows past the limit (a long stream is then passed on unchecked).
+      const checked = method !== 'HEAD' && /^application\/json\b/.test(answer.headers['content-type'] ?? '');
+      let chunks: Buffer[] | undefined = checked ? [] : undefined;
+      let size = 0;
+      answer.on('data', (chunk: Buffer) => {
+        if (!chunks) return;
+        size += chunk.length;
+        if (size > MAX_CHECKED_BODY) chunks = undefined;
+        else chunks.push(chunk);
+      });
       answer.on('end', () => {
-        if (checked && length <= MAX_CHECKED_BODY) checkBody(method, url, status, Buffer.concat(chunks));
+        if (chunks) checkBody(method, url, status, Buffer.concat(chunks));
       });
       answer.on('error', () => res.destroy());
       answer.pipe(res);

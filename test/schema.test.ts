@@ -2,7 +2,7 @@
  * The schema check itself, without pierd: the validator over answers with a field removed or
  * mistyped (so the check the harness runs on every answer cannot silently pass), and the proxy
  * in front of a stand-in daemon (what it passes through is byte for byte what came, streams and
- * upgraded connections included; what it reports is the wrong answer).
+ * upgraded connections included; what it reports are the wrong answers, a stream's value too).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -96,10 +96,10 @@ describe('the proxy', () => {
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(wrong) });
         res.end(wrong);
       } else if (req.url === '/v1.51/events') {
-        // A stream: no Content-Length; its lines are not checked.
+        // A stream: no Content-Length, one value a line, each checked once the stream ends.
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.write('{"Type":"container"}\n');
-        setTimeout(() => res.end('{"not":"checked"}\n'), 50);
+        res.write('{"Type":"container","Action":"start"}\n');
+        setTimeout(() => res.end('{"Type":"box","Action":"start"}\n'), 50);
       } else {
         res.writeHead(404, { 'Content-Type': 'application/json' });
         res.end('{"message":"page not found"}');
@@ -126,7 +126,7 @@ describe('the proxy', () => {
       }).on('error', reject).end();
     });
     assert.deepEqual(await get('/v1.51/images/json'), { status: 200, body: wrong });
-    assert.deepEqual(await get('/v1.51/events'), { status: 200, body: '{"Type":"container"}\n{"not":"checked"}\n' });
+    assert.deepEqual(await get('/v1.51/events'), { status: 200, body: '{"Type":"container","Action":"start"}\n{"Type":"box","Action":"start"}\n' });
     assert.deepEqual(await get('/v1.51/nosuch'), { status: 404, body: '{"message":"page not found"}' });
 
     // An attach-like upgrade: the answer's head, then bytes both ways, the client's half-close kept.
@@ -143,6 +143,7 @@ describe('the proxy', () => {
 
     assert.deepEqual(proxy.violations().map((v) => [v.endpoint, v.status, v.errors, v.count]), [
       ['GET /images/json', 200, ['/0/RepoTags should be array'], 1],
+      ['GET /events', 200, ['value 2: /Type should be equal to one of the allowed values ("builder", "config", "container", "daemon", "image", "network", "node", "plugin", "secret", "service", "volume")'], 1],
     ]);
 
     // Paused (the daemon down), the proxy refuses connections as a missing daemon would.

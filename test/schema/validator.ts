@@ -5,6 +5,7 @@
  *
  * check() takes what a client saw (method, request path, status, body) and returns what does not
  * match, in words a reader can act on: the operation, the status, and ajv's path and message.
+ * - The body is one JSON value, or a stream of them one a line (/events, stats: each is checked).
  * - The path is matched to a swagger operation with the version prefix (`/v1.45`) and the query
  *   left out; a template parameter matches one or more segments (image names hold slashes).
  * - A documented status is checked against its schema; an error status the operation does not
@@ -105,18 +106,15 @@ export class ResponseChecker {
       schema = { $ref: '#/definitions/ErrorResponse' };
     }
     if (!schema || !schemaPath) return [];
-    let data: unknown;
-    try {
-      data = JSON.parse(body);
-    } catch (err) {
-      return [{ endpoint, request, status, errors: [`the body is not JSON: ${(err as Error).message}`] }];
-    }
+    const values = jsonValues(body);
+    if (typeof values === 'string') return [{ endpoint, request, status, errors: [`the body is not JSON: ${values}`] }];
     const validate = this.validator(this.ajv, schemaPath, schema);
-    if (validate(data)) {
-      this.noteExtras(endpoint, schemaPath, schema, data);
-      return [];
-    }
-    return [{ endpoint, request, status, errors: describe(validate) }];
+    const errors: string[] = [];
+    values.forEach((data, i) => {
+      if (validate(data)) this.noteExtras(endpoint, schemaPath, schema, data);
+      else errors.push(...describe(validate).map((e) => (values.length > 1 ? `value ${i + 1}: ${e}` : e)));
+    });
+    return errors.length > 0 ? [{ endpoint, request, status, errors: [...new Set(errors)] }] : [];
   }
 
   /** Properties pier sent that the schema does not name, by endpoint (`/0/Foo`), since the start. */
@@ -143,6 +141,28 @@ export class ResponseChecker {
       this.compiled.set(`${ajv === this.ajv ? '' : 'strict '}${key}`, validate);
     }
     return validate;
+  }
+}
+
+/**
+ * The JSON values of a body: one, or a stream of them one a line (/events, stats, progress);
+ * a string saying why when it is neither.
+ */
+function jsonValues(body: string): unknown[] | string {
+  try {
+    return [JSON.parse(body)];
+  } catch (err) {
+    const lines = body.split(/\r?\n/).filter((line) => line.trim() !== '');
+    if (lines.length < 2) return (err as Error).message;
+    const values: unknown[] = [];
+    for (const line of lines) {
+      try {
+        values.push(JSON.parse(line));
+      } catch (lineError) {
+        return `${(lineError as Error).message} (in ${JSON.stringify(line.slice(0, 80))})`;
+      }
+    }
+    return values;
   }
 }
 
