@@ -21,11 +21,12 @@
 //   `x-nullable`). A value may be null when: the field says `x-nullable: true`; or it says nothing
 //   and is an array, a map/object or a `$ref` (Go slices, maps and pointers, which Go's encoder
 //   writes as `null` when unset, as Docker's answers do: `"Binds": null`). It may not be null when
-//   it says `x-nullable: false`, when it is a string, number or boolean, or when STRICTER below
+//   it says `x-nullable: false`, when it is a string, number or boolean, or when GO_TYPES below
 //   says so. Array items, map values and a whole response body are never null.
-// - STRICTER adds what the swagger leaves unsaid but Docker's Go types (moby v28.5.2, api/types)
-//   guarantee: keys always present (fields without `omitempty`) and collections Docker always
-//   answers as [] or {}, never null. Each entry names its Go type.
+// - GO_TYPES adds what the swagger leaves unsaid but Docker's Go types (moby v28.5.2, api/types)
+//   say: keys always present (fields without `omitempty`), collections Docker always answers as
+//   [] or {} (never null), and pointer fields the swagger forgot to mark nullable. Each entry
+//   names its Go type.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -49,9 +50,10 @@ export const SOURCE = {
 
 /**
  * Per definition: `required` keys Docker always sends; `notNull` fields Docker always sends as a
- * value ([] or {} when empty), never null.
+ * value ([] or {} when empty), never null; `nullable` fields Docker may send as null (Go
+ * pointers) though the swagger does not say so.
  */
-const STRICTER = {
+const GO_TYPES = {
   // container.Summary (api/types/container/container.go); the daemon makes Names, Ports, Labels
   // and Mounts before filling them (daemon/container/view.go), so they are [] or {} when empty;
   // HostConfig is a struct, not a pointer.
@@ -86,6 +88,9 @@ const STRICTER = {
       'ConfigFrom', 'ConfigOnly', 'Containers', 'Options', 'Labels'],
     notNull: ['IPAM', 'ConfigFrom', 'Containers', 'Options', 'Labels'],
   },
+  // container.Resources: MemorySwappiness *int64 and OomKillDisable *bool are null when unset
+  // (the daemon turns the CLI's -1 into nil: daemon/daemon.go fixMemorySwappiness).
+  Resources: { nullable: ['MemorySwappiness', 'OomKillDisable'] },
   // image.InspectResponse: RepoTags and RepoDigests are [] for an image without any.
   ImageInspect: {
     required: ['Id', 'RepoTags', 'RepoDigests', 'Parent', 'Comment', 'DockerVersion', 'Author', 'Config', 'Architecture', 'Os', 'Size',
@@ -123,6 +128,7 @@ function nullableProperty(property, parent, name) {
   if (property['x-nullable'] === true) return true;
   if (property['x-nullable'] === false) return false;
   if (parent['x-pier-not-null']?.includes(name)) return false;
+  if (parent['x-pier-nullable']?.includes(name)) return true;
   return property.type === 'array' || property.type === 'object' || property.$ref !== undefined || property.allOf !== undefined;
 }
 
@@ -134,16 +140,18 @@ function orNull(schema) {
   return out;
 }
 
-/** The definitions with STRICTER applied (as `required` and the marker convert() reads). */
-function stricter(definitions) {
+/** The definitions with GO_TYPES applied (as `required` and the markers convert() reads). */
+function withGoTypes(definitions) {
   const out = { ...definitions };
-  for (const [name, { required = [], notNull = [] }] of Object.entries(STRICTER)) {
+  for (const [name, { required = [], notNull = [], nullable = [] }] of Object.entries(GO_TYPES)) {
     const def = out[name];
-    if (!def?.properties) throw new Error(`STRICTER names ${name}, which is not an object definition of the swagger`);
-    for (const key of [...required, ...notNull]) {
-      if (!(key in def.properties)) throw new Error(`STRICTER names ${name}.${key}, which the swagger does not define`);
+    if (!def?.properties) throw new Error(`GO_TYPES names ${name}, which is not an object definition of the swagger`);
+    for (const key of [...required, ...notNull, ...nullable]) {
+      if (!(key in def.properties)) throw new Error(`GO_TYPES names ${name}.${key}, which the swagger does not define`);
     }
-    out[name] = { ...def, required: [...new Set([...(def.required ?? []), ...required])], 'x-pier-not-null': notNull };
+    const marked = { ...def, 'x-pier-not-null': notNull, 'x-pier-nullable': nullable };
+    if (required.length > 0) marked.required = [...new Set([...(def.required ?? []), ...required])];
+    out[name] = marked;
   }
   return out;
 }
@@ -151,13 +159,13 @@ function stricter(definitions) {
 function dropMarkers(value) {
   if (Array.isArray(value)) return value.map(dropMarkers);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'x-pier-not-null').map(([k, v]) => [k, dropMarkers(v)]));
+  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'x-pier-not-null' && k !== 'x-pier-nullable').map(([k, v]) => [k, dropMarkers(v)]));
 }
 
 export function convertSwagger(swagger) {
   if (swagger.swagger !== '2.0' || swagger.info?.version !== '1.51') throw new Error(`not the Swagger 2.0 definition of API 1.51 (info.version ${swagger.info?.version})`);
   const definitions = {};
-  for (const [name, def] of Object.entries(stricter(swagger.definitions))) definitions[name] = dropMarkers(convert(def, false));
+  for (const [name, def] of Object.entries(withGoTypes(swagger.definitions))) definitions[name] = dropMarkers(convert(def, false));
   const paths = {};
   for (const [template, operations] of Object.entries(swagger.paths)) {
     paths[template] = {};

@@ -89,7 +89,10 @@ export async function startSchemaProxy(listen: string, upstream: string, checker
       answer.pipe(res);
     });
     up.on('error', () => {
-      // pierd went away (or never answered): the client sees its connection end, as without the proxy.
+      // After a whole answer this is pierd closing the connection (an answer given before the
+      // body was read): the client has what pierd sent. Before it, pierd went away or never
+      // answered: the client sees its connection end, as it would without the proxy.
+      if (res.writableFinished) return;
       if (res.headersSent) res.destroy();
       else req.socket.destroy();
     });

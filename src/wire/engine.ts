@@ -108,9 +108,9 @@ export interface Resources {
   KernelMemoryTCP?: number;
   MemoryReservation?: number;
   MemorySwap?: number;
-  MemorySwappiness?: number;
+  MemorySwappiness?: number | null;
   NanoCpus?: number;
-  OomKillDisable?: boolean;
+  OomKillDisable?: boolean | null;
   Init?: boolean | null;
   PidsLimit?: number | null;
   Ulimits?: {

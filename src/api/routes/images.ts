@@ -33,7 +33,9 @@ export function registerImageRoutes(r: Router, images: ImageService, deps: Image
     // API < 1.41 also took a bare `filter=<reference>`.
     const legacy = queryString(ctx, 'filter');
     if (legacy !== undefined) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
-    sendJson(ctx, 200, await images.summaries({ all: queryBool(ctx, 'all'), filters, apiVersion: ctx.apiVersion }));
+    const list = await images.summaries({ all: queryBool(ctx, 'all'), filters, apiVersion: ctx.apiVersion });
+    // Labels is {} for an image without any, never null (the v1.51 schema: x-nullable false).
+    sendJson(ctx, 200, list.map((image) => ({ ...image, Labels: image.Labels ?? {} })));
   });
 
   r.post('/images/create', async (ctx) => {
@@ -58,7 +60,9 @@ export function registerImageRoutes(r: Router, images: ImageService, deps: Image
   });
 
   r.get('/images/{name*}/json', async (ctx) => {
-    sendJson(ctx, 200, await images.inspect(ctx.params.name!, ctx.apiVersion));
+    const image = await images.inspect(ctx.params.name!, ctx.apiVersion);
+    // DockerVersion is always there in Docker's answer ("" for an image no Docker built).
+    sendJson(ctx, 200, { ...image, DockerVersion: image.DockerVersion ?? '' });
   });
 
   r.get('/images/{name*}/history', async (ctx) => {
