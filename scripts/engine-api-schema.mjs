@@ -99,6 +99,14 @@ const GO_TYPES = {
   },
 };
 
+/**
+ * The same for the inline response schemas of operations (`METHOD template status`).
+ * backend.ExecInspect (api/types/backend): ExitCode *int is null until the process has exited.
+ */
+const GO_TYPES_INLINE = {
+  'GET /exec/{id}/json 200': { nullable: ['ExitCode'] },
+};
+
 /** Keys of a Swagger schema that say nothing a validator or a type needs. */
 const DROPPED = new Set(['description', 'example', 'examples', 'format', 'x-go-name', 'title', 'x-omitempty']);
 
@@ -173,7 +181,15 @@ export function convertSwagger(swagger) {
       if (method === 'parameters') throw new Error(`${template}: path-level parameters are not handled`);
       const responses = {};
       for (const [status, response] of Object.entries(op.responses)) {
-        responses[status] = { schema: response.schema ? convert(response.schema, false) : null };
+        const overlay = GO_TYPES_INLINE[`${method.toUpperCase()} ${template} ${status}`];
+        let schema = response.schema;
+        if (overlay) {
+          for (const key of overlay.nullable) {
+            if (!(key in (schema?.properties ?? {}))) throw new Error(`GO_TYPES_INLINE names ${template} ${key}, which the swagger does not define`);
+          }
+          schema = { ...schema, 'x-pier-nullable': overlay.nullable };
+        }
+        responses[status] = { schema: schema ? dropMarkers(convert(schema, false)) : null };
       }
       paths[template][method.toUpperCase()] = { operationId: op.operationId, produces: op.produces ?? swagger.produces, responses };
     }

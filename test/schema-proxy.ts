@@ -64,8 +64,12 @@ export async function startSchemaProxy(listen: string, upstream: string, checker
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
+    // keep-alive towards pierd: an answer given before the whole body was read (a 400 for a
+    // bad tar) then leaves pierd reading the rest, as it does for a direct client, instead of
+    // closing on unread bytes (a reset that can overtake the answer). The one-request agent
+    // closes the connection once both ways are done.
     const headers = forwardHeaders(req.rawHeaders);
-    headers.push('Connection', 'close');
+    headers.push('Connection', 'keep-alive');
     const up = request({ socketPath: upstream, method, path: url, headers, agent: false });
     up.on('response', (answer) => {
       const status = answer.statusCode ?? 0;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -152,4 +152,37 @@ describe('the proxy', () => {
     await proxy.resume();
     assert.equal((await get('/v1.51/nosuch')).status, 404);
   });
+
+  test('an answer pierd gives before reading the whole body reaches the client, and the connection serves again', async (t) => {
+    const dir = await mkdtemp('/tmp/pt-schema-');
+    dirs.push(dir);
+    const upstream = join(dir, 'daemon.sock');
+    // As pierd refuses a hostile tar: the answer at once, the body left unread.
+    const daemon = createServer((_req, res) => {
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end('{"message":"invalid entry name"}');
+    });
+    daemon.listen(upstream);
+    await once(daemon, 'listening');
+    t.after(() => daemon.close());
+    const proxy = await startSchemaProxy(join(dir, 'api.sock'), upstream, new ResponseChecker(loadEngineSchema(repoRoot)));
+    t.after(() => proxy.close());
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const body = Buffer.alloc(8 * 1024 * 1024, 'x');
+    for (let i = 0; i < 5; i++) {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ socketPath: proxy.socket, agent, method: 'PUT', path: '/v1.51/containers/x/archive?path=/', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.deepEqual(answer, { status: 400, body: '{"message":"invalid entry name"}' });
+    }
+    assert.deepEqual(proxy.violations(), []);
+  });
 });
+

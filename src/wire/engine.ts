@@ -1543,7 +1543,7 @@ export interface OperationResponses {
     DetachKeys?: string;
     ID?: string;
     Running?: boolean;
-    ExitCode?: number;
+    ExitCode?: number | null;
     ProcessConfig?: ProcessConfig | null;
     OpenStdin?: boolean;
     OpenStderr?: boolean;
