@@ -150,7 +150,7 @@ export class ResponseChecker {
  */
 function jsonValues(body: string): unknown[] | string {
   try {
-    return [JSON.parse(body)];
+    return [JSON.parse(body) as unknown];
   } catch (err) {
     const lines = body.split(/\r?\n/).filter((line) => line.trim() !== '');
     if (lines.length < 2) return (err as Error).message;
