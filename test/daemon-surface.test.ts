@@ -36,7 +36,7 @@ describe('the daemon\'s surface', () => {
   test('the socket is 0660, owned by root and the pier group', async () => {
     const d = await startDaemon();
     try {
-      const st = statSync(d.socket);
+      const st = statSync(d.daemonSocket);
       assert.equal(st.mode & 0o777, 0o660);
       assert.equal(st.uid, 0);
       const pier = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('pier:'));

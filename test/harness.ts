@@ -10,7 +10,10 @@
  *
  * Everything a daemon creates lives under one temporary directory `/tmp/pt-XXXXXX` (short:
  * a unix socket path holds at most 107 bytes): `root/` (--root), `run/` (--exec-root, with the
- * API socket `run/pier.sock`), `docker/` (DOCKER_CONFIG), `pierd.log` (the daemon's output).
+ * daemon's API socket `run/pier.sock`), `api.sock` (the socket the tests' clients use: a proxy
+ * that checks every JSON answer against the Engine API's schema, test/schema-proxy.ts),
+ * `docker/` (DOCKER_CONFIG), `pierd.log` (the daemon's output). stop() fails, listing them, when
+ * an answer did not match the schema.
  * The clean-up only ever touches what lies under that directory, processes whose command line
  * names it, and cgroups named after the containers recorded under it.
  */
@@ -24,6 +27,8 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { networkTag, removeDaemonNetworking } from '../src/networks/bridge.js';
+import { formatViolations, responseChecker, startSchemaProxy, type SchemaProxy } from './schema-proxy.js';
+import type { Violation } from './schema/validator.js';
 
 /** The repository root: the nearest ancestor of this file with a package.json (test/ or dist/test/). */
 export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
@@ -73,7 +78,10 @@ export interface Daemon {
   readonly dir: string;
   readonly root: string;
   readonly execRoot: string;
+  /** The socket clients use: the schema-checking proxy in front of the daemon's. */
   readonly socket: string;
+  /** The daemon's own socket (what --host names), behind the proxy. */
+  readonly daemonSocket: string;
   /** `unix://<socket>`, as DOCKER_HOST takes it. */
   readonly host: string;
   /** The environment docker() and pier() run with (DOCKER_HOST, DOCKER_CONFIG, PIER_HOST). */
@@ -86,6 +94,8 @@ export interface Daemon {
   pier(args: string[], opts?: RunOptions): Promise<RunResult>;
   /** What the daemon printed so far (all its runs). */
   log(): Promise<string>;
+  /** The answers so far that did not match the Engine API's schema (stop() fails on any). */
+  schemaViolations(): Array<Violation & { count: number }>;
   /** SIGKILL the daemon, as a crash would; containers and their monitors keep running. */
   kill9(): Promise<void>;
   /** Stop the daemon if it runs (SIGTERM), then start it again on the same paths. */
@@ -93,7 +103,7 @@ export interface Daemon {
   /**
    * Remove every container (through the API, force), stop the daemon, then clean up whatever
    * is left (see cleanUp) and remove the temporary directory. Idempotent. Rejects when
-   * something could not be cleaned up.
+   * something could not be cleaned up, or when an answer did not match the schema.
    */
   stop(): Promise<void>;
 }
@@ -102,13 +112,14 @@ export interface Daemon {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const dir = await mkdtemp('/tmp/pt-');
   const paths = daemonPaths(dir);
-  const { root, execRoot, socket } = paths;
+  const { root, execRoot, socket: daemonSocket } = paths;
+  const socket = join(dir, 'api.sock');
   const host = `unix://${socket}`;
   const logPath = join(dir, 'pierd.log');
   const dockerConfig = join(dir, 'docker');
   await mkdir(dockerConfig);
 
-  const args = ['--root', root, '--exec-root', execRoot, '--host', host];
+  const args = ['--root', root, '--exec-root', execRoot, '--host', `unix://${daemonSocket}`];
   const runtime = opts.runtime ?? process.env.PIER_TEST_RUNTIME;
   if (runtime) args.push('--runtime', runtime);
   const logLevel = opts.logLevel ?? process.env.PIER_TEST_LOG_LEVEL;
@@ -133,6 +144,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   let child: ChildProcess | undefined;
   let exited: Promise<string> | undefined;
   let stopped = false;
+  let proxy: SchemaProxy | undefined;
 
   const readLog = async (): Promise<string> => readFile(logPath, 'utf8').catch(() => '');
 
@@ -152,12 +164,16 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     const gone = exited.then((how) => ({ how }));
     const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {
-      const result = await Promise.race([ping(socket).then((ok) => ({ ok })), gone]);
+      const result = await Promise.race([ping(daemonSocket).then((ok) => ({ ok })), gone]);
       if ('how' in result) {
         child = undefined;
         throw new Error(`pierd (${dir}) stopped before answering /_ping (${result.how}); its output:\n${tail(await readLog())}`);
       }
-      if (result.ok) return;
+      if (result.ok) {
+        if (proxy) await proxy.resume();
+        else proxy = await startSchemaProxy(socket, daemonSocket, responseChecker(repoRoot));
+        return;
+      }
       await sleep(50);
     }
     throw new Error(`pierd (${dir}) did not answer /_ping within ${startTimeoutMs} ms; its output:\n${tail(await readLog())}`);
@@ -168,6 +184,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     const proc = child;
     const done = exited;
     child = undefined;
+    await proxy?.pause();
     if (!proc || !done || proc.exitCode !== null || proc.signalCode !== null) return;
     proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
@@ -176,11 +193,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   }
 
   const daemon: Daemon = {
-    dir, root, execRoot, socket, host, env,
+    dir, root, execRoot, socket, daemonSocket, host, env,
     get pid() { return child?.pid; },
     docker: (cmdArgs, runOpts) => run(dockerCli, cmdArgs, env, runOpts),
     pier: (cmdArgs, runOpts) => run(join(repoRoot, 'bin', 'pier'), cmdArgs, env, runOpts),
     log: readLog,
+    schemaViolations: () => proxy?.violations() ?? [],
     kill9: () => terminate('SIGKILL', 0),
     async restart() {
       await terminate('SIGTERM', 20_000);
@@ -191,17 +209,21 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       stopped = true;
       const notes: string[] = [];
       if (child) {
-        await removeAllContainers(socket).catch((err: unknown) => {
+        await removeAllContainers(daemonSocket).catch((err: unknown) => {
           notes.push(`removing the containers through the API failed: ${message(err)}`);
         });
       }
       await terminate('SIGTERM', 20_000);
+      await proxy?.close();
+      const violations = proxy?.violations() ?? [];
+      const schema = violations.length > 0 ? `answers that do not match the Engine API's schema (${dir}):\n${formatViolations(violations)}` : undefined;
       try {
         await cleanUp(paths);
       } catch (err) {
-        throw new Error([message(err), ...notes, `pierd's output:\n${tail(await readLog())}`].join('\n'));
+        throw new Error([message(err), ...notes, ...(schema ? [schema] : []), `pierd's output:\n${tail(await readLog())}`].join('\n'));
       }
       if (notes.length > 0) process.stderr.write(`harness: ${notes.join('\n')}\n`);
+      if (schema) throw new Error(schema);
     },
   };
 
@@ -210,6 +232,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   } catch (err) {
     stopped = true;
     await terminate('SIGKILL', 0);
+    await proxy?.close();
     try {
       await cleanUp(paths);
     } catch (cleanUpError) {

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import type { ErrorDetail, ProgressDetail } from '../wire/engine.js';
 
 /**
  * Stream encodings of the Docker API.
@@ -39,16 +40,19 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** A JSON message stream as Docker's streamformatter writes it (pull, push, load, build). */
+/**
+ * A JSON message stream as Docker's streamformatter writes it (pull, push, load, build); its
+ * parts are the swagger's ProgressDetail and ErrorDetail (src/wire/engine.ts).
+ */
 export interface JsonMessage {
   status?: string;
   id?: string;
   progress?: string;
-  progressDetail?: { current?: number; total?: number };
+  progressDetail?: ProgressDetail;
   stream?: string;
   aux?: unknown;
   error?: string;
-  errorDetail?: { message: string; code?: number };
+  errorDetail?: ErrorDetail & { message: string };
 }
 
 export class JsonMessageWriter {

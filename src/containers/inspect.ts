@@ -16,6 +16,8 @@ export interface InspectExtras {
   logConfig: { Type: string; Config: Record<string, string> };
   sizeRw?: number;
   sizeRootFs?: number;
+  /** `GraphDriver.Data`: the storage dirs ({} when not known). */
+  graphDriverData?: Record<string, string>;
 }
 
 export function containerInspect(rec: ContainerRecord, extra: InspectExtras): Record<string, unknown> {
@@ -53,12 +55,32 @@ export function containerInspect(rec: ContainerRecord, extra: InspectExtras): Re
     AppArmorProfile: '',
     ExecIDs: extra.execIds,
     HostConfig: hostConfigOut(rec, extra),
-    GraphDriver: { Name: extra.driver, Data: null },
+    GraphDriver: { Name: extra.driver, Data: extra.graphDriverData ?? {} },
     ...(extra.sizeRw !== undefined ? { SizeRw: extra.sizeRw, SizeRootFs: extra.sizeRootFs ?? extra.sizeRw } : {}),
     Mounts: extra.mounts ?? mountsOf(rec),
     Config: configOut(rec),
-    NetworkSettings: rec.NetworkSettings,
+    NetworkSettings: { ...rec.NetworkSettings, Networks: endpointsOut(rec.NetworkSettings.Networks) },
   };
+}
+
+/**
+ * Each endpoint with every key Docker's EndpointSettings always has (IPAMConfig, Links,
+ * DriverOpts, GwPriority and the IPv6 fields): what the networks part recorded wins, the rest
+ * is Docker's value for "not set".
+ */
+function endpointsOut(networks: ContainerRecord['NetworkSettings']['Networks'] | null | undefined): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [name, ep] of Object.entries(networks ?? {})) {
+    const { NetworkID, EndpointID, Gateway, IPAddress, IPPrefixLen, MacAddress, Aliases, DNSNames, ...more } = ep;
+    // Docker's order of keys, then whatever else the networks part records.
+    out[name] = {
+      IPAMConfig: null, Links: null, Aliases, MacAddress, DriverOpts: null, GwPriority: 0,
+      NetworkID, EndpointID, Gateway, IPAddress, IPPrefixLen,
+      IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames,
+      ...more,
+    };
+  }
+  return out;
 }
 
 function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<string, unknown> {
@@ -118,7 +140,8 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     DeviceCgroupRules: hc.DeviceCgroupRules ?? null,
     MemoryReservation: hc.MemoryReservation ?? 0,
     MemorySwap: hc.MemorySwap ?? 0,
-    MemorySwappiness: hc.MemorySwappiness ?? null,
+    // -1 (the CLI's "not set") is shown as null, as Docker's fixMemorySwappiness does.
+    MemorySwappiness: hc.MemorySwappiness === -1 ? null : (hc.MemorySwappiness ?? null),
     OomKillDisable: hc.OomKillDisable ?? false,
     PidsLimit: hc.PidsLimit ?? null,
     Ulimits: hc.Ulimits ?? [],
@@ -207,11 +230,11 @@ export function containerSummary(rec: ContainerRecord, extra: InspectExtras, siz
     Command: commandOf(rec),
     Created: Math.floor(Date.parse(rec.Created) / 1000),
     Ports: portsOf(rec),
-    Labels: rec.Config.Labels,
+    Labels: rec.Config.Labels ?? {},
     State: rec.State.Status,
     Status: statusText(rec),
     HostConfig: { NetworkMode: rec.HostConfig.NetworkMode ?? 'bridge' },
-    NetworkSettings: { Networks: rec.NetworkSettings.Networks },
+    NetworkSettings: { Networks: endpointsOut(rec.NetworkSettings.Networks) },
     Mounts: extra.mounts ?? mountsOf(rec),
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
   };

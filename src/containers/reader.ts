@@ -1,3 +1,4 @@
+import { EngineError } from '../errors.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { ContainerReader, ContainerView, ImageLookup, ListQuery } from './containers.js';
 import { isLive, type ContainerCore } from './core.js';
@@ -43,7 +44,26 @@ export class Reader implements ContainerReader {
   async inspect(ref: string, opts: { size?: boolean } = {}): Promise<Record<string, unknown>> {
     const c = this.get(ref);
     const size = opts.size ? await this.sizeOf(c) : undefined;
-    return containerInspect(c, { ...this.extras(c), sizeRw: size?.rw, sizeRootFs: size?.rootFs });
+    return containerInspect(c, { ...this.extras(c), sizeRw: size?.rw, sizeRootFs: size?.rootFs, graphDriverData: await this.graphDriverData(c) });
+  }
+
+  /**
+   * `GraphDriver.Data` as Docker's overlay2 shows it: the writable layer's dirs and the image's
+   * (top-most first, colon-separated); {} for a container whose layer is gone (a dead one).
+   */
+  private async graphDriverData(c: ContainerView): Promise<Record<string, string>> {
+    let overlay;
+    try {
+      overlay = await this.snapshots.mounts(c.SnapshotKey);
+    } catch (err) {
+      if (err instanceof EngineError && err.kind === 'notFound') return {};
+      throw err;
+    }
+    return {
+      ...(overlay.lowerDirs.length > 0 ? { LowerDir: overlay.lowerDirs.join(':') } : {}),
+      UpperDir: overlay.upperDir,
+      WorkDir: overlay.workDir,
+    };
   }
 
   private async sizeOf(c: ContainerView): Promise<{ rw: number; rootFs: number }> {

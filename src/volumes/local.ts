@@ -94,7 +94,8 @@ export class LocalVolumes implements Volumes {
     return {
       CreatedAt: rec.CreatedAt,
       Driver: rec.Driver,
-      Labels: rec.Labels,
+      // {} when none were given: the v1.51 schema has Labels required and never null.
+      Labels: rec.Labels ?? {},
       Mountpoint: this.store.dataPath(rec.Name),
       Name: rec.Name,
       Options: rec.Options,

@@ -40,7 +40,9 @@ export function registerImageRoutes(r: Router, images: ImageRouteBackend, deps: 
     // API < 1.41 also took a bare `filter=<reference>`.
     const legacy = queryString(ctx, 'filter');
     if (legacy !== undefined) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
-    sendJson(ctx, 200, imageSummariesFor(await images.summaries({ all: queryBool(ctx, 'all'), filters }), ctx.apiVersion));
+    const list = imageSummariesFor(await images.summaries({ all: queryBool(ctx, 'all'), filters }), ctx.apiVersion);
+    // Labels is {} for an image without any, never null (the v1.51 schema: x-nullable false).
+    sendJson(ctx, 200, list.map((image) => ({ ...image, Labels: image.Labels ?? {} })));
   });
 
   r.post('/images/create', async (ctx) => {
@@ -65,7 +67,9 @@ export function registerImageRoutes(r: Router, images: ImageRouteBackend, deps: 
   });
 
   r.get('/images/{name*}/json', async (ctx) => {
-    sendJson(ctx, 200, imageInspectFor(await images.inspect(ctx.params.name!), ctx.apiVersion));
+    const image = imageInspectFor(await images.inspect(ctx.params.name!), ctx.apiVersion);
+    // DockerVersion is always there in Docker's answer ("" for an image no Docker built).
+    sendJson(ctx, 200, { ...image, DockerVersion: image.DockerVersion ?? '' });
   });
 
   r.get('/images/{name*}/history', async (ctx) => {

@@ -139,7 +139,12 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
     const asked = ctx.query.getAll('type').filter((t) => t !== '');
     for (const t of asked) if (!DF_TYPES.includes(t as DiskUsageType)) throw invalid(`unknown object type: ${t}`);
     const types = new Set<DiskUsageType>(asked.length > 0 ? (asked as DiskUsageType[]) : DF_TYPES);
-    sendJson(ctx, 200, await facts.diskUsage(types));
+    const usage = await facts.diskUsage(types);
+    // An image's Labels is {} when it has none, never null (ImageSummary in the v1.51 schema).
+    if (Array.isArray(usage.Images)) {
+      usage.Images = (usage.Images as Array<Record<string, unknown>>).map((image) => ({ ...image, Labels: image.Labels ?? {} }));
+    }
+    sendJson(ctx, 200, usage);
   });
 
   r.get('/events', async (ctx) => {
