@@ -124,7 +124,7 @@ export function containerBody(p: Project, s: Service, o: SpecOptions): Container
       Retries: health.retries,
       StartPeriod: health.start_period,
       StartInterval: health.start_interval,
-    } as ContainerCreateBody['Healthcheck'],
+    },
     HostConfig: {
       NetworkMode: networkMode,
       PortBindings: bindings,
