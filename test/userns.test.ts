@@ -89,6 +89,9 @@ describe('--userns=auto as the daemon default (default-userns-mode: auto)', () =
     // What the container writes is its root's, which is its host uid on the host.
     ok(await d.docker(['exec', 'a1', 'sh', '-c', 'echo x > /etc/made-inside']));
     assert.equal((await stat(`/proc/${ids.pid}/root/etc/made-inside`)).uid, ids.uid);
+    // The runtime gives its stdin to the container's root: the host's /dev/null never changes hands.
+    const devNull = await stat('/dev/null');
+    assert.deepEqual([devNull.uid, devNull.gid], [0, 0], 'the host\'s /dev/null is still root\'s');
   });
 
   test('a file written to a named volume is owned by the container\'s host uid', async () => {
