@@ -20,12 +20,12 @@ const inspect: ImageInspect = {
   Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
 };
 
-void test('image inspect as API 1.51 shows it: the OCI fields that are set, no fields of older versions', () => {
+void test('image inspect as API 1.51 shows it: the OCI fields that are set, no fields of older versions but ContainerConfig', () => {
   const out = imageInspectFor(inspect, '1.51');
   assert.deepEqual(out.Config, { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: { team: 'core' } });
   assert.equal('VirtualSize' in out, false);
-  assert.equal('ContainerConfig' in out, false);
   assert.equal('Container' in out, false);
+  assert.deepEqual(out.ContainerConfig, out.Config, 'kept for docker-compose 1.29, which reads it');
 });
 
 void test('image inspect as API 1.43 shows it: Docker container config shape, VirtualSize, the classic builder fields in Docker order', () => {
@@ -37,7 +37,7 @@ void test('image inspect as API 1.43 shows it: Docker container config shape, Vi
   assert.equal(out.VirtualSize, 42);
   assert.equal(out.DockerVersion, '');
   assert.equal(out.Container, '');
-  assert.equal((out.ContainerConfig as { Cmd: unknown }).Cmd, null);
+  assert.deepEqual((out.ContainerConfig as { Cmd: unknown }).Cmd, ['sh']);
   assert.deepEqual(Object.keys(out).slice(0, 10), ['Id', 'RepoTags', 'RepoDigests', 'Parent', 'Comment', 'Created', 'Container', 'ContainerConfig', 'DockerVersion', 'Author']);
 });
 

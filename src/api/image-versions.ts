@@ -66,9 +66,14 @@ export function imageInspectFor(inspect: ImageInspect, apiVersion: string): Reco
   if (compareVersions(apiVersion, '1.45') < 0) {
     // Fields of the classic builder, removed in API 1.45: empty for images pier makes.
     out.Container = '';
-    out.ContainerConfig = inspectConfig({}, apiVersion);
     out.DockerVersion = inspect.DockerVersion ?? '';
   }
+  // ContainerConfig, also removed in 1.45, stays in every version: docker-compose 1.29 reads
+  // its Volumes to carry an image's anonymous volumes over to a recreated container, and fails
+  // with KeyError 'ContainerConfig' without it. It is the image's own config, so those volumes
+  // are carried over (Docker's classic builder gave the config of the last build step's
+  // container, which holds the same Volumes).
+  out.ContainerConfig = inspectConfig(inspect.Config, apiVersion);
   return orderKeys(out, INSPECT_KEY_ORDER);
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mergeConfig, validateConfig, validateHostConfig } from './config.js';
+import type { CreateBody } from './types.js';
 
 const id = 'a'.repeat(64);
 
@@ -12,6 +13,8 @@ test('create config inherits from the image as Docker does', () => {
   assert.equal(c.WorkingDir, '/w');
   assert.equal(c.User, 'nobody');
   assert.equal(c.Hostname, 'aaaaaaaaaaaa');
+  assert.equal(mergeConfig({ Image: 'i', HostConfig: { NetworkMode: 'host' } as CreateBody['HostConfig'] }, image, id, 'vm').Hostname, 'vm', 'the host\'s name on its network');
+  assert.equal(mergeConfig({ Image: 'i', Hostname: 'h', HostConfig: { NetworkMode: 'host' } as CreateBody['HostConfig'] }, image, id, 'vm').Hostname, 'h');
   assert.deepEqual(c.Labels, { x: '1', y: '2' });
 });
 

@@ -13,8 +13,11 @@ function asList(v: string[] | string | undefined | null): string[] | undefined {
   return typeof v === 'string' ? ['/bin/sh', '-c', v] : v;
 }
 
-/** A create request's Config, completed from the image as Docker does. */
-export function mergeConfig(body: CreateBody, image: ImageRunConfig, id: string): ContainerRecord['Config'] {
+/**
+ * A create request's Config, completed from the image as Docker does. `hostName`: the host's
+ * name, which a container on the host's network gets when it names none (Docker's rule).
+ */
+export function mergeConfig(body: CreateBody, image: ImageRunConfig, id: string, hostName?: string): ContainerRecord['Config'] {
   const env = new Map<string, string>();
   for (const e of [...(image.Env ?? []), ...(body.Env ?? [])]) {
     const i = e.indexOf('=');
@@ -32,7 +35,7 @@ export function mergeConfig(body: CreateBody, image: ImageRunConfig, id: string)
   const { HostConfig: _hostConfig, NetworkingConfig: _networkingConfig, Platform: _platform, ...config } = body;
   return {
     ...config,
-    Hostname: body.Hostname || id.slice(0, 12),
+    Hostname: body.Hostname || (body.HostConfig?.NetworkMode === 'host' && hostName) || id.slice(0, 12),
     Domainname: body.Domainname ?? '',
     User: body.User || image.User || '',
     Env: [...env.values()],

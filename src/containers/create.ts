@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { invalid } from '../errors.js';
 import { log } from '../log.js';
@@ -57,7 +58,7 @@ export async function createContainer(
   const image = await deps.images.resolve(body.Image);
 
   const id = randomBytes(32).toString('hex');
-  const config = mergeConfig(body, image.runConfig, id);
+  const config = mergeConfig(body, image.runConfig, id, hostname());
   validateConfig(config);
   const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
   if (args.length === 0) throw invalid('no command specified');
