@@ -45,6 +45,11 @@ services:
   worker:
     image: busybox
     command: sh -c 'echo worker on $$(hostname); exec sleep 3600'
+    healthcheck:
+      test: ["CMD", "test", "-d", "/proc/1"]
+      interval: 500ms
+      timeout: 2s
+      retries: 2
   side:
     image: busybox
     command: sleep 3600
@@ -115,7 +120,8 @@ describe('docker-compose 1.29 against pierd', () => {
     assert.match(up.stderr, /Creating dc_client_1 \.\.\. done/);
     const ps = (await ok(['ps'])).stdout;
     assert.match(ps, /^dc_web_1 .*Up \(healthy\)\s+127\.0\.0\.1:\d+->80\/tcp/m);
-    for (const name of ['client', 'worker', 'side', 'lone', 'hosty']) assert.match(ps, new RegExp(`^dc_${name}_1 .* Up\\b`, 'm'));
+    for (const name of ['client', 'side', 'lone', 'hosty']) assert.match(ps, new RegExp(`^dc_${name}_1 .* Up\\b`, 'm'));
+    await until('the worker\'s own health check passed', async () => /^dc_worker_1 .*Up \(healthy\)/m.test((await ok(['ps'])).stdout));
     const page = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(await page.text(), 'hello-from-web\n');
     await until('the client reached web by its service name', async () => (await compose(['logs', 'client'])).stdout.includes('hello-from-web'));
