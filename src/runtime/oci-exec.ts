@@ -10,7 +10,8 @@ import { runConmonExec } from './conmon.js';
 import { writeResize } from './conmon-ctl.js';
 import type { MigrationWarmer } from './migration-warmer.js';
 import type { AttachStreams, ExecProcess, ExecSession } from './runtime.js';
-import { buildExecProcess, parseOciConfig, serializeOciConfig, type HostInfo } from './spec.js';
+import type { HostInfo } from './host-info.js';
+import { buildExecProcess, parseOciConfig, serializeOciConfig } from './spec.js';
 import { resolveUser } from './user.js';
 
 /** What an exec needs of the runtime that runs it. */

@@ -21,7 +21,8 @@ import type {
   RuntimeState,
 } from './runtime.js';
 import { applyCgroupLimits, resourceLimits } from './resources.js';
-import { buildOciConfig, readHostInfo, serializeOciConfig, type HostInfo } from './spec.js';
+import { readHostInfo, type HostInfo } from './host-info.js';
+import { buildOciConfig, serializeOciConfig } from './spec.js';
 import { resolveUser } from './user.js';
 import { writeNetSysctls } from './netns-sysctls.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';

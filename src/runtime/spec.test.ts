@@ -9,11 +9,10 @@ import {
   buildOciConfig,
   parseOciConfig,
   DEFAULT_CAPABILITIES,
-  parseProcLimits,
   serializeOciConfig,
   type BuildOptions,
-  type HostInfo,
 } from './spec.js';
+import { parseProcLimits, type HostInfo } from './host-info.js';
 
 /** This machine's: root lacks CAP_SYS_RESOURCE (bit 24 of CapEff). */
 const CAPS = capabilitySets(40, 'CapEff:\t000001fffeffffff\n');
