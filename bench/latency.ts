@@ -5,6 +5,11 @@
  * memory the daemons and their per-container monitors hold.
  *
  *   bash bench/run-latency.sh [--runs 30] [--warmup 3] [--idle 10] [--no-pier] [--no-raw] [--no-docker]
+ *                             [--compare DIR]...
+ *
+ * `--compare DIR` (repeatable): another built pier checkout (a git worktree of an earlier commit, after its
+ * `npm run build`), whose pierd runs in the same rounds, so that a change's effect is measured
+ * on the same machine at the same moment.
  *
  * Each figure is the wall time of one command, spawned from here and waited for; the docker
  * CLI's own start-up is in both the pier and the Docker figures. All engines are up together
@@ -29,6 +34,7 @@ const { values: opts } = parseArgs({
     'no-pier': { type: 'boolean', default: false },
     'no-raw': { type: 'boolean', default: false },
     'no-docker': { type: 'boolean', default: false },
+    compare: { type: 'string', multiple: true, default: [] },
   },
 });
 const RUNS = Number(opts.runs);
@@ -204,6 +210,26 @@ async function benchPier(rounds: Rounds, bundle: (config: OciConfig | undefined)
   }
 }
 
+/** The pierd of another built checkout (`--compare DIR`), in the same rounds; no memory figures. */
+async function benchCompare(rounds: Rounds, dir: string): Promise<void> {
+  let joined = false;
+  try {
+    const label = (await run('git', ['-C', dir, 'log', '-1', '--format=%h'], process.env)).stdout.trim() || dir;
+    const d: Daemon = await startDaemon({ logLevel: 'warn', pierd: join(dir, 'bin', 'pierd') });
+    try {
+      await importBusybox(d);
+      const info = await d.docker(['info', '--format', '{{.DefaultRuntime}}']);
+      const runtime = info.code === 0 ? info.stdout.trim() : 'unknown';
+      joined = true;
+      await rounds.join([{ name: `pier @${label} (docker CLI, runtime ${runtime})`, once: async () => void check(await d.docker(RUN_ARGS), `docker run against pierd @${label}`) }]);
+    } finally {
+      await d.stop();
+    }
+  } finally {
+    if (!joined) rounds.leave();
+  }
+}
+
 /** The config.json pier wrote for container `id`: the first one found under its exec-root folder. */
 async function bundleConfig(execRoot: string, id: string): Promise<OciConfig | undefined> {
   const walk = async (dir: string, depth: number): Promise<string | undefined> => {
@@ -347,19 +373,20 @@ function table(): string {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
-  const engines = [!opts['no-pier'], !opts['no-raw'], !opts['no-docker']];
+  const engines = [!opts['no-pier'], !opts['no-raw'], !opts['no-docker'], ...opts.compare.map(() => true)];
   const rounds = new Rounds(engines.filter((e) => e).length);
   let pierConfig: OciConfig | undefined;
   let gotBundle!: (c: OciConfig | undefined) => void;
   const pierBundle = new Promise<OciConfig | undefined>((resolve) => (gotBundle = resolve));
   if (opts['no-pier']) gotBundle(undefined);
-  const [pier, raw, docker, timed] = await Promise.allSettled([
+  const [pier, raw, docker, compared, timed] = await Promise.allSettled([
     opts['no-pier'] ? Promise.resolve() : benchPier(rounds, (c) => gotBundle((pierConfig = c))),
     opts['no-raw'] ? Promise.resolve(undefined) : benchRaw(rounds, pierBundle),
     opts['no-docker'] ? Promise.resolve() : benchDocker(rounds),
+    Promise.all(opts.compare.map((dir) => benchCompare(rounds, dir))),
     rounds.run(),
   ]);
-  for (const r of [timed, pier, raw, docker]) if (r.status === 'rejected') throw r.reason;
+  for (const r of [timed, pier, raw, docker, compared]) if (r.status === 'rejected') throw r.reason;
   const rawConfig = raw.status === 'fulfilled' ? raw.value : undefined;
   if (pierConfig && rawConfig) notes.push(...differences(pierConfig, rawConfig));
   else if (!opts['no-pier'] && !pierConfig) notes.push("pier's bundle config.json was not found: no comparison of bundles");
