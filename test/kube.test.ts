@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseAndCheck } from '../src/kube/schema.test.js';
+import { containerOf, parseAndCheck, pick, podSpecOf } from '../src/kube/schema.test.js';
 import { importBusybox, startDaemon, type Daemon } from './harness.js';
 
 /**
@@ -44,8 +44,6 @@ volumes:
   db:
 `;
 
-type Any = Record<string, any>;
-
 describe('pier compose kube, pier kube generate', () => {
   let d: Daemon;
   let dir: string;
@@ -69,36 +67,36 @@ describe('pier compose kube, pier kube generate', () => {
     assert.match(r.stdout, /^# Kubernetes objects of compose project shop /);
     const objects = parseAndCheck(r.stdout);
     assert.deepEqual([...objects.keys()], ['ConfigMap/data-env', 'PersistentVolumeClaim/shop-db', 'Service/data', 'Service/web', 'Service/web-published', 'Deployment/data', 'Deployment/web', 'Deployment/worker']);
-    for (const o of objects.values()) assert.equal(o.metadata.labels?.['app.kubernetes.io/part-of'], 'shop', `${o.kind}/${o.metadata.name}`);
+    for (const [key, o] of objects) assert.equal(o.metadata?.labels?.['app.kubernetes.io/part-of'], 'shop', key);
 
-    const web = objects.get('Deployment/web') as Any;
-    assert.equal(web.spec.replicas, 2);
-    assert.equal(web.spec.template.metadata.labels['app.kubernetes.io/name'], 'web');
-    const c = web.spec.template.spec.containers[0];
+    const web = pick(objects, 'Deployment', 'web');
+    assert.equal(web.spec?.replicas, 2);
+    assert.equal(web.spec?.template.metadata?.labels?.['app.kubernetes.io/name'], 'web');
+    const c = containerOf(web);
     assert.equal(c.image, 'busybox');
     assert.deepEqual(c.args, ['httpd', '-f', '-p', '80', '-h', '/www']);
     assert.deepEqual(c.livenessProbe, { exec: { command: ['/bin/sh', '-c', 'wget -q -O /dev/null http://127.0.0.1/ || exit 1'] }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3, initialDelaySeconds: 5 });
     assert.deepEqual(c.readinessProbe, c.livenessProbe);
     assert.deepEqual(c.resources, { limits: { cpu: '500m', memory: '128Mi' }, requests: { memory: '32Mi' } });
     assert.deepEqual(c.ports, [{ containerPort: 80, protocol: 'TCP' }]);
-    const published = objects.get('Service/web-published') as Any;
-    assert.equal(published.spec.type, 'LoadBalancer');
-    assert.deepEqual(published.spec.ports, [{ name: 'tcp-8080', port: 8080, targetPort: 80, protocol: 'TCP' }]);
-    assert.deepEqual(published.spec.selector, web.spec.selector.matchLabels);
-    assert.deepEqual((objects.get('Service/web') as Any).spec.ports, [{ name: 'tcp-80', port: 80, targetPort: 80, protocol: 'TCP' }]);
+    const published = pick(objects, 'Service', 'web-published');
+    assert.equal(published.spec?.type, 'LoadBalancer');
+    assert.deepEqual(published.spec?.ports, [{ name: 'tcp-8080', port: 8080, targetPort: 80, protocol: 'TCP' }]);
+    assert.deepEqual(published.spec?.selector, web.spec?.selector.matchLabels);
+    assert.deepEqual(pick(objects, 'Service', 'web').spec?.ports, [{ name: 'tcp-80', port: 80, targetPort: 80, protocol: 'TCP' }]);
 
-    const worker = (objects.get('Deployment/worker') as Any).spec;
-    assert.equal(worker.replicas, 1);
-    assert.deepEqual(worker.template.spec.containers[0].args, ['sh', '-c', 'while true; do sleep 5; done']);
+    const worker = pick(objects, 'Deployment', 'worker');
+    assert.equal(worker.spec?.replicas, 1);
+    assert.deepEqual(containerOf(worker).args, ['sh', '-c', 'while true; do sleep 5; done']);
     assert.equal(objects.has('Service/worker'), false);
 
-    const data = (objects.get('Deployment/data') as Any).spec.template.spec;
-    assert.deepEqual(data.volumes, [{ name: 'shop-db', persistentVolumeClaim: { claimName: 'shop-db' } }]);
-    assert.deepEqual(data.containers[0].volumeMounts, [{ name: 'shop-db', mountPath: '/var/lib/data' }]);
-    assert.deepEqual(data.containers[0].envFrom, [{ configMapRef: { name: 'data-env' } }]);
-    assert.deepEqual((objects.get('ConfigMap/data-env') as Any).data, { DB_USER: 'shop', DB_NAME: 'orders' });
-    assert.equal((objects.get('Service/data') as Any).spec.type, 'ClusterIP');
-    assert.deepEqual((objects.get('PersistentVolumeClaim/shop-db') as Any).spec.resources, { requests: { storage: '1Gi' } });
+    const data = pick(objects, 'Deployment', 'data');
+    assert.deepEqual(podSpecOf(data).volumes, [{ name: 'shop-db', persistentVolumeClaim: { claimName: 'shop-db' } }]);
+    assert.deepEqual(containerOf(data).volumeMounts, [{ name: 'shop-db', mountPath: '/var/lib/data' }]);
+    assert.deepEqual(containerOf(data).envFrom, [{ configMapRef: { name: 'data-env' } }]);
+    assert.deepEqual(pick(objects, 'ConfigMap', 'data-env').data, { DB_USER: 'shop', DB_NAME: 'orders' });
+    assert.equal(pick(objects, 'Service', 'data').spec?.type, 'ClusterIP');
+    assert.deepEqual(pick(objects, 'PersistentVolumeClaim', 'shop-db').spec?.resources, { requests: { storage: '1Gi' } });
 
     // a service named: that one alone
     const one = await d.pier(['compose', '-f', join(dir, 'compose.yaml'), 'kube', 'worker']);
@@ -116,9 +114,9 @@ describe('pier compose kube, pier kube generate', () => {
     assert.match(r.stderr, /^WARNING: api: image busybox was not pulled from a registry/m);
     const objects = parseAndCheck(r.stdout);
     assert.deepEqual([...objects.keys()], ['PersistentVolumeClaim/apidata', 'Service/api', 'Service/api-published', 'Deployment/api']);
-    const dep = objects.get('Deployment/api') as Any;
-    assert.equal(dep.spec.replicas, 1);
-    const c = dep.spec.template.spec.containers[0];
+    const dep = pick(objects, 'Deployment', 'api');
+    assert.equal(dep.spec?.replicas, 1);
+    const c = containerOf(dep);
     assert.equal(c.image, 'busybox');
     assert.deepEqual(c.args, ['httpd', '-f', '-p', '80']);
     assert.equal(c.command, undefined);
@@ -127,24 +125,24 @@ describe('pier compose kube, pier kube generate', () => {
     assert.deepEqual(c.livenessProbe, { exec: { command: ['/bin/sh', '-c', 'true'] }, periodSeconds: 2, timeoutSeconds: 30, failureThreshold: 5 });
     assert.deepEqual(c.volumeMounts, [
       { name: 'apidata', mountPath: '/data' },
-      { name: c.volumeMounts[1].name, mountPath: '/conf', readOnly: true },
+      { name: c.volumeMounts?.[1]?.name, mountPath: '/conf', readOnly: true },
       { name: 'run-tmpfs', mountPath: '/run' },
     ]);
-    const volumes = dep.spec.template.spec.volumes as Any[];
+    const volumes = podSpecOf(dep).volumes ?? [];
     assert.deepEqual(volumes.find((v) => v.name === 'apidata'), { name: 'apidata', persistentVolumeClaim: { claimName: 'apidata' } });
     assert.deepEqual(volumes.find((v) => v.hostPath)?.hostPath, { path: dir });
     assert.deepEqual(volumes.find((v) => v.name === 'run-tmpfs'), { name: 'run-tmpfs', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
-    assert.deepEqual((objects.get('Service/api-published') as Any).spec.ports, [{ name: 'tcp-8081', port: 8081, targetPort: 80, protocol: 'TCP' }]);
+    assert.deepEqual(pick(objects, 'Service', 'api-published').spec?.ports, [{ name: 'tcp-8081', port: 8081, targetPort: 80, protocol: 'TCP' }]);
 
     const pod = await d.pier(['kube', 'generate', '--type', 'pod', 'api']);
     assert.equal(pod.code, 0, pod.stderr);
-    const p = parseAndCheck(pod.stdout).get('Pod/api') as Any;
-    assert.equal(p.spec.restartPolicy, 'Never');
-    assert.deepEqual(p.spec.containers[0].args, ['httpd', '-f', '-p', '80']);
+    const p = pick(parseAndCheck(pod.stdout), 'Pod', 'api');
+    assert.equal(p.spec?.restartPolicy, 'Never');
+    assert.deepEqual(containerOf(p).args, ['httpd', '-f', '-p', '80']);
 
     const three = await d.pier(['kube', 'generate', '--replicas', '3', 'api']);
     assert.equal(three.code, 0, three.stderr);
-    assert.equal((parseAndCheck(three.stdout).get('Deployment/api') as Any).spec.replicas, 3);
+    assert.equal(pick(parseAndCheck(three.stdout), 'Deployment', 'api').spec?.replicas, 3);
   });
 
   test('bad input: a broken compose file, an unknown container, a bad --type', async () => {

@@ -30,6 +30,7 @@ declare module 'js-yaml' {
     construct?: (data: string) => unknown;
   }
   export class Type {
+    readonly tag: string;
     constructor(tag: string, opts: TypeOptions);
   }
   export class Schema {

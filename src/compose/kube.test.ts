@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generate } from '../kube/objects.js';
-import { checkObject } from '../kube/schema.test.js';
+import { checkObject, containerOf, pick, podSpecOf } from '../kube/schema.test.js';
 import { projectWorkloads } from './kube.js';
 import { loadProject } from './load.js';
 import { configHash } from './render.js';
@@ -64,15 +64,14 @@ describe('compose services as workloads', () => {
     const { objects } = generate(workloads);
     for (const o of objects) checkObject(o);
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata?.name}`), ['ConfigMap/db-env', 'PersistentVolumeClaim/shop-pgdata', 'Service/web', 'Service/web-published', 'Deployment/db', 'Deployment/web']);
-    const db = objects.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'db') as any;
-    const c = db.spec.template.spec.containers[0];
+    const db = pick(objects, 'Deployment', 'db');
+    const c = containerOf(db);
     assert.deepEqual(c.command, ['docker-entrypoint.sh']);
     assert.equal(c.args, undefined);
     assert.deepEqual(c.env, [{ name: 'DB_USER', value: 'admin' }]);
     assert.deepEqual(c.securityContext, { runAsUser: 999, runAsGroup: 999 });
-    assert.deepEqual(db.spec.template.spec.volumes, [{ name: 'shop-pgdata', persistentVolumeClaim: { claimName: 'shop-pgdata' } }]);
-    const webDeploy = objects.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'web') as any;
-    assert.deepEqual(webDeploy.spec.template.spec.containers[0].resources, { limits: { cpu: '500m', memory: '128Mi' }, requests: { cpu: '100m', memory: '32Mi' } });
+    assert.deepEqual(podSpecOf(db).volumes, [{ name: 'shop-pgdata', persistentVolumeClaim: { claimName: 'shop-pgdata' } }]);
+    assert.deepEqual(containerOf(pick(objects, 'Deployment', 'web')).resources, { limits: { cpu: '500m', memory: '128Mi' }, requests: { cpu: '100m', memory: '32Mi' } });
   });
 
   test('the config hash ignores the env files and the CPU reservation (no container changes with them)', async () => {

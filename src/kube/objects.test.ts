@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { dnsLabel, LabelSet } from './names.js';
-import { cpuQuantity, generate, literal, memoryQuantity, probeOf, type KubeObject } from './objects.js';
-import { checkObject, parseAndCheck } from './schema.test.js';
+import { cpuQuantity, generate, literal, memoryQuantity, probeOf } from './objects.js';
+import { checkObject, containerOf, parseAndCheck, pick, podSpecOf } from './schema.test.js';
 import type { Workload } from './workload.js';
 import { renderObjects } from './yaml.js';
 
 const base = (over: Partial<Workload>): Workload => ({ name: 'web', replicas: 1, image: 'busybox', env: {}, envFiles: [], ports: [], limits: {}, reservations: {}, mounts: [], capAdd: [], capDrop: [], extraHosts: [], notes: [], ...over });
-
-const find = (objects: KubeObject[], kind: string, name: string): Record<string, any> => {
-  const o = objects.find((x) => x.kind === kind && x.metadata?.name === name);
-  assert.ok(o, `${kind}/${name} among ${objects.map((x) => `${x.kind}/${x.metadata?.name}`).join(' ')}`);
-  return o as Record<string, any>;
-};
 
 describe('Kubernetes objects from workloads', () => {
   test('names are RFC 1035 labels, distinct', () => {
@@ -71,25 +65,25 @@ describe('Kubernetes objects from workloads', () => {
     for (const o of objects) checkObject(o);
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata?.name}`), ['ConfigMap/web-env', 'PersistentVolumeClaim/shop-data', 'Service/web-app', 'Service/web-app-published', 'Deployment/web-app']);
     const labels = { 'app.kubernetes.io/name': 'web-app', 'app.kubernetes.io/part-of': 'shop' };
-    const d = find(objects, 'Deployment', 'web-app');
-    assert.equal(d.spec.replicas, 3);
-    assert.deepEqual(d.spec.selector.matchLabels, labels);
-    assert.deepEqual(d.spec.template.metadata.labels, labels);
-    assert.deepEqual(d.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 2, maxUnavailable: 0 } });
-    const c = d.spec.template.spec.containers[0];
+    const d = pick(objects, 'Deployment', 'web-app');
+    assert.equal(d.spec?.replicas, 3);
+    assert.deepEqual(d.spec?.selector.matchLabels, labels);
+    assert.deepEqual(d.spec?.template.metadata?.labels, labels);
+    assert.deepEqual(d.spec?.strategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 2, maxUnavailable: 0 } });
+    const c = containerOf(d);
     assert.deepEqual(c.command, ['/bin/entry']);
     assert.deepEqual(c.args, ['httpd', '-f', '$$(X)']);
     // SHARED differs from the file's value, so it stays in env (which wins over envFrom)
     assert.deepEqual(c.env, [{ name: 'A', value: '1' }, { name: 'SHARED', value: 'from-env' }]);
     assert.deepEqual(c.envFrom, [{ configMapRef: { name: 'web-env' } }]);
-    assert.deepEqual(find(objects, 'ConfigMap', 'web-env').data, { FILE_ONLY: 'f', SHARED: 'from-file' });
+    assert.deepEqual(pick(objects, 'ConfigMap', 'web-env').data, { FILE_ONLY: 'f', SHARED: 'from-file' });
     assert.deepEqual(c.ports, [{ containerPort: 80, protocol: 'TCP' }, { containerPort: 53, protocol: 'UDP' }, { containerPort: 9000, protocol: 'TCP' }]);
     assert.deepEqual(c.resources, { limits: { cpu: '1500m', memory: '512Mi' }, requests: { memory: '128Mi' } });
-    assert.deepEqual(c.livenessProbe.exec.command, ['wget', '-q', 'http://127.0.0.1/']);
-    assert.equal(c.livenessProbe.periodSeconds, 5);
+    assert.deepEqual(c.livenessProbe?.exec?.command, ['wget', '-q', 'http://127.0.0.1/']);
+    assert.equal(c.livenessProbe?.periodSeconds, 5);
     assert.deepEqual(c.readinessProbe, c.livenessProbe);
     assert.deepEqual(c.securityContext, { runAsUser: 1000, capabilities: { add: ['NET_ADMIN'] } });
-    const spec = d.spec.template.spec;
+    const spec = podSpecOf(d);
     assert.deepEqual(spec.volumes, [
       { name: 'shop-data', persistentVolumeClaim: { claimName: 'shop-data' } },
       { name: 'srv-www-host', hostPath: { path: '/srv/www' } },
@@ -102,17 +96,17 @@ describe('Kubernetes objects from workloads', () => {
     ]);
     assert.deepEqual(spec.hostAliases, [{ ip: '10.0.0.5', hostnames: ['db'] }]);
     assert.equal(spec.terminationGracePeriodSeconds, 20);
-    const cluster = find(objects, 'Service', 'web-app');
-    assert.equal(cluster.spec.type, 'ClusterIP');
-    assert.deepEqual(cluster.spec.selector, labels);
-    assert.deepEqual(cluster.spec.ports.map((p: { name: string; port: number }) => `${p.name}:${p.port}`), ['tcp-80:80', 'udp-53:53', 'tcp-9000:9000']);
-    const published = find(objects, 'Service', 'web-app-published');
-    assert.equal(published.spec.type, 'LoadBalancer');
-    assert.deepEqual(published.spec.ports, [
+    const cluster = pick(objects, 'Service', 'web-app');
+    assert.equal(cluster.spec?.type, 'ClusterIP');
+    assert.deepEqual(cluster.spec?.selector, labels);
+    assert.deepEqual(cluster.spec?.ports?.map((p) => `${p.name ?? ''}:${p.port}`), ['tcp-80:80', 'udp-53:53', 'tcp-9000:9000']);
+    const published = pick(objects, 'Service', 'web-app-published');
+    assert.equal(published.spec?.type, 'LoadBalancer');
+    assert.deepEqual(published.spec?.ports, [
       { name: 'tcp-8080', port: 8080, targetPort: 80, protocol: 'TCP' },
       { name: 'udp-53', port: 53, targetPort: 53, protocol: 'UDP' },
     ]);
-    assert.deepEqual(find(objects, 'PersistentVolumeClaim', 'shop-data').spec, { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } });
+    assert.deepEqual(pick(objects, 'PersistentVolumeClaim', 'shop-data').spec, { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } });
     for (const re of [/web_app: named web-app/, /bind mount \/srv\/www -> \/www becomes a hostPath volume/, /host-gateway/, /3 replicas share a ReadWriteOnce claim/]) {
       assert.ok(notes.some((n) => re.test(n)), `${re} in ${notes.join('\n')}`);
     }
@@ -125,9 +119,9 @@ describe('Kubernetes objects from workloads', () => {
     const { objects, notes } = generate([a, b], { type: 'pod' });
     for (const o of objects) checkObject(o);
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata?.name}`), ['ConfigMap/common-env', 'PersistentVolumeClaim/data', 'Pod/a', 'Pod/b']);
-    assert.equal(find(objects, 'Pod', 'a').spec.restartPolicy, 'OnFailure');
-    assert.equal(find(objects, 'Pod', 'b').spec.restartPolicy, 'Never');
-    assert.deepEqual(find(objects, 'Pod', 'b').spec.volumes, [{ name: 'data', persistentVolumeClaim: { claimName: 'data', readOnly: true } }]);
+    assert.equal(pick(objects, 'Pod', 'a').spec?.restartPolicy, 'OnFailure');
+    assert.equal(pick(objects, 'Pod', 'b').spec?.restartPolicy, 'Never');
+    assert.deepEqual(pick(objects, 'Pod', 'b').spec?.volumes, [{ name: 'data', persistentVolumeClaim: { claimName: 'data', readOnly: true } }]);
     assert.deepEqual(notes, []);
   });
 
@@ -136,7 +130,7 @@ describe('Kubernetes objects from workloads', () => {
       base({ user: 'nobody:nogroup', ports: [{ target: 80, protocol: 'tcp', published: true, hostPort: 8080, hostIp: '127.0.0.1' }], mounts: [{ type: 'volume', source: 'shared', target: '/s', readOnly: false, external: true }] }),
     ]);
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata?.name}`), ['Service/web', 'Deployment/web']);
-    assert.equal(find(objects, 'Deployment', 'web').spec.template.spec.containers[0].securityContext, undefined);
+    assert.equal(containerOf(pick(objects, 'Deployment', 'web')).securityContext, undefined);
     assert.equal(notes.length, 4, notes.join('\n'));
     assert.match(notes.join('\n'), /user "nobody" is a name.*\n.*group "nogroup"/);
     assert.match(notes.join('\n'), /loopback address only/);
@@ -150,7 +144,7 @@ describe('Kubernetes objects from workloads', () => {
     for (const v of ['yes', 'on', '1_000', '0b101', '12:30', '007', 'a: b', '']) assert.ok(text.includes(`value: '${v}'`), `${v} quoted in\n${text}`);
     assert.ok(text.includes('value: plain'));
     const objects = parseAndCheck(text);
-    const env = (objects.get('Deployment/web') as any).spec.template.spec.containers[0].env;
-    assert.deepEqual(Object.fromEntries(env.map((e: { name: string; value: string }) => [e.name, e.value])), w.env);
+    const env = containerOf(pick(objects, 'Deployment', 'web')).env ?? [];
+    assert.deepEqual(Object.fromEntries(env.map((e) => [e.name, e.value])), w.env);
   });
 });

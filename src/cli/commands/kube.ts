@@ -37,7 +37,7 @@ export async function kubeGenerate(cli: Cli, containers: string[], o: KubeGenera
     const c = (await cli.client.containerInspect(name)) as unknown as InspectedContainer & { Image: string };
     let image: InspectedImage | null = null;
     try {
-      image = (await cli.client.imageInspect(c.Image)) as InspectedImage;
+      image = await cli.client.imageInspect(c.Image);
     } catch (err) {
       // A container's image removed with `rmi -f`: nothing to leave out as the image's own.
       if (!(err instanceof ApiError && err.status === 404)) throw err;
