@@ -123,9 +123,10 @@ describe('pier compose kube, pier kube generate', () => {
     assert.deepEqual(c.env, [{ name: 'MODE', value: 'prod' }]);
     assert.deepEqual(c.resources, { limits: { cpu: '250m', memory: '64Mi' } });
     assert.deepEqual(c.livenessProbe, { exec: { command: ['/bin/sh', '-c', 'true'] }, periodSeconds: 2, timeoutSeconds: 30, failureThreshold: 5 });
+    // by mount path: the order of an inspect answer's mounts means nothing
     assert.deepEqual(c.volumeMounts, [
+      { name: c.volumeMounts?.[0]?.name, mountPath: '/conf', readOnly: true },
       { name: 'apidata', mountPath: '/data' },
-      { name: c.volumeMounts?.[1]?.name, mountPath: '/conf', readOnly: true },
       { name: 'run-tmpfs', mountPath: '/run' },
     ]);
     const volumes = podSpecOf(dep).volumes ?? [];

@@ -47,10 +47,10 @@ test('a container: what it chose itself, not what its image gave it', () => {
   assert.deepEqual(w.limits, { cpus: 0.5, memory: 64 * 1024 ** 2 });
   assert.deepEqual(w.health, { test: ['CMD-SHELL', 'true'], interval: 5e9, timeout: undefined, retries: undefined, startPeriod: undefined });
   assert.deepEqual(w.mounts, [
-    { type: 'volume', source: 'data', target: '/data', readOnly: false },
     { type: 'volume', target: '/anon', readOnly: false },
-    { type: 'bind', source: '/srv', target: '/srv', readOnly: true },
+    { type: 'volume', source: 'data', target: '/data', readOnly: false },
     { type: 'tmpfs', target: '/run', readOnly: false, sizeBytes: 1024 ** 2 },
+    { type: 'bind', source: '/srv', target: '/srv', readOnly: true },
   ]);
   assert.equal(w.user, '1000:1000');
   assert.equal(w.restart, 'always');

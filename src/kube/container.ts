@@ -51,9 +51,10 @@ function ports(c: ContainerConfig, hc: HostConfig): WorkloadPort[] {
   return out;
 }
 
+/** The container's mounts by target path (the order of an inspect answer's `Mounts` means nothing). */
 function mounts(container: InspectedContainer): WorkloadMount[] {
   const out: WorkloadMount[] = [];
-  for (const m of container.Mounts ?? []) {
+  for (const m of [...(container.Mounts ?? [])].sort((a, b) => (a.Destination ?? '').localeCompare(b.Destination ?? ''))) {
     const target = m.Destination ?? '';
     const readOnly = m.RW === false;
     if (m.Type === 'volume') out.push(m.Name && !ANONYMOUS.test(m.Name) ? { type: 'volume', source: m.Name, target, readOnly } : { type: 'volume', target, readOnly });
@@ -67,7 +68,7 @@ function mounts(container: InspectedContainer): WorkloadMount[] {
     const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(size?.[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
     out.push({ type: 'tmpfs', target, readOnly: /(?:^|,)ro(?:,|$)/.test(opts), ...(size ? { sizeBytes: Number(size[1]) * unit } : {}) });
   }
-  return out;
+  return out.sort((a, b) => a.target.localeCompare(b.target));
 }
 
 /** `container` (and its image, when it still exists) as a workload of `replicas`. */
