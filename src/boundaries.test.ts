@@ -71,8 +71,9 @@ export function brokenRule(from: string, to: string): string | undefined {
   const b = partOf(to);
   if (a === b) return undefined;
   if (a === 'wire') return 'the wire types (generated from the Engine API schema) import nothing';
-  if (a === 'cli' && !['client', 'util', 'compose', 'wire'].includes(b)) return 'the CLI imports only src/client, src/util, src/compose and the wire types';
-  if (a === 'compose' && !['client', 'util', 'wire'].includes(b)) return 'pier compose imports only src/client, src/util and the wire types (it works through the API)';
+  if (a === 'cli' && !['client', 'util', 'compose', 'kube', 'wire'].includes(b)) return 'the CLI imports only src/client, src/util, src/compose, src/kube and the wire types';
+  if (a === 'compose' && !['client', 'util', 'kube', 'wire'].includes(b)) return 'pier compose imports only src/client, src/util, src/kube and the wire types (it works through the API)';
+  if (a === 'kube' && !['util', 'wire'].includes(b)) return 'the Kubernetes generator (src/kube) imports only src/util and the wire types: it turns descriptions into objects, and reaches neither the daemon nor the API';
   if (a === 'client' && !['util', 'wire'].includes(b)) return 'the API client imports only src/util and the wire types';
   if (['util', 'errors.ts', 'log.ts'].includes(a) && !SHARED.includes(b)) return 'the shared helpers (src/util, errors.ts, log.ts) import only each other';
   if (SERVICES.includes(a) && ['api', 'daemon', 'cli', 'client'].includes(b)) return `a service part (${a}) imports nothing of src/${b}`;
@@ -135,5 +136,8 @@ void test('the rules catch what they forbid', () => {
   assert.equal(brokenRule('cli/main.ts', 'client/client.ts'), undefined);
   assert.equal(brokenRule('cli/commands/compose.ts', 'compose/engine.ts'), undefined);
   assert.match(brokenRule('compose/engine.ts', 'containers/containers.ts') ?? '', /compose/);
+  assert.equal(brokenRule('compose/kube.ts', 'kube/workload.ts'), undefined);
+  assert.match(brokenRule('kube/objects.ts', 'client/client.ts') ?? '', /Kubernetes generator/);
+  assert.match(brokenRule('kube/objects.ts', 'compose/compose.ts') ?? '', /Kubernetes generator/);
   assert.deepEqual(cyclesWithin([{ from: 'x/a.ts', to: 'x/b.ts', spec: '' }, { from: 'x/b.ts', to: 'x/a.ts', spec: '' }], 'x'), [['x/a.ts', 'x/b.ts', 'x/a.ts']]);
 });

@@ -11,6 +11,7 @@ import { defHistory, defImage, defImages, defImport, defLoad, defRmi, defSave, d
 import { defStats, defTop, defUpdate } from './commands/declare/monitor.js';
 import { defNetwork, defPort } from './commands/declare/network.js';
 import { defCompose } from './commands/compose.js';
+import { defKube } from './commands/declare/kube.js';
 import { defCreate, defRun } from './commands/declare/run.js';
 import { defEvents, defInfo, defSystem, defVersion } from './commands/declare/system.js';
 import { defVolume } from './commands/declare/volume.js';
@@ -138,6 +139,7 @@ function buildProgram(io: Io, runner: Runner, commandName: string | undefined): 
     image: () => defImage(d),
     system: () => defSystem(d),
     compose: () => defCompose(d.program, (load, pick) => d.act(load, pick)),
+    kube: () => defKube(d),
   };
   const only = commandName !== undefined && Object.hasOwn(topLevel, commandName) ? topLevel[commandName] : undefined;
   if (only) only();

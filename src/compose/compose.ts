@@ -41,6 +41,12 @@ export interface BuildSpec {
   labels: Record<string, string>;
 }
 
+export interface EnvFileSpec {
+  /** Absolute. */
+  path: string;
+  values: Record<string, string>;
+}
+
 export interface PortSpec {
   target: number;
   published?: string;
@@ -88,7 +94,8 @@ export interface UpdateConfig {
 export interface Deploy {
   replicas?: number;
   limits: { cpus?: number; memory?: number; pids?: number };
-  reservations: { memory?: number };
+  /** What the service is guaranteed (Kubernetes' requests); pier's own containers use only the memory. */
+  reservations: { cpus?: number; memory?: number };
   update_config: UpdateConfig;
 }
 
@@ -105,6 +112,8 @@ export interface Service {
   entrypoint?: string[];
   /** After env_file and environment; a null value is taken from the shell, or left out. */
   environment: Record<string, string>;
+  /** The env files read, in order, with their variables (already merged into `environment`). */
+  env_file: EnvFileSpec[];
   ports: PortSpec[];
   expose: string[];
   volumes: MountSpec[];

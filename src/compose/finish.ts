@@ -1,4 +1,4 @@
-import { ComposeError, type NetworkDef, type Project, type Service, type VolumeDef } from './compose.js';
+import { ComposeError, type EnvFileSpec, type NetworkDef, type Project, type Service, type VolumeDef } from './compose.js';
 import { readDotenv } from './dotenv.js';
 import type { Lookup } from './interpolate.js';
 import { Checker, type ServiceDraft } from './normalize.js';
@@ -85,7 +85,12 @@ async function service(name: string, d: ServiceDraft, c: Checker, lookup: Lookup
   if (!d.image && !d.build) c.fail(at, `service ${JSON.stringify(name)} has neither an image nor a build context specified`);
   if (d.network_mode && d.networks && Object.keys(d.networks).length > 0) c.fail([...at, 'network_mode'], 'network_mode and networks cannot be combined');
   const environment: Record<string, string> = {};
-  for (const f of d.env_file ?? []) Object.assign(environment, await readDotenv(f, lookup));
+  const envFiles: EnvFileSpec[] = [];
+  for (const f of d.env_file ?? []) {
+    const values = await readDotenv(f, lookup);
+    envFiles.push({ path: f, values });
+    Object.assign(environment, values);
+  }
   for (const [k, v] of Object.entries(d.environment ?? {})) {
     if (v !== null) environment[k] = v;
     else {
@@ -101,6 +106,7 @@ async function service(name: string, d: ServiceDraft, c: Checker, lookup: Lookup
     command: d.command,
     entrypoint: d.entrypoint,
     environment,
+    env_file: envFiles,
     ports: d.ports ?? [],
     expose: d.expose ?? [],
     volumes: d.volumes ?? [],

@@ -15,11 +15,11 @@ import { parseBytes, parseDuration } from './units.js';
 export interface DeployDraft {
   replicas?: number;
   limits?: { cpus?: number; memory?: number; pids?: number };
-  reservations?: { memory?: number };
+  reservations?: { cpus?: number; memory?: number };
   update_config?: Partial<UpdateConfig>;
 }
 
-export interface ServiceDraft extends Partial<Omit<Service, 'name' | 'deploy' | 'environment'>> {
+export interface ServiceDraft extends Partial<Omit<Service, 'name' | 'deploy' | 'environment' | 'env_file'>> {
   /** Absolute paths, read when the model is finished (values under `environment` win). */
   env_file?: string[];
   /** null: take the value from the shell environment, if set there. */
@@ -293,6 +293,11 @@ function deploy(c: Checker, v: unknown, path: Path): DeployDraft {
     if (r.reservations !== undefined) {
       const l = c.map(r.reservations, [...rp, 'reservations']);
       d.reservations = {};
+      if (l.cpus !== undefined) {
+        const cpus = Number(l.cpus);
+        if (!Number.isFinite(cpus) || cpus <= 0) c.fail([...rp, 'reservations', 'cpus'], 'must be a positive number');
+        d.reservations.cpus = cpus;
+      }
       if (l.memory !== undefined) d.reservations.memory = c.bytes(l.memory, [...rp, 'reservations', 'memory']);
     }
   }

@@ -37,7 +37,7 @@ function serviceDoc(s: Service): Record<string, unknown> {
       s.deploy.replicas !== undefined || Object.keys(s.deploy.limits).length > 0 || s.deploy.update_config.order !== 'stop-first' || s.deploy.update_config.parallelism !== 1 || s.deploy.update_config.delay !== 0
         ? {
             replicas: s.deploy.replicas,
-            resources: { limits: { cpus: s.deploy.limits.cpus?.toString(), memory: s.deploy.limits.memory, pids: s.deploy.limits.pids }, reservations: s.deploy.reservations },
+            resources: { limits: { cpus: s.deploy.limits.cpus?.toString(), memory: s.deploy.limits.memory, pids: s.deploy.limits.pids }, reservations: { cpus: s.deploy.reservations.cpus?.toString(), memory: s.deploy.reservations.memory } },
             update_config: { parallelism: s.deploy.update_config.parallelism, delay: formatDuration(s.deploy.update_config.delay), order: s.deploy.update_config.order },
           }
         : undefined,
@@ -94,10 +94,12 @@ function stable(v: unknown): unknown {
 /**
  * The `com.docker.compose.config-hash` of a service: sha256 of its container-shaping
  * configuration. Replicas, the update strategy, the build recipe, profiles, pull policy and
- * dependencies are left out: changing them never recreates a container by itself.
+ * dependencies are left out: changing them never recreates a container by itself. So are the
+ * env files (their variables are in `environment`) and the CPU reservation (no container
+ * setting follows from it).
  */
 export function configHash(s: Service): string {
-  const { build: _b, profiles: _p, pull_policy: _pp, depends_on: _d, deploy, ...rest } = s;
-  const shaped = { ...rest, deploy: { limits: deploy.limits, reservations: deploy.reservations } };
+  const { build: _b, profiles: _p, pull_policy: _pp, depends_on: _d, env_file: _e, deploy, ...rest } = s;
+  const shaped = { ...rest, deploy: { limits: deploy.limits, reservations: { memory: deploy.reservations.memory } } };
   return createHash('sha256').update(JSON.stringify(stable(shaped))).digest('hex');
 }

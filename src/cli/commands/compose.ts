@@ -272,6 +272,13 @@ async function images(cli: Cli, g: Globals, verb: 'build' | 'pull' | 'push', ser
   return 0;
 }
 
+async function kube(cli: Cli, g: Globals, services: string[]): Promise<number> {
+  const p = await project(cli, g, services);
+  for (const s of services) if (!p.services[s]) throw new CliError(`no such service: ${s}`, 1);
+  const { composeKube } = await import('./kube.js');
+  return composeKube(cli, p, services);
+}
+
 async function ls(cli: Cli, o: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
   const { listProjects } = await import('../../compose/ops.js');
   const rows = await listProjects(await deps(cli), !!o.all);
@@ -377,6 +384,7 @@ export function defCompose(program: Command, act: Act): void {
     .option('--ignore-pull-failures', 'Pull what it can and ignores images with pull failures')
     .option('-q, --quiet', 'Pull without printing progress information')
     .action(on((cli, gl, services: string[], o: { ignorePullFailures?: boolean }) => images(cli, gl, 'pull', services, o)));
+  svc('kube', 'Write Kubernetes YAML for the services (Deployments, Services, PersistentVolumeClaims, ConfigMaps)').action(on(kube));
   svc('push', 'Push service images').action(on((cli, gl, services: string[]) => images(cli, gl, 'push', services, {})));
   group
     .command('ls')
