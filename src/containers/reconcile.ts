@@ -4,6 +4,8 @@ import type { ContainerCore } from './core.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ContainerRecord } from './types.js';
 
+const RECONCILE_CONCURRENCY = 8;
+
 /**
  * What pierd does with the containers it finds when it starts (its containers kept running
  * under conmon while it was away):
@@ -19,13 +21,16 @@ import type { ContainerRecord } from './types.js';
  */
 export async function reconcile(core: ContainerCore, runtime: ContainerRuntime, lifecycle: Lifecycle): Promise<void> {
   const boot: ContainerRecord[] = [];
-  for (const rec of core.store.all()) {
-    try {
-      await core.locked(rec, () => reconcileOne(rec));
-    } catch (err) {
-      log.error({ err, id: rec.Id }, 'reconcile failed');
+  // A few at a time: each is mostly waiting (a state read, a record saved, an exit recorded),
+  // and a thousand of them one by one kept the API answering late.
+  const queue = core.store.all();
+  const worker = async (): Promise<void> => {
+    for (let rec = queue.shift(); rec; rec = queue.shift()) {
+      const r = rec;
+      await core.locked(r, () => reconcileOne(r)).catch((err: unknown) => log.error({ err, id: r.Id }, 'reconcile failed'));
     }
-  }
+  };
+  await Promise.all(Array.from({ length: RECONCILE_CONCURRENCY }, worker));
   await runtime.removeLeftovers(new Set(core.store.all().map((r) => r.Id))).catch((err: unknown) => log.warn({ err }, 'removing leftover runtime state'));
   for (const rec of boot) {
     core

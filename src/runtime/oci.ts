@@ -22,6 +22,7 @@ import type {
 } from './runtime.js';
 import { applyCgroupLimits, resourceLimits } from './resources.js';
 import { readHostInfo, type HostInfo } from './host-info.js';
+import { kernelState, parseStateOutput } from './kernel-state.js';
 import { buildOciConfig, serializeOciConfig } from './spec.js';
 import { resolveUser } from './user.js';
 import { writeNetSysctls } from './netns-sysctls.js';
@@ -255,6 +256,8 @@ export class OciRuntime implements ContainerRuntime {
     if (this.reaping.has(id)) throw notFound(`no such container in ${this.name}: ${id}`);
     const p = this.paths(id);
     if (existsSync(p.exitFile)) return { status: 'stopped', pid: 0 };
+    const seen = kernelState(this.name, join(this.runtimeRoot, checkId(id)), this.layout, this.cgroupsPath(id));
+    if (seen) return seen;
     const r = await this.run(['state', id]);
     if (r.code !== 0) {
       const err = this.commandError(id, 'state', r.stderr);
@@ -262,15 +265,7 @@ export class OciRuntime implements ContainerRuntime {
       if (err.kind === 'notFound' && existsSync(p.exitFile)) return { status: 'stopped', pid: 0 };
       throw err;
     }
-    let v: { status?: unknown; pid?: unknown };
-    try {
-      v = JSON.parse(r.stdout) as { status?: unknown; pid?: unknown };
-    } catch (err) {
-      throw internal(`${this.name} state ${id}: bad JSON`, err);
-    }
-    const known = ['created', 'running', 'paused', 'stopped'] as const;
-    const status = known.find((s) => s === v.status) ?? 'unknown';
-    return { status, pid: typeof v.pid === 'number' ? v.pid : 0 };
+    return parseStateOutput(r.stdout, `${this.name} state ${id}`);
   }
 
   async exitStatus(id: string): Promise<ExitStatus | undefined> {
