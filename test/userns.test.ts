@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -216,5 +216,90 @@ describe('userns-remap: default', () => {
     ok(await d.docker(['run', '-d', '--name', 'm3', '--userns=host', 'busybox', 'sleep', '300']));
     assert.equal((await hostIds(d, 'm3')).uid, 0);
     assert.match(ok(await d.docker(['info', '-f', '{{json .SecurityOptions}}'])), /"name=userns"/);
+  });
+});
+
+/** The names under the daemon's folder of chown'd layer copies (one per mapping). */
+async function copyMaps(d: Daemon): Promise<string[]> {
+  return (await readdir(join(d.root, 'snapshots', 'idcopies')).catch(() => [] as string[])).sort();
+}
+
+/** The lower dirs of a running container's rootfs mount, as the host's mountinfo shows them. */
+async function lowerDirsOf(d: Daemon, name: string): Promise<string> {
+  const upper = join(d.root, 'snapshots', 'active', ok(await d.docker(['inspect', '-f', '{{.Id}}', name])).trim(), 'upper');
+  const info = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.includes(`upperdir=${upper},`));
+  assert.ok(info, `${name}'s rootfs is mounted`);
+  return /lowerdir=([^,]*)/.exec(info)![1]!;
+}
+
+describe('chown\'d copies of the layers (userns-layers: copy), each container its own range', () => {
+  let d: Daemon;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ d, cleanup } = await userDaemon({ 'default-userns-mode': 'auto', 'userns-layers': 'copy' }));
+  });
+  after(() => cleanup?.());
+
+  test('the image is root\'s inside, the range\'s on the host; writes land as the host uid; rm takes the range\'s copies', async () => {
+    assert.deepEqual(await copyMaps(d), []);
+    ok(await d.docker(['run', '-d', '--name', 'c1', 'busybox', 'sleep', '300']));
+    const ids = await hostIds(d, 'c1');
+    assert.ok(ids.uid >= 100000, `host uid ${ids.uid}`);
+    assert.equal(ok(await d.docker(['exec', 'c1', 'stat', '-c', '%u:%g', '/bin/busybox', '/'])), '0:0\n0:0\n');
+    assert.equal(ok(await d.docker(['exec', 'c1', 'id', '-u'])), '0\n');
+    assert.equal((await stat(`/proc/${ids.pid}/root/bin/busybox`)).uid, ids.uid);
+    // The layers under the container are its range's copies, not the image's own.
+    const key = `${ids.uid}-${ids.gid}-${RANGE}`;
+    assert.deepEqual(await copyMaps(d), [key]);
+    assert.match(await lowerDirsOf(d, 'c1'), new RegExp(`^${join(d.root, 'snapshots', 'idcopies', key)}/[0-9a-f]{64}$`));
+    ok(await d.docker(['exec', 'c1', 'sh', '-c', 'echo x > /etc/made-inside']));
+    const made = await stat(`/proc/${ids.pid}/root/etc/made-inside`);
+    assert.deepEqual([made.uid, made.gid], [ids.uid, ids.gid]);
+
+    // Another container has a range of its own, and so copies of its own.
+    ok(await d.docker(['run', '-d', '--name', 'c2', 'busybox', 'sleep', '300']));
+    const other = await hostIds(d, 'c2');
+    const otherKey = `${other.uid}-${other.gid}-${RANGE}`;
+    assert.deepEqual(await copyMaps(d), [key, otherKey].sort());
+    assert.equal(ok(await d.docker(['exec', 'c2', 'stat', '-c', '%u', '/bin/busybox'])), '0\n');
+
+    // A stopped container keeps its copies; started again, it runs on them.
+    ok(await d.docker(['stop', '-t', '0', 'c1']));
+    assert.deepEqual(await copyMaps(d), [key, otherKey].sort());
+    ok(await d.docker(['start', 'c1']));
+    assert.equal(ok(await d.docker(['exec', 'c1', 'cat', '/etc/made-inside'])), 'x\n');
+
+    // Removed, each takes its range's copies with it.
+    ok(await d.docker(['rm', '-f', 'c1']));
+    assert.deepEqual(await copyMaps(d), [otherKey]);
+    ok(await d.docker(['rm', '-f', 'c2']));
+    assert.deepEqual(await copyMaps(d), []);
+    // A run --rm leaves none either.
+    assert.equal(ok(await d.docker(['run', '--rm', 'busybox', 'stat', '-c', '%u', '/bin/busybox'])), '0\n');
+    assert.deepEqual(await copyMaps(d), []);
+  });
+});
+
+describe('chown\'d copies of the layers under userns-remap: one range, one copy', () => {
+  let d: Daemon;
+  let user: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ d, user, cleanup } = await userDaemon({ 'userns-remap': 'default', 'userns-layers': 'copy' }));
+  });
+  after(() => cleanup?.());
+
+  test('every container shares the range\'s copies, which go with the last of them', async () => {
+    const start = Number((await subIdLines(user))[0]!.split(':')[1]);
+    ok(await d.docker(['run', '-d', '--name', 'm1', 'busybox', 'sleep', '300']));
+    ok(await d.docker(['run', '-d', '--name', 'm2', 'busybox', 'sleep', '300']));
+    const key = `${start}-${(await hostIds(d, 'm1')).gid}-${RANGE}`;
+    assert.deepEqual(await copyMaps(d), [key]);
+    assert.equal(await lowerDirsOf(d, 'm1'), await lowerDirsOf(d, 'm2'));
+    assert.equal(ok(await d.docker(['exec', 'm2', 'stat', '-c', '%u', '/bin/busybox'])), '0\n');
+    ok(await d.docker(['rm', '-f', 'm1']));
+    assert.deepEqual(await copyMaps(d), [key], 'm2 still runs on them');
+    ok(await d.docker(['rm', '-f', 'm2']));
+    assert.deepEqual(await copyMaps(d), []);
   });
 });

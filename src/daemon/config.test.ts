@@ -12,6 +12,17 @@ test('defaults are Docker-like paths and pier defaults', async () => {
   assert.equal(c.socket, '/run/pier/pier.sock');
   assert.equal(c.runtime, 'auto');
   assert.equal(c.init, true);
+  assert.equal(c.usernsLayers, 'auto');
+});
+
+test('userns-layers: auto, idmap or copy, from the file or the flag', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pc-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'daemon.json');
+  await writeFile(file, JSON.stringify({ 'userns-layers': 'copy' }));
+  assert.equal((await loadConfig(['--config', file])).usernsLayers, 'copy');
+  assert.equal((await loadConfig(['--config', file, '--userns-layers', 'idmap'])).usernsLayers, 'idmap');
+  await assert.rejects(loadConfig(['--userns-layers', 'chown']), /invalid userns-layers "chown": want auto, idmap or copy/);
 });
 
 test('flags win over the daemon.json file; Docker keys keep their meaning', async (t) => {

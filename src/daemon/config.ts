@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { invalid } from '../errors.js';
+import type { UsernsLayers } from '../snapshots/snapshotter.js';
 
 /**
  * pierd's configuration: command-line flags over a `daemon.json`-style file (`--config`),
@@ -44,6 +45,12 @@ export interface DaemonConfig {
   defaultUsernsMode?: 'auto';
   /** The user `userns-remap: default` stands for and `auto` ranges come from (made when missing); default `pier`. */
   usernsDefaultUser: string;
+  /**
+   * How containers with a user namespace see the image's layers (pier's `userns-layers`):
+   * `idmap` (idmapped mounts), `copy` (chown'd copies per range), `auto` (default: idmapped
+   * where the kernel allows them on overlayfs, else copies).
+   */
+  usernsLayers: UsernsLayers;
 }
 
 export type Listener = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -74,12 +81,14 @@ const FileSchema = z.looseObject({
   'userns-remap': z.string().optional(),
   'default-userns-mode': z.string().optional(),
   'userns-default-user': z.string().optional(),
+  'userns-layers': z.string().optional(),
 });
 
 export const USAGE = `Usage: pierd [--root DIR] [--exec-root DIR] [--host unix:///PATH|tcp://HOST:PORT]... [--group GROUP]
              [--tlsverify --tlscacert FILE --tlscert FILE --tlskey FILE]
              [--runtime crun|runc|auto] [--config FILE] [--log-level debug|info|warn|error]
              [--userns-remap default|USER[:GROUP]] [--default-userns-mode auto] [--userns-default-user USER]
+             [--userns-layers auto|idmap|copy]
 
 pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS only.
   --root       state directory (default /var/lib/pier)
@@ -92,13 +101,16 @@ pierd serves the Docker Engine API (v1.51) on unix sockets, and on TCP with TLS 
   --config     daemon.json-style file (keys: data-root, exec-root, hosts, default-runtime,
                insecure-registries, default-ulimits, log-driver, log-opts, log-level, init,
                default-shm-size, image-versions-kept, no-new-privileges, userns-remap,
-               default-userns-mode, userns-default-user)
+               default-userns-mode, userns-default-user, userns-layers)
   --log-level  log level (default info)
   --userns-remap         run containers in a user namespace: default (the user pier, made
                          when missing) or USER[:GROUP], with their /etc/subuid and /etc/subgid
   --default-userns-mode  auto: each container gets a range of 65536 IDs of its own unless it
                          says --userns=host
   --userns-default-user  the user of default and of auto ranges (default pier)
+  --userns-layers        how remapped containers see image layers: idmap (idmapped mounts),
+                         copy (chown'd copies, one per range, shared), auto (default: idmap
+                         where the kernel allows it on overlayfs, else copy)
 `;
 
 export function parseSize(v: string | number): number {
@@ -122,7 +134,7 @@ export function parseHost(host: string): Listener {
   throw invalid(`unsupported --host ${host}: pierd listens on unix:///path or tcp://host:port (with TLS)`);
 }
 
-const VALUE_FLAGS = ['--root', '--exec-root', '--host', '--runtime', '--config', '--log-level', '--data-root', '--group', '--tlscacert', '--tlscert', '--tlskey', '--userns-remap', '--default-userns-mode', '--userns-default-user'];
+const VALUE_FLAGS = ['--root', '--exec-root', '--host', '--runtime', '--config', '--log-level', '--data-root', '--group', '--tlscacert', '--tlscert', '--tlskey', '--userns-remap', '--default-userns-mode', '--userns-default-user', '--userns-layers'];
 const BOOLEAN_FLAGS = ['--tlsverify'];
 
 export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
@@ -185,6 +197,8 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
   }
   const usernsDefaultUser = flags.get('--userns-default-user') ?? file['userns-default-user'] ?? 'pier';
   if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(usernsDefaultUser)) throw invalid(`invalid userns-default-user ${JSON.stringify(usernsDefaultUser)}: want a user name`);
+  const usernsLayers = flags.get('--userns-layers') ?? file['userns-layers'] ?? 'auto';
+  if (usernsLayers !== 'auto' && usernsLayers !== 'idmap' && usernsLayers !== 'copy') throw invalid(`invalid userns-layers ${JSON.stringify(usernsLayers)}: want auto, idmap or copy`);
   return {
     root: flags.get('--root') ?? file['data-root'] ?? '/var/lib/pier',
     execRoot: flags.get('--exec-root') ?? file['exec-root'] ?? '/run/pier',
@@ -209,5 +223,6 @@ export async function loadConfig(argv: string[]): Promise<DaemonConfig> {
     usernsRemap: usernsRemap === '' ? undefined : usernsRemap,
     defaultUsernsMode: defaultUsernsMode === 'auto' ? 'auto' : undefined,
     usernsDefaultUser,
+    usernsLayers,
   };
 }

@@ -62,7 +62,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
   await lockRoot(config.root);
   const events = new EventBus();
   const content = new LocalContentStore(config.root);
-  const snapshots = new OverlaySnapshotter(config.root);
+  const snapshots = new OverlaySnapshotter(config.root, { usernsLayers: config.usernsLayers });
   // What a crash left half-written (ingests, snapshots being built) goes first.
   await content.cleanIngest();
   await snapshots.recover();

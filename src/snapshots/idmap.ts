@@ -80,6 +80,29 @@ export class IdmappedLayers {
     }
   }
 
+  /**
+   * Whether overlayfs takes idmapped lower dirs here: an overlay of a one-file layer made in
+   * `work` (an empty folder of pier's on the layers' filesystem; the caller removes it) is
+   * mounted through `map`, and its file must show the mapped owner. Resolves to null when it
+   * does, else to the reason; never rejects.
+   */
+  async probe(work: string, map: IdMap): Promise<string | null> {
+    const merged = `${work}/merged`;
+    try {
+      await Promise.all(['lower', 'upper', 'work', 'merged'].map((d) => mkdir(`${work}/${d}`)));
+      writeFileSync(`${work}/lower/f`, '');
+      await this.mountOverlay(merged, { lowerDirs: [`${work}/lower`], upperDir: `${work}/upper`, workDir: `${work}/work` }, map);
+      try {
+        const st = lstatSync(`${merged}/f`);
+        return st.uid === map.uid && st.gid === map.gid ? null : `a file owned by 0 shows ${st.uid}:${st.gid}, not ${map.uid}:${map.gid}`;
+      } finally {
+        await unmount(merged, { detach: true });
+      }
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
   /** The user namespace whose mapping is `map`, made on first use. */
   private userns(map: IdMap): Promise<number> {
     const key = `${map.uid}:${map.gid}:${map.size}`;

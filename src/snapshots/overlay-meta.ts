@@ -26,6 +26,11 @@ export const ActiveMetaSchema = z.object({
   parent: z.string().nullable(),
   /** The committed chain under the layer, top-most first. */
   lowers: z.array(z.string()),
+  /**
+   * The mapping whose chown'd copies of `lowers` the layer was mounted on (a container with a
+   * user namespace, where layers are copied): those copies are kept while a layer records them.
+   */
+  copies: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative(), size: z.number().int().positive() }).optional(),
 });
 export type ActiveMeta = z.infer<typeof ActiveMetaSchema>;
 

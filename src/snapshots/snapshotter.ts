@@ -82,6 +82,15 @@ export interface MountOptions {
   idmap?: IdMap;
 }
 
+/**
+ * How a container with a user namespace sees the image's layers through its mapping:
+ * `idmap`, idmapped mounts of the layers (Linux 5.19 on a filesystem that idmaps mounts);
+ * `copy`, chown'd copies of the layers, one per layer and mapping, shared by every container
+ * of that mapping and removed with the last one; `auto`, idmapped mounts where a probe (made
+ * once) finds them working, else copies.
+ */
+export type UsernsLayers = 'auto' | 'idmap' | 'copy';
+
 export interface Snapshotter {
   /**
    * Unpack an uncompressed layer tar on top of the chain `parent` (null for the base layer),
@@ -124,7 +133,11 @@ export interface Snapshotter {
    * lowers). With `idmap`, for a container in a user namespace: the image's layers are seen
    * through the mapping (a file owned by 0 in the image is owned by `idmap.uid` on the host),
    * and the layer's root folder takes the mapped owner of the image's root; what is written
-   * lands with its host IDs. `unavailable` where the host cannot idmap layers.
+   * lands with its host IDs. The layers are idmapped mounts or chown'd copies (see
+   * UsernsLayers); a copy is made at the first mount through a mapping and kept, recorded
+   * with the writable layer, until the last writable layer mounted through that mapping is
+   * removed (`removeActive`), or its layer is (`remove`). `unavailable` where idmapped layers
+   * are asked for (`idmap`) and the host cannot idmap them.
    */
   mount(key: string, target: string, opts?: MountOptions): Promise<void>;
   /** Unmount `target`; nothing happens when it is not mounted. */
