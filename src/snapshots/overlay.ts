@@ -5,14 +5,13 @@ import { Readable } from 'node:stream';
 import { conflict, errnoCode, internal, invalid, isKind, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
-import { sameIdMap, type IdMap } from '../util/idmap.js';
 import { childChainId } from './chain.js';
 import { changes, diffBlocks, diskUsage } from './diff.js';
 import { extractLayer } from './extract.js';
 import { ActiveMetaSchema, chainHex, checkKey, HEX_RE, KEY_RE, hashStream, parseJson, readdirOrEmpty, shortId, SnapshotMetaSchema, topOfTrees, writeMeta, type ActiveMeta, type SnapshotMeta } from './overlay-meta.js';
 import { syncTree } from './sync-tree.js';
-import { IdmappedLayers, shiftRootOwner } from './idmap.js';
-import { LayerCopies, mapKey } from './layer-copies.js';
+import { shiftRootOwner } from './idmap.js';
+import { MappedLayers } from './mapped-layers.js';
 import { bindMount, MAX_MOUNT_DATA, mountOverlay, overlayOptions, unmount } from './mount.js';
 import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, type LayerSource, type MountOptions, type OverlayMount, type Snapshotter, type UsernsLayers } from './snapshotter.js';
 
@@ -40,7 +39,7 @@ import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, 
  *
  * A container with a user namespace sees the layers through its mapping: idmapped mounts of
  * the layers, or, where the kernel cannot idmap overlay lower dirs (or `usernsLayers` says
- * `copy`), chown'd copies of them (src/snapshots/layer-copies.ts). The copies a writable layer
+ * `copy`), chown'd copies of them (src/snapshots/mapped-layers.ts, layer-copies.ts). The copies a writable layer
  * is mounted on are recorded in its meta.json (`copies`, the mapping) before they are made:
  * the records of the writable layers are the copies' references. A copy no record names is
  * removed when the last writable layer naming its mapping is removed, when its layer is
@@ -52,19 +51,17 @@ import { isLayerSource, type AppliedLayer, type ApplyOptions, type DiffOptions, 
 export class OverlaySnapshotter implements Snapshotter {
   /** `<root>/snapshots` */
   readonly dir: string;
-  /** Lower dirs seen through a user namespace's mapping (containers with one). */
-  private readonly idmapped: IdmappedLayers;
-  /** Chown'd copies of layers, where they stand in for idmapped ones. */
-  private readonly copies: LayerCopies;
-  private readonly usernsLayers: UsernsLayers;
-  /** With `auto`: whether idmapped layers work here, probed at the first mount that needs them. */
-  private idmapWorks: Promise<boolean> | undefined;
+  /** Lowers seen through a user namespace's mapping (containers with one): idmapped, or copies. */
+  private readonly mapped: MappedLayers;
 
   constructor(root: string, opts: { usernsLayers?: UsernsLayers } = {}) {
     this.dir = `${root}/snapshots`;
-    this.idmapped = new IdmappedLayers(`${this.dir}/idmapped`);
-    this.copies = new LayerCopies(`${this.dir}/idcopies`, () => this.makeTemp('copy'), () => this.copiesInUse());
-    this.usernsLayers = opts.usernsLayers ?? 'auto';
+    this.mapped = new MappedLayers(this.dir, opts.usernsLayers ?? 'auto', {
+      fsDir: (id) => this.fsDir(id),
+      makeTemp: (what) => this.makeTemp(what),
+      writeActiveMeta: (meta) => this.writeActiveMeta(meta),
+      activeMetas: () => this.activeMetas(),
+    });
   }
 
   /**
@@ -72,8 +69,8 @@ export class OverlaySnapshotter implements Snapshotter {
    * layer records. Call at daemon start, before other calls.
    */
   async recover(): Promise<void> {
-    await Promise.all([rm(this.tmpDir, { recursive: true, force: true }), rm(this.newDir, { recursive: true, force: true }), this.idmapped.recover()]);
-    await this.copies.collect();
+    await Promise.all([rm(this.tmpDir, { recursive: true, force: true }), rm(this.newDir, { recursive: true, force: true })]);
+    await this.mapped.recover();
   }
 
   // ---- committed snapshots ----
@@ -185,7 +182,7 @@ export class OverlaySnapshotter implements Snapshotter {
     await unlink(this.linkPath(chainId)).catch((err: unknown) => {
       if (errnoCode(err) !== 'ENOENT') throw err;
     });
-    await this.copies.removeLayer(chainId);
+    await this.mapped.removeLayer(chainId);
     await rm(trash, { recursive: true, force: true });
   }
 
@@ -258,7 +255,7 @@ export class OverlaySnapshotter implements Snapshotter {
     if (opts.idmap) {
       await shiftRootOwner(dirs.upperDir, opts.idmap);
       if (dirs.lowerDirs.length > 0) {
-        await this.mountMapped(key, m, dirs, target, opts.idmap);
+        await this.mapped.mount(m, dirs, target, opts.idmap);
         return;
       }
     }
@@ -281,93 +278,6 @@ export class OverlaySnapshotter implements Snapshotter {
 
   async unmount(target: string): Promise<void> {
     await unmount(target);
-  }
-
-  /** The overlay of a writable layer whose lowers are seen through `map`: idmapped, or copies (see the class's comment). */
-  private async mountMapped(key: string, m: ActiveMeta, dirs: OverlayMount, target: string, map: IdMap): Promise<void> {
-    if ((await this.layersMode(map)) === 'idmap') {
-      try {
-        await this.idmapped.mountOverlay(target, dirs, map);
-      } catch (err) {
-        if (this.usernsLayers !== 'auto' || !isKind(err, 'unavailable')) throw err;
-        // The probe's filesystem could, this layer's cannot: copies from now on.
-        log.info({ err: (err as Error).message }, 'idmapped layers unavailable: containers with a user namespace get chown\'d copies of the layers');
-        this.idmapWorks = Promise.resolve(false);
-        await this.mountCopies(key, m, dirs, target, map);
-        return;
-      }
-      if (m.copies !== undefined) {
-        // Mounted on copies before (another setting): they are no longer needed by this layer.
-        await this.writeActiveMeta({ key: m.key, parent: m.parent, lowers: m.lowers });
-        await this.copies.collect(m.copies);
-      }
-      return;
-    }
-    await this.mountCopies(key, m, dirs, target, map);
-  }
-
-  /** The overlay of a writable layer over the chown'd copies of its lowers for `map`, recorded first, made where missing. */
-  private async mountCopies(key: string, m: ActiveMeta, dirs: OverlayMount, target: string, map: IdMap): Promise<void> {
-    const previous = m.copies !== undefined && !sameIdMap(m.copies, map) ? m.copies : undefined;
-    const lowers = await this.copies.locked(map, async () => {
-      if (!sameIdMap(m.copies, map)) await this.writeActiveMeta({ ...m, copies: map });
-      return this.copies.ensure(
-        m.lowers.map((id) => ({ chainId: id, dir: this.fsDir(id) })),
-        map,
-      );
-    });
-    if (previous !== undefined) await this.copies.collect(previous);
-    const viaCopies = { ...dirs, lowerDirs: lowers };
-    if (Buffer.byteLength(overlayOptions(viaCopies)) <= MAX_MOUNT_DATA) {
-      await mountOverlay(target, viaCopies);
-      return;
-    }
-    await mountOverlay(target, { ...dirs, lowerDirs: m.lowers.map((id) => chainHex(id)) }, { cwd: this.copies.mapDir(map) });
-  }
-
-  /** How layers are seen through a mapping here: the setting, or with `auto` the probe's answer (made once). */
-  private layersMode(map: IdMap): Promise<'idmap' | 'copy'> {
-    if (this.usernsLayers !== 'auto') return Promise.resolve(this.usernsLayers);
-    if (this.idmapWorks === undefined) {
-      const probe = this.probeIdmap(map);
-      this.idmapWorks = probe;
-      probe.catch(() => {
-        if (this.idmapWorks === probe) this.idmapWorks = undefined; // ask again at the next mount
-      });
-    }
-    return this.idmapWorks.then((works) => (works ? 'idmap' : 'copy'));
-  }
-
-  private async probeIdmap(map: IdMap): Promise<boolean> {
-    const work = await this.makeTemp('probe');
-    try {
-      const reason = await this.idmapped.probe(work, map);
-      if (reason === null) log.debug('idmapped layers: overlayfs takes them here');
-      else log.info({ reason }, 'idmapped layers unavailable: containers with a user namespace get chown\'d copies of the layers');
-      return reason === null;
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
-  }
-
-  /** The chain IDs of the copies writable layers record, by mapping key. */
-  private async copiesInUse(): Promise<Map<string, Set<string>>> {
-    const out = new Map<string, Set<string>>();
-    for (const key of await this.activeKeys()) {
-      let m: ActiveMeta;
-      try {
-        m = this.activeMeta(key);
-      } catch (err) {
-        if (isKind(err, 'notFound')) continue; // removed meanwhile
-        throw err;
-      }
-      if (m.copies === undefined) continue;
-      const k = mapKey(m.copies);
-      const set = out.get(k) ?? new Set<string>();
-      for (const id of m.lowers) set.add(id);
-      out.set(k, set);
-    }
-    return out;
   }
 
   /** Replace a writable layer's record (atomically, flushed). */
@@ -412,7 +322,20 @@ export class OverlaySnapshotter implements Snapshotter {
     // Gone with the rename; its files go in the background (off the path of every `run --rm`;
     // recover() finishes what a crash interrupts).
     rm(trash, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, path: trash }, 'removing a writable layer'));
-    if (m.copies !== undefined) await this.copies.collect(m.copies);
+    if (m.copies !== undefined) await this.mapped.collect(m.copies);
+  }
+
+  /** The records of all writable layers (one removed meanwhile is left out). */
+  private async activeMetas(): Promise<ActiveMeta[]> {
+    const out: ActiveMeta[] = [];
+    for (const key of await this.activeKeys()) {
+      try {
+        out.push(this.activeMeta(key));
+      } catch (err) {
+        if (!isKind(err, 'notFound')) throw err;
+      }
+    }
+    return out;
   }
 
   /** Keys of all writable layers. */
