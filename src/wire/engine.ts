@@ -288,7 +288,7 @@ export interface Address {
   PrefixLen?: number;
 }
 
-export type PortMap = Record<string, PortBinding[]>;
+export type PortMap = Record<string, PortBinding[] | null>;
 
 export interface PortBinding {
   HostIp?: string;
@@ -1176,7 +1176,7 @@ export interface ContainerThrottlingData {
 export interface ContainerMemoryStats {
   usage?: number | null;
   max_usage?: number | null;
-  stats?: Record<string, number> | null;
+  stats?: Record<string, number | null> | null;
   failcnt?: number | null;
   limit?: number | null;
   commitbytes?: number | null;
