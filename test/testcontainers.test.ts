@@ -43,7 +43,7 @@ describe('testcontainers against pierd', () => {
     return r.stdout.trim() || undefined;
   };
 
-  test('an image built from a Dockerfile, its ports waited for, reached from the host, exec, stop', async () => {
+  test('an image built from a Dockerfile, its ports waited for, reached from the host, exec, restart, stop', async () => {
     const ctx = await mkdtemp(join(tmp!, 'context-'));
     await writeFile(
       join(ctx, 'Dockerfile'),
@@ -72,6 +72,11 @@ describe('testcontainers against pierd', () => {
     assert.equal(failing.stdout, 'out\n');
     assert.equal(failing.stderr, 'err\n');
 
+    // A restart: the ports are looked up and waited for again, and serve again.
+    await c.restart();
+    const again = await fetch(`http://${c.getHost()}:${c.getMappedPort(8080)}/index.html`);
+    assert.equal(await again.text(), 'hello from pier\n');
+
     const labels = c.getLabels();
     assert.equal(labels['org.testcontainers'], 'true');
     const id = c.getId();
@@ -80,7 +85,7 @@ describe('testcontainers against pierd', () => {
     assert.equal(await state(id), undefined);
   });
 
-  test('Wait.forLogMessage waits for the line, the times asked', async () => {
+  test('Wait.forLogMessage waits for the line, the times asked, and again after a restart', async () => {
     const started = Date.now();
     const c = await new tc.GenericContainer('busybox')
       .withCommand(['sh', '-c', 'echo starting; sleep 1; echo ready; sleep 1; echo ready; exec sleep 300'])
@@ -100,6 +105,11 @@ describe('testcontainers against pierd', () => {
       });
       assert.match(text, /starting\nready\nready\n/);
       logs.destroy();
+      // After a restart the strategy reads the logs since the new start (a fractional
+      // `since`), so it waits for two new lines, not the two of the first run.
+      const before = Date.now();
+      await c.restart();
+      assert.ok(Date.now() - before >= 2000, 'restart() returned before the second new "ready"');
     } finally {
       await c.stop();
     }
