@@ -220,7 +220,7 @@ describe('dockerode against pierd', () => {
     assert.ok(statuses.some((s) => /^[0-9a-f]{12}: Already exists$/.test(s ?? '')), statuses.join('\n'));
     assert.ok(statuses.some((s) => /^[0-9a-f]{12}: Pull complete$/.test(s ?? '')), statuses.join('\n'));
     assert.ok(events.some((e) => e.status === 'Downloading' && (e.progressDetail?.total ?? 0) > 0), statuses.join('\n'));
-    assert.ok(statuses.includes(`Digest: ${aux?.Digest ?? "?"}`), statuses.join('\n'));
+    assert.ok(statuses.includes(`Digest: ${aux?.Digest ?? '?'}`), statuses.join('\n'));
     assert.equal(statuses.at(-1), `Status: Downloaded newer image for ${name}`);
 
     const image = await docker.getImage(name).inspect();
