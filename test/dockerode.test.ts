@@ -30,8 +30,11 @@ describe('dockerode against pierd', () => {
     docker = new Docker({ socketPath: d.socket });
   });
   after(async () => {
-    await d?.stop();
-    await reg?.stop();
+    try {
+      await d?.stop();
+    } finally {
+      await reg?.stop();
+    }
   });
 
   /** Every message of a progress stream, through docker-modem's followProgress, in order. */

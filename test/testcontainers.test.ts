@@ -32,8 +32,11 @@ describe('testcontainers against pierd', () => {
     tc = await import('testcontainers');
   });
   after(async () => {
-    await d?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    try {
+      await d?.stop();
+    } finally {
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   /** The container's state in pierd's list, or undefined when it is gone. */
