@@ -22,8 +22,9 @@
 //   and is an array, a map/object or a `$ref` (Go slices, maps and pointers, which Go's encoder
 //   writes as `null` when unset, as Docker's answers do: `"Binds": null`). It may not be null when
 //   it says `x-nullable: false`, when it is a string, number or boolean, or when GO_TYPES below
-//   says so. Array items, map values and a whole response body are never null, unless they say
-//   `x-nullable: true` (PortMap's values: `"80/tcp": null` for a port exposed but not published).
+//   says so. Array items and map values are null only when they say `x-nullable: true` (PortMap's
+//   values: an exposed port that is not published is `"80/tcp": null`); a whole response body
+//   never is.
 // - GO_TYPES adds what the swagger leaves unsaid but Docker's Go types (moby v28.5.2, api/types)
 //   say: keys always present (fields without `omitempty`), collections Docker always answers as
 //   [] or {} (never null), and pointer fields the swagger forgot to mark nullable. Each entry

@@ -55,6 +55,16 @@ describe('the validator', () => {
     assert.deepEqual(wrongType[0]!.errors, ['/RestartCount should be integer']);
   });
 
+  test("an exposed port that is not published is null in NetworkSettings.Ports (the swagger's x-nullable map value); a string there fails", () => {
+    const path = `/containers/${'c'.repeat(12)}/json`;
+    const ports = (value: unknown): Record<string, unknown> => ({
+      ...containerInspect(),
+      NetworkSettings: { SandboxID: '', SandboxKey: '', Ports: { '8080/tcp': value, '53/udp': [{ HostIp: '0.0.0.0', HostPort: '5353' }] }, Networks: {} },
+    });
+    assert.deepEqual(checker.check('GET', path, 200, JSON.stringify(ports(null))), []);
+    assert.deepEqual(checker.check('GET', path, 200, JSON.stringify(ports('8080'))).map((v) => v.errors), [['/NetworkSettings/Ports/8080~1tcp should be array,null']]);
+  });
+
   test('an ImageSummary with RepoTags null fails where Docker gives []; the same list with [] passes', () => {
     assert.deepEqual(checker.check('GET', '/images/json?all=1', 200, JSON.stringify([imageSummary()])), []);
     const found = checker.check('GET', '/images/json', 200, JSON.stringify([imageSummary(), { ...imageSummary(), RepoTags: null }]));

@@ -102,13 +102,20 @@ function mediaTypeOf(bytes: Buffer, header: string, display: string): { mediaTyp
   return { mediaType, json };
 }
 
-export async function resolveManifest(client: RegistryClient, repo: string, ref: Reference, want: Platform, display: string): Promise<Resolved> {
+/**
+ * The image manifest `ref` names for platform `want` (through an index when the registry serves
+ * one), with the manifest blobs to store. `found` runs once the registry has served the
+ * reference's own manifest (moby's pullTag says "Pulling from" only then, so a reference the
+ * registry has not is an error before any progress).
+ */
+export async function resolveManifest(client: RegistryClient, repo: string, ref: Reference, want: Platform, display: string, found?: () => void): Promise<Resolved> {
   const reference = ref.digest ?? ref.tag ?? 'latest';
   const top = await client.getManifest(repo, reference, display);
   const topDigest = sha256(top.bytes);
   if (ref.digest !== undefined && topDigest !== ref.digest) {
     throw invalid(`${display}: manifest digest mismatch: the registry served ${topDigest}`);
   }
+  found?.();
   const first = mediaTypeOf(top.bytes, top.mediaType, display);
   const blobs = [{ digest: topDigest, bytes: top.bytes }];
   if (first.mediaType === MediaType.ociIndex || first.mediaType === MediaType.dockerManifestList) {

@@ -206,11 +206,14 @@ void test('pull: a blob that does not match its digest fails and stores nothing;
   await assert.rejects(h.svc.resolve(`${reg.host}/app:1`), kind('notFound', /No such image/));
 });
 
-void test('pull: a registry that answers 500, an unknown media type, schema 1 and a missing tag are named', async (t) => {
+void test('pull: a registry that answers 500, an unknown media type, schema 1 and a missing tag (before any progress) are named', async (t) => {
   const h = await harness(t);
   const reg = await fakeRegistry(t);
   const d = await deps(h);
-  await assert.rejects(pull(d, { reference: `${reg.host}/app:nope` }, () => undefined), kind('notFound', new RegExp(`manifest for ${reg.host}/app:nope not found: manifest unknown`)));
+  // A missing tag fails before any progress (the API answers it as a plain 404, as Docker does).
+  const said: ProgressMessage[] = [];
+  await assert.rejects(pull(d, { reference: `${reg.host}/app:nope` }, (m) => said.push(m)), kind('notFound', new RegExp(`manifest for ${reg.host}/app:nope not found: manifest unknown`)));
+  assert.deepEqual(said, []);
   reg.manifests.set('odd:1', { body: Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}'), type: 'application/vnd.example.thing+json' });
   await assert.rejects(pull(d, { reference: `${reg.host}/odd:1` }, () => undefined), kind('invalid', /unsupported manifest media type application\/vnd\.example\.thing\+json/));
   reg.manifests.set('old:1', { body: Buffer.from('{"schemaVersion":1,"name":"old","tag":"1","fsLayers":[]}'), type: 'application/vnd.docker.distribution.manifest.v1+prettyjws' });

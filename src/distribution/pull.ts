@@ -58,8 +58,9 @@ export async function pull(deps: DistributionDeps, opts: { reference: string; pl
   /** Flushes the layers and blobs this pull published unflushed (see DistributionDeps.flushLater). */
   let flush: (() => void) | undefined;
   try {
-    progress({ status: `Pulling from ${repo}`, id: parsed.digest ?? parsed.tag ?? 'latest' });
-    const resolved = await resolveManifest(client, repo, parsed, want, display);
+    const resolved = await resolveManifest(client, repo, parsed, want, display, () => {
+      progress({ status: `Pulling from ${repo}`, id: parsed.digest ?? parsed.tag ?? 'latest' });
+    });
     for (const b of resolved.blobs) {
       lease.addBlob(b.digest);
       if (!(await deps.content.has(b.digest))) {
