@@ -10,6 +10,7 @@ import { mergeConfig, validateConfig, validateHostConfig } from './config.js';
 import type { ImageLookup } from './containers.js';
 import { nowIso, type ContainerCore } from './core.js';
 import { checkResources, type HostFacts } from './limits.js';
+import { linksAtCreate } from './links.js';
 import { generateName } from './names.js';
 import { validateSecurity } from './security.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
@@ -57,6 +58,7 @@ export async function createContainer(
   const image = await deps.images.resolve(body.Image);
 
   const id = randomBytes(32).toString('hex');
+  const legacyLinks = linksAtCreate(core.store, hostConfig, id);
   const config = mergeConfig(body, image.runConfig, id);
   validateConfig(config);
   const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
@@ -99,6 +101,7 @@ export async function createContainer(
     RootfsPath: join(dir, 'rootfs'),
     Warnings: [],
     NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: {} },
+    ...(legacyLinks.length > 0 ? { LegacyLinks: legacyLinks } : {}),
   };
   try {
     rec.Userns = await deps.userns?.assign(id, rec.HostConfig);

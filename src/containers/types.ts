@@ -152,6 +152,10 @@ export const HostConfigSchema = z.object({
   ReadonlyPaths: nullish(StrList),
   LogConfig: nullish(z.object({ Type: z.string().optional(), Config: z.record(z.string(), z.string()).nullish() })),
   ConsoleSize: nullish(z.array(z.number()).length(2)),
+  /** `--link name[:alias]`: legacy links on the default bridge (src/containers/links.ts). */
+  Links: nullish(StrList),
+  /** The OCI runtime of the container (`--runtime`): one of those `info` lists. */
+  Runtime: nullish(z.string()),
 });
 
 export const CreateBodySchema = ContainerConfigSchema.extend({
@@ -203,6 +207,12 @@ export interface HealthProbe {
 }
 
 /** The record of one container, stored at `<root>/containers/<id>/container.json`. */
+/** One legacy link of a parent container (src/containers/links.ts): the child by ID, and the alias. */
+export interface LegacyLink {
+  Id: string;
+  Alias: string;
+}
+
 export interface ContainerRecord {
   Id: string;
   Name: string; // without the leading slash
@@ -243,6 +253,8 @@ export interface ContainerRecord {
    * `auto`, a range of its own; `remap`, the daemon's `userns-remap` range. Absent: the host's.
    */
   Userns?: { mode: 'auto' | 'remap'; map: IdMap };
+  /** pier: the legacy links made at create from HostConfig.Links (src/containers/links.ts), less those removed since. */
+  LegacyLinks?: LegacyLink[];
 }
 
 /**
