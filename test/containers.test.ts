@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { dockerCli, fetchSocket, importBusybox, run, startDaemon, type Daemon } from './harness.js';
 
@@ -192,6 +193,29 @@ describe('containers through the docker CLI', () => {
     assert.equal(after[0], 'running');
     assert.notEqual(after[1], pid1);
     await d.docker(['rm', '-f', 'again']);
+  });
+
+  test('an attach with logs=1&stream=1 before start gets the output of a start sent right after the upgrade', async () => {
+    for (let i = 0; i < 5; i++) {
+      const id = (await d.docker(['create', 'busybox', 'printf', 'hi'])).stdout.trim();
+      const sock = connect(d.socket);
+      const received: Buffer[] = [];
+      let upgraded: () => void = () => undefined;
+      const upgrade = new Promise<void>((resolve) => (upgraded = resolve));
+      sock.on('data', (b: Buffer) => {
+        received.push(b);
+        if (Buffer.concat(received).includes('\r\n\r\n')) upgraded();
+      });
+      const ended = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.write(`POST /v1.51/containers/${id}/attach?logs=1&stream=1&stdout=1 HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+      await upgrade;
+      assert.equal((await fetchSocket(d.socket, 'POST', `/v1.51/containers/${id}/start`)).status, 204);
+      await ended;
+      const all = Buffer.concat(received);
+      const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+      assert.deepEqual([...body], [1, 0, 0, 0, 0, 0, 0, 2, ...Buffer.from('hi')], `run ${i}: ${all.toString('latin1')}`);
+      await d.docker(['rm', id]);
+    }
   });
 
   test('bad input gets Docker errors: unknown image 404, malformed body 400, running rm 409', async () => {
