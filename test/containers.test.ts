@@ -195,6 +195,32 @@ describe('containers through the docker CLI', () => {
     await d.docker(['rm', '-f', 'again']);
   });
 
+  test('--runtime: each of runc and crun runs, stops, execs and removes its container; inspect and info show them; an unknown one is refused', async () => {
+    const runtimes = JSON.parse((await d.docker(['info', '--format', '{{json .Runtimes}}'])).stdout) as Record<string, { path: string }>;
+    assert.deepEqual(Object.keys(runtimes).sort(), ['crun', 'runc']);
+    for (const rt of ['runc', 'crun']) {
+      const name = `rt-${rt}`;
+      const r = await d.docker(['run', '-d', '--name', name, '--runtime', rt, 'busybox', 'sleep', '300']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}} {{.State.Status}}', name])).stdout, `${rt} running\n`);
+      assert.equal((await d.docker(['exec', name, 'echo', `in-${rt}`])).stdout, `in-${rt}\n`);
+      // The runtime's own state shows which one holds the container.
+      const state = await run(rt === 'runc' ? '/usr/sbin/runc' : '/usr/bin/crun', [`--root=${d.execRoot}/runtime-root`, 'state', r.stdout.trim()], process.env);
+      assert.equal(state.code, 0, state.stderr);
+      assert.equal((await d.docker(['stop', '-t', '1', name])).code, 0);
+      assert.equal((await d.docker(['start', name])).code, 0);
+      assert.equal((await d.docker(['rm', '-f', name])).code, 0);
+    }
+    const unknown = await d.docker(['create', '--runtime', 'nope', 'busybox', 'true']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /Unknown runtime specified nope/);
+    // Without --runtime: the default, named in inspect as in info.
+    const dflt = (await d.docker(['info', '--format', '{{.DefaultRuntime}}'])).stdout.trim();
+    await d.docker(['create', '--name', 'rt-default', 'busybox', 'true']);
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}}', 'rt-default'])).stdout.trim(), dflt);
+    await d.docker(['rm', 'rt-default']);
+  });
+
   test('an attach with logs=1&stream=1 before start gets the output of a start sent right after the upgrade', async () => {
     for (let i = 0; i < 5; i++) {
       const id = (await d.docker(['create', 'busybox', 'printf', 'hi'])).stdout.trim();

@@ -122,7 +122,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     UsernsMode: hc.UsernsMode ?? '',
     ShmSize: hc.ShmSize || 67108864,
     Sysctls: hc.Sysctls,
-    Runtime: extra.runtime,
+    Runtime: hc.Runtime || extra.runtime,
     Isolation: hc.Isolation ?? '',
     CpuShares: hc.CpuShares ?? 0,
     Memory: hc.Memory ?? 0,

@@ -187,7 +187,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       return { total: all.length, running, paused, stopped: all.length - running - paused };
     },
     images: async () => (await images.list()).length,
-    runtime: { name: runtime.name, path: runtime.path, why: runtime.reason },
+    runtime: { name: runtime.name, path: runtime.path, why: runtime.reason, all: runtime.runtimes() },
     cgroupVersion: cgroups.version === '2' ? '2' : '1',
     cgroupDriver: 'cgroupfs',
     insecureRegistries: config.insecureRegistries,
