@@ -16,7 +16,7 @@ import { parseDockerfile, type Dockerfile } from './parser.js';
 import { runContainer } from './run-container.js';
 import { planStages, type Stage } from './stages.js';
 import { commitImage } from './step-image.js';
-import type { BuildHost, StageState, StepLayer } from './step.js';
+import type { BuildContainerSpec, BuildHost, StageState, StepLayer } from './step.js';
 
 /**
  * The classic builder: the build part's roles (`build.ts`) over the image store, the
@@ -117,8 +117,8 @@ export class Builder implements Build, BuildHost {
     return withRootfs({ images: this.images, snapshots: this.snapshots, dir: this.deps.dir }, parent, lease, fn, keep);
   }
 
-  runContainer(spec: Omit<ContainerSpec, 'id' | 'rootfs'>, rootfs: string, onStart: (id: string) => void, onOutput: (chunk: Buffer) => void): Promise<number> {
-    return runContainer({ runtime: this.runtime, execDir: this.deps.execDir }, spec, rootfs, onStart, onOutput);
+  runContainer(spec: BuildContainerSpec, rootfs: string, onStart: (id: string) => void, onOutput: (chunk: Buffer) => void): Promise<number> {
+    return runContainer({ runtime: this.runtime, execDir: this.deps.execDir, networks: this.deps.networks }, spec, rootfs, onStart, onOutput);
   }
 }
 

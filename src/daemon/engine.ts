@@ -167,7 +167,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     return { any: users.length > 0, running: users.some((c) => live(c.State.Status)), containerIds: users.map((c) => c.Id) };
   });
 
-  const builder = new Builder({ images, snapshots, runtime, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
+  const builder = new Builder({ images, snapshots, runtime, networks, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
   await builder.init();
   // FROM pulls a missing base image (and every base image with --pull), as Docker's builder does.
   builder.pull = async (reference, platform, onProgress, registryConfig) => {
