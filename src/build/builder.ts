@@ -4,7 +4,7 @@ import type { Image, Lease } from '../images/images.js';
 import { familiarName, parseReference, shortId, withDefaultTag } from '../images/reference.js';
 import type { History } from '../images/types.js';
 import { log } from '../log.js';
-import type { ContainerRuntime, ContainerSpec } from '../runtime/runtime.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { Build, BuildCacheUsage, BuilderDeps, BuildImages, BuildOptions, BuildOutput, PullFn } from './build.js';
 import { BuildRun } from './build-run.js';
