@@ -219,6 +219,13 @@ describe('containers through the docker CLI', () => {
     await d.docker(['create', '--name', 'rt-default', 'busybox', 'true']);
     assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}}', 'rt-default'])).stdout.trim(), dflt);
     await d.docker(['rm', 'rt-default']);
+    // docker-py's create_container(runtime=) sends a top-level Runtime: taken when pier has it, ignored (as by Docker) when not.
+    for (const [asked, shown] of [['runc', 'runc'], ['crun', 'crun'], ['nvidia', dflt]] as const) {
+      const res = await fetchSocket(d.socket, 'POST', `/v1.45/containers/create?name=rt-top-${asked}`, JSON.stringify({ Image: 'busybox', Cmd: ['true'], Runtime: asked }));
+      assert.equal(res.status, 201, res.body);
+      assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}}', `rt-top-${asked}`])).stdout.trim(), shown);
+      await d.docker(['rm', `rt-top-${asked}`]);
+    }
   });
 
   test('an attach with logs=1&stream=1 before start gets the output of a start sent right after the upgrade', async () => {

@@ -64,7 +64,7 @@ export async function createContainer(
   validateSecurity(body.HostConfig ?? {}, deps.host);
   deps.userns?.validate(body.HostConfig ?? {});
   const { hostConfig, warnings } = checkResources(body.HostConfig ?? {}, deps.host);
-  const runtimeName = runtimeOf(hostConfig.Runtime, deps.runtime);
+  const runtimeName = runtimeOf(hostConfig.Runtime || knownRuntime(body.Runtime, deps.runtime), deps.runtime);
   const logConfig = deps.logs.configFor(hostConfig.LogConfig);
   // A device that is not there is refused now rather than at start (Docker fails the start).
   await Promise.all((hostConfig.Devices ?? []).map((d) => devicesFromPath({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer, cgroupPermissions: d.CgroupPermissions })));
@@ -150,6 +150,16 @@ function runtimeOf(asked: string | undefined, runtime: Pick<ContainerRuntime, 'n
   const known = runtime.runtimes?.().map((r) => r.name) ?? [runtime.name];
   if (!known.some((n) => n === asked)) throw invalid(`Unknown runtime specified ${asked}`);
   return asked;
+}
+
+/**
+ * A top-level `Runtime` (docker-py's `create_container(runtime=)`, which Docker's Config has no
+ * field for): taken when it names a runtime pier has, as its user means; ignored otherwise, as
+ * Docker ignores it, so that the create goes on with the default.
+ */
+function knownRuntime(asked: string | undefined, runtime: Pick<ContainerRuntime, 'name' | 'runtimes'> | undefined): string | undefined {
+  const known = runtime?.runtimes?.().map((r) => r.name) ?? (runtime ? [runtime.name] : []);
+  return asked && known.some((n) => n === asked) ? asked : undefined;
 }
 
 function uniqueName(core: ContainerCore): string {

@@ -162,6 +162,8 @@ export const CreateBodySchema = ContainerConfigSchema.extend({
   HostConfig: nullish(HostConfigSchema),
   NetworkingConfig: nullish(z.object({ EndpointsConfig: nullish(z.record(z.string(), z.unknown())) })),
   Platform: nullish(z.string()),
+  /** Where docker-py's `create_container(runtime=)` puts the runtime (Docker ignores it; see create.ts). */
+  Runtime: nullish(z.string()),
 });
 
 type DeepPartial<T> = T extends Array<infer U> ? Array<DeepPartial<U>> : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
