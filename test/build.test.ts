@@ -343,6 +343,30 @@ describe('docker build through pierd (classic API)', () => {
     await d.docker(['rmi', 'hosts:1', 'hosts:2', 'hosts:3']);
   });
 
+  test('--network <user network>: RUN steps join it and reach its containers by alias; an unknown network fails the build', async () => {
+    assert.equal((await d.docker(['network', 'create', 'buildnet'])).code, 0);
+    const peer = await d.docker(['run', '-d', '--name', 'bpeer', '--network', 'buildnet', '--network-alias', 'pingtarget.test', 'busybox', 'sleep', '300']);
+    assert.equal(peer.code, 0, peer.stderr);
+    const dir = join(work, 'usernet');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN ping -c1 -W5 pingtarget.test > /dev/null && echo reached\n');
+    const ok = await build(['--network', 'buildnet', '--no-cache', '-t', 'usernet:1'], dir);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^reached$/m);
+    // The default network knows no such name: the same step fails there.
+    const off = await build(['--no-cache', '-t', 'usernet:2'], dir);
+    assert.notEqual(off.code, 0);
+    const unknown = await build(['--network', 'no-such-net', '--no-cache', '-t', 'usernet:3'], dir);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /network no-such-net not found/);
+    // The build containers' endpoints went with them.
+    const members = JSON.parse((await d.docker(['network', 'inspect', 'buildnet'])).stdout) as Array<{ Containers: Record<string, { Name: string }> }>;
+    assert.deepEqual(Object.values(members[0]!.Containers).map((c) => c.Name), ['bpeer']);
+    await d.docker(['rm', '-f', 'bpeer']);
+    await d.docker(['rmi', 'usernet:1']);
+    assert.equal((await d.docker(['network', 'rm', 'buildnet'])).code, 0);
+  });
+
   test('a commit as the container\'s process ends succeeds (docker-py commits right after start)', async () => {
     for (let i = 0; i < 5; i++) {
       const created = await fetchSocket(d.socket, 'POST', '/v1.45/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['touch', `/test${i}`] }));

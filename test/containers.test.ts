@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { dockerCli, fetchSocket, importBusybox, run, startDaemon, type Daemon } from './harness.js';
 
@@ -192,6 +193,62 @@ describe('containers through the docker CLI', () => {
     assert.equal(after[0], 'running');
     assert.notEqual(after[1], pid1);
     await d.docker(['rm', '-f', 'again']);
+  });
+
+  test('--runtime: each of runc and crun runs, stops, execs and removes its container; inspect and info show them; an unknown one is refused', async () => {
+    const runtimes = JSON.parse((await d.docker(['info', '--format', '{{json .Runtimes}}'])).stdout) as Record<string, { path: string }>;
+    assert.deepEqual(Object.keys(runtimes).sort(), ['crun', 'runc']);
+    for (const rt of ['runc', 'crun']) {
+      const name = `rt-${rt}`;
+      const r = await d.docker(['run', '-d', '--name', name, '--runtime', rt, 'busybox', 'sleep', '300']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}} {{.State.Status}}', name])).stdout, `${rt} running\n`);
+      assert.equal((await d.docker(['exec', name, 'echo', `in-${rt}`])).stdout, `in-${rt}\n`);
+      // The runtime's own state shows which one holds the container.
+      const state = await run(rt === 'runc' ? '/usr/sbin/runc' : '/usr/bin/crun', [`--root=${d.execRoot}/runtime-root`, 'state', r.stdout.trim()], process.env);
+      assert.equal(state.code, 0, state.stderr);
+      assert.equal((await d.docker(['stop', '-t', '1', name])).code, 0);
+      assert.equal((await d.docker(['start', name])).code, 0);
+      assert.equal((await d.docker(['rm', '-f', name])).code, 0);
+    }
+    const unknown = await d.docker(['create', '--runtime', 'nope', 'busybox', 'true']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /Unknown runtime specified nope/);
+    // Without --runtime: the default, named in inspect as in info.
+    const dflt = (await d.docker(['info', '--format', '{{.DefaultRuntime}}'])).stdout.trim();
+    await d.docker(['create', '--name', 'rt-default', 'busybox', 'true']);
+    assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}}', 'rt-default'])).stdout.trim(), dflt);
+    await d.docker(['rm', 'rt-default']);
+    // docker-py's create_container(runtime=) sends a top-level Runtime: taken when pier has it, ignored (as by Docker) when not.
+    for (const [asked, shown] of [['runc', 'runc'], ['crun', 'crun'], ['nvidia', dflt]] as const) {
+      const res = await fetchSocket(d.socket, 'POST', `/v1.45/containers/create?name=rt-top-${asked}`, JSON.stringify({ Image: 'busybox', Cmd: ['true'], Runtime: asked }));
+      assert.equal(res.status, 201, res.body);
+      assert.equal((await d.docker(['inspect', '-f', '{{.HostConfig.Runtime}}', `rt-top-${asked}`])).stdout.trim(), shown);
+      await d.docker(['rm', `rt-top-${asked}`]);
+    }
+  });
+
+  test('an attach with logs=1&stream=1 before start gets the output of a start sent right after the upgrade', async () => {
+    for (let i = 0; i < 5; i++) {
+      const id = (await d.docker(['create', 'busybox', 'printf', 'hi'])).stdout.trim();
+      const sock = connect(d.socket);
+      const received: Buffer[] = [];
+      let upgraded: () => void = () => undefined;
+      const upgrade = new Promise<void>((resolve) => (upgraded = resolve));
+      sock.on('data', (b: Buffer) => {
+        received.push(b);
+        if (Buffer.concat(received).includes('\r\n\r\n')) upgraded();
+      });
+      const ended = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.write(`POST /v1.51/containers/${id}/attach?logs=1&stream=1&stdout=1 HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+      await upgrade;
+      assert.equal((await fetchSocket(d.socket, 'POST', `/v1.51/containers/${id}/start`)).status, 204);
+      await ended;
+      const all = Buffer.concat(received);
+      const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+      assert.deepEqual([...body], [1, 0, 0, 0, 0, 0, 0, 2, ...Buffer.from('hi')], `run ${i}: ${all.toString('latin1')}`);
+      await d.docker(['rm', id]);
+    }
   });
 
   test('bad input gets Docker errors: unknown image 404, malformed body 400, running rm 409', async () => {

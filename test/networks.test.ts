@@ -176,6 +176,52 @@ describe('networks through the docker CLI', () => {
     assert.match(def.stdout, /^nameserver 10\.9\.9\.9$/m);
   });
 
+  test('--link on the default bridge: the child in /etc/hosts, its variables, its link name, and rm --link', async () => {
+    const child = await d.docker(['run', '-d', '--name', 'lnk-child', '-e', 'FOO=1', '--expose', '80', '--expose', '53/udp', 'busybox', 'sleep', '300']);
+    assert.equal(child.code, 0, child.stderr);
+    // (The bridge's view of the child: its inspect's Ports has `null`s, which the swagger lacks.)
+    const bridge = JSON.parse((await d.docker(['network', 'inspect', 'bridge'])).stdout) as Array<{ Containers: Record<string, { Name: string; IPv4Address: string }> }>;
+    const ip = Object.values(bridge[0]!.Containers).find((c) => c.Name === 'lnk-child')?.IPv4Address.replace(/\/.*/, '') ?? '';
+    assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+    const r = await d.docker(['run', '--name', 'lnk-parent', '--link', 'lnk-child:db-1', 'busybox', 'sh', '-c', 'env | grep ^DB_1_ | sort; grep -w db-1 /etc/hosts']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      [
+        'DB_1_ENV_FOO=1',
+        'DB_1_NAME=/lnk-parent/db-1',
+        `DB_1_PORT=udp://${ip}:53`,
+        `DB_1_PORT_53_UDP=udp://${ip}:53`,
+        `DB_1_PORT_53_UDP_ADDR=${ip}`,
+        'DB_1_PORT_53_UDP_PORT=53',
+        'DB_1_PORT_53_UDP_PROTO=udp',
+        `DB_1_PORT_80_TCP=tcp://${ip}:80`,
+        `DB_1_PORT_80_TCP_ADDR=${ip}`,
+        'DB_1_PORT_80_TCP_PORT=80',
+        'DB_1_PORT_80_TCP_PROTO=tcp',
+        `${ip}\tdb-1 lnk-child`,
+        '',
+      ].join('\n'),
+    );
+    assert.equal((await d.docker(['inspect', '-f', '{{json .HostConfig.Links}}', 'lnk-parent'])).stdout, '["/lnk-child:/lnk-parent/db-1"]\n');
+    assert.equal((await d.docker(['ps', '--no-trunc', '--filter', 'name=lnk-child', '--format', '{{.Names}}'])).stdout, 'lnk-child,lnk-parent/db-1\n');
+    // A link to a container that does not run fails the start; to one that does not exist, the create.
+    assert.equal((await d.docker(['stop', '-t', '0', 'lnk-child'])).code, 0);
+    const down = await d.docker(['start', 'lnk-parent']);
+    assert.notEqual(down.code, 0);
+    assert.match(down.stderr, /Cannot link to a non running container: \/lnk-child AS \/lnk-parent\/db-1/);
+    const missing = await d.docker(['create', '--link', 'no-such-ctr:x', 'busybox']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /could not get container for no-such-ctr/);
+    // rm --link removes the link alone.
+    const rm = await d.docker(['rm', '--link', 'lnk-parent/db-1']);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal((await d.docker(['inspect', '-f', '{{json .HostConfig.Links}}', 'lnk-parent'])).stdout, 'null\n');
+    assert.equal((await d.docker(['ps', '-a', '--filter', 'name=lnk-', '--format', '{{.Names}}'])).stdout.split('\n').sort().join(' '), ' lnk-child lnk-parent');
+    assert.equal((await d.docker(['rm', '--link', 'lnk-parent/db-1'])).code, 1);
+    assert.equal((await d.docker(['rm', '-f', 'lnk-child', 'lnk-parent'])).code, 0);
+  });
+
   test('network connect and disconnect a running container', async () => {
     assert.equal((await d.docker(['network', 'connect', 'other', 'web'])).code, 0);
     const ip = (await d.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "other").IPAddress}}', 'web'])).stdout.trim();

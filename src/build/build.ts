@@ -1,3 +1,4 @@
+import type { NetworkMembership, NetworkService } from '../networks/networks.js';
 import type { AuthConfig } from '../distribution/auth.js';
 import { EngineError } from '../errors.js';
 import type { ImageService } from '../images/images.js';
@@ -120,7 +121,12 @@ export interface BuilderDeps {
   dir: string;
   /** Runtime state for build containers' logs. */
   execDir: string;
+  /** User-defined networks a build's RUN steps can join (`--network <name>`); absent: none can. */
+  networks?: BuildNetworks;
 }
+
+/** What the builder needs of the networks part to put a build container on a user-defined network. */
+export type BuildNetworks = Pick<NetworkService, 'prepare' | 'connect' | 'disconnect'> & Pick<NetworkMembership, 'get'>;
 
 /** One entry of `BuildCache` in `GET /system/df` (Docker's BuildCache). */
 export interface BuildCacheUsage {

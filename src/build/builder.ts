@@ -4,7 +4,7 @@ import type { Image, Lease } from '../images/images.js';
 import { familiarName, parseReference, shortId, withDefaultTag } from '../images/reference.js';
 import type { History } from '../images/types.js';
 import { log } from '../log.js';
-import type { ContainerRuntime, ContainerSpec } from '../runtime/runtime.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { Build, BuildCacheUsage, BuilderDeps, BuildImages, BuildOptions, BuildOutput, PullFn } from './build.js';
 import { BuildRun } from './build-run.js';
@@ -16,7 +16,7 @@ import { parseDockerfile, type Dockerfile } from './parser.js';
 import { runContainer } from './run-container.js';
 import { planStages, type Stage } from './stages.js';
 import { commitImage } from './step-image.js';
-import type { BuildHost, StageState, StepLayer } from './step.js';
+import type { BuildContainerSpec, BuildHost, StageState, StepLayer } from './step.js';
 
 /**
  * The classic builder: the build part's roles (`build.ts`) over the image store, the
@@ -117,8 +117,8 @@ export class Builder implements Build, BuildHost {
     return withRootfs({ images: this.images, snapshots: this.snapshots, dir: this.deps.dir }, parent, lease, fn, keep);
   }
 
-  runContainer(spec: Omit<ContainerSpec, 'id' | 'rootfs'>, rootfs: string, onStart: (id: string) => void, onOutput: (chunk: Buffer) => void): Promise<number> {
-    return runContainer({ runtime: this.runtime, execDir: this.deps.execDir }, spec, rootfs, onStart, onOutput);
+  runContainer(spec: BuildContainerSpec, rootfs: string, onStart: (id: string) => void, onOutput: (chunk: Buffer) => void): Promise<number> {
+    return runContainer({ runtime: this.runtime, execDir: this.deps.execDir, networks: this.deps.networks }, spec, rootfs, onStart, onOutput);
   }
 }
 

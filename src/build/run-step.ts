@@ -20,7 +20,9 @@ import { PROXY_ARGS, shellOf, type StageState, type StepContext } from './step.j
 export async function runStep(run: StepContext, ins: Instruction, state: StageState): Promise<StageState> {
   checkFlags(ins, ['mount', 'network', 'security']);
   const network = flagValue(ins, 'network') ?? run.opts.networkMode;
-  if (!['default', 'none', 'host', 'bridge', ''].includes(network)) throw parseError(ins.line, `RUN --network=${network}: only none, default and host are supported`);
+  // Another name: a user-defined network the command joins (the build's --network only; RUN --network takes none, default and host, as BuildKit).
+  const userNetwork = ['default', 'none', 'host', 'bridge', ''].includes(network) ? undefined : network;
+  if (userNetwork && flagValue(ins, 'network') !== undefined) throw parseError(ins.line, `RUN --network=${network}: only none, default and host are supported`);
   const mounts = flagValues(ins, 'mount').map((m) => parseMount(ins, m));
   for (const m of mounts) {
     if (m.type === 'secret') {
@@ -88,7 +90,7 @@ export async function runStep(run: StepContext, ins: Instruction, state: StageSt
         if (cfg.WorkingDir) await mkdirInRoot(rootfs, cfg.WorkingDir);
         let cid = '';
         const code = await run.host.runContainer(
-          spec,
+          userNetwork ? { ...spec, userNetwork } : spec,
           rootfs,
           (id) => {
             cid = id;

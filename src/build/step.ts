@@ -70,7 +70,8 @@ export interface BuildHost {
    * to `onOutput`; a command that cannot run is a BuildStepError with Docker's code (126, 127).
    * The container is deleted whatever happens.
    */
-  runContainer(spec: Omit<ContainerSpec, 'id' | 'rootfs'>, rootfs: string, onStart: (id: string) => void, onOutput: (chunk: Buffer) => void): Promise<number>;
+  /** Run a build container; with `userNetwork`, on that user-defined network (its name or ID) instead of `spec.network`. */
+  runContainer(spec: BuildContainerSpec, rootfs: string, onStart: (id: string) => void, onOutput: (chunk: Buffer) => void): Promise<number>;
 }
 
 /** What an instruction's executor may ask of the build run it belongs to. */
@@ -115,3 +116,6 @@ export async function stateOf(images: BuildImages, image: Image): Promise<StageS
   const config = structuredClone(await images.config(image));
   return { imageId: image.id, config, layers: [...image.layers], chainId: images.topChainId(image), args: new Map(), cmdSet: false };
 }
+
+/** A build container's spec: its id and rootfs come from runContainer; `userNetwork`: see BuildHost.runContainer. */
+export type BuildContainerSpec = Omit<ContainerSpec, 'id' | 'rootfs'> & { userNetwork?: string };

@@ -32,7 +32,7 @@ export function mergeConfig(body: CreateBody, image: ImageRunConfig, id: string,
       ? undefined
       : (image.Cmd ?? undefined);
   const entry = entrypoint && entrypoint.length === 1 && entrypoint[0] === '' ? undefined : entrypoint;
-  const { HostConfig: _hostConfig, NetworkingConfig: _networkingConfig, Platform: _platform, ...config } = body;
+  const { HostConfig: _hostConfig, NetworkingConfig: _networkingConfig, Platform: _platform, Runtime: _runtime, ...config } = body;
   return {
     ...config,
     Hostname: body.Hostname || (body.HostConfig?.NetworkMode === 'host' && hostName) || id.slice(0, 12),

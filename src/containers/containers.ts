@@ -80,6 +80,11 @@ export interface ContainerLifecycle {
    * the container's anonymous volumes.
    */
   remove(ref: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
+  /**
+   * Remove the legacy link `/<parent>/<alias>` (`docker rm --link`); both containers stay.
+   * `notFound` when there is no such parent or link; `invalid` for a name without a parent.
+   */
+  removeLink(name: string): Promise<void>;
   rename(ref: string, name: string): Promise<void>;
   /** `docker update`: resources and the restart policy, applied to a running container's cgroups too. */
   update(ref: string, changes: HostConfig): Promise<{ Warnings: string[] }>;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { EmitFn } from '../events/events.js';
 import type { EndpointRequest } from '../networks/networks.js';
 import { KeyedMutex } from '../util/mutex.js';
+import { hostsLinks } from './links.js';
 import type { ContainerStore } from './store.js';
 import type { ContainerRecord, ContainerStatus } from './types.js';
 
@@ -102,6 +103,7 @@ export class ContainerCore {
       exposedPorts: Object.keys(rec.Config.ExposedPorts ?? {}),
       publishAllPorts: rec.HostConfig.PublishAllPorts ?? false,
       macAddress: rec.Config.MacAddress ?? undefined,
+      legacyLinks: hostsLinks(rec),
     };
   }
 }

@@ -7,10 +7,12 @@ import { log } from '../log.js';
 import type { NetworkService } from '../networks/networks.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { devicesFromPath } from '../runtime/devices.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
 import { mergeConfig, validateConfig, validateHostConfig } from './config.js';
 import type { ImageLookup } from './containers.js';
 import { nowIso, type ContainerCore } from './core.js';
 import { checkResources, type HostFacts } from './limits.js';
+import { linksAtCreate } from './links.js';
 import { generateName } from './names.js';
 import { validateSecurity } from './security.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
@@ -39,7 +41,18 @@ export interface CreateLogs {
  * Either everything is made and the record saved (`create` event), or nothing is left.
  */
 export async function createContainer(
-  deps: { core: ContainerCore; images: ImageLookup; snapshots: Snapshotter; networks: NetworkService; hooks: CreateHooks; logs: CreateLogs; host?: HostFacts; userns?: Userns },
+  deps: {
+    core: ContainerCore;
+    images: ImageLookup;
+    snapshots: Snapshotter;
+    networks: NetworkService;
+    hooks: CreateHooks;
+    logs: CreateLogs;
+    host?: HostFacts;
+    userns?: Userns;
+    /** The OCI runtimes a container can name (HostConfig.Runtime), the default one `name`. */
+    runtime?: Pick<ContainerRuntime, 'name' | 'runtimes'>;
+  },
   body: CreateBody,
   requestedName?: string,
 ): Promise<{ Id: string; Warnings: string[] }> {
@@ -52,12 +65,14 @@ export async function createContainer(
   validateSecurity(body.HostConfig ?? {}, deps.host);
   deps.userns?.validate(body.HostConfig ?? {});
   const { hostConfig, warnings } = checkResources(body.HostConfig ?? {}, deps.host);
+  const runtimeName = runtimeOf(hostConfig.Runtime || knownRuntime(body.Runtime, deps.runtime), deps.runtime);
   const logConfig = deps.logs.configFor(hostConfig.LogConfig);
   // A device that is not there is refused now rather than at start (Docker fails the start).
   await Promise.all((hostConfig.Devices ?? []).map((d) => devicesFromPath({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer, cgroupPermissions: d.CgroupPermissions })));
   const image = await deps.images.resolve(body.Image);
 
   const id = randomBytes(32).toString('hex');
+  const legacyLinks = linksAtCreate(core.store, hostConfig, id);
   const config = mergeConfig(body, image.runConfig, id, hostname());
   validateConfig(config);
   const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
@@ -77,7 +92,7 @@ export async function createContainer(
     Path: args[0]!,
     Args: args.slice(1),
     Config: config,
-    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge', LogConfig: logConfig },
+    HostConfig: { ...hostConfig, NetworkMode: hostConfig.NetworkMode || 'bridge', LogConfig: logConfig, ...(runtimeName ? { Runtime: runtimeName } : {}) },
     NetworkingConfig: body.NetworkingConfig,
     Image: image.id,
     State: {
@@ -100,6 +115,7 @@ export async function createContainer(
     RootfsPath: join(dir, 'rootfs'),
     Warnings: [],
     NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: {} },
+    ...(legacyLinks.length > 0 ? { LegacyLinks: legacyLinks } : {}),
   };
   try {
     rec.Userns = await deps.userns?.assign(id, rec.HostConfig);
@@ -126,6 +142,25 @@ export async function createContainer(
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** The runtime a new container runs with: the one it names, if the daemon has it (Docker's 400 otherwise), or the default. */
+function runtimeOf(asked: string | undefined, runtime: Pick<ContainerRuntime, 'name' | 'runtimes'> | undefined): string | undefined {
+  if (!runtime) return asked || undefined;
+  if (!asked) return runtime.name;
+  const known = runtime.runtimes?.().map((r) => r.name) ?? [runtime.name];
+  if (!known.some((n) => n === asked)) throw invalid(`Unknown runtime specified ${asked}`);
+  return asked;
+}
+
+/**
+ * A top-level `Runtime` (docker-py's `create_container(runtime=)`, which Docker's Config has no
+ * field for): taken when it names a runtime pier has, as its user means; ignored otherwise, as
+ * Docker ignores it, so that the create goes on with the default.
+ */
+function knownRuntime(asked: string | undefined, runtime: Pick<ContainerRuntime, 'name' | 'runtimes'> | undefined): string | undefined {
+  const known = runtime?.runtimes?.().map((r) => r.name) ?? (runtime ? [runtime.name] : []);
+  return asked && known.some((n) => n === asked) ? asked : undefined;
 }
 
 function uniqueName(core: ContainerCore): string {

@@ -18,6 +18,10 @@ export interface InspectExtras {
   sizeRootFs?: number;
   /** `GraphDriver.Data`: the storage dirs ({} when not known). */
   graphDriverData?: Record<string, string>;
+  /** HostConfig.Links as Docker shows them, `/<child>:/<parent>/<alias>` (src/containers/links.ts). */
+  links?: string[] | null;
+  /** The container's names as a child of legacy links, `/<parent>/<alias>` (the list's Names). */
+  linkNames?: string[];
 }
 
 export function containerInspect(rec: ContainerRecord, extra: InspectExtras): Record<string, unknown> {
@@ -106,7 +110,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     GroupAdd: hc.GroupAdd ?? null,
     IpcMode: hc.IpcMode || 'private',
     Cgroup: '',
-    Links: null,
+    Links: extra.links ?? null,
     OomScoreAdj: hc.OomScoreAdj ?? 0,
     PidMode: hc.PidMode ?? '',
     Privileged: hc.Privileged ?? false,
@@ -118,7 +122,7 @@ function hostConfigOut(rec: ContainerRecord, extra: InspectExtras): Record<strin
     UsernsMode: hc.UsernsMode ?? '',
     ShmSize: hc.ShmSize || 67108864,
     Sysctls: hc.Sysctls,
-    Runtime: extra.runtime,
+    Runtime: hc.Runtime || extra.runtime,
     Isolation: hc.Isolation ?? '',
     CpuShares: hc.CpuShares ?? 0,
     Memory: hc.Memory ?? 0,
@@ -224,7 +228,7 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
 export function containerSummary(rec: ContainerRecord, extra: InspectExtras, size?: { rw: number; rootFs: number }): Record<string, unknown> {
   return {
     Id: rec.Id,
-    Names: [`/${rec.Name}`],
+    Names: [`/${rec.Name}`, ...(extra.linkNames ?? [])],
     Image: rec.Config.Image,
     ImageID: rec.Image,
     Command: commandOf(rec),

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { conflict, EngineError, invalid, notModified, withContext } from '../errors.js';
+import { conflict, EngineError, invalid, notFound, notModified, withContext } from '../errors.js';
 import { log } from '../log.js';
 import type { NetworkService } from '../networks/networks.js';
 import { CommandError, type ContainerRuntime, type ExitStatus, type Mount } from '../runtime/runtime.js';
@@ -10,6 +10,7 @@ import { validateHostConfig } from './config.js';
 import type { ContainerLifecycle, ContainerView, ImageLookup, StopOptions, WaitCondition, WaitResult } from './containers.js';
 import { isLive, isRunning, nowIso, type ContainerCore } from './core.js';
 import { createContainer, NAME_RE, type CreateHooks, type CreateLogs } from './create.js';
+import { linkEnv, parseLinkName, withLinkEnv } from './links.js';
 import { checkResources, KERNEL_MEMORY_UNSUPPORTED, type HostFacts } from './limits.js';
 import { RestartPolicies } from './restart.js';
 import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
@@ -86,6 +87,7 @@ export class Lifecycle implements ContainerLifecycle {
   /** Start the container's process; the caller holds its lock. */
   async startLocked(rec: ContainerRecord): Promise<void> {
     const { runtime, snapshots, networks, core } = this.d;
+    const linkVars = linkEnv(rec, core.store);
     // What the last run held goes before this one takes its place (a restart comes here
     // before the exit's own release); a start that died half-way may have left a mount.
     if (rec.State.StartedAt !== ZERO_TIME) await this.d.teardown.releaseRun(rec);
@@ -102,7 +104,9 @@ export class Lifecycle implements ContainerLifecycle {
     try {
       const mounts = (await this.d.mounts?.mountsOf?.(rec)) ?? [];
       const logTarget = this.d.logs.prepareRun(rec);
-      const c = await runtime.create(containerSpecOf(rec, endpoint.attachment, mounts, this.d.defaults), logTarget.path, { logSizeMax: logTarget.sizeMax });
+      const spec = containerSpecOf(rec, endpoint.attachment, mounts, this.d.defaults);
+      spec.env = withLinkEnv(linkVars, spec.env);
+      const c = await runtime.create(spec, logTarget.path, { logSizeMax: logTarget.sizeMax });
       created = true;
       // Attach clients that came before start get their streams now, before any output.
       await this.d.attachments.connectPending(rec);
@@ -317,6 +321,18 @@ export class Lifecycle implements ContainerLifecycle {
         if (!(await within(exited, KILL_WAIT_MS))) throw new EngineError('internal', `container ${rec.Id} did not exit after SIGKILL`);
       }
       await this.removeLocked(rec, opts.volumes ?? false);
+    });
+  }
+
+  async removeLink(name: string): Promise<void> {
+    const { parent: parentRef, alias } = parseLinkName(name);
+    const parent = this.store.find(parentRef);
+    if (!parent) throw notFound(`Cannot get parent /${parentRef} for link /${parentRef}/${alias}`);
+    await this.d.core.locked(parent, async () => {
+      const links = parent.LegacyLinks ?? [];
+      if (!links.some((l) => l.Alias === alias)) throw notFound(`No such container: /${parent.Name}/${alias}`);
+      parent.LegacyLinks = links.filter((l) => l.Alias !== alias);
+      await this.store.save(parent);
     });
   }
 

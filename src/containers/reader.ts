@@ -3,6 +3,7 @@ import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { ContainerReader, ContainerView, ImageLookup, ListQuery } from './containers.js';
 import { isLive, type ContainerCore } from './core.js';
 import { filterContainers } from './filters.js';
+import { linkNamesOf, linksShown } from './links.js';
 import { containerInspect, containerSummary, type InspectExtras } from './inspect.js';
 
 /** Reading containers, in Docker's shapes. Reads only: never changes a record. */
@@ -37,14 +38,17 @@ export class Reader implements ContainerReader {
     });
     if (query.limit > 0) list = list.slice(0, query.limit);
     const out = [];
-    for (const c of list) out.push(containerSummary(c, this.extras(c), query.size ? await this.sizeOf(c) : undefined));
+    const everyone = this.core.store.all();
+    for (const c of list) {
+      out.push(containerSummary(c, { ...this.extras(c), linkNames: linkNamesOf(c, everyone) }, query.size ? await this.sizeOf(c) : undefined));
+    }
     return out;
   }
 
   async inspect(ref: string, opts: { size?: boolean } = {}): Promise<Record<string, unknown>> {
     const c = this.get(ref);
     const size = opts.size ? await this.sizeOf(c) : undefined;
-    return containerInspect(c, { ...this.extras(c), sizeRw: size?.rw, sizeRootFs: size?.rootFs, graphDriverData: await this.graphDriverData(c) });
+    return containerInspect(c, { ...this.extras(c), links: linksShown(c, this.core.store), sizeRw: size?.rw, sizeRootFs: size?.rootFs, graphDriverData: await this.graphDriverData(c) });
   }
 
   /**

@@ -21,6 +21,7 @@ export function containerSpecOf(rec: ContainerRecord, network: ContainerSpec['ne
   const security = parseSecurityOpt(hc.SecurityOpt ?? [], undefined, defaults.noNewPrivileges ?? false);
   return {
     id: rec.Id,
+    runtime: hc.Runtime === 'crun' || hc.Runtime === 'runc' ? hc.Runtime : undefined,
     rootfs: rec.RootfsPath,
     readonlyRootfs: hc.ReadonlyRootfs ?? false,
     args: [rec.Path, ...rec.Args],

@@ -49,7 +49,7 @@ export class ContainerStore {
     return [...this.byId.values()];
   }
 
-  /** Find a container by ID, name (with or without `/`) or unique ID prefix. */
+  /** Find a container by ID, name (with or without `/`), unique ID prefix or link name (`/<parent>/<alias>`). */
   get(ref: string): ContainerRecord {
     const found = this.find(ref);
     if (!found) throw notFound(`No such container: ${ref}`);
@@ -62,6 +62,13 @@ export class ContainerStore {
     if (exact) return exact;
     const byName = this.byName.get(ref.replace(/^\//, ''));
     if (byName) return this.byId.get(byName);
+    const slash = ref.lastIndexOf('/');
+    if (slash > 0) {
+      // `/<parent>/<alias>`: the child of a legacy link (src/containers/links.ts).
+      const parent = this.find(ref.slice(0, slash));
+      const link = parent?.LegacyLinks?.find((l) => l.Alias === ref.slice(slash + 1));
+      return link ? this.byId.get(link.Id) : undefined;
+    }
     if (!/^[0-9a-f]+$/.test(ref)) return undefined;
     const matches = [...this.byId.keys()].filter((id) => id.startsWith(ref));
     if (matches.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`);

@@ -152,12 +152,18 @@ export const HostConfigSchema = z.object({
   ReadonlyPaths: nullish(StrList),
   LogConfig: nullish(z.object({ Type: z.string().optional(), Config: z.record(z.string(), z.string()).nullish() })),
   ConsoleSize: nullish(z.array(z.number()).length(2)),
+  /** `--link name[:alias]`: legacy links on the default bridge (src/containers/links.ts). */
+  Links: nullish(StrList),
+  /** The OCI runtime of the container (`--runtime`): one of those `info` lists. */
+  Runtime: nullish(z.string()),
 });
 
 export const CreateBodySchema = ContainerConfigSchema.extend({
   HostConfig: nullish(HostConfigSchema),
   NetworkingConfig: nullish(z.object({ EndpointsConfig: nullish(z.record(z.string(), z.unknown())) })),
   Platform: nullish(z.string()),
+  /** Where docker-py's `create_container(runtime=)` puts the runtime (Docker ignores it; see create.ts). */
+  Runtime: nullish(z.string()),
 });
 
 type DeepPartial<T> = T extends Array<infer U> ? Array<DeepPartial<U>> : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -203,6 +209,12 @@ export interface HealthProbe {
 }
 
 /** The record of one container, stored at `<root>/containers/<id>/container.json`. */
+/** One legacy link of a parent container (src/containers/links.ts): the child by ID, and the alias. */
+export interface LegacyLink {
+  Id: string;
+  Alias: string;
+}
+
 export interface ContainerRecord {
   Id: string;
   Name: string; // without the leading slash
@@ -243,6 +255,8 @@ export interface ContainerRecord {
    * `auto`, a range of its own; `remap`, the daemon's `userns-remap` range. Absent: the host's.
    */
   Userns?: { mode: 'auto' | 'remap'; map: IdMap };
+  /** pier: the legacy links made at create from HostConfig.Links (src/containers/links.ts), less those removed since. */
+  LegacyLinks?: LegacyLink[];
 }
 
 /**

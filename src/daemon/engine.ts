@@ -167,7 +167,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     return { any: users.length > 0, running: users.some((c) => live(c.State.Status)), containerIds: users.map((c) => c.Id) };
   });
 
-  const builder = new Builder({ images, snapshots, runtime, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
+  const builder = new Builder({ images, snapshots, runtime, networks, dir: join(config.root, 'build'), execDir: join(config.execRoot, 'build') });
   await builder.init();
   // FROM pulls a missing base image (and every base image with --pull), as Docker's builder does.
   builder.pull = async (reference, platform, onProgress, registryConfig) => {
@@ -187,7 +187,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       return { total: all.length, running, paused, stopped: all.length - running - paused };
     },
     images: async () => (await images.list()).length,
-    runtime: { name: runtime.name, path: runtime.path, why: runtime.reason },
+    runtime: { name: runtime.name, path: runtime.path, why: runtime.reason, all: runtime.runtimes() },
     cgroupVersion: cgroups.version === '2' ? '2' : '1',
     cgroupDriver: 'cgroupfs',
     insecureRegistries: config.insecureRegistries,

@@ -128,7 +128,8 @@ export function newEndpoint(tag: string, net: NetworkRecord, cfg: EndpointConfig
   };
   if (address6) ep.IP6 = address6;
   if (!net.Default) ep.DNSNames = dnsNames(req, aliases);
-  if (cfg?.Links && cfg.Links.length > 0) ep.Links = [...cfg.Links];
+  const links = [...(cfg?.Links ?? []), ...(net.Default ? (req.legacyLinks ?? []) : [])];
+  if (links.length > 0) ep.Links = links;
   if (req.dns.length > 0) ep.Dns = [...req.dns];
   return ep;
 }

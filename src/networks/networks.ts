@@ -37,6 +37,11 @@ export interface EndpointRequest {
   publishAllPorts?: boolean;
   /** Config.MacAddress (older clients put `--mac-address` there). */
   macAddress?: string;
+  /**
+   * Legacy links (`--link` on the default bridge), `container:alias`: on the default network,
+   * names only this container resolves, like an endpoint's `Links`, but not shown as its config.
+   */
+  legacyLinks?: string[];
 }
 
 /** One entry of NetworkingConfig.EndpointsConfig (Docker's EndpointSettings, as a client sends it). */

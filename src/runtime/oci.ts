@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, EngineError, errnoCode, internal, notFound, unavailable } from '../errors.js';
+import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
 import { parseSignal } from '../util/signals.js';
 import { openAttach } from './attach.js';
@@ -55,6 +55,17 @@ export interface OciRuntimeOptions {
   logLevel?: string;
 }
 
+type RuntimeName = 'crun' | 'runc';
+
+/** One OCI runtime pier can run containers with. */
+interface RuntimeBinary {
+  name: RuntimeName;
+  path: string;
+  /** What conmon and pierd execute: the runtime itself, or crun's wrapper on a hybrid cgroup layout. */
+  command: string;
+  withoutUnified?: string;
+}
+
 const RUNC = '/usr/sbin/runc';
 const CRUN = '/usr/bin/crun';
 const CONMON = '/usr/bin/conmon';
@@ -77,15 +88,13 @@ const TINI = '/usr/bin/tini-static';
  * a new OciRuntime on the same exec root finds containers by id.
  */
 export class OciRuntime implements ContainerRuntime {
+  /** The default runtime: the one of a container that names none. */
   readonly name: 'crun' | 'runc';
   readonly path: string;
-  /**
-   * What is executed as the runtime (by conmon and by pierd): the runtime itself, or, for crun
-   * on a hybrid cgroup layout, a wrapper that runs it in a mount namespace of its own without
-   * the cgroup2 mount (see canUseCrun).
-   */
-  private readonly command: string;
-  private readonly withoutUnified: string | undefined;
+  /** The runtimes a container can name (`HostConfig.Runtime`), the default among them; those not installed go at init. */
+  private readonly binaries = new Map<RuntimeName, RuntimeBinary>();
+  /** The runtime of each container seen since start (also kept in its folder, file `runtime`). */
+  private readonly runtimeOf = new Map<string, RuntimeBinary>();
   /** Why `name` was chosen (for `info` and the log). */
   readonly reason: string;
   readonly layout: CgroupLayout;
@@ -127,9 +136,16 @@ export class OciRuntime implements ContainerRuntime {
       this.reason = `configured: ${opts.runtime}`;
       if (opts.runtime === 'crun' && !crun.ok) log.warn({ reason: crun.reason }, 'crun was chosen but is expected to fail here');
     }
-    this.path = this.name === 'crun' ? (opts.crunPath ?? CRUN) : (opts.runcPath ?? RUNC);
-    this.withoutUnified = this.name === 'crun' ? crun.withoutUnified : undefined;
-    this.command = this.withoutUnified ? join(this.execRoot, 'crun-v1') : this.path;
+    const runcPath = opts.runcPath ?? RUNC;
+    const crunPath = opts.crunPath ?? CRUN;
+    this.path = this.name === 'crun' ? crunPath : runcPath;
+    this.binaries.set('runc', { name: 'runc', path: runcPath, command: runcPath });
+    // crun where it can run here (or where it was chosen all the same).
+    if (crun.ok || this.name === 'crun') {
+      // On a hybrid cgroup layout crun runs through a wrapper, in a mount namespace of its own without the cgroup2 mount (see canUseCrun).
+      const command = crun.withoutUnified ? join(this.execRoot, 'crun-v1') : crunPath;
+      this.binaries.set('crun', { name: 'crun', path: crunPath, command, withoutUnified: crun.withoutUnified });
+    }
     log.info({ runtime: this.name, path: this.path, reason: this.reason, cgroups: this.layout.mode }, 'OCI runtime chosen');
   }
 
@@ -149,9 +165,37 @@ export class OciRuntime implements ContainerRuntime {
         throw unavailable(`${what} not found or not executable at ${path}`, err);
       }
     }
+    for (const b of [...this.binaries.values()]) {
+      if (b.name === this.name) continue;
+      await access(b.path, constants.X_OK).catch(() => this.binaries.delete(b.name));
+    }
     await mkdir(join(this.execRoot, 'containers'), { recursive: true, mode: 0o700 });
     await mkdir(this.runtimeRoot, { recursive: true, mode: 0o700 });
-    if (this.withoutUnified) await writeUnifiedlessWrapper(this.command, this.path, this.withoutUnified);
+    for (const b of this.binaries.values()) if (b.withoutUnified) await writeUnifiedlessWrapper(b.command, b.path, b.withoutUnified);
+  }
+
+  /** The runtimes containers can name (`info`'s Runtimes), the default first. */
+  runtimes(): Array<{ name: RuntimeName; path: string }> {
+    const all = [...this.binaries.values()].map((b) => ({ name: b.name, path: b.path }));
+    return all.sort((a, b) => (a.name === this.name ? -1 : b.name === this.name ? 1 : 0));
+  }
+
+  /**
+   * The runtime of container `id`: the one its create chose (kept in its folder), the
+   * default for a container it does not know.
+   */
+  private binaryOf(id: string): RuntimeBinary {
+    const known = this.runtimeOf.get(id);
+    if (known) return known;
+    let name: string | undefined;
+    try {
+      name = readFileSync(join(this.containerDir(id), 'runtime'), 'utf8').trim();
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    const b = (name && this.binaries.get(name as RuntimeName)) || this.binaries.get(this.name)!;
+    if (name) this.runtimeOf.set(id, b);
+    return b;
   }
 
   /** The container's cgroup (cgroupfs path) `/pier/<id>`. */
@@ -168,6 +212,8 @@ export class OciRuntime implements ContainerRuntime {
     await this.reaping.get(spec.id);
     const p = this.paths(spec.id);
     if (existsSync(p.dir)) await this.delete(spec.id);
+    const binary = this.binaries.get(spec.runtime ?? this.name);
+    if (!binary) throw invalid(`Unknown runtime specified ${spec.runtime ?? ''}`);
     // Behind an init the runtime looks up the init, not the command: check the command here.
     if (spec.init && spec.args[0] !== undefined) checkCommand(spec.rootfs, spec.args[0], spec.env, spec.cwd, spec.mounts.map((m) => m.destination));
     const [user] = await Promise.all([
@@ -189,10 +235,12 @@ export class OciRuntime implements ContainerRuntime {
     // Not atomic on purpose: the bundle is read once, by the create below; a crash leaves a
     // bundle no one uses, replaced by the next create.
     writeFileSync(p.config, serializeOciConfig(config));
+    writeFileSync(join(p.dir, 'runtime'), binary.name);
+    this.runtimeOf.set(spec.id, binary);
     const warm = this.warmer.hold();
     const created = await runConmon({
       conmonPath: this.conmonPath,
-      runtimePath: this.command,
+      runtimePath: binary.command,
       runtimeArgs: this.globalArgs(),
       id: spec.id,
       bundle: p.bundle,
@@ -230,35 +278,35 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
-    if (this.name === 'runc' && (await startThroughFifo(join(this.runtimeRoot, checkId(id), 'exec.fifo')))) return;
-    const r = await this.run(['start', checkId(id)]);
+    if (this.binaryOf(id).name === 'runc' && (await startThroughFifo(join(this.runtimeRoot, checkId(id), 'exec.fifo')))) return;
+    const r = await this.run(id, ['start', checkId(id)]);
     if (r.code !== 0) throw this.commandError(id, 'start', r.stderr, true);
   }
 
   async kill(id: string, signal: string | number): Promise<void> {
     const p = this.paths(id);
     if (existsSync(p.exitFile)) throw conflict(`container ${id} is not running`);
-    const r = await this.run(['kill', id, runtimeSignal(signal)]);
+    const r = await this.run(id, ['kill', id, runtimeSignal(signal)]);
     if (r.code !== 0) throw this.commandError(id, 'kill', r.stderr);
   }
 
   async pause(id: string): Promise<void> {
-    const r = await this.run(['pause', checkId(id)]);
+    const r = await this.run(id, ['pause', checkId(id)]);
     if (r.code !== 0) throw this.commandError(id, 'pause', r.stderr);
   }
 
   async resume(id: string): Promise<void> {
-    const r = await this.run(['resume', checkId(id)]);
+    const r = await this.run(id, ['resume', checkId(id)]);
     if (r.code !== 0) throw this.commandError(id, 'resume', r.stderr);
   }
 
   async state(id: string): Promise<RuntimeState> {
-    if (this.reaping.has(id)) throw notFound(`no such container in ${this.name}: ${id}`);
+    if (this.reaping.has(id)) throw notFound(`no such container in ${this.binaryOf(id).name}: ${id}`);
     const p = this.paths(id);
     if (existsSync(p.exitFile)) return { status: 'stopped', pid: 0 };
-    const seen = kernelState(this.name, join(this.runtimeRoot, checkId(id)), this.layout, this.cgroupsPath(id));
+    const seen = kernelState(this.binaryOf(id).name, join(this.runtimeRoot, checkId(id)), this.layout, this.cgroupsPath(id));
     if (seen) return seen;
-    const r = await this.run(['state', id]);
+    const r = await this.run(id, ['state', id]);
     if (r.code !== 0) {
       const err = this.commandError(id, 'state', r.stderr);
       // Exited between the check above and the runtime's answer.
@@ -308,7 +356,7 @@ export class OciRuntime implements ContainerRuntime {
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
     return execInContainer(
-      { paths: this.paths(id), host: this.host, runtimeName: this.name, conmonPath: this.conmonPath, runtimePath: this.command, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
+      { paths: this.paths(id), host: this.host, runtimeName: this.binaryOf(id).name, conmonPath: this.conmonPath, runtimePath: this.binaryOf(id).command, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
       id,
       proc,
     );
@@ -346,7 +394,7 @@ export class OciRuntime implements ContainerRuntime {
   private async remove(id: string, force: boolean): Promise<void> {
     const p = this.paths(id);
     if (!(existsSync(p.exitFile) && (await this.deleteExited(id)))) {
-      const r = await this.run(force ? ['delete', '--force', id] : ['delete', id]);
+      const r = await this.run(id, force ? ['delete', '--force', id] : ['delete', id]);
       if (r.code !== 0) {
         const err = this.commandError(id, 'delete', r.stderr);
         if (err.kind !== 'notFound') throw err;
@@ -354,6 +402,7 @@ export class OciRuntime implements ContainerRuntime {
     }
     await this.waitConmonGone(id);
     await rm(p.dir, { recursive: true, force: true, maxRetries: 3 });
+    this.runtimeOf.delete(id);
   }
 
   /**
@@ -363,7 +412,7 @@ export class OciRuntime implements ContainerRuntime {
    * another runtime, a state file it cannot read, a cgroup that stays busy.
    */
   private async deleteExited(id: string): Promise<boolean> {
-    if (this.name !== 'runc') return false;
+    if (this.binaryOf(id).name !== 'runc') return false;
     const stateDir = join(this.runtimeRoot, id);
     let state: { cgroup_paths?: Record<string, string> };
     try {
@@ -379,16 +428,17 @@ export class OciRuntime implements ContainerRuntime {
     return true;
   }
 
-  /** `<runtime> --root ... <args>`; never rejects for a non-zero exit. */
-  private run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  /** `<container id's runtime> --root ... <args>`; never rejects for a non-zero exit. */
+  private run(id: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const binary = this.binaryOf(id);
     return new Promise((resolve, reject) => {
-      const child = spawn(this.command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(binary.command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.once('error', (err) => {
-        reject(internal(`run ${this.path}: ${err.message}`, err));
+        reject(internal(`run ${binary.path}: ${err.message}`, err));
       });
       child.once('close', (code, signal) => {
         resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
@@ -402,22 +452,23 @@ export class OciRuntime implements ContainerRuntime {
 
   /** The runtime's failure as an EngineError of the right kind. */
   private commandError(id: string, op: string, stderr: string, isStart = false): EngineError {
-    const msg = runtimeMessage(stderr) || `${this.name} ${op} failed`;
+    const name = this.binaryOf(id).name;
+    const msg = runtimeMessage(stderr) || `${name} ${op} failed`;
     const lower = msg.toLowerCase();
     if (lower.includes('does not exist') || (lower.includes('no such file or directory') && lower.includes(`/${id}`))) {
-      return notFound(`no such container in ${this.name}: ${id}`);
+      return notFound(`no such container in ${name}: ${id}`);
     }
     // runc: `... is not running`, `... is not stopped`; crun: `the container ... is not in `created` or `stopped` state`.
     if (lower.includes('not running') || lower.includes('not stopped') || lower.includes('is running') || lower.includes('not paused') || lower.includes('cannot start') || /is not in `[a-z]+`( or `[a-z]+`)? state/.test(lower)) {
-      return conflict(`${this.name} ${op} ${id}: ${msg}`);
+      return conflict(`${name} ${op} ${id}: ${msg}`);
     }
     if (isStart) return createError(stderr);
-    return internal(`${this.name} ${op} ${id}: ${msg}`);
+    return internal(`${name} ${op} ${id}: ${msg}`);
   }
 
   /** SIGKILL the container and wait (bounded) for conmon to record its exit. */
   private async killAndWait(id: string): Promise<void> {
-    const r = await this.run(['kill', id, runtimeSignal('SIGKILL')]);
+    const r = await this.run(id, ['kill', id, runtimeSignal('SIGKILL')]);
     if (r.code !== 0) {
       const err = this.commandError(id, 'kill', r.stderr);
       if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;

@@ -34,6 +34,8 @@ export interface NetworkAttachment {
 /** Everything the runtime needs to build `config.json` for one container. */
 export interface ContainerSpec {
   id: string;
+  /** The OCI runtime to run it with (one of `runtimes()`); absent: the default, `name`. */
+  runtime?: 'crun' | 'runc';
   /** The mounted root filesystem. */
   rootfs: string;
   readonlyRootfs: boolean;
@@ -219,9 +221,11 @@ export interface ExecSession {
 }
 
 export interface ContainerRuntime {
-  /** Which OCI runtime binary runs containers, and why (for `info` and the log). */
+  /** The default OCI runtime: the one of a container whose spec names none (for `info` and the log). */
   readonly name: 'crun' | 'runc';
   readonly path: string;
+  /** The runtimes a container's spec can name, the default first (absent: the default alone). */
+  runtimes?(): Array<{ name: 'crun' | 'runc'; path: string }>;
 
   /**
    * Write the bundle and run conmon → `<runtime> create`. Resolves once the container exists

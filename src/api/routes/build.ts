@@ -46,7 +46,6 @@ export function buildOptionsOf(ctx: RequestContext): BuildOptions {
     return referenceString(withDefaultTag(ref));
   });
   const networkMode = queryString(ctx, 'networkmode') ?? 'default';
-  if (!['default', 'none', 'host', 'bridge', ''].includes(networkMode)) throw invalid(`network mode ${networkMode} is not supported by pier's builder (none, default, host)`);
   const opts: BuildOptions = {
     dockerfile: queryString(ctx, 'dockerfile') ?? 'Dockerfile',
     tags: normalized,

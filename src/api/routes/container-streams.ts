@@ -28,20 +28,33 @@ export function registerContainerStreamRoutes(r: Router, deps: ContainerStreamDe
     const tty = c.Config.Tty ?? false;
     const detachKeys = parseDetachKeys(queryString(ctx, 'detachKeys') ?? DEFAULT_DETACH_KEYS);
     const history = queryBool(ctx, 'logs') ? logs.history(c.Id) : undefined;
-    const sock = ctx.hijack(streamContentType(tty, ctx.apiVersion));
-    if (history) {
-      for await (const entry of history) {
-        if ((entry.stream === 'stdout' && !want.stdout) || (entry.stream === 'stderr' && !want.stderr)) continue;
-        sock.write(tty ? entry.data : frame(entry.stream === 'stdout' ? StreamType.Stdout : StreamType.Stderr, entry.data));
+    const stream = queryBool(ctx, 'stream');
+    // The sink is registered before the client hears the upgrade: a start it sends at once
+    // then hands this client the streams; what they carry waits while the history goes out.
+    const sink = stream ? attachSink({ ...want, tty, detachKeys }) : undefined;
+    if (sink) await attach.attach(c.Id, sink);
+    let sock;
+    try {
+      sock = ctx.hijack(streamContentType(tty, ctx.apiVersion));
+      if (history) {
+        for await (const entry of history) {
+          if ((entry.stream === 'stdout' && !want.stdout) || (entry.stream === 'stderr' && !want.stderr)) continue;
+          sock.write(tty ? entry.data : frame(entry.stream === 'stdout' ? StreamType.Stdout : StreamType.Stderr, entry.data));
+        }
       }
+    } catch (err) {
+      if (sink) {
+        attach.detachPending(c.Id, sink);
+        sink.abort('attach failed');
+      }
+      throw err;
     }
-    if (!queryBool(ctx, 'stream')) {
+    if (!sink) {
       sock.end();
       return;
     }
-    const sink = attachSink(sock, { ...want, tty, detachKeys });
     sock.on('close', () => attach.detachPending(c.Id, sink));
-    await attach.attach(c.Id, sink);
+    sink.bind(sock);
   });
 
   r.post('/containers/{id}/resize', async (ctx) => {
@@ -109,24 +122,42 @@ export function registerContainerStreamRoutes(r: Router, deps: ContainerStreamDe
   });
 }
 
-/** A hijacked client connection, as an attach sink: wired to the streams once the container runs. */
-function attachSink(sock: Duplex, o: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean; detachKeys: Buffer }): AttachSink {
+/**
+ * A client's attach, as a sink: wired to the streams once the container runs and the client's
+ * hijacked connection is bound (streams or an abort that come before wait for it; a sink
+ * aborted before its connection is bound closes the streams it gets).
+ */
+function attachSink(o: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean; detachKeys: Buffer }): AttachSink & { bind(sock: Duplex): void } {
+  let sock: Duplex | undefined;
   let closed = false;
-  sock.on('close', () => {
-    closed = true;
-  });
+  let waiting: { streams?: AttachStreams; abort?: string } | undefined;
+  const connect = (streams: AttachStreams): void => {
+    if (closed) streams.close();
+    else if (!sock) waiting = { streams };
+    else pipeStreams(sock, streams, o);
+  };
+  const abort = (message: string): void => {
+    if (closed) return;
+    if (!sock) {
+      waiting?.streams?.close();
+      waiting = { abort: message };
+      return;
+    }
+    if (!o.tty) sock.write(frame(StreamType.SystemErr, Buffer.from(message)));
+    sock.end();
+  };
   return {
-    connect(streams: AttachStreams): void {
-      if (closed) {
-        streams.close();
-        return;
-      }
-      pipeStreams(sock, streams, o);
-    },
-    abort(message: string): void {
-      if (closed) return;
-      if (!o.tty) sock.write(frame(StreamType.SystemErr, Buffer.from(message)));
-      sock.end();
+    connect,
+    abort,
+    bind(s: Duplex): void {
+      sock = s;
+      s.on('close', () => {
+        closed = true;
+      });
+      const w = waiting;
+      waiting = undefined;
+      if (w?.streams) connect(w.streams);
+      else if (w?.abort !== undefined) abort(w.abort);
     },
   };
 }

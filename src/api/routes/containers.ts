@@ -86,7 +86,16 @@ export function registerContainerRoutes(r: Router, deps: ContainerRouteDeps): vo
   });
 
   r.delete('/containers/{id}', async (ctx) => {
-    await lifecycle.remove(ctx.params.id!, { force: queryBool(ctx, 'force'), volumes: queryBool(ctx, 'v') });
+    if (queryBool(ctx, 'link')) await lifecycle.removeLink(ctx.params.id!);
+    else await lifecycle.remove(ctx.params.id!, { force: queryBool(ctx, 'force'), volumes: queryBool(ctx, 'v') });
+    sendNoContent(ctx);
+  });
+
+  // A legacy link's name, `<parent>/<alias>`: `link=1` removes the link, else the child goes.
+  r.delete('/containers/{parent}/{alias}', async (ctx) => {
+    const name = `${ctx.params.parent!}/${ctx.params.alias!}`;
+    if (queryBool(ctx, 'link')) await lifecycle.removeLink(name);
+    else await lifecycle.remove(reader.get(name).Id, { force: queryBool(ctx, 'force'), volumes: queryBool(ctx, 'v') });
     sendNoContent(ctx);
   });
 

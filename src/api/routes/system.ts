@@ -15,7 +15,8 @@ export interface SystemFacts {
   root: string;
   containers(): { total: number; running: number; paused: number; stopped: number };
   images(): Promise<number>;
-  runtime: { name: string; path: string; why: string };
+  /** The default runtime; `all`: every runtime a container can name (`--runtime`), the default among them. */
+  runtime: { name: string; path: string; why: string; all?: Array<{ name: string; path: string }> };
   cgroupVersion: '1' | '2';
   cgroupDriver: string;
   insecureRegistries: string[];
@@ -119,7 +120,7 @@ export function registerSystemRoutes(r: Router, bus: EventBus, facts: SystemFact
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: ENGINE_VERSION,
-      Runtimes: { [facts.runtime.name]: { path: facts.runtime.path } },
+      Runtimes: Object.fromEntries((facts.runtime.all ?? [facts.runtime]).map((r) => [r.name, { path: r.path }])),
       DefaultRuntime: facts.runtime.name,
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: true,
