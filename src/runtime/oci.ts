@@ -7,7 +7,7 @@ import { log } from '../log.js';
 import { parseSignal } from '../util/signals.js';
 import { openAttach } from './attach.js';
 import { checkCommand } from './command.js';
-import { canUseCrun, detectCgroupLayout, readCgroupProcs, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
+import { detectCgroupLayout, readCgroupProcs, readCgroupStats, readOomKills, type CgroupLayout, type CgroupStats, DEFAULT_CGROUP_ROOT } from './cgroups.js';
 import { createError, runConmon, runtimeMessage } from './conmon.js';
 import type {
   AttachStreams,
@@ -28,8 +28,9 @@ import { resolveUser } from './user.js';
 import { writeNetSysctls } from './netns-sysctls.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 import { bundlePaths, checkId, isRuntimeId, type BundlePaths } from './bundle.js';
-import { conmonLogLevel, writeResize } from './conmon-ctl.js';
+import { conmonAlive, conmonLogLevel, waitConmonGone, writeResize } from './conmon-ctl.js';
 import { writeUnifiedlessWrapper } from './crun-wrapper.js';
+import { chooseRuntimes, type RuntimeBinary, type RuntimeName } from './runtime-choice.js';
 import { readExitFile, watchExitFile } from './exit-file.js';
 import { execInContainer } from './oci-exec.js';
 import { startThroughFifo } from './runc-fifo.js';
@@ -55,19 +56,6 @@ export interface OciRuntimeOptions {
   logLevel?: string;
 }
 
-type RuntimeName = 'crun' | 'runc';
-
-/** One OCI runtime pier can run containers with. */
-interface RuntimeBinary {
-  name: RuntimeName;
-  path: string;
-  /** What conmon and pierd execute: the runtime itself, or crun's wrapper on a hybrid cgroup layout. */
-  command: string;
-  withoutUnified?: string;
-}
-
-const RUNC = '/usr/sbin/runc';
-const CRUN = '/usr/bin/crun';
 const CONMON = '/usr/bin/conmon';
 const TINI = '/usr/bin/tini-static';
 
@@ -127,25 +115,11 @@ export class OciRuntime implements ContainerRuntime {
     this.seccomp = opts.seccomp ?? true;
     this.conmonLogLevel = conmonLogLevel(opts.logLevel ?? log.level);
 
-    const crun = canUseCrun(this.layout);
-    if (opts.runtime === 'auto') {
-      this.name = crun.ok ? 'crun' : 'runc';
-      this.reason = crun.ok ? `auto: crun can run here (${crun.reason})` : `auto: runc, as crun cannot run here: ${crun.reason}`;
-    } else {
-      this.name = opts.runtime;
-      this.reason = `configured: ${opts.runtime}`;
-      if (opts.runtime === 'crun' && !crun.ok) log.warn({ reason: crun.reason }, 'crun was chosen but is expected to fail here');
-    }
-    const runcPath = opts.runcPath ?? RUNC;
-    const crunPath = opts.crunPath ?? CRUN;
-    this.path = this.name === 'crun' ? crunPath : runcPath;
-    this.binaries.set('runc', { name: 'runc', path: runcPath, command: runcPath });
-    // crun where it can run here (or where it was chosen all the same).
-    if (crun.ok || this.name === 'crun') {
-      // On a hybrid cgroup layout crun runs through a wrapper, in a mount namespace of its own without the cgroup2 mount (see canUseCrun).
-      const command = crun.withoutUnified ? join(this.execRoot, 'crun-v1') : crunPath;
-      this.binaries.set('crun', { name: 'crun', path: crunPath, command, withoutUnified: crun.withoutUnified });
-    }
+    const chosen = chooseRuntimes(opts, this.layout, this.execRoot);
+    this.name = chosen.name;
+    this.reason = chosen.reason;
+    this.path = chosen.binaries.get(this.name)!.path;
+    for (const [k, b] of chosen.binaries) this.binaries.set(k, b);
     log.info({ runtime: this.name, path: this.path, reason: this.reason, cgroups: this.layout.mode }, 'OCI runtime chosen');
   }
 
@@ -473,7 +447,7 @@ export class OciRuntime implements ContainerRuntime {
       const err = this.commandError(id, 'kill', r.stderr);
       if (err.kind !== 'notFound' && err.kind !== 'conflict') throw err;
     }
-    if (!this.conmonAlive(id)) return;
+    if (!conmonAlive(this.paths(id))) return;
     await new Promise<void>((resolve) => {
       const timeout = setTimeout(() => {
         cancel();
@@ -487,50 +461,13 @@ export class OciRuntime implements ContainerRuntime {
     });
   }
 
-  private conmonPid(id: string): number | undefined {
-    try {
-      const n = Number(readFileSync(this.paths(id).conmonPidFile, 'utf8').trim());
-      return Number.isInteger(n) && n > 0 ? n : undefined;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
-
-  private conmonAlive(id: string): boolean {
-    const pid = this.conmonPid(id);
-    if (pid === undefined) return false;
-    try {
-      // A live conmon for this container has its bundle on its command line.
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      return cmdline.includes(this.paths(id).bundle);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ESRCH') return false;
-      throw err;
-    }
-  }
-
   /**
    * conmon writes its last files after the exit file: wait (bounded) until it is gone. The
    * close of its sync pipe says so for every conmon this daemon started; one started before
    * (pierd restarted since) is looked for in /proc.
    */
-  private async waitConmonGone(id: string): Promise<void> {
-    const gone = this.conmonGone.get(id);
-    if (gone) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([gone.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 5000)))]);
-      clearTimeout(timer);
-      if (!late) return;
-    }
-    const deadline = Date.now() + 5000;
-    while (this.conmonAlive(id)) {
-      if (Date.now() > deadline) {
-        log.warn({ container: id }, 'conmon still running after delete');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  private waitConmonGone(id: string): Promise<void> {
+    return waitConmonGone(this.paths(id), this.conmonGone.get(id));
   }
 
   private paths(id: string): BundlePaths {
