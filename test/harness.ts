@@ -19,16 +19,18 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, existsSync, openSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { networkTag, removeDaemonNetworking } from '../src/networks/bridge.js';
 import { formatViolations, responseChecker, startSchemaProxy, type SchemaProxy } from './schema-proxy.js';
 import type { Violation } from './schema/validator.js';
+import { cleanUp, daemonPaths } from './cleanup.js';
+import { message, run, tail, type RunOptions, type RunResult } from './process.js';
+
+export { cleanUp, daemonPaths, mountsUnder, RUNTIME_ROOT, type DaemonPaths } from './cleanup.js';
+export { run, type RunOptions, type RunResult } from './process.js';
 
 /** The repository root: the nearest ancestor of this file with a package.json (test/ or dist/test/). */
 export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
@@ -37,24 +39,7 @@ export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
 export const dockerCli = process.env.PIER_TEST_DOCKER ?? (existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker');
 
 /** Where the runtime part keeps the OCI runtime's own state (`runc|crun --root`), under the exec-root. */
-export const RUNTIME_ROOT = 'runtime-root';
 
-const CONTAINER_ID = /^[0-9a-f]{64}$/;
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  /** Written to the command's stdin, which is then closed (closed at once when absent). */
-  input?: string | Buffer | Readable;
-  /** Kill the command and reject after this long (default 60 s). */
-  timeoutMs?: number;
-  /** Added to the command's environment. */
-  env?: Record<string, string>;
-}
 
 export interface DaemonOptions {
   /** --runtime; default PIER_TEST_RUNTIME, else the daemon's own choice. */
@@ -243,163 +228,6 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   return daemon;
 }
 
-export interface DaemonPaths {
-  dir: string;
-  root: string;
-  execRoot: string;
-  socket: string;
-}
-
-/** The layout of a harness directory. */
-export function daemonPaths(dir: string): DaemonPaths {
-  const execRoot = join(dir, 'run');
-  return { dir, root: join(dir, 'root'), execRoot, socket: join(execRoot, 'pier.sock') };
-}
-
-/**
- * Clean up after a daemon that is no longer running, whatever it left: delete the OCI runtime's
- * containers under `<execRoot>/runtime-root`, kill the processes whose command line names `dir`
- * (pierd, conmon, runtimes) or whose cgroup is named after a container recorded under `dir`,
- * unmount everything under `dir` (deepest first, lazily), remove the containers' cgroups, and
- * remove `dir`. Touches nothing else. Rejects, keeping `dir`, when a mount, process or cgroup
- * stays.
- */
-export async function cleanUp(paths: DaemonPaths): Promise<void> {
-  const { dir, execRoot } = paths;
-  const ids = await containerIds(paths);
-  const problems: string[] = [];
-
-  const runtimeRoot = join(execRoot, RUNTIME_ROOT);
-  for (const id of await listDir(runtimeRoot)) {
-    for (const runtime of ['/usr/sbin/runc', '/usr/bin/crun']) {
-      if (!existsSync(runtime)) continue;
-      // One of the two does not know the other's state format: its failure says nothing.
-      await run(runtime, ['--root', runtimeRoot, 'delete', '--force', id], process.env, { timeoutMs: 30_000 }).catch(() => undefined);
-    }
-  }
-
-  let left = await ownedProcesses(dir, ids);
-  for (let round = 0; left.length > 0 && round < 50; round++) {
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      }
-    }
-    await sleep(100);
-    left = await ownedProcesses(dir, ids);
-  }
-  if (left.length > 0) problems.push(`processes still running: ${left.join(', ')}`);
-
-  const umountErrors = new Map<string, string>();
-  for (let round = 0; round < 5; round++) {
-    const mounts = (await mountsUnder(dir)).sort((a, b) => b.length - a.length);
-    if (mounts.length === 0) break;
-    for (const mountPoint of mounts) {
-      const result = await run('umount', ['-l', mountPoint], process.env, { timeoutMs: 30_000 });
-      if (result.code !== 0) umountErrors.set(mountPoint, result.stderr.trim());
-    }
-  }
-  for (const mountPoint of await mountsUnder(dir)) {
-    problems.push(`still mounted: ${mountPoint} ${umountErrors.get(mountPoint) ?? ''}`);
-  }
-
-  for (const cgroup of await cgroupsOf(ids)) {
-    try {
-      await removeCgroup(cgroup);
-    } catch (err) {
-      problems.push(`cgroup ${cgroup}: ${message(err)}`);
-    }
-  }
-
-  // The daemon's bridges, veths, namespaces and netfilter chains (named after its root).
-  await removeDaemonNetworking(networkTag(paths.root), execRoot).catch((err: unknown) => {
-    problems.push(`networking: ${message(err)}`);
-  });
-
-  if (problems.length > 0) throw new Error(`clean-up of ${dir} is incomplete (${dir} kept):\n${problems.join('\n')}`);
-  await rm(dir, { recursive: true, force: true });
-}
-
-/** Container ids recorded under the daemon's directories (state, bundles, runtime state). */
-async function containerIds(paths: DaemonPaths): Promise<Set<string>> {
-  const places = [join(paths.root, 'containers'), join(paths.execRoot, 'containers'), join(paths.execRoot, RUNTIME_ROOT)];
-  const ids = new Set<string>();
-  for (const place of places) {
-    for (const name of await listDir(place)) if (CONTAINER_ID.test(name)) ids.add(name);
-  }
-  return ids;
-}
-
-/** Pids of live processes whose command line names `dir` or whose cgroup path holds one of `ids`. */
-async function ownedProcesses(dir: string, ids: Set<string>): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await listDir('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (stat === '' || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue; // gone, or a zombie awaiting its parent
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.split('\0').some((arg) => arg === dir || arg.includes(`${dir}/`))) {
-      pids.push(pid);
-      continue;
-    }
-    if (ids.size === 0) continue;
-    const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
-    if ([...ids].some((id) => cgroups.includes(id))) pids.push(pid);
-  }
-  return pids;
-}
-
-/** One line of /proc/self/mountinfo: the mount point (unescaped) and the filesystem type. */
-async function mountTable(): Promise<Array<{ mountPoint: string; fsType: string }>> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').filter(Boolean).map((line) => {
-    const fields = line.split(' ');
-    const separator = fields.indexOf('-');
-    return { mountPoint: unescapeMountPath(fields[4] ?? ''), fsType: fields[separator + 1] ?? '' };
-  });
-}
-
-/** Mount points at or under `dir`, as this process sees them. */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  return (await mountTable())
-    .map((m) => m.mountPoint)
-    .filter((mountPoint) => mountPoint === dir || mountPoint.startsWith(`${dir}/`));
-}
-
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/** Cgroup directories (in every cgroup hierarchy) whose name holds one of `ids`. */
-async function cgroupsOf(ids: Set<string>): Promise<string[]> {
-  if (ids.size === 0) return [];
-  const hierarchies = (await mountTable()).filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint);
-  const found: string[] = [];
-  const walk = async (path: string, depth: number): Promise<void> => {
-    for (const entry of await readdir(path, { withFileTypes: true }).catch(() => [])) {
-      if (!entry.isDirectory()) continue;
-      const child = join(path, entry.name);
-      if ([...ids].some((id) => entry.name.includes(id))) found.push(child);
-      else if (depth < 6) await walk(child, depth + 1);
-    }
-  };
-  for (const hierarchy of new Set(hierarchies)) await walk(hierarchy, 1);
-  return found;
-}
-
-/** rmdir a cgroup and the cgroups below it, deepest first (each must be empty of processes). */
-async function removeCgroup(path: string): Promise<void> {
-  for (const entry of await readdir(path, { withFileTypes: true }).catch(() => [])) {
-    if (entry.isDirectory()) await removeCgroup(join(path, entry.name));
-  }
-  await rmdir(path).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  });
-}
-
 /** Remove every container of the daemon on `socket`, forcibly, through the API. */
 async function removeAllContainers(socket: string): Promise<void> {
   const list = await api(socket, 'GET', '/containers/json?all=1');
@@ -436,62 +264,6 @@ function api(socket: string, method: string, path: string, timeoutMs = 30_000): 
   });
 }
 
-/**
- * Run a command with the environment `env` (plus `opts.env`) to completion and collect its
- * output. Resolves with its exit code (128 + the
- * signal's number when killed by one); rejects when it cannot start or runs past its timeout.
- */
-export function run(command: string, args: string[], env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<RunResult> {
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-  const shown = [command, ...args].join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    let timedOut = false;
-    let inputError: Error | undefined;
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
-      // EPIPE: the command exited without reading all its input; its exit code tells why
-      if (err.code !== 'EPIPE') inputError = err;
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${shown}: ${err.message}`));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const result = {
-        code: code ?? 128 + (signal ? constants.signals[signal] : 0),
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-      };
-      if (timedOut) {
-        reject(new Error(`${shown}: still running after ${timeoutMs} ms\nstdout: ${tail(result.stdout)}\nstderr: ${tail(result.stderr)}`));
-      } else if (inputError) {
-        reject(new Error(`${shown}: writing its input: ${inputError.message}`));
-      } else {
-        resolve(result);
-      }
-    });
-    const input = opts.input;
-    if (input === undefined) child.stdin.end();
-    else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
-    else {
-      input.once('error', (err) => {
-        inputError = err;
-        child.stdin.destroy();
-      });
-      input.pipe(child.stdin);
-    }
-  });
-}
-
 let busyboxTar: Promise<string> | undefined;
 
 /**
@@ -525,28 +297,11 @@ function withoutDockerVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('DOCKER_')));
 }
 
-async function listDir(path: string): Promise<string[]> {
-  try {
-    return await readdir(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 function findRepoRoot(start: string): string {
   for (let dir = start; dir !== dirname(dir); dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'scripts'))) return dir;
   }
   throw new Error(`no repository root above ${start}`);
-}
-
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** A raw HTTP request over the daemon's socket. */
