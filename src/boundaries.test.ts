@@ -57,12 +57,12 @@ function partOf(path: string): string {
 }
 
 const SERVICES = ['containers', 'images', 'networks', 'volumes', 'build', 'distribution', 'snapshots', 'content', 'runtime', 'events'];
-/** What the lowest parts may know: the shared helpers and the parts below them. */
+/** What the lowest parts may know: the shared helpers and the parts below them (the wire types, which import nothing, are below every part that answers in Docker's shapes). */
 const SHARED = ['util', 'errors.ts', 'log.ts'];
 const BELOW: Record<string, string[]> = {
   content: [...SHARED],
   snapshots: [...SHARED, 'content'],
-  images: [...SHARED, 'content', 'snapshots'],
+  images: [...SHARED, 'wire', 'content', 'snapshots'],
 };
 
 /** The rule an import breaks, or undefined. Imports within one part are always allowed. */
@@ -133,6 +133,8 @@ void test('the rules catch what they forbid', () => {
   assert.match(brokenRule('snapshots/overlay.ts', 'images/images.ts') ?? '', /below/);
   assert.match(brokenRule('util/libc.ts', 'snapshots/mount.ts') ?? '', /shared helpers/);
   assert.equal(brokenRule('images/store.ts', 'snapshots/snapshotter.ts'), undefined);
+  assert.equal(brokenRule('images/types.ts', 'wire/engine.ts'), undefined);
+  assert.match(brokenRule('content/store.ts', 'wire/engine.ts') ?? '', /below/);
   assert.equal(brokenRule('cli/main.ts', 'client/client.ts'), undefined);
   assert.equal(brokenRule('cli/commands/compose.ts', 'compose/engine.ts'), undefined);
   assert.match(brokenRule('compose/engine.ts', 'containers/containers.ts') ?? '', /compose/);

@@ -53,7 +53,7 @@ void test('an empty config below 1.50 keeps its empty defaults; from 1.50 it is 
 });
 
 void test('image list before API 1.44: a dangling image shows <none>, every summary a VirtualSize', () => {
-  const summary: ImageSummary = { Id: 'sha256:' + 'b'.repeat(64), ParentId: '', RepoTags: [], RepoDigests: [], Created: 1, Size: 7, SharedSize: -1, Labels: null, Containers: -1 };
+  const summary: ImageSummary = { Id: 'sha256:' + 'b'.repeat(64), ParentId: '', RepoTags: [], RepoDigests: [], Created: 1, Size: 7, SharedSize: -1, Labels: {}, Containers: -1 };
   const tagged: ImageSummary = { ...summary, RepoTags: ['x:1'] };
   assert.deepEqual(imageSummariesFor([summary, tagged], '1.51'), [summary, tagged]);
   const [old, oldTagged] = imageSummariesFor([summary, tagged], '1.43');

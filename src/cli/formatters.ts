@@ -73,7 +73,7 @@ export function displayablePorts(ports: readonly Port[]): string {
   };
   for (const port of sorted) {
     const current = port.PrivatePort;
-    let key = port.Type;
+    let key: string = port.Type;
     if (port.IP) {
       if ((port.PublicPort ?? 0) !== current) {
         hostMappings.push(`${joinHostPort(port.IP, port.PublicPort ?? 0)}->${port.PrivatePort}/${port.Type}`);

@@ -1,3 +1,4 @@
+import type { MountBody } from '../client/types.js';
 import { ParseError, ramInBytes } from './human.js';
 
 /**
@@ -7,16 +8,8 @@ import { ParseError, ramInBytes } from './human.js';
  * the checks are the daemon's. Throws ParseError with the reason (the caller names the flag).
  */
 
-interface MountEntry {
-  Type: string;
-  Source?: string;
-  Target?: string;
-  ReadOnly?: boolean;
-  Consistency?: string;
-  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean; ReadOnlyNonRecursive?: boolean; ReadOnlyForceRecursive?: boolean };
-  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; DriverConfig?: { Name?: string; Options?: Record<string, string> }; Subpath?: string };
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
-}
+/** A request's mount, its type always set (`volume` when the flag names none). */
+type MountEntry = MountBody & { Type: string };
 
 /** The fields of a CSV line (Go's encoding/csv: double quotes group, `""` is a quote). */
 function csvFields(line: string): string[] {

@@ -1,4 +1,4 @@
-import type { HostConfig } from '../client/types.js';
+import type { HostConfigBody } from '../client/types.js';
 import { ParseError, parseInteger, ramInBytes } from './human.js';
 
 /**
@@ -145,8 +145,8 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
 }
 
 /** The HostConfig fields of the limit and security flags that are set. */
-export function limitHostConfig(flags: LimitFlags, readFile: (path: string) => string): Partial<HostConfig> {
-  const host: Partial<HostConfig> = {};
+export function limitHostConfig(flags: LimitFlags, readFile: (path: string) => string): HostConfigBody {
+  const host: HostConfigBody = {};
   const int = (v: string | undefined, flag: string) => (v === undefined ? undefined : parseInteger(v, flag));
   const size = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
@@ -156,7 +156,7 @@ export function limitHostConfig(flags: LimitFlags, readFile: (path: string) => s
       throw flagError(v, flag, (err as Error).message);
     }
   };
-  const set = (key: string, v: unknown) => {
+  const set = <K extends keyof HostConfigBody>(key: K, v: HostConfigBody[K] | undefined) => {
     if (v !== undefined) host[key] = v;
   };
   set('CpuPeriod', int(flags.cpuPeriod, '--cpu-period'));

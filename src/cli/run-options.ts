@@ -1,4 +1,4 @@
-import type { ContainerCreateBody, HostConfig, PortBinding } from '../client/types.js';
+import type { ContainerCreateBody, HostConfigBody, PortBinding } from '../client/types.js';
 import { expandEnv, parseEnvFile } from './env-file.js';
 import { ParseError, parseInteger, parseNanoCpus, ramInBytes } from './human.js';
 import { parseMountFlag } from './mount-flag.js';
@@ -253,7 +253,7 @@ export function runOptionsToCreateBody(image: string, args: string[], flags: Run
   if (stopTimeout !== undefined) body.StopTimeout = stopTimeout;
   if (flags.healthcheck === false) body.Healthcheck = { Test: ['NONE'] };
 
-  const host: HostConfig = {
+  const host: HostConfigBody = {
     NetworkMode: flags.network?.[0] ?? 'default',
     RestartPolicy: restart,
     AutoRemove: !!flags.rm,

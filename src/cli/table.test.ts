@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ContainerSummary, ImageHistoryItem, ImageSummary } from '../client/types.js';
+import type { ContainerSummary, EndpointSettings, ImageHistoryItem, ImageSummary } from '../client/types.js';
 import {
   CONTAINER_HEADERS,
   containerFormat,
@@ -39,7 +39,9 @@ const containers: ContainerSummary[] = [
     Labels: { b: '2', a: '1' },
     SizeRw: 12345,
     SizeRootFs: 4260000,
-    NetworkSettings: { Networks: { bridge: {} } },
+    HostConfig: { NetworkMode: 'bridge' },
+    // the table reads only the networks' names
+    NetworkSettings: { Networks: { bridge: {} as EndpointSettings } },
     Mounts: [{ Type: 'volume', Name: '0123456789abcdef0123456789', Source: '/var/lib/x', Driver: 'local' }],
   },
   {
@@ -53,6 +55,7 @@ const containers: ContainerSummary[] = [
     Status: 'Exited (0) About a minute ago',
     Ports: [],
     Labels: {},
+    HostConfig: { NetworkMode: 'bridge' },
     NetworkSettings: { Networks: {} },
     Mounts: [],
   },
@@ -67,7 +70,7 @@ const images: ImageSummary[] = [
     Created: now - 3 * 86400,
     Size: 4261234,
     SharedSize: -1,
-    Labels: null,
+    Labels: {},
     Containers: -1,
   },
   { Id: 'sha256:2222222222222222222222222222222222222222222222222222222222222222', ParentId: '', RepoTags: [], RepoDigests: [], Created: now - 200 * 86400, Size: 999, SharedSize: -1, Labels: { x: 'y' }, Containers: 2 },

@@ -1,121 +1,85 @@
 /**
- * Wire types of the Docker Engine API v1.51 that the client and the CLI read and write
- * (a subset of moby's `api/docs/v1.51.yaml`). Fields the daemon may omit are optional;
- * fields it sends as `null` are typed so.
+ * Wire types of the Docker Engine API v1.51 that the client and the CLI read and write. The
+ * answers' shapes are Docker's own, generated from the swagger (src/wire/engine.ts, the same
+ * definitions the integration tests check pierd's answers against): a field Docker may omit is
+ * optional, one it may send as `null` is typed so, and readers handle both. Request bodies,
+ * which the generated types do not cover, are derived from the answers' shapes where Docker's
+ * are the same, and kept by hand only where the swagger has no definition of them.
  */
+import type {
+  BuildInfo,
+  ContainerConfig,
+  ContainerNetworkStats,
+  ContainerStatsResponse,
+  EndpointSettings,
+  EventMessage as WireEventMessage,
+  HostConfig,
+  Mount,
+  Network,
+  OperationResponses,
+  SystemVersion as WireSystemVersion,
+} from '../wire/engine.js';
+
+export type {
+  BuildInfo,
+  ContainerConfig,
+  ContainerCreateResponse,
+  ContainerInspectResponse as ContainerInspect,
+  ContainerState,
+  ContainerSummary,
+  ContainerWaitResponse,
+  EndpointSettings,
+  FilesystemChange as ContainerChange,
+  HealthConfig,
+  HostConfig,
+  ImageDeleteResponseItem as ImageDeleteItem,
+  ImageInspect,
+  ImageSummary,
+  MountPoint,
+  Network as NetworkSummary,
+  NetworkCreateResponse,
+  Port,
+  PortBinding,
+  RestartPolicy,
+  SystemInfo,
+} from '../wire/engine.js';
+
+/** An endpoint's settings in a request: any of the answer's fields (`Aliases`, `IPAMConfig`...), none required. */
+export type EndpointConfig = Partial<EndpointSettings>;
+
+/** `NetworkingConfig` of `POST /containers/create`: the answer's shape, its endpoints' fields optional. */
+export interface NetworkingConfig {
+  EndpointsConfig?: Record<string, EndpointConfig> | null;
+}
 
 /**
- * The shapes that are Docker's exactly come from the generated wire types (src/wire/engine.ts,
- * from the swagger of API v1.51 the integration tests check pierd's answers against); the rest
- * below are hand-kept subsets the client and the CLI read, to move there as the CLI allows
- * (ImageSummary, Port, RestartPolicy and SystemVersion differ from Docker's in src/cli's use).
+ * One entry of HostConfig.Mounts in a request: Docker's, with the type and the propagation as
+ * the user wrote them (the daemon refuses a wrong one in its words, as Docker's does).
  */
-export type { ContainerCreateResponse, ContainerState, ContainerWaitResponse, HealthConfig, MountPoint, PortBinding } from '../wire/engine.js';
-import type { ContainerState, HealthConfig, MountPoint, PortBinding } from '../wire/engine.js';
+export type MountBody = Omit<Mount, 'Type' | 'BindOptions'> & {
+  Type?: string;
+  BindOptions?: (Omit<NonNullable<Mount['BindOptions']>, 'Propagation'> & { Propagation?: string }) | null;
+};
 
-export interface Port {
-  IP?: string;
-  PrivatePort: number;
-  PublicPort?: number;
-  Type: string;
-}
+/**
+ * HostConfig of `POST /containers/create`: Docker's, with the restart policy, mounts and log
+ * driver as the user wrote them (the daemon judges them, as Docker's does), and KernelMemory,
+ * which API 1.51 dropped and the daemon refuses with a reason rather than ignore.
+ */
+export type HostConfigBody = Omit<HostConfig, 'RestartPolicy' | 'Mounts' | 'LogConfig'> & {
+  RestartPolicy?: { Name: string; MaximumRetryCount?: number } | null;
+  Mounts?: MountBody[] | null;
+  LogConfig?: { Type?: string; Config?: Record<string, string> | null } | null;
+  KernelMemory?: number;
+};
 
-export interface ContainerSummary {
-  Id: string;
-  Names: string[];
-  Image: string;
-  ImageID: string;
-  Command: string;
-  Created: number;
-  Ports: Port[] | null;
-  SizeRw?: number;
-  SizeRootFs?: number;
-  Labels: Record<string, string> | null;
-  State: string;
-  Status: string;
-  HostConfig?: { NetworkMode?: string };
-  NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
-  Mounts?: MountPoint[] | null;
-}
-
-/** `Config` of a container (and of an image, where the same shape is used). */
-export interface ContainerConfig {
-  Hostname?: string;
-  Domainname?: string;
-  User?: string;
-  AttachStdin?: boolean;
-  AttachStdout?: boolean;
-  AttachStderr?: boolean;
-  ExposedPorts?: Record<string, Record<string, never>> | null;
-  Tty?: boolean;
-  OpenStdin?: boolean;
-  StdinOnce?: boolean;
-  Env?: string[] | null;
-  Cmd?: string[] | null;
-  Healthcheck?: HealthConfig;
-  Image?: string;
-  Volumes?: Record<string, Record<string, never>> | null;
-  WorkingDir?: string;
-  Entrypoint?: string[] | null;
-  Labels?: Record<string, string> | null;
-  StopSignal?: string;
-  StopTimeout?: number;
-}
-
-export interface RestartPolicy {
-  Name: string;
-  MaximumRetryCount?: number;
-}
-
-export interface HostConfig {
-  Binds?: string[] | null;
-  NetworkMode?: string;
-  PortBindings?: Record<string, PortBinding[]>;
-  RestartPolicy?: RestartPolicy;
-  AutoRemove?: boolean;
-  CapAdd?: string[] | null;
-  CapDrop?: string[] | null;
-  Privileged?: boolean;
-  ReadonlyRootfs?: boolean;
-  CpuShares?: number;
-  Memory?: number;
-  MemoryReservation?: number;
-  MemorySwap?: number;
-  NanoCpus?: number;
-  PidsLimit?: number | null;
-  Init?: boolean | null;
-  ConsoleSize?: [number, number];
-  [key: string]: unknown;
-}
-
-export interface EndpointSettings {
-  Aliases?: string[] | null;
-  [key: string]: unknown;
-}
-
-export interface NetworkingConfig {
-  EndpointsConfig?: Record<string, EndpointSettings>;
-}
-
-/** Body of `POST /containers/create`. */
-export interface ContainerCreateBody extends ContainerConfig {
-  HostConfig?: HostConfig;
+/** Body of `POST /containers/create`: a container's Config with its HostConfig and networks. */
+export type ContainerCreateBody = ContainerConfig & {
+  HostConfig?: HostConfigBody;
   NetworkingConfig?: NetworkingConfig;
-}
+};
 
-/** `GET /containers/{id}/json` (only the fields pier's CLI reads are typed). */
-export interface ContainerInspect {
-  Id: string;
-  Name: string;
-  Created: string;
-  Image: string;
-  State: ContainerState;
-  Config: ContainerConfig;
-  HostConfig: HostConfig;
-  [key: string]: unknown;
-}
-
-/** `X-Docker-Container-Path-Stat` of `HEAD|GET /containers/{id}/archive` (base64 of this JSON). */
+/** `X-Docker-Container-Path-Stat` of `HEAD|GET /containers/{id}/archive` (base64 of this JSON; a header the swagger does not define). */
 export interface ContainerPathStat {
   name: string;
   size: number;
@@ -125,18 +89,12 @@ export interface ContainerPathStat {
   linkTarget: string;
 }
 
-/** One entry of `GET /containers/{id}/changes`: Kind 0 changed, 1 added, 2 deleted. */
-export interface ContainerChange {
-  Path: string;
-  Kind: 0 | 1 | 2;
-}
+/** `GET /containers/{id}/stats`: Docker's, with the per-interface values the swagger leaves untyped given their type. */
+export type ContainerStats = Omit<ContainerStatsResponse, 'networks'> & { networks?: Record<string, ContainerNetworkStats> | null };
 
-export interface ContainerPruneResponse {
-  ContainersDeleted: string[] | null;
-  SpaceReclaimed: number;
-}
+export type ContainerPruneResponse = OperationResponses['ContainerPrune'];
 
-/** Body of `POST /containers/{id}/exec`. */
+/** Body of `POST /containers/{id}/exec` (the swagger defines it inline, so it is not generated). */
 export interface ExecCreateBody {
   AttachStdin?: boolean;
   AttachStdout?: boolean;
@@ -153,206 +111,54 @@ export interface ExecCreateBody {
 }
 
 /** `GET /exec/{id}/json`. */
-export interface ExecInspect {
-  ID: string;
-  Running: boolean;
-  ExitCode: number | null;
-  ContainerID: string;
-  Pid?: number;
-  [key: string]: unknown;
-}
+export type ExecInspect = OperationResponses['ExecInspect'];
 
-export interface ImageSummary {
-  Id: string;
-  ParentId: string;
-  RepoTags: string[] | null;
-  RepoDigests: string[] | null;
-  Created: number;
-  Size: number;
-  SharedSize: number;
-  VirtualSize?: number;
-  Labels: Record<string, string> | null;
-  Containers: number;
-}
+export type ImageHistoryItem = OperationResponses['ImageHistory'][number];
 
-export interface ImageInspect {
-  Id: string;
-  RepoTags: string[] | null;
-  RepoDigests: string[] | null;
-  Created?: string;
-  Size: number;
-  Config?: ContainerConfig | null;
-  [key: string]: unknown;
-}
+export type ImagePruneResponse = OperationResponses['ImagePrune'];
 
-export interface ImageHistoryItem {
-  Id: string;
-  Created: number;
-  CreatedBy: string;
-  Tags: string[] | null;
-  Size: number;
-  Comment: string;
-}
+export type VolumePruneResponse = OperationResponses['VolumePrune'];
 
-export interface ImageDeleteItem {
-  Untagged?: string;
-  Deleted?: string;
-}
+export type BuildPruneResponse = OperationResponses['BuildPrune'];
 
-export interface ImagePruneResponse {
-  ImagesDeleted: ImageDeleteItem[] | null;
-  SpaceReclaimed: number;
-}
+/**
+ * A component of `GET /version` (the engine, containerd, runc...): Docker's, with the values of
+ * Details typed as its Go type has them (ComponentVersion.Details, map[string]string), which
+ * the swagger leaves untyped.
+ */
+export type VersionComponent = Omit<NonNullable<WireSystemVersion['Components']>[number], 'Details'> & { Details?: Record<string, string> | null };
 
-export interface EventMessage {
-  Type: string;
-  Action: string;
-  Actor: { ID: string; Attributes?: Record<string, string> | null };
-  scope?: string;
-  time?: number;
-  timeNano?: number;
-  status?: string;
-  id?: string;
-  from?: string;
-}
+/** `GET /version`: Docker's, its components' Details typed. */
+export type SystemVersion = Omit<WireSystemVersion, 'Components'> & { Components?: VersionComponent[] | null };
 
-export interface VersionComponent {
-  Name: string;
-  Version: string;
-  Details?: Record<string, string> | null;
-}
-
-export interface SystemVersion {
-  Platform?: { Name: string };
-  Components?: VersionComponent[] | null;
-  Version: string;
-  ApiVersion: string;
-  MinAPIVersion?: string;
-  GitCommit?: string;
-  GoVersion?: string;
-  Os: string;
-  Arch: string;
-  KernelVersion?: string;
-  Experimental?: boolean;
-  BuildTime?: string;
-}
-
-/** `GET /info`: the fields `pier info` prints; anything else passes through to `--format`. */
-export interface SystemInfo {
-  ID?: string;
-  Containers?: number;
-  ContainersRunning?: number;
-  ContainersPaused?: number;
-  ContainersStopped?: number;
-  Images?: number;
-  Driver?: string;
-  DriverStatus?: [string, string][] | null;
-  Plugins?: { Volume?: string[] | null; Network?: string[] | null; Authorization?: string[] | null; Log?: string[] | null };
-  LoggingDriver?: string;
-  CgroupDriver?: string;
-  CgroupVersion?: string;
-  KernelVersion?: string;
-  OperatingSystem?: string;
-  OSType?: string;
-  Architecture?: string;
-  NCPU?: number;
-  MemTotal?: number;
-  DockerRootDir?: string;
-  Name?: string;
-  Labels?: string[] | null;
-  Debug?: boolean;
-  ExperimentalBuild?: boolean;
-  ServerVersion?: string;
-  Runtimes?: Record<string, unknown> | null;
-  DefaultRuntime?: string;
-  Swarm?: { LocalNodeState?: string };
-  LiveRestoreEnabled?: boolean;
-  InitBinary?: string;
-  SecurityOptions?: string[] | null;
-  RegistryConfig?: { InsecureRegistryCIDRs?: string[] | null; Mirrors?: string[] | null } | null;
-  HttpProxy?: string;
-  HttpsProxy?: string;
-  NoProxy?: string;
-  Warnings?: string[] | null;
-  [key: string]: unknown;
-}
-
-/** One message of a JSON progress stream (pull, push, load, import, build). */
-export interface JsonMessage {
-  status?: string;
-  id?: string;
-  progress?: string;
-  progressDetail?: { current?: number; total?: number };
-  stream?: string;
+/**
+ * One message of a JSON progress stream (pull, push, load, import, build): any of the
+ * generated BuildInfo / CreateImageInfo / PushImageInfo, with the fields of moby's
+ * jsonmessage.JSONMessage the swagger leaves out (`from`, `time`, `timeNano`) and the loose
+ * `aux` the build and push streams carry (a digest, a build-kit trace, not only an image ID).
+ */
+export type JsonMessage = Omit<BuildInfo, 'aux'> & {
   aux?: unknown;
-  error?: string;
-  errorDetail?: { message: string; code?: number };
   from?: string;
   time?: number;
   timeNano?: number;
-}
+};
 
-/** One network of `GET /networks` and `GET /networks/{id}` (the fields pier's CLI reads). */
-export interface NetworkSummary {
-  Name: string;
-  Id: string;
-  Created: string;
-  Scope: string;
-  Driver: string;
-  EnableIPv6?: boolean;
-  Internal?: boolean;
-  Labels?: Record<string, string> | null;
-  [key: string]: unknown;
-}
-
-/** Body of `POST /networks/create`. */
-export interface NetworkCreateBody {
-  Name: string;
-  Driver?: string;
-  Scope?: string;
-  Internal?: boolean;
-  Attachable?: boolean;
-  Ingress?: boolean;
-  ConfigOnly?: boolean;
-  ConfigFrom?: { Network: string };
-  EnableIPv4?: boolean;
-  EnableIPv6?: boolean;
-  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }>; Options?: Record<string, string> };
-  Options?: Record<string, string>;
-  Labels?: Record<string, string>;
-}
-
-export interface NetworkCreateResponse {
-  Id: string;
-  Warning?: string;
-}
+/**
+ * Body of `POST /networks/create`: Docker's request is the answer's configuration fields
+ * (the swagger defines it inline, so it is not generated), all but the name optional.
+ */
+export type NetworkCreateBody = Pick<Network, 'Name'> &
+  Partial<Pick<Network, 'Driver' | 'Scope' | 'Internal' | 'Attachable' | 'Ingress' | 'ConfigOnly' | 'ConfigFrom' | 'EnableIPv4' | 'EnableIPv6' | 'IPAM' | 'Options' | 'Labels'>>;
 
 /** An endpoint's settings for `POST /networks/{id}/connect`. */
-export interface NetworkEndpointConfig {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] };
-  Aliases?: string[];
-  Links?: string[];
-  DriverOpts?: Record<string, string>;
-}
+export type NetworkEndpointConfig = Pick<EndpointConfig, 'IPAMConfig' | 'Aliases' | 'Links' | 'DriverOpts'>;
 
-/** `GET /containers/{id}/stats` (the fields the CLI reads). */
-export interface ContainerStats {
-  name: string;
-  id: string;
-  read: string;
-  cpu_stats: { cpu_usage: { total_usage: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number };
-  precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
-  memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
-  pids_stats: { current?: number };
-  blkio_stats: { io_service_bytes_recursive: Array<{ op: string; value: number }> | null };
-  networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
-}
+/**
+ * One message of `GET /events`: Docker's, with the fields of API < 1.52 the swagger no longer
+ * lists but Docker 28 still sends (`status`, `id`, `from`; `docker events` templates read them).
+ */
+export type EventMessage = WireEventMessage & { status?: string; id?: string; from?: string };
 
 /** `GET /system/df`. */
-export interface SystemDf {
-  LayersSize?: number;
-  Images?: Array<{ Id: string; RepoTags: string[] | null; Created: number; Size: number; SharedSize: number; Containers: number }>;
-  Containers?: Array<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; SizeRw?: number; State: string; Status: string; Mounts?: Array<{ Driver?: string }> }>;
-  Volumes?: Array<{ Name: string; UsageData?: { Size: number; RefCount: number } | null }>;
-  BuildCache?: Array<{ ID: string; Type: string; Size: number; InUse: boolean; Shared: boolean; CreatedAt: string; LastUsedAt: string | null; UsageCount: number }>;
-}
+export type SystemDf = OperationResponses['SystemDataUsage'];

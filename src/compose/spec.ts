@@ -1,4 +1,4 @@
-import type { ContainerCreateBody, EndpointSettings, PortBinding } from '../client/types.js';
+import type { ContainerCreateBody, EndpointConfig, PortBinding } from '../client/types.js';
 import { LABEL, type Project, type Service } from './compose.js';
 import { configHash } from './render.js';
 
@@ -92,7 +92,7 @@ export function containerBody(p: Project, s: Service, o: SpecOptions): Container
   if (s.network_mode === undefined) networkMode = nets.length > 0 ? p.networks[nets[0]![0]]!.name : 'none';
   else if (s.network_mode.startsWith('service:')) networkMode = `container:${o.networkContainer ?? ''}`;
   else networkMode = s.network_mode;
-  const endpoints: Record<string, EndpointSettings> = {};
+  const endpoints: Record<string, EndpointConfig> = {};
   for (const [key, n] of nets) {
     // Compose v2's aliases: the service name, and the container's own name as a DNS name
     endpoints[p.networks[key]!.name] = { Aliases: o.oneoff ? [...n.aliases] : [name, s.name, ...n.aliases], ...(n.ipv4_address ? { IPAMConfig: { IPv4Address: n.ipv4_address } } : {}) };

@@ -1,5 +1,5 @@
 import { invalid } from '../errors.js';
-import type { CapabilitySets } from '../runtime/capabilities.js';
+import type { HostInfo } from '../runtime/host-info.js';
 import type { HostConfig } from './types.js';
 
 /**
@@ -9,20 +9,8 @@ import type { HostConfig } from './types.js';
  * facts come in as `HostFacts`, read once by the runtime.
  */
 
-/** What the host offers containers, as the create-time checks need it (the runtime's HostInfo). */
-export interface HostFacts {
-  caps: CapabilitySets;
-  cgroupMode: 'v1' | 'hybrid' | 'v2';
-  swapAccounting: boolean;
-  blkioWeight: boolean;
-  blkioThrottle: boolean;
-  /** The CPUs the daemon may run on. */
-  cpus: number;
-  /** The CPUs and memory nodes a cpuset may take (`0-1`). */
-  cpusetCpus: string;
-  cpusetMems: string;
-  apparmor: boolean;
-}
+/** What the host offers containers, as the create-time checks need it: the runtime's HostInfo, the fields they read. */
+export type HostFacts = Pick<HostInfo, 'caps' | 'cgroupMode' | 'swapAccounting' | 'blkioWeight' | 'blkioThrottle' | 'cpus' | 'cpusetCpus' | 'cpusetMems' | 'apparmor'>;
 
 /** Why a kernel memory limit is refused (Docker ignores the field since API 1.42; pier says so). */
 export const KERNEL_MEMORY_UNSUPPORTED =

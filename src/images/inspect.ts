@@ -119,7 +119,7 @@ export async function summariesOf(
       Containers: -1,
       Created: unixSeconds(image.created),
       Id: image.id,
-      Labels: labels,
+      Labels: labels ?? {},
       ParentId: image.parent,
       RepoDigests: repoDigests,
       RepoTags: repoTags,

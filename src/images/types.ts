@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { invalid } from '../errors.js';
+import type { ImageDeleteResponseItem, ImageInspect as WireImageInspect, OperationResponses } from '../wire/engine.js';
 
 /**
  * The OCI image model (opencontainers/image-spec: config.md, manifest.md, image-index.md)
@@ -168,58 +169,30 @@ export function parseJsonAs<S extends z.ZodType>(schema: S, data: Uint8Array | s
   return parsed.data;
 }
 
-// ---- Docker API wire shapes (api/docs/v1.51.yaml), as of the newest API version ----
+// ---- Docker API wire shapes: the generated ones (src/wire), where the images part differs said so ----
 
-export interface ImageSummary {
-  Id: string;
-  ParentId: string;
-  RepoTags: string[];
-  RepoDigests: string[];
-  Created: number;
-  Size: number;
-  SharedSize: number;
-  Labels: Record<string, string> | null;
-  Containers: number;
-}
+export type { ImageSummary } from '../wire/engine.js';
 
 /**
- * Image inspect as the images part answers it: the newest API's fields, with `Config` the
- * image's config as stored; src/api/ shapes `Config` and the fields of older API versions.
+ * Image inspect as the images part answers it: Docker's, with `Config` the image's config as
+ * stored (src/api/ shapes it, and the fields of older API versions), DockerVersion only when the
+ * config names one (src/api/ adds it for the versions that had it), and GraphDriver's Data
+ * null for an image without layers (there is no snapshot to name).
  */
-export interface ImageInspect {
-  Id: string;
-  RepoTags: string[];
-  RepoDigests: string[];
-  Parent: string;
-  Comment: string;
-  Created?: string;
-  DockerVersion?: string;
-  Author: string;
+export type ImageInspect = Omit<WireImageInspect, 'Config' | 'DockerVersion' | 'GraphDriver'> & {
   Config: ImageConfig;
-  Architecture: string;
-  Variant?: string;
-  Os: string;
-  OsVersion?: string;
-  Size: number;
+  DockerVersion?: string;
   GraphDriver: { Name: string; Data: Record<string, string> | null };
-  RootFS: { Type: string; Layers: string[] };
-  Metadata: { LastTagTime?: string };
-}
+};
 
-export interface HistoryResponseItem {
-  Id: string;
-  Created: number;
-  CreatedBy: string;
-  Tags: string[] | null;
-  Size: number;
-  Comment: string;
-}
+export type HistoryResponseItem = OperationResponses['ImageHistory'][number];
 
-export type DeleteResponseItem = { Untagged: string } | { Deleted: string };
+/** One entry of a delete or prune: Docker's, and exactly one of its two fields is set. */
+export type DeleteResponseItem = Required<Pick<ImageDeleteResponseItem, 'Untagged'>> | Required<Pick<ImageDeleteResponseItem, 'Deleted'>>;
 
-export interface PruneReport {
+/** `POST /images/prune`: Docker's, both fields always set. */
+export type PruneReport = Required<OperationResponses['ImagePrune']> & {
   ImagesDeleted: DeleteResponseItem[] | null;
-  SpaceReclaimed: number;
   /** pier: previous versions of tags kept from pruning, and why (absent when none). */
   VersionsKept?: Array<{ Id: string; Reason: string }>;
-}
+};

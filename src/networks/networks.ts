@@ -1,4 +1,5 @@
 import type { NetworkAttachment } from '../runtime/runtime.js';
+import type { EndpointSettings as WireEndpointSettings, NetworkSettings as WireNetworkSettings } from '../wire/engine.js';
 
 /**
  * Networks give a container its network namespace and the files /etc/hosts,
@@ -44,65 +45,33 @@ export interface EndpointRequest {
   legacyLinks?: string[];
 }
 
-/** One entry of NetworkingConfig.EndpointsConfig (Docker's EndpointSettings, as a client sends it). */
-export interface EndpointConfig {
-  /** `--ip`, `--ip6` (static addresses: user networks with user-configured subnets only). */
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
-  /** `--link name[:alias]` on this network: names only this container resolves. */
-  Links?: string[] | null;
-  /** `--network-alias`: more names peers resolve the container by (user networks only). */
-  Aliases?: string[] | null;
-  MacAddress?: string;
-  /** Driver options, kept and shown as given. */
-  DriverOpts?: Record<string, string> | null;
-  /** The endpoint with the highest priority gives the container its default gateway (ties: network names in order). */
-  GwPriority?: number;
-  NetworkID?: string;
-}
+/**
+ * One entry of NetworkingConfig.EndpointsConfig: Docker's EndpointSettings as a client sends
+ * it, its configuration fields only, each optional. IPAMConfig is `--ip`/`--ip6` (static
+ * addresses: user networks with user-configured subnets only); Links is `--link name[:alias]`
+ * on this network (names only this container resolves); Aliases is `--network-alias` (more
+ * names peers resolve the container by, user networks only); DriverOpts are kept and shown as
+ * given; the endpoint with the highest GwPriority gives the container its default gateway
+ * (ties: network names in order).
+ */
+export type EndpointConfig = Partial<Pick<EndpointSettings, 'IPAMConfig' | 'Links' | 'Aliases' | 'MacAddress' | 'DriverOpts' | 'GwPriority' | 'NetworkID'>>;
 
-/** What `docker inspect` shows under NetworkSettings (Docker 28's shape, deprecated top-level fields included). */
-export interface NetworkSettings {
-  Bridge: string;
-  SandboxID: string;
-  SandboxKey: string;
-  Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
-  /** Deprecated in Docker, still sent: the same as the default bridge's entry of Networks. */
-  HairpinMode?: boolean;
-  LinkLocalIPv6Address?: string;
-  LinkLocalIPv6PrefixLen?: number;
-  SecondaryIPAddresses?: null;
-  SecondaryIPv6Addresses?: null;
-  EndpointID?: string;
-  Gateway?: string;
-  GlobalIPv6Address?: string;
-  GlobalIPv6PrefixLen?: number;
-  IPAddress?: string;
-  IPPrefixLen?: number;
-  IPv6Gateway?: string;
-  MacAddress?: string;
+/** The keys of an endpoint Docker always sends that say "not set" when empty. */
+type EndpointUnset = 'IPAMConfig' | 'Links' | 'DriverOpts' | 'GwPriority' | 'IPv6Gateway' | 'GlobalIPv6Address' | 'GlobalIPv6PrefixLen';
+
+/**
+ * One network of a container as the networks part records it: Docker's EndpointSettings (its
+ * configuration, then what it has now), the keys of what was not set optional; the containers
+ * part's inspect gives them Docker's values for "not set".
+ */
+export type EndpointSettings = Omit<WireEndpointSettings, EndpointUnset> & Partial<Pick<WireEndpointSettings, EndpointUnset>>;
+
+/** What `docker inspect` shows under NetworkSettings: Docker 28's shape (deprecated top-level fields included), its endpoints as recorded, and pier's note. */
+export type NetworkSettings = Omit<WireNetworkSettings, 'Networks'> & {
   Networks: Record<string, EndpointSettings>;
   /** pier: a plain-words note on the container's networking, when it differs from what was asked. */
   Note?: string;
-}
-
-/** One network of a container as `docker inspect` shows it: its configuration, then what it has now. */
-export interface EndpointSettings {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
-  Links?: string[] | null;
-  Aliases: string[] | null;
-  MacAddress: string;
-  DriverOpts?: Record<string, string> | null;
-  GwPriority?: number;
-  NetworkID: string;
-  EndpointID: string;
-  Gateway: string;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway?: string;
-  GlobalIPv6Address?: string;
-  GlobalIPv6PrefixLen?: number;
-  DNSNames: string[] | null;
-}
+};
 
 export interface Endpoint {
   attachment: NetworkAttachment;

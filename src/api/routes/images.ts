@@ -41,8 +41,7 @@ export function registerImageRoutes(r: Router, images: ImageRouteBackend, deps: 
     const legacy = queryString(ctx, 'filter');
     if (legacy !== undefined) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
     const list = imageSummariesFor(await images.summaries({ all: queryBool(ctx, 'all'), filters }), ctx.apiVersion);
-    // Labels is {} for an image without any, never null (the v1.51 schema: x-nullable false).
-    sendJson(ctx, 200, list.map((image) => ({ ...image, Labels: image.Labels ?? {} })));
+    sendJson(ctx, 200, list);
   });
 
   r.post('/images/create', async (ctx) => {

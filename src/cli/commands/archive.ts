@@ -221,7 +221,7 @@ function copySummary(contentBytes: number, transferred: number, dest: string): s
 /** `pier diff`: one line a change, `C`, `A` or `D` and the path, as the daemon sorts them. */
 export async function diff(cli: Cli, container: string): Promise<number> {
   const kinds = ['C', 'A', 'D'] as const;
-  for (const c of await cli.client.containerChanges(container)) cli.out(`${kinds[c.Kind]} ${c.Path}\n`);
+  for (const c of await cli.client.containerChanges(container)) cli.out(`${c.Kind === null ? '' : kinds[c.Kind]} ${c.Path}\n`);
   return 0;
 }
 

@@ -5,6 +5,7 @@ import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pack, type Pack } from 'tar-stream';
 import { jsonMessages, JsonStreamError } from '../../client/json-stream.js';
+import type { BuildPruneResponse } from '../../client/types.js';
 import type { Cli } from '../context.js';
 import { CliError, ExitStatus } from '../errors.js';
 import { humanSize } from '../human.js';
@@ -242,9 +243,9 @@ class StepView {
 
 /** `pier builder prune`: the cache has no notion of "dangling" entries, so -a and -f change nothing. */
 export async function builderPrune(cli: Cli): Promise<number> {
-  const res = await cli.client.request<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/build/prune');
+  const res = await cli.client.request<BuildPruneResponse>('POST', '/build/prune');
   for (const id of res.body.CachesDeleted ?? []) cli.out(`Deleted build cache image: ${id}\n`);
-  cli.out(`Total reclaimed space: ${humanSize(res.body.SpaceReclaimed)}\n`);
+  cli.out(`Total reclaimed space: ${humanSize(res.body.SpaceReclaimed ?? 0)}\n`);
   return 0;
 }
 

@@ -180,7 +180,7 @@ export async function prune(cli: Cli, opts: { force?: boolean; filter?: string[]
   const report = await cli.client.containerPrune(filtersParam(opts.filter));
   const deleted = report.ContainersDeleted ?? [];
   cli.out(prunedList('Containers', deleted));
-  cli.out(`Total reclaimed space: ${humanSize(deleted.length > 0 ? report.SpaceReclaimed : 0, 4)}\n`);
+  cli.out(`Total reclaimed space: ${humanSize(deleted.length > 0 ? (report.SpaceReclaimed ?? 0) : 0, 4)}\n`);
   return 0;
 }
 

@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { imagePath } from '../../client/client.js';
 import { jsonMessages } from '../../client/json-stream.js';
-import type { JsonMessage } from '../../client/types.js';
 import type { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { humanSize, ParseError, timeAgo } from '../human.js';
@@ -98,7 +97,7 @@ async function showProgress(cli: Cli, stream: IncomingMessage, quiet: boolean, v
   const messages = jsonMessages(stream);
   async function* observed(): AsyncGenerator<string> {
     for await (const msg of messages) {
-      const m = msg as JsonMessage & { aux?: unknown };
+      const m = msg;
       if ((m.status === 'Downloading' || m.status === 'Pushing') && m.id !== undefined && m.progressDetail?.total !== undefined) {
         totals.set(m.id, m.progressDetail.total);
       }

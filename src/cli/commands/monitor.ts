@@ -23,38 +23,43 @@ const STATS_FORMAT = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.
 
 /** One row of `docker stats`, computed as the docker CLI computes it from a sample. */
 export function statsRow(s: ContainerStats, container: string): ReturnType<typeof goStruct> {
-  const cpuDelta = s.cpu_stats.cpu_usage.total_usage - (s.precpu_stats.cpu_usage.total_usage || 0);
-  const systemDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
-  const cpus = s.cpu_stats.online_cpus || s.cpu_stats.cpu_usage.percpu_usage?.length || 1;
+  // Every part of a sample may be missing or null (a container that is not running has none).
+  const cpuStats = s.cpu_stats ?? {};
+  const precpu = s.precpu_stats ?? {};
+  const memory = s.memory_stats ?? {};
+  const cpuDelta = (cpuStats.cpu_usage?.total_usage ?? 0) - (precpu.cpu_usage?.total_usage || 0);
+  const systemDelta = (cpuStats.system_cpu_usage ?? 0) - (precpu.system_cpu_usage ?? 0);
+  const cpus = cpuStats.online_cpus || cpuStats.cpu_usage?.percpu_usage?.length || 1;
   const cpu = systemDelta > 0 && cpuDelta > 0 ? (cpuDelta / systemDelta) * cpus * 100 : 0;
-  const stat = s.memory_stats.stats ?? {};
+  const stat = memory.stats ?? {};
   // The page cache the kernel can drop is not counted as used (the CLI's own rule).
   const inactive = stat.total_inactive_file ?? stat.inactive_file ?? 0;
-  const used = Math.max(0, (s.memory_stats.usage ?? 0) - (inactive < (s.memory_stats.usage ?? 0) ? inactive : 0));
-  const limit = s.memory_stats.limit ?? 0;
+  const used = Math.max(0, (memory.usage ?? 0) - (inactive < (memory.usage ?? 0) ? inactive : 0));
+  const limit = memory.limit ?? 0;
   let rx = 0;
   let tx = 0;
   for (const n of Object.values(s.networks ?? {})) {
-    rx += n.rx_bytes;
-    tx += n.tx_bytes;
+    rx += n.rx_bytes ?? 0;
+    tx += n.tx_bytes ?? 0;
   }
   let read = 0;
   let write = 0;
-  for (const e of s.blkio_stats.io_service_bytes_recursive ?? []) {
-    if (e.op.toLowerCase() === 'read') read += e.value;
-    else if (e.op.toLowerCase() === 'write') write += e.value;
+  for (const e of s.blkio_stats?.io_service_bytes_recursive ?? []) {
+    const op = (e.op ?? '').toLowerCase();
+    if (op === 'read') read += e.value ?? 0;
+    else if (op === 'write') write += e.value ?? 0;
   }
   const running = s.read !== '0001-01-01T00:00:00Z';
   return goStruct('stats', {
     Container: container,
-    ID: truncateId(s.id),
-    Name: s.name.replace(/^\//, ''),
+    ID: truncateId(s.id ?? ''),
+    Name: (s.name ?? '').replace(/^\//, ''),
     CPUPerc: running ? `${cpu.toFixed(2)}%` : '--',
     MemUsage: running ? `${bytesSize(used)} / ${bytesSize(limit)}` : '-- / --',
     MemPerc: running ? `${(limit > 0 ? (used / limit) * 100 : 0).toFixed(2)}%` : '--',
     NetIO: running ? `${humanSize(rx)} / ${humanSize(tx)}` : '-- / --',
     BlockIO: running ? `${humanSize(read)} / ${humanSize(write)}` : '-- / --',
-    PIDs: running ? String(s.pids_stats.current ?? 0) : '--',
+    PIDs: running ? String(s.pids_stats?.current ?? 0) : '--',
   });
 }
 
@@ -177,8 +182,8 @@ export function dfRows(df: SystemDf): Array<ReturnType<typeof goStruct>> {
   const vSize = volumes.reduce((s, v) => s + Math.max(0, v.UsageData?.Size ?? 0), 0);
   const vReclaim = volumes.filter((v) => !vActive.includes(v)).reduce((s, v) => s + Math.max(0, v.UsageData?.Size ?? 0), 0);
   const cache = df.BuildCache ?? [];
-  const cacheSize = cache.reduce((s, b) => s + b.Size, 0);
-  const cacheReclaim = cache.filter((b) => !b.InUse).reduce((s, b) => s + b.Size, 0);
+  const cacheSize = cache.reduce((s, b) => s + (b.Size ?? 0), 0);
+  const cacheReclaim = cache.filter((b) => !b.InUse).reduce((s, b) => s + (b.Size ?? 0), 0);
   const row = (type: string, total: number, active: number, size: number, reclaim: number) =>
     goStruct('df', { Type: type, TotalCount: String(total), Active: String(active), Size: humanSize(size, 4), Reclaimable: `${humanSize(Math.max(0, reclaim), 4)}${pct(Math.max(0, reclaim), size)}` });
   return [
@@ -232,7 +237,7 @@ function verboseDf(df: SystemDf): string {
     { Name: 'VOLUME NAME', Links: 'LINKS', Size: 'SIZE' },
     (df.Volumes ?? []).map((v) => goStruct('volume', { Name: v.Name, Links: String(v.UsageData?.RefCount ?? 0), Size: humanSize(Math.max(0, v.UsageData?.Size ?? 0), 4) })),
   );
-  const cacheTotal = (df.BuildCache ?? []).reduce((s, b) => s + b.Size, 0);
+  const cacheTotal = (df.BuildCache ?? []).reduce((s, b) => s + (b.Size ?? 0), 0);
   const cache = renderOrFail(
     'table {{.ID}}\t{{.Type}}\t{{.Size}}\t{{.Created}}\t{{.LastUsed}}\t{{.Usage}}\t{{.Shared}}',
     { ID: 'CACHE ID', Type: 'CACHE TYPE', Size: 'SIZE', Created: 'CREATED', LastUsed: 'LAST USED', Usage: 'USAGE', Shared: 'SHARED' },
@@ -240,8 +245,8 @@ function verboseDf(df: SystemDf): string {
       goStruct('cache', {
         ID: b.ID,
         Type: b.Type,
-        Size: humanSize(b.Size),
-        Created: timeAgo(Date.parse(b.CreatedAt) / 1000, now),
+        Size: humanSize(b.Size ?? 0),
+        Created: timeAgo(Date.parse(b.CreatedAt ?? '') / 1000, now),
         LastUsed: b.LastUsedAt ? timeAgo(Date.parse(b.LastUsedAt) / 1000, now) : '',
         Usage: String(b.UsageCount),
         Shared: String(b.Shared),

@@ -1,4 +1,5 @@
 import { filtersParam } from '../../client/client.js';
+import type { VolumePruneResponse } from '../../client/types.js';
 import type { Cli } from '../context.js';
 import { CliError, eachReporting, ExitStatus } from '../errors.js';
 import { labelsText } from '../formatters.js';
@@ -120,7 +121,7 @@ export async function volumePrune(cli: Cli, opts: { all?: boolean; force?: boole
     : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
   if (!opts.force && !(await confirm(cli, warning))) return 0;
   const filters = [...(opts.filter ?? []), ...(opts.all ? ['all=true'] : [])];
-  const res = await cli.client.request<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/volumes/prune', { query: { filters: filtersParam(filters) } });
+  const res = await cli.client.request<VolumePruneResponse>('POST', '/volumes/prune', { query: { filters: filtersParam(filters) } });
   cli.out(prunedList('Volumes', res.body.VolumesDeleted ?? []));
   cli.out(`Total reclaimed space: ${humanSize(res.body.SpaceReclaimed ?? 0, 4)}\n`);
   return 0;
