@@ -28,7 +28,8 @@
 // - GO_TYPES adds what the swagger leaves unsaid but Docker's Go types (moby v28.5.2, api/types)
 //   say: keys always present (fields without `omitempty`), collections Docker always answers as
 //   [] or {} (never null), and pointer fields the swagger forgot to mark nullable. Each entry
-//   names its Go type.
+//   names its Go type. GO_MARSHALLED replaces the few definitions whose Go type marshals itself
+//   in another shape (a plugin's interface types are strings).
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -99,6 +100,21 @@ const GO_TYPES = {
       'GraphDriver', 'RootFS', 'Metadata'],
     notNull: ['RepoTags', 'RepoDigests', 'GraphDriver', 'RootFS', 'Metadata'],
   },
+  // plugin.Env, plugin.Mount, plugin.Device (api/types/plugin): Value, Source and Path are
+  // *string, null where a plugin's config.json leaves them out.
+  PluginEnv: { nullable: ['Value'] },
+  PluginMount: { nullable: ['Source'] },
+  PluginDevice: { nullable: ['Path'] },
+};
+
+/**
+ * Definitions whose Go type writes itself in another shape than the swagger describes.
+ * plugin.CapabilityID (api/types/plugin) has MarshalText/UnmarshalText: a plugin's interface
+ * types travel as strings (`"docker.volumedriver/1.0"`, as the swagger's own example shows),
+ * and Go clients (the docker CLI) refuse the object the definition describes.
+ */
+const GO_MARSHALLED = {
+  PluginInterfaceType: { type: 'string' },
 };
 
 /**
@@ -176,6 +192,10 @@ export function convertSwagger(swagger) {
   if (swagger.swagger !== '2.0' || swagger.info?.version !== '1.51') throw new Error(`not the Swagger 2.0 definition of API 1.51 (info.version ${swagger.info?.version})`);
   const definitions = {};
   for (const [name, def] of Object.entries(withGoTypes(swagger.definitions))) definitions[name] = dropMarkers(convert(def, false));
+  for (const [name, schema] of Object.entries(GO_MARSHALLED)) {
+    if (!(name in definitions)) throw new Error(`GO_MARSHALLED names ${name}, which the swagger does not define`);
+    definitions[name] = schema;
+  }
   const paths = {};
   for (const [template, operations] of Object.entries(swagger.paths)) {
     paths[template] = {};

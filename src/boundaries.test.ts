@@ -56,7 +56,7 @@ function partOf(path: string): string {
   return i < 0 ? path : path.slice(0, i);
 }
 
-const SERVICES = ['containers', 'images', 'networks', 'volumes', 'build', 'distribution', 'snapshots', 'content', 'runtime', 'events'];
+const SERVICES = ['containers', 'images', 'networks', 'volumes', 'plugins', 'build', 'distribution', 'snapshots', 'content', 'runtime', 'events'];
 /** What the lowest parts may know: the shared helpers and the parts below them (the wire types, which import nothing, are below every part that answers in Docker's shapes). */
 const SHARED = ['util', 'errors.ts', 'log.ts'];
 const BELOW: Record<string, string[]> = {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { invalid } from '../errors.js';
-import { foldKeys } from './fold-keys.js';
+import { foldKeys } from '../util/fold-keys.js';
 import type { RequestContext } from './router.js';
 
 /** Helpers every route uses: bodies in, JSON out, Docker's query conventions. */

@@ -22,6 +22,8 @@ import { BridgeNetworks } from '../networks/bridge.js';
 import { detectCgroups } from '../runtime/cgroups.js';
 import { OciRuntime } from '../runtime/oci.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
+import { LocalPlugins } from '../plugins/local.js';
+import type { Plugins } from '../plugins/plugins.js';
 import { OverlaySnapshotter } from '../snapshots/overlay.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { invalid } from '../errors.js';
@@ -43,6 +45,8 @@ export interface Engine {
   containers: Containers;
   networks: BridgeNetworks;
   volumes: Volumes;
+  /** Managed plugins: kept, never run. */
+  plugins: Plugins;
   facts: SystemFacts;
   builder: Builder;
   distribution: Distribution;
@@ -137,6 +141,8 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
       running: c.State.Status === 'running' || c.State.Status === 'paused',
     })),
   );
+  const plugins = new LocalPlugins(config.root, events.emit);
+  await plugins.init();
   const userns = await containerUserns(config, () => store.all());
   const mounts = new ContainerMounts({ volumes, container: (ref) => store.get(ref) });
   const containers = containerService({
@@ -204,7 +210,7 @@ export async function buildEngine(config: DaemonConfig): Promise<Engine> {
     diskUsage: (types) => diskUsage({ images, containers: containers.reader, buildCache: () => builder.usage(), volumes: () => volumes.usage() }, types),
   };
   log.debug({ cgroups }, 'cgroup layout');
-  return { events, images, snapshots, runtime, containers, networks, volumes, facts, builder, distribution, flushBehind };
+  return { events, images, snapshots, runtime, containers, networks, volumes, plugins, facts, builder, distribution, flushBehind };
 }
 
 /**

@@ -8,6 +8,7 @@ import { registerExecRoutes } from '../api/routes/exec.js';
 import { pullHandler, registerDistributionRoutes } from '../api/routes/distribution.js';
 import { registerImageRoutes } from '../api/routes/images.js';
 import { registerNetworkRoutes } from '../api/routes/networks.js';
+import { registerPluginRoutes } from '../api/routes/plugins.js';
 import { registerSystemRoutes } from '../api/routes/system.js';
 import { registerUnservedRoutes } from '../api/routes/unserved.js';
 import { registerVolumeRoutes } from '../api/routes/volumes.js';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   registerImageRoutes(router, engine.images, { pull: pullHandler(engine.distribution) });
   registerNetworkRoutes(router, { networks: engine.networks, containers: c.networking });
   registerVolumeRoutes(router, engine.volumes);
+  registerPluginRoutes(router, engine.plugins);
   registerBuildRoutes(router, engine.builder, { images: engine.images, snapshots: engine.snapshots, containers: c });
   // Last: what pier does not serve answers as Docker does outside a swarm (routes above win).
   registerUnservedRoutes(router);

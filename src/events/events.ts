@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
  * live, and a bounded history serves `since`.
  */
 
-export type EventType = 'container' | 'image' | 'network' | 'volume' | 'daemon' | 'builder';
+export type EventType = 'container' | 'image' | 'network' | 'volume' | 'daemon' | 'builder' | 'plugin';
 
 export interface EngineEvent {
   Type: EventType;

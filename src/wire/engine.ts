@@ -543,7 +543,7 @@ export interface PluginMount {
   Name: string;
   Description: string;
   Settable: string[] | null;
-  Source: string;
+  Source: string | null;
   Destination: string;
   Type: string;
   Options: string[] | null;
@@ -553,21 +553,17 @@ export interface PluginDevice {
   Name: string;
   Description: string;
   Settable: string[] | null;
-  Path: string;
+  Path: string | null;
 }
 
 export interface PluginEnv {
   Name: string;
   Description: string;
   Settable: string[] | null;
-  Value: string;
+  Value: string | null;
 }
 
-export interface PluginInterfaceType {
-  Prefix: string;
-  Capability: string;
-  Version: string;
-}
+export type PluginInterfaceType = string;
 
 export interface PluginPrivilege {
   Name?: string;

@@ -1,15 +1,13 @@
-import { EngineError, notFound, notImplemented } from '../../errors.js';
-import { sendJson } from '../http.js';
+import { EngineError, notImplemented } from '../../errors.js';
 import type { Router } from '../router.js';
 
 /**
  * The endpoints of API v1.51 that pier does not serve, answered as Docker answers on a node
- * that is not in a swarm and has no managed plugins, so that clients get a clear status and
- * message instead of "page not found" (docker-py calls `POST /swarm/leave?force=true` in its
+ * that is not in a swarm, so that clients get a clear status and message instead of "page
+ * not found" (docker-py calls `POST /swarm/leave?force=true` in its
  * teardowns, docker-compose asks `GET /swarm` to learn whether it runs in a swarm):
  *
  * - swarm, nodes, services, tasks, secrets and configs: 503 with Docker's messages;
- * - plugins: an empty list, 404 for a named one, 501 for installing one;
  * - the rest (`/images/search`, `/containers/{id}/attach/ws`, `/session`): 501 naming the endpoint.
  *
  * Register these after every served route: a route pier serves wins over them.
@@ -36,18 +34,6 @@ export function registerUnservedRoutes(r: Router): void {
   }
   r.get('/services/{id}/logs', notManager);
   r.get('/tasks/{id}/logs', notManager);
-
-  r.get('/plugins', (ctx) => {
-    sendJson(ctx, 200, []);
-    return Promise.resolve();
-  });
-  r.get('/plugins/privileges', unserved('managed plugins (GET /plugins/privileges)'));
-  r.post('/plugins/pull', unserved('managed plugins (POST /plugins/pull)'));
-  r.post('/plugins/create', unserved('managed plugins (POST /plugins/create)'));
-  const noPlugin = (ctx: { params: Record<string, string> }): Promise<void> => Promise.reject(notFound(`plugin "${ctx.params.name}" not found`));
-  r.get('/plugins/{name*}/json', noPlugin);
-  r.delete('/plugins/{name*}', noPlugin);
-  for (const action of ['enable', 'disable', 'upgrade', 'push', 'set']) r.post(`/plugins/{name*}/${action}`, noPlugin);
 
   r.get('/images/search', unserved('image search (GET /images/search)'));
   r.get('/containers/{id}/attach/ws', unserved('attach over a websocket (GET /containers/{id}/attach/ws)'));
