@@ -80,6 +80,38 @@ describe('the pier CLI', () => {
     await d.pier(['rm', '-f', 'mon']);
   });
 
+  test('ps, images, network ls, volume ls, history, inspect and the server parts of info and version print what the docker CLI prints', async () => {
+    assert.equal((await d.pier(['run', '-d', '--name', 'cmp', '-p', '127.0.0.1::80', '-v', 'cmpvol:/data', 'busybox', 'sleep', '300'])).code, 0);
+    try {
+      // Ages may tick between the two calls (and a longer one widens its column).
+      const steady = (out: string): string =>
+        out.replace(/Less than a second|About (a|an) (minute|hour)|\d+ (second|minute|hour)s?/g, 'T').replace(/ {2,}/g, '  ');
+      for (const args of [['ps'], ['ps', '-a', '--no-trunc'], ['images'], ['images', '-a'], ['network', 'ls'], ['volume', 'ls'], ['history', 'busybox'], ['history', '--no-trunc', 'busybox']]) {
+        const pier = await d.pier(args);
+        const docker = await d.docker(args);
+        assert.equal(pier.code, 0, pier.stderr);
+        assert.equal(steady(pier.stdout), steady(docker.stdout), args.join(' '));
+      }
+      const inspect = async (cli: 'pier' | 'docker', args: string[]): Promise<unknown> => JSON.parse((await d[cli](args)).stdout) as unknown;
+      for (const args of [['inspect', 'cmp'], ['image', 'inspect', 'busybox'], ['network', 'inspect', 'bridge'], ['volume', 'inspect', 'cmpvol']]) {
+        assert.deepEqual(await inspect('pier', args), await inspect('docker', args), args.join(' '));
+      }
+      // info and version: the Server part is the daemon's answer in both (less the clock); the Client part is each CLI's own.
+      const server = (out: string): string => out.slice(out.indexOf('Server:')).replace(/ {2,}/g, '  ');
+      for (const args of [['version'], ['info']]) {
+        const [pier, docker] = [(await d.pier(args)).stdout, (await d.docker(args)).stdout];
+        const drop = (t: string): string => t.split('\n').filter((l) => !/^\s*System Time:/.test(l)).join('\n');
+        // pier says what runs the engine ('Node.js version' where the docker CLI says 'Go version'),
+        // and sorts the runtimes, which the docker CLI lists in its map's varying order.
+        const runtimes = (t: string): string => t.replace(/^ Runtimes: (.*)$/m, (_l, names: string) => ` Runtimes: ${names.split(' ').sort().join(' ')}`);
+        assert.equal(drop(server(pier)).replace('Node.js version:', 'Go version:'), runtimes(drop(server(docker))), args.join(' '));
+      }
+    } finally {
+      await d.pier(['rm', '-f', '-v', 'cmp']);
+      await d.pier(['volume', 'rm', 'cmpvol']);
+    }
+  });
+
   test('images, tag, history, rmi in Docker table form', async () => {
     assert.equal((await d.pier(['tag', 'busybox', 'mybox:1'])).code, 0);
     const images = await d.pier(['images']);

@@ -126,6 +126,9 @@ function formatInfo(info: SystemInfo): string {
   add(` Runtimes: ${Object.keys(info.Runtimes ?? {}).sort().join(' ')}`); // sorted; Docker's map order varies
   add(` Default Runtime: ${info.DefaultRuntime ?? ''}`);
   add(` Init Binary: ${info.InitBinary ?? ''}`);
+  add(` containerd version: ${info.ContainerdCommit?.ID ?? ''}`);
+  add(` runc version: ${info.RuncCommit?.ID ?? ''}`);
+  add(` init version: ${info.InitCommit?.ID ?? ''}`);
   if (info.SecurityOptions?.length) {
     add(` Security Options:`);
     for (const opt of info.SecurityOptions) {
