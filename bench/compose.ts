@@ -12,12 +12,11 @@
  * included (docker-compose is a Python program: about 0.4 s of each of its figures is its own
  * start, on either engine). Needs root.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
-import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { importBusybox, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { part, withReferenceDocker } from './reference-docker.js';
 import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
@@ -101,26 +100,11 @@ async function benchPier(file: string): Promise<void> {
 
 /** Docker's own engine, started and stopped by ../shared/reference-docker. */
 async function benchDocker(file: string): Promise<void> {
-  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
-  if (!scripts) {
-    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
-    return;
-  }
-  const netfilter = await netfilterState();
-  try {
-    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
-    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
-    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
-    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_'))), DOCKER_HOST: host };
-    const docker: Client = (args, runOpts) => run(dockerCli, args, { ...env, DOCKER_CLI_HINTS: 'false' }, runOpts);
-    const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+  await withReferenceDocker(notes, async (docker, env, version) => {
     await importBusybox({ docker });
     await measure('docker-compose 1.29', `Docker ${version}`, (args, o) => run('docker-compose', ['-p', 'bench', '-f', file, ...args], env, o));
     await docker(['rmi', 'busybox']);
-  } finally {
-    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
-    await restoreNetfilter(netfilter);
-  }
+  });
 }
 
 function report(): string {
@@ -135,14 +119,6 @@ function report(): string {
   return lines.join('\n');
 }
 
-async function part(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    process.stderr.write(`bench: ${name} failed: ${(err as Error).stack ?? String(err)}\n`);
-    notes.push(`${name} failed: ${(err as Error).message}`);
-  }
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
@@ -150,8 +126,8 @@ async function main(): Promise<void> {
   const file = join(dir, 'compose.yaml');
   try {
     await writeFile(file, APP);
-    await part('pier', () => benchPier(file));
-    if (!opts['no-docker']) await part('Docker', () => benchDocker(file));
+    await part(notes, 'pier', () => benchPier(file));
+    if (!opts['no-docker']) await part(notes, 'Docker', () => benchDocker(file));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -12,11 +12,9 @@
  * Each figure is the wall time of one docker CLI command spawned from here (the CLI's own
  * start is in both engines' figures). Needs root.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
-import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { importBusybox, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { part, withReferenceDocker } from './reference-docker.js';
 import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
@@ -76,24 +74,9 @@ async function benchPier(): Promise<void> {
 
 /** Docker's own engine, started and stopped by /work/shared/reference-docker. */
 async function benchDocker(): Promise<void> {
-  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
-  if (!scripts) {
-    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
-    return;
-  }
-  const netfilter = await netfilterState();
-  try {
-    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
-    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
-    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
-    const docker: Docker = (args, runOpts) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, runOpts);
-    const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+  await withReferenceDocker(notes, async (docker, _env, version) => {
     await measure(`Docker ${version}`, docker);
-  } finally {
-    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
-    await restoreNetfilter(netfilter);
-  }
+  });
 }
 
 function report(): string {
@@ -114,19 +97,11 @@ function report(): string {
   return lines.join('\n');
 }
 
-async function part(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    process.stderr.write(`bench: ${name} failed: ${(err as Error).stack ?? String(err)}\n`);
-    notes.push(`${name} failed: ${(err as Error).message}`);
-  }
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
-  if (!opts['no-pier']) await part('pier', benchPier);
-  if (!opts['no-docker']) await part('Docker', benchDocker);
+  if (!opts['no-pier']) await part(notes, 'pier', benchPier);
+  if (!opts['no-docker']) await part(notes, 'Docker', benchDocker);
   process.stdout.write(`${report()}\n`);
   if (notes.some((n) => / failed: /.test(n))) process.exitCode = 1;
 }

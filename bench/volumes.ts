@@ -10,12 +10,11 @@
  * builder. Each figure is the wall time of one docker CLI command spawned from here; the new
  * volume is removed after each run (not timed). Needs root.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
-import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { importBusybox, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { part, withReferenceDocker } from './reference-docker.js';
 import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
@@ -79,25 +78,10 @@ async function benchPier(context: string): Promise<void> {
 
 /** Docker's own engine, started and stopped by ../shared/reference-docker. */
 async function benchDocker(context: string): Promise<void> {
-  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
-  if (!scripts) {
-    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
-    return;
-  }
-  const netfilter = await netfilterState();
-  try {
-    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
-    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
-    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
-    const docker: Docker = (args, runOpts) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, runOpts);
-    const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+  await withReferenceDocker(notes, async (docker, _env, version) => {
     await measure(`Docker ${version}`, docker, context);
     await docker(['rmi', 'busybox']);
-  } finally {
-    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
-    await restoreNetfilter(netfilter);
-  }
+  });
 }
 
 function report(): string {
@@ -112,14 +96,6 @@ function report(): string {
   return lines.join('\n');
 }
 
-async function part(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    process.stderr.write(`bench: ${name} failed: ${(err as Error).stack ?? String(err)}\n`);
-    notes.push(`${name} failed: ${(err as Error).message}`);
-  }
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
@@ -129,8 +105,8 @@ async function main(): Promise<void> {
       join(context, 'Dockerfile'),
       `FROM busybox\nRUN mkdir /data && cd /data && i=0 && while [ $i -lt ${FILES} ]; do echo $i > f$i; i=$((i+1)); done\nVOLUME /data\n`,
     );
-    await part('pier', () => benchPier(context));
-    if (!opts['no-docker']) await part('Docker', () => benchDocker(context));
+    await part(notes, 'pier', () => benchPier(context));
+    if (!opts['no-docker']) await part(notes, 'Docker', () => benchDocker(context));
   } finally {
     await rm(context, { recursive: true, force: true });
   }
