@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchSocket, importBusybox, startDaemon, type Daemon } from './harness.js';
@@ -35,6 +35,9 @@ describe('exec, top, stats and update through the docker CLI', () => {
     assert.equal(cat.stdout, 'line one\nline two\n');
     const r = await d.docker(['exec', '-u', 'nobody', '-w', '/tmp', '-e', 'GREETING=hi there', 'box', 'sh', '-c', 'echo "$(id -u)|$(pwd)|$GREETING"']);
     assert.equal(r.stdout, '65534|/tmp|hi there\n', r.stderr);
+    // crun gives its stdin to the exec's user: the host's /dev/null is never that stdin.
+    const devNull = statSync('/dev/null');
+    assert.deepEqual([devNull.uid, devNull.gid], [0, 0], "the host's /dev/null is still root's");
   });
 
   test('exec -d runs in the background; the process is seen in top', async () => {

@@ -29,7 +29,7 @@ import { writeNetSysctls } from './netns-sysctls.js';
 import { daemonMigrationWarmer, type MigrationWarmer } from './migration-warmer.js';
 import { bundlePaths, checkId, isRuntimeId, type BundlePaths } from './bundle.js';
 import { conmonAlive, conmonLogLevel, waitConmonGone, writeResize } from './conmon-ctl.js';
-import { writeUnifiedlessWrapper } from './crun-wrapper.js';
+import { writeStdinWrapper, writeUnifiedlessWrapper } from './crun-wrapper.js';
 import { chooseRuntimes, type RuntimeBinary, type RuntimeName } from './runtime-choice.js';
 import { readExitFile, watchExitFile } from './exit-file.js';
 import { execInContainer } from './oci-exec.js';
@@ -145,7 +145,10 @@ export class OciRuntime implements ContainerRuntime {
     }
     await mkdir(join(this.execRoot, 'containers'), { recursive: true, mode: 0o700 });
     await mkdir(this.runtimeRoot, { recursive: true, mode: 0o700 });
-    for (const b of this.binaries.values()) if (b.withoutUnified) await writeUnifiedlessWrapper(b.command, b.path, b.withoutUnified);
+    for (const b of this.binaries.values()) {
+      if (b.execCommand !== b.path) await writeStdinWrapper(b.execCommand, b.path);
+      if (b.withoutUnified) await writeUnifiedlessWrapper(b.command, b.path, b.withoutUnified);
+    }
   }
 
   /** The runtimes containers can name (`info`'s Runtimes), the default first. */
@@ -330,7 +333,7 @@ export class OciRuntime implements ContainerRuntime {
 
   async exec(id: string, proc: ExecProcess): Promise<ExecSession> {
     return execInContainer(
-      { paths: this.paths(id), host: this.host, runtimeName: this.binaryOf(id).name, conmonPath: this.conmonPath, runtimePath: this.binaryOf(id).command, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
+      { paths: this.paths(id), host: this.host, runtimeName: this.binaryOf(id).name, conmonPath: this.conmonPath, runtimePath: this.binaryOf(id).execCommand, runtimeArgs: this.globalArgs(), conmonLogLevel: this.conmonLogLevel, warmer: this.warmer },
       id,
       proc,
     );
@@ -402,11 +405,16 @@ export class OciRuntime implements ContainerRuntime {
     return true;
   }
 
-  /** `<container id's runtime> --root ... <args>`; never rejects for a non-zero exit. */
+  /**
+   * `<container id's runtime> --root ... <args>`; never rejects for a non-zero exit. `delete`
+   * goes through the binary's create command (crun's wrapper); start, kill, pause, resume and
+   * state run the runtime itself (stdin is /dev/null, which they leave alone).
+   */
   private run(id: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     const binary = this.binaryOf(id);
+    const command = args[0] === 'delete' ? binary.command : binary.path;
     return new Promise((resolve, reject) => {
-      const child = spawn(binary.command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

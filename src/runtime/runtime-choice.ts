@@ -8,8 +8,14 @@ export type RuntimeName = 'crun' | 'runc';
 export interface RuntimeBinary {
   name: RuntimeName;
   path: string;
-  /** What conmon and pierd execute: the runtime itself, or crun's wrapper on a hybrid cgroup layout. */
+  /**
+   * What conmon runs for `create` and pierd for `delete`: runc itself; for crun a wrapper
+   * (its stdin never the host's /dev/null; on a hybrid cgroup layout, without the cgroup2 mount).
+   */
   command: string;
+  /** What conmon runs for `exec`: runc itself, crun's stdin wrapper. */
+  execCommand: string;
+  /** Set for crun on a hybrid layout: the cgroup2 mount its create and delete must not see. */
   withoutUnified?: string;
 }
 
@@ -40,11 +46,13 @@ export function chooseRuntimes(
   }
   const runcPath = opts.runcPath ?? RUNC;
   const crunPath = opts.crunPath ?? CRUN;
-  const binaries = new Map<RuntimeName, RuntimeBinary>([['runc', { name: 'runc', path: runcPath, command: runcPath }]]);
+  const binaries = new Map<RuntimeName, RuntimeBinary>([['runc', { name: 'runc', path: runcPath, command: runcPath, execCommand: runcPath }]]);
   if (crun.ok || name === 'crun') {
-    // On a hybrid cgroup layout crun runs through a wrapper, in a mount namespace of its own without the cgroup2 mount (see canUseCrun).
-    const command = crun.withoutUnified ? join(execRoot, 'crun-v1') : crunPath;
-    binaries.set('crun', { name: 'crun', path: crunPath, command, withoutUnified: crun.withoutUnified });
+    // On a hybrid cgroup layout crun's create and delete run through a wrapper, in a mount
+    // namespace of its own without the cgroup2 mount (see canUseCrun).
+    const execCommand = join(execRoot, 'crun-stdin');
+    const command = crun.withoutUnified ? join(execRoot, 'crun-v1') : execCommand;
+    binaries.set('crun', { name: 'crun', path: crunPath, command, execCommand, withoutUnified: crun.withoutUnified });
   }
   return { name, reason, binaries };
 }
