@@ -13,12 +13,10 @@
  * Needs root.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
-import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { dockerCli, importBusybox, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { withReferenceDocker } from './reference-docker.js';
 import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
@@ -135,26 +133,12 @@ async function benchPier(): Promise<void> {
 
 /** Docker's own engine, started and stopped by ../shared/reference-docker. */
 async function benchDocker(): Promise<void> {
-  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
-  if (!scripts) {
-    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
-    return;
-  }
-  const netfilter = await netfilterState();
-  try {
-    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
-    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
-    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
-    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_'))), DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' };
-    const e: Env = { docker: (args, o) => run(dockerCli, args, env, o), socket: host.replace(/^unix:\/\//, ''), env };
-    const version = check(await e.docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
-    await importBusybox({ docker: e.docker });
+  await withReferenceDocker(notes, async (docker, env, version) => {
+    const e: Env = { docker, socket: (env.DOCKER_HOST ?? '').replace(/^unix:\/\//, ''), env };
+    await importBusybox({ docker });
     await tails(`Docker ${version} (json-file)`, e, 'bench-docker', []);
     await follow(`Docker ${version} (json-file)`, e, []);
-  } finally {
-    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
-    await restoreNetfilter(netfilter);
-  }
+  });
 }
 
 function report(): string {

@@ -15,13 +15,11 @@
  * run doing nothing (the sender ends only when the receiver has read everything and closed).
  * Needs root.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { dockerCli, importBusybox, repoRoot, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
-import { netfilterState, restoreNetfilter } from './netfilter.js';
+import { importBusybox, run, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { withReferenceDocker } from './reference-docker.js';
 import { check, median, percentile, wallMs } from './stats.js';
 
 const { values: opts } = parseArgs({
@@ -196,28 +194,13 @@ async function benchPier(): Promise<void> {
   }
 }
 
-/** Docker's own engine, started and stopped by /work/shared/reference-docker. */
+/** Docker's own engine, started and stopped by ../shared/reference-docker. */
 async function benchDocker(): Promise<void> {
-  const scripts = [join(repoRoot, '..', 'shared', 'reference-docker'), '/work/shared/reference-docker'].find((dir) => existsSync(join(dir, 'start.sh')));
-  if (!scripts) {
-    notes.push('no shared/reference-docker/start.sh here: no Docker figures');
-    return;
-  }
-  const netfilter = await netfilterState();
-  try {
-    const started = check(await run('bash', [join(scripts, 'start.sh')], process.env, { timeoutMs: 600_000 }), 'reference-docker start.sh');
-    const host = /DOCKER_HOST=(\S+)/.exec(started)?.[1];
-    if (!host) throw new Error(`reference-docker start.sh printed no DOCKER_HOST: ${started}`);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
-    const docker: Docker = (args, runOpts) => run(dockerCli, args, { ...env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' }, runOpts);
-    const version = check(await docker(['version', '--format', '{{.Server.Version}}']), 'docker version').trim();
+  await withReferenceDocker(notes, async (docker, _env, version) => {
     await importBusybox({ docker });
     await measureStarts(`Docker ${version}`, docker);
     await measureTransfer(`Docker ${version}`, docker);
-  } finally {
-    await run('bash', [join(scripts, 'stop.sh')], process.env, { timeoutMs: 120_000 });
-    await restoreNetfilter(netfilter);
-  }
+  });
 }
 
 function report(): string {
