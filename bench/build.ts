@@ -78,7 +78,7 @@ async function benchEngine(engine: string, docker: Docker): Promise<void> {
 }
 
 async function benchPier(): Promise<void> {
-  const d = await startDaemon();
+  const d = await startDaemon({ schemaProxy: false });
   try {
     await importBusybox(d);
     await benchEngine('pier (docker CLI, classic API)', (args, o) => d.docker(args, o));

@@ -88,7 +88,7 @@ async function measure(client: string, engine: string, compose: Client): Promise
 }
 
 async function benchPier(file: string): Promise<void> {
-  const d = await startDaemon();
+  const d = await startDaemon({ schemaProxy: false });
   try {
     await importBusybox(d);
     await measure('pier compose', 'pierd', (args, o) => d.pier(['compose', '-p', 'bench', '-f', file, ...args], o));

@@ -237,7 +237,7 @@ async function main(): Promise<void> {
   const reg = await startRegistry();
   const reg2 = await startRegistry();
   const regSeed = await startRegistry();
-  const pier = await startDaemon();
+  const pier = await startDaemon({ schemaProxy: false });
   try {
     const { archive, layers, config } = await makeArchive(work);
     await uploadUncompressed(reg, 'plain/big', layers, config);

@@ -5,7 +5,9 @@
  * - `docker exec <running> true` (target: at most 0.4x Docker's time);
  * - `docker stats --no-stream` of 10 running containers (Docker reads two samples a second
  *   apart per container, moby #23188; pier answers from one when it has a recent one, else
- *   takes two a tenth of a second apart).
+ *   takes two a tenth of a second apart);
+ * - the floor under `exec`, on pier's side: the CLI's start with one request (`docker inspect`)
+ *   and the runtime's own `exec` spawned directly; what pier adds is the difference.
  *
  *   bash bench/run-exec.sh [--runs 30] [--warmup 3] [--containers 10] [--no-pier] [--no-docker]
  *
@@ -13,7 +15,9 @@
  * start is in both engines' figures). Needs root.
  */
 import { parseArgs } from 'node:util';
-import { importBusybox, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { importBusybox, run, RUNTIME_ROOT, startDaemon, type RunOptions, type RunResult } from '../test/harness.js';
 import { part, withReferenceDocker } from './reference-docker.js';
 import { check, median, percentile, wallMs } from './stats.js';
 
@@ -51,12 +55,18 @@ async function timed(engine: string, what: string, docker: Docker, args: string[
   timings.push(t);
 }
 
-async function measure(engine: string, docker: Docker): Promise<void> {
+/**
+ * `measureFloor`, when given, times what no engine can go below, with the first container
+ * running: the docker CLI's own start and a first request (`inspect`), and the runtime's own
+ * `exec` of `true` spawned directly.
+ */
+async function measure(engine: string, docker: Docker, measureFloor?: (container: string) => Promise<void>): Promise<void> {
   await importBusybox({ docker });
   const names = Array.from({ length: CONTAINERS }, (_, i) => `bench-${i}`);
   try {
     for (const n of names) check(await docker(['run', '-d', '--name', n, '--network', 'none', 'busybox', 'sleep', '3600']), `${engine}: run ${n}`);
     await timed(engine, 'exec true', docker, ['exec', names[0]!, 'true']);
+    await measureFloor?.(names[0]!);
     await timed(engine, `stats --no-stream of ${CONTAINERS}`, docker, ['stats', '--no-stream', ...names], Math.max(3, Math.floor(RUNS / 5)));
   } finally {
     await docker(['rm', '-f', ...names]);
@@ -64,9 +74,19 @@ async function measure(engine: string, docker: Docker): Promise<void> {
 }
 
 async function benchPier(): Promise<void> {
-  const d = await startDaemon();
+  const d = await startDaemon({ schemaProxy: false });
   try {
-    await measure('pier', (args, o) => d.docker(args, o));
+    const docker: Docker = (args, o) => d.docker(args, o);
+    await measure('pier', docker, async (container) => {
+      await timed('floor', 'docker inspect (CLI start, 2 requests)', docker, ['inspect', container]);
+      const runtime = check(await docker(['info', '--format', '{{.DefaultRuntime}}']), 'docker info').trim();
+      const id = check(await docker(['inspect', '--format', '{{.Id}}', container]), 'docker inspect').trim();
+      const spec = join(d.dir, 'floor-process.json');
+      await writeFile(spec, JSON.stringify({ args: ['true'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin:/usr/bin'] }));
+      // stdin is a pipe (run's), never /dev/null: crun hands the exec's stdin to its user.
+      const raw: Docker = (args) => run(runtime, args, process.env);
+      await timed('floor', `${runtime} exec true, spawned directly`, raw, [`--root=${join(d.execRoot, RUNTIME_ROOT)}`, 'exec', '--process', spec, id]);
+    });
   } finally {
     await d.stop();
   }
@@ -92,6 +112,10 @@ function report(): string {
   if (pier && docker) {
     const r = median(pier.ms) / median(docker.ms);
     lines.push(`exec: ${r.toFixed(2)}x Docker's time; target <= 0.4: ${r <= 0.4 ? 'met' : 'NOT met'}`);
+    const floor = timings.filter((t) => t.engine === 'floor').reduce((sum, t) => sum + median(t.ms), 0);
+    if (floor > 0) {
+      lines.push(`floor (CLI start and first request + the runtime's exec): ${floor.toFixed(1)} ms = ${(floor / median(docker.ms)).toFixed(2)}x Docker's exec; pier above it: ${(median(pier.ms) - floor).toFixed(1)} ms`);
+    }
   }
   if (notes.length > 0) lines.push('', ...notes.map((n) => `note: ${n}`));
   return lines.join('\n');

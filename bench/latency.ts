@@ -176,7 +176,7 @@ async function startIdle(docker: (args: string[]) => Promise<RunResult>): Promis
 /** pierd on a private root; `bundle` gets the config.json of its containers before the rounds. */
 async function benchPier(rounds: Rounds, bundle: (config: OciConfig | undefined) => void): Promise<void> {
   let joined = false;
-  const d: Daemon = await startDaemon({ logLevel: 'warn' }).catch((err: unknown) => {
+  const d: Daemon = await startDaemon({ schemaProxy: false, logLevel: 'warn' }).catch((err: unknown) => {
     bundle(undefined);
     rounds.leave();
     throw err;
@@ -215,7 +215,7 @@ async function benchCompare(rounds: Rounds, dir: string): Promise<void> {
   let joined = false;
   try {
     const label = (await run('git', ['-C', dir, 'log', '-1', '--format=%h'], process.env)).stdout.trim() || dir;
-    const d: Daemon = await startDaemon({ logLevel: 'warn', pierd: join(dir, 'bin', 'pierd') });
+    const d: Daemon = await startDaemon({ schemaProxy: false, logLevel: 'warn', pierd: join(dir, 'bin', 'pierd') });
     try {
       await importBusybox(d);
       const info = await d.docker(['info', '--format', '{{.DefaultRuntime}}']);

@@ -119,7 +119,7 @@ async function follow(engine: string, e: Env, flags: string[]): Promise<void> {
 }
 
 async function benchPier(): Promise<void> {
-  const d = await startDaemon({ logLevel: 'warn' });
+  const d = await startDaemon({ schemaProxy: false, logLevel: 'warn' });
   try {
     const e: Env = { docker: (args, o) => d.docker(args, o), socket: d.socket, env: d.env };
     await importBusybox(d);

@@ -184,7 +184,7 @@ async function measureVeth(): Promise<void> {
 }
 
 async function benchPier(): Promise<void> {
-  const d = await startDaemon({ logLevel: 'warn' });
+  const d = await startDaemon({ schemaProxy: false, logLevel: 'warn' });
   try {
     await importBusybox(d);
     await measureStarts('pier', (args) => d.docker(args));

@@ -265,7 +265,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp('/tmp/pcpu-');
   const reg = await startRegistry();
   // --timeline: the daemon logs at debug level, and the last pull's steps are printed with their times.
-  const daemonOpts = opts.timeline ? { logLevel: 'debug' } : {};
+  const daemonOpts = { schemaProxy: false, ...(opts.timeline ? { logLevel: 'debug' } : {}) };
   const engines: Array<{ label: string; daemon: Daemon }> = [{ label: 'pier', daemon: await startDaemon(daemonOpts) }];
   // --compare NAME=VALUE: a second pierd with that variable in its environment, in the same rounds.
   if (opts.compare !== undefined) {

@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
   loadAtStart = await readFile('/proc/loadavg', 'utf8');
   const runtime = opts.runtime === 'crun' || opts.runtime === 'runc' ? opts.runtime : undefined;
-  const d = await startDaemon({ logLevel: 'warn', startTimeoutMs: 600_000, runtime });
+  const d = await startDaemon({ schemaProxy: false, logLevel: 'warn', startTimeoutMs: 600_000, runtime });
   const rows: Array<{ n: number; row: Row }> = [];
   try {
     await new Promise((r) => setTimeout(r, SETTLE_MS));

@@ -32,7 +32,7 @@ const TARGET_MS = 15;
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark runs containers: run it as root');
   const user = `pb-${process.pid.toString(36)}`;
-  const d = await startDaemon({ config: { 'default-userns-mode': 'auto', 'userns-default-user': user } });
+  const d = await startDaemon({ schemaProxy: false, config: { 'default-userns-mode': 'auto', 'userns-default-user': user } });
   const ms = { auto: [] as number[], host: [] as number[] };
   try {
     await chmod(d.dir, 0o711);

@@ -68,7 +68,7 @@ async function measure(engine: string, docker: Docker, context: string): Promise
 }
 
 async function benchPier(context: string): Promise<void> {
-  const d = await startDaemon();
+  const d = await startDaemon({ schemaProxy: false });
   try {
     await measure('pier', (args, o) => d.docker(args, o), context);
   } finally {

@@ -56,6 +56,12 @@ export interface DaemonOptions {
   pierd?: string;
   /** More environment variables for the daemon (benchmarks compare settings with it). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Put the schema-checking proxy in front of the daemon (default true). Benchmarks turn it
+   * off: it is a Node process on every request's path, and clients then talk to the daemon's
+   * own socket (`socket` and `daemonSocket` are the same path).
+   */
+  schemaProxy?: boolean;
 }
 
 export interface Daemon {
@@ -63,7 +69,7 @@ export interface Daemon {
   readonly dir: string;
   readonly root: string;
   readonly execRoot: string;
-  /** The socket clients use: the schema-checking proxy in front of the daemon's. */
+  /** The socket clients use: the schema-checking proxy in front of the daemon's (the daemon's own without it). */
   readonly socket: string;
   /** The daemon's own socket (what --host names), behind the proxy. */
   readonly daemonSocket: string;
@@ -98,7 +104,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const dir = await mkdtemp('/tmp/pt-');
   const paths = daemonPaths(dir);
   const { root, execRoot, socket: daemonSocket } = paths;
-  const socket = join(dir, 'api.sock');
+  const checkSchema = opts.schemaProxy ?? true;
+  const socket = checkSchema ? join(dir, 'api.sock') : daemonSocket;
   const host = `unix://${socket}`;
   const logPath = join(dir, 'pierd.log');
   const dockerConfig = join(dir, 'docker');
@@ -155,6 +162,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
         throw new Error(`pierd (${dir}) stopped before answering /_ping (${result.how}); its output:\n${tail(await readLog())}`);
       }
       if (result.ok) {
+        if (!checkSchema) return;
         if (proxy) await proxy.resume();
         else proxy = await startSchemaProxy(socket, daemonSocket, responseChecker(repoRoot));
         return;
