@@ -17,6 +17,7 @@ import { generateName } from './names.js';
 import { validateSecurity } from './security.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, ZERO_TIME } from './types.js';
 import type { Userns } from './userns.js';
+import { mark } from '../util/trace.js';
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -72,6 +73,7 @@ export async function createContainer(
   const image = await deps.images.resolve(body.Image);
 
   const id = randomBytes(32).toString('hex');
+  mark(id, 'create: checked, image resolved');
   const legacyLinks = linksAtCreate(core.store, hostConfig, id);
   const config = mergeConfig(body, image.runConfig, id, hostname());
   validateConfig(config);
@@ -130,7 +132,9 @@ export async function createContainer(
     const [endpoint] = await Promise.all([networks.prepare(core.endpointRequest(rec)), layer, mounts]);
     rec.NetworkSettings = endpoint.settings;
     rec.Warnings = [...warnings, ...endpoint.warnings];
+    mark(id, 'create: layer, mounts, network files');
     await core.store.save(rec);
+    mark(id, 'create: saved');
     core.emit('create', rec);
     return { Id: id, Warnings: rec.Warnings };
   } catch (err) {

@@ -17,6 +17,7 @@ import { containerSpecOf, resourcesOf, type SpecDefaults } from './spec.js';
 import type { Teardown } from './teardown.js';
 import { prepareUsernsRun, type Userns } from './userns.js';
 import { type ContainerRecord, type CreateBody, type HostConfig, HostConfigSchema, ZERO_TIME } from './types.js';
+import { mark } from '../util/trace.js';
 
 export interface LifecycleDeps {
   core: ContainerCore;
@@ -87,6 +88,7 @@ export class Lifecycle implements ContainerLifecycle {
   /** Start the container's process; the caller holds its lock. */
   async startLocked(rec: ContainerRecord): Promise<void> {
     const { runtime, snapshots, networks, core } = this.d;
+    mark(rec.Id, 'start: begin');
     const linkVars = linkEnv(rec, core.store);
     // What the last run held goes before this one takes its place (a restart comes here
     // before the exit's own release); a start that died half-way may have left a mount.
@@ -94,11 +96,13 @@ export class Lifecycle implements ContainerLifecycle {
     else await snapshots.unmount(rec.RootfsPath);
     this.d.teardown.newRun(rec);
     const endpoint = await networks.connect(core.endpointRequest(rec));
+    mark(rec.Id, 'start: network connected');
     rec.NetworkSettings = endpoint.settings;
     await mkdir(rec.RootfsPath, { recursive: true });
     const idmap = rec.Userns?.map;
     if (idmap) await prepareUsernsRun(rec, idmap, this.d.root ?? '/');
     await snapshots.mount(rec.SnapshotKey, rec.RootfsPath, { idmap });
+    mark(rec.Id, 'start: rootfs mounted');
     let created = false;
     const previousStart = rec.State.StartedAt;
     try {
@@ -108,8 +112,10 @@ export class Lifecycle implements ContainerLifecycle {
       spec.env = withLinkEnv(linkVars, spec.env);
       const c = await runtime.create(spec, logTarget.path, { logSizeMax: logTarget.sizeMax });
       created = true;
+      mark(rec.Id, 'start: runtime created');
       // Attach clients that came before start get their streams now, before any output.
       await this.d.attachments.connectPending(rec);
+      mark(rec.Id, 'start: attach connected');
       // The state says running before the process can exit, so that an exit seen during
       // `runtime.start` (a `true` ends at once) is recorded after it, never overwritten by it.
       rec.State = { ...rec.State, Status: 'running', Pid: c.pid, ConmonPid: c.conmonPid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowIso(), Health: undefined };
@@ -119,6 +125,7 @@ export class Lifecycle implements ContainerLifecycle {
       const [started, saved] = await Promise.allSettled([runtime.start(rec.Id), this.store.save(rec, { durable: false })]);
       if (started.status === 'rejected') throw started.reason;
       if (saved.status === 'rejected') throw saved.reason;
+      mark(rec.Id, 'start: runtime started, record saved');
       core.started(rec);
     } catch (err) {
       const message = (err as Error).message;
@@ -169,6 +176,7 @@ export class Lifecycle implements ContainerLifecycle {
   recordExit(rec: ContainerRecord, status: ExitStatus): void {
     const { core } = this.d;
     if (!core.current(rec)) return;
+    mark(rec.Id, 'exit: seen');
     rec.State = { ...rec.State, Status: 'exited', Pid: 0, ConmonPid: 0, ExitCode: status.exitCode, OOMKilled: status.oomKilled, FinishedAt: status.finishedAt.toISOString() };
     if (status.oomKilled) core.emit('oom', rec);
     core.emit('die', rec, { exitCode: String(status.exitCode) });
@@ -178,6 +186,7 @@ export class Lifecycle implements ContainerLifecycle {
         // Removed meanwhile (a forced remove cleans up itself), or started again already.
         if (!core.current(rec) || rec.State.Status !== 'exited') return;
         await this.d.teardown.releaseRun(rec);
+        mark(rec.Id, 'exit: released');
         if (!this.shuttingDown && this.restarts.shouldRestart(rec)) this.restarts.schedule(rec);
         else if (!this.shuttingDown && rec.HostConfig.AutoRemove) return this.removeLocked(rec, true);
         await this.store.save(rec, { durable: false });

@@ -5,6 +5,7 @@ import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { ContainerCore } from './core.js';
 import type { ContainerRecord } from './types.js';
+import { mark } from '../util/trace.js';
 
 /** What a container's removal gives back beyond its own layer and record. */
 export interface RemovalHooks {
@@ -89,10 +90,13 @@ export class Teardown {
     // What the run held first, unless its release already succeeded (a crash may have left the
     // runtime's container or the mount): the writable layer can go only once it is unmounted.
     if (!(await this.releases.get(rec.Id))) await this.release(rec);
+    mark(rec.Id, 'remove: marked, released');
     await this.snapshots.removeActive(rec.SnapshotKey).catch(gone);
+    mark(rec.Id, 'remove: layer removed');
     await this.hooks.releaseVolumes?.(rec, opts.volumes || (rec.State.RemoveVolumes ?? false));
     this.releases.delete(rec.Id);
     await this.core.store.remove(rec);
+    mark(rec.Id, 'remove: record removed');
     this.core.emit('destroy', rec);
     this.core.removed(rec.Id);
     this.hooks.afterRemove?.();

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { EngineError, errnoCode, internal, invalid } from '../errors.js';
 import { CommandError } from './runtime.js';
+import { mark } from '../util/trace.js';
 
 /**
  * Launching conmon 2.1.6, the per-container monitor. What it does, read from its source
@@ -105,6 +106,7 @@ const PATH_DEFAULT = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  */
 export async function runConmon(o: ConmonOptions): Promise<{ pid: number; conmonPid: number; gone: Promise<void> }> {
   const c = launch(o.conmonPath, conmonArgs(o), o.cwd, {});
+  mark(o.id, 'conmon: spawned');
   let ok = false;
   try {
     const msg = await c.report(o.id, `${o.runtimePath} create`);

@@ -35,6 +35,7 @@ import { readExitFile, watchExitFile } from './exit-file.js';
 import { execInContainer } from './oci-exec.js';
 import { startThroughFifo } from './runc-fifo.js';
 import { containerDevices, removeCgroup, specThrottles } from './spec-devices.js';
+import { mark } from '../util/trace.js';
 
 export interface OciRuntimeOptions {
   /** Runtime state root (`/run/pier`): containers live under `<execRoot>/containers/<id>/`. */
@@ -213,6 +214,7 @@ export class OciRuntime implements ContainerRuntime {
     // bundle no one uses, replaced by the next create.
     writeFileSync(p.config, serializeOciConfig(config));
     writeFileSync(join(p.dir, 'runtime'), binary.name);
+    mark(spec.id, 'runtime: bundle written');
     this.runtimeOf.set(spec.id, binary);
     const warm = this.warmer.hold();
     const created = await runConmon({
