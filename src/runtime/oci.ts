@@ -33,7 +33,7 @@ import { writeStdinWrapper, writeUnifiedlessWrapper } from './crun-wrapper.js';
 import { chooseRuntimes, type RuntimeBinary, type RuntimeName } from './runtime-choice.js';
 import { readExitFile, watchExitFile } from './exit-file.js';
 import { execInContainer } from './oci-exec.js';
-import { startThroughFifo } from './runc-fifo.js';
+import { startCrunThroughFifo, startRuncThroughFifo } from './start-fifo.js';
 import { containerDevices, removeCgroup, specThrottles } from './spec-devices.js';
 import { mark } from '../util/trace.js';
 
@@ -257,7 +257,9 @@ export class OciRuntime implements ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
-    if (this.binaryOf(id).name === 'runc' && (await startThroughFifo(join(this.runtimeRoot, checkId(id), 'exec.fifo')))) return;
+    const fifo = join(this.runtimeRoot, checkId(id), 'exec.fifo');
+    const started = this.binaryOf(id).name === 'runc' ? await startRuncThroughFifo(fifo) : startCrunThroughFifo(fifo);
+    if (started) return;
     const r = await this.run(id, ['start', checkId(id)]);
     if (r.code !== 0) throw this.commandError(id, 'start', r.stderr, true);
   }
