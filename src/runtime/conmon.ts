@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { EngineError, errnoCode, internal, invalid } from '../errors.js';
 import { CommandError } from './runtime.js';
+import { type ChildFd, type LightChild, spawnLight } from '../util/spawn.js';
 import { mark } from '../util/trace.js';
 
 /**
@@ -180,13 +180,13 @@ export function conmonExecArgs(o: ConmonExecOptions): string[] {
 export async function runConmonExec(o: ConmonExecOptions): Promise<{ pid: number; exit: Promise<number> }> {
   // fd 3: sync (conmon → us); fd 4: start (us → conmon); fd 5: attach ready (conmon → us).
   const env: Record<string, string> = o.beforeStart ? { _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' } : {};
-  const c = launch(o.conmonPath, conmonExecArgs(o), o.dir, env, o.beforeStart ? 2 : 0);
+  const c = launch(o.conmonPath, conmonExecArgs(o), o.dir, env, o.beforeStart !== undefined);
   let started = false;
   let handshake = false;
   try {
     if (o.beforeStart) {
       handshake = true;
-      const pipes = c.child.stdio as unknown as Array<Readable | Writable | null>;
+      const pipes = c.child.stdio;
       const start = pipes[4] as Writable;
       const attachPipe = new LineReader(pipes[5] as Readable);
       // conmon blocks on a first start message before it forks.
@@ -235,15 +235,17 @@ async function killConmon(pidFile: string): Promise<void> {
 }
 
 /** A spawned conmon: its sync pipe, its stderr and the first process's exit. */
-function launch(path: string, args: string[], cwd: string, env: Record<string, string>, extraPipes = 0) {
-  const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe', 'pipe'];
-  for (let i = 0; i < extraPipes; i++) stdio.push('pipe');
-  const child = spawn(path, args, {
-    stdio,
-    env: { PATH: process.env.PATH ?? PATH_DEFAULT, _OCI_SYNCPIPE: '3', ...env },
-    cwd,
-  });
-  const stderr = child.stderr as Readable;
+function launch(path: string, args: string[], cwd: string, env: Record<string, string>, startPipes = false) {
+  // fd 2: stderr and fd 3: sync (conmon → us); with `startPipes`, fd 4: start (us → conmon), fd 5: attach ready (conmon → us).
+  const stdio: ChildFd[] = ['ignore', 'ignore', 'read', 'read'];
+  if (startPipes) stdio.push('write', 'read');
+  let child: LightChild;
+  try {
+    child = spawnLight(path, args, { stdio, env: { PATH: process.env.PATH ?? PATH_DEFAULT, _OCI_SYNCPIPE: '3', ...env }, cwd });
+  } catch (err) {
+    throw internal(`cannot run conmon (${path}): ${(err as Error).message}`, err);
+  }
+  const stderr = child.stdio[2] as Readable;
   let stderrText = '';
   stderr.setEncoding('utf8');
   stderr.on('data', (d: string) => {
@@ -251,12 +253,7 @@ function launch(path: string, args: string[], cwd: string, env: Record<string, s
   });
   // conmon's stderr is ours until it detaches; then it closes and we drop it.
   stderr.once('end', () => stderr.destroy());
-  const parentExit = new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      resolve(code ?? (signal ? 128 : 1));
-    });
-  });
+  const parentExit = child.exit;
   const sync = new LineReader(child.stdio[3] as Readable);
 
   /** The first sync message, once the first process has exited too (its pidfile is written). */

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { conflict, EngineError, errnoCode, internal, invalid, notFound, unavailable } from '../errors.js';
 import { log } from '../log.js';
 import { parseSignal } from '../util/signals.js';
@@ -35,6 +35,7 @@ import { readExitFile, watchExitFile } from './exit-file.js';
 import { execInContainer } from './oci-exec.js';
 import { startCrunThroughFifo, startRuncThroughFifo } from './start-fifo.js';
 import { containerDevices, removeCgroup, specThrottles } from './spec-devices.js';
+import { type LightChild, readText, spawnLight } from '../util/spawn.js';
 import { mark } from '../util/trace.js';
 
 export interface OciRuntimeOptions {
@@ -417,19 +418,13 @@ export class OciRuntime implements ContainerRuntime {
   private run(id: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     const binary = this.binaryOf(id);
     const command = args[0] === 'delete' ? binary.command : binary.path;
-    return new Promise((resolve, reject) => {
-      const child = spawn(command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.once('error', (err) => {
-        reject(internal(`run ${binary.path}: ${err.message}`, err));
-      });
-      child.once('close', (code, signal) => {
-        resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-      });
-    });
+    let child: LightChild;
+    try {
+      child = spawnLight(command, [...this.globalArgs(), ...args], { stdio: ['ignore', 'read', 'read'] });
+    } catch (err) {
+      return Promise.reject(internal(`run ${binary.path}: ${(err as Error).message}`, err));
+    }
+    return Promise.all([child.exit, readText(child.stdio[1] as Readable), readText(child.stdio[2] as Readable)]).then(([code, stdout, stderr]) => ({ code, stdout, stderr }));
   }
 
   private globalArgs(): string[] {

@@ -216,3 +216,114 @@ export function syncfs(fd: number): Promise<void> {
     });
   });
 }
+
+// ---- posix_spawn ---------------------------------------------------------------------------
+
+const spawnCalls = {
+  posix_spawnp: lib.func('int posix_spawnp(_Out_ int *pid, const char *file, void *actions, void *attr, const char **argv, const char **envp)'),
+  actionsInit: lib.func('int posix_spawn_file_actions_init(void *actions)'),
+  actionsDestroy: lib.func('int posix_spawn_file_actions_destroy(void *actions)'),
+  addDup2: lib.func('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)'),
+  addOpen: lib.func('int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)'),
+  addChdir: lib.func('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)'),
+  attrInit: lib.func('int posix_spawnattr_init(void *attr)'),
+  attrDestroy: lib.func('int posix_spawnattr_destroy(void *attr)'),
+  attrSetFlags: lib.func('int posix_spawnattr_setflags(void *attr, short flags)'),
+  attrSetSigMask: lib.func('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
+  attrSetSigDefault: lib.func('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
+  sigemptyset: lib.func('int sigemptyset(void *set)'),
+  sigfillset: lib.func('int sigfillset(void *set)'),
+  pipe2: lib.func('int pipe2(_Inout_ uint8_t *fds, int flags)'),
+  fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
+  pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
+  waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
+};
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const O_CLOEXEC = 0o2000000;
+const F_DUPFD_CLOEXEC = 1030;
+const WNOHANG = 1;
+// Larger than glibc's posix_spawn_file_actions_t (80 bytes), posix_spawnattr_t (336) and sigset_t (128).
+const ACTIONS_SIZE = 256;
+const ATTR_SIZE = 512;
+const SIGSET_SIZE = 256;
+
+/** What the child's descriptor table gets, in order, before it executes. */
+export type SpawnAction = { dup2: [from: number, to: number] } | { open: [fd: number, path: string, flags: number] } | { chdir: string };
+
+/**
+ * posix_spawnp(3): run `file` (searched in the daemon's PATH when it has no slash) with `argv`
+ * and `envp`, after `actions`, with every signal's default action and an empty signal mask
+ * (what libuv's spawn gives its children; Node ignores SIGPIPE). glibc spawns with
+ * CLONE_VFORK: no copy of the daemon's page tables, the caller blocked only until the exec.
+ * Returns the child's PID; throws an fs-style error (`ENOENT`, ...) when it cannot run. The
+ * caller reaps the child (`pidfdOpen`, `waitpidNoHang`): no one else does.
+ */
+export function posixSpawn(file: string, argv: string[], envp: string[], actions: SpawnAction[]): number {
+  // Native memory (glibc keeps pointers into the file actions between calls; a JS buffer may move).
+  const fa: unknown = koffi.alloc('uint8_t', ACTIONS_SIZE);
+  const attr: unknown = koffi.alloc('uint8_t', ATTR_SIZE);
+  const all: unknown = koffi.alloc('uint8_t', SIGSET_SIZE);
+  const none: unknown = koffi.alloc('uint8_t', SIGSET_SIZE);
+  let faReady = false;
+  let attrReady = false;
+  try {
+    const check = (rc: number, what: string): void => {
+      if (rc !== 0) throw sysError(what, file, rc);
+    };
+    check(spawnCalls.actionsInit(fa) as number, 'posix_spawn_file_actions_init');
+    faReady = true;
+    for (const a of actions) {
+      if ('dup2' in a) check(spawnCalls.addDup2(fa, a.dup2[0], a.dup2[1]) as number, 'posix_spawn_file_actions_adddup2');
+      else if ('open' in a) check(spawnCalls.addOpen(fa, a.open[0], a.open[1], a.open[2], 0) as number, 'posix_spawn_file_actions_addopen');
+      else check(spawnCalls.addChdir(fa, a.chdir) as number, 'posix_spawn_file_actions_addchdir_np');
+    }
+    check(spawnCalls.attrInit(attr) as number, 'posix_spawnattr_init');
+    attrReady = true;
+    spawnCalls.sigfillset(all);
+    spawnCalls.sigemptyset(none);
+    check(spawnCalls.attrSetSigDefault(attr, all) as number, 'posix_spawnattr_setsigdefault');
+    check(spawnCalls.attrSetSigMask(attr, none) as number, 'posix_spawnattr_setsigmask');
+    check(spawnCalls.attrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) as number, 'posix_spawnattr_setflags');
+    const pid = [0];
+    check(spawnCalls.posix_spawnp(pid, file, fa, attr, [...argv, null], [...envp, null]) as number, 'posix_spawn');
+    return pid[0] as number;
+  } finally {
+    if (faReady) spawnCalls.actionsDestroy(fa);
+    if (attrReady) spawnCalls.attrDestroy(attr);
+    for (const p of [fa, attr, all, none]) koffi.free(p);
+  }
+}
+
+/** pipe2(2) with O_CLOEXEC: [read end, write end]. */
+export function pipeCloexec(): [number, number] {
+  const fds = Buffer.alloc(8);
+  if ((spawnCalls.pipe2(fds, O_CLOEXEC) as number) !== 0) throw sysError('pipe2', '');
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+/** fcntl(F_DUPFD_CLOEXEC): a copy of `fd` numbered `min` or above. */
+export function dupCloexecAbove(fd: number, min: number): number {
+  const copy = spawnCalls.fcntl(fd, F_DUPFD_CLOEXEC, 'int', min) as number;
+  if (copy < 0) throw sysError('fcntl', '');
+  return copy;
+}
+
+/** pidfd_open(2): a descriptor that turns readable when the process `pid` has ended; -1 when the kernel has none (before 5.3). */
+export function pidfdOpen(pid: number): number {
+  return spawnCalls.pidfd_open(pid, 0) as number;
+}
+
+/**
+ * waitpid(pid, WNOHANG): undefined while the child runs; once it has ended (it is reaped
+ * then), its exit code, or 128 + the signal that ended it.
+ */
+export function waitpidNoHang(pid: number): number | undefined {
+  const status = [0];
+  const r = spawnCalls.waitpid(pid, status, WNOHANG) as number;
+  if (r === 0) return undefined;
+  if (r < 0) throw sysError('waitpid', String(pid));
+  const s = status[0] as number;
+  return (s & 0x7f) === 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f);
+}
