@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { log } from '../log.js';
 import { nowIso, type ContainerCore } from './core.js';
 import type { Execs } from './exec.js';
@@ -130,6 +131,9 @@ export class HealthChecks {
         started.streams?.close();
         return result(-1, `Health check exceeded timeout (${plan.timeoutMs / 1000}s)`);
       }
+      // The exit code can come before the last output: that is read until conmon closes the streams.
+      if (started.streams) await drained([started.streams.stdout, started.streams.stderr], DRAIN_MS);
+      started.streams?.close();
       return result(end, output.toString('utf8'));
     } catch (err) {
       return result(-1, `health check failed to run: ${(err as Error).message}`);
@@ -156,4 +160,18 @@ export function healthPlan(rec: Pick<ContainerRecord, 'Config'>): HealthPlan | u
     startIntervalMs: ms(hc?.StartInterval, HEALTH_DEFAULTS.startInterval),
     retries: hc?.Retries || HEALTH_DEFAULTS.retries,
   };
+}
+
+/** How long a probe's output is waited for after its exit code came. */
+const DRAIN_MS = 1000;
+
+/** Settles once every stream has ended or closed, or after `ms`. */
+function drained(streams: Readable[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = (r: Readable): Promise<void> =>
+    r.readableEnded || r.destroyed ? Promise.resolve() : new Promise((resolve) => {
+      r.once('end', resolve);
+      r.once('close', resolve);
+    });
+  return Promise.race([Promise.all(streams.map(ended)).then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
